@@ -1,0 +1,52 @@
+import { Command, Option } from 'commander'
+import { loadConfig, ConfigError } from '../server/config/load-config.js'
+import { createLogger } from '../server/logger.js'
+import { DatabaseUnavailableError } from '../server/db/open-database.js'
+import { MigrationError } from '../server/db/migrate.js'
+import { ListenError } from '../server/http/listen.js'
+import { HttpError } from '../server/errors.js'
+import { packageVersion } from '../server/version.js'
+import { runServerCommand } from './server-command.js'
+import { runMigrateCommand } from './migrate-command.js'
+import { registerUserCommands } from './user-commands.js'
+
+/** Errors whose message is the whole story: print one line, no stack. */
+const expectedErrors = [ConfigError, DatabaseUnavailableError, MigrationError, ListenError, HttpError]
+
+function fail(err: unknown): never {
+  if (expectedErrors.some((type) => err instanceof type)) {
+    process.stderr.write(`edgetainer: ${(err as Error).message}\n`)
+  } else {
+    process.stderr.write(`edgetainer: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`)
+    if (process.env.EDGETAINER_DEBUG) console.error(err)
+  }
+  process.exit(1)
+}
+
+const program = new Command('edgetainer')
+  .description('Fleet gateway for edge devices behind NAT')
+  .version(packageVersion())
+  .showHelpAfterError()
+
+const configOption = new Option('-c, --config <file>', 'YAML config file (environment variables override it)')
+
+program
+  .command('server')
+  .description('run the gateway: API, console, SSH tunnels and the subdomain proxy')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const config = loadConfig({ file: opts.config })
+    await runServerCommand(config, createLogger(config.logLevel))
+  })
+
+program
+  .command('migrate')
+  .description('bring the database schema up to date and exit')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    await runMigrateCommand(loadConfig({ file: opts.config }))
+  })
+
+registerUserCommands(program, configOption)
+
+program.parseAsync(process.argv).catch(fail)

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely'
+import * as initial from './0001-initial.js'
+
+/**
+ * Every migration, by name, in order. Listed statically rather than read from
+ * the folder so the bundled single-file agent/server carries them too.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs (from Debian's packages) and starts what the test suite talks to.
+# Idempotent: on a machine that has everything running it only checks.
+set -euo pipefail
+
+packages=(postgresql openssh-server openssh-client)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  if [ ! -f /var/lib/apt/periodic/edgetainer-updated ]; then
+    apt-get update -qq && mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/edgetainer-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# PostgreSQL on loopback, with a role that may create the per-test databases.
+cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2" "$3" "$4}')
+read -r pg_version pg_name pg_port pg_state <<<"$cluster"
+if [ "$pg_state" != "online" ]; then pg_ctlcluster "$pg_version" "$pg_name" start; fi
+for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.2; done
+su postgres -c "psql -p $pg_port -q -tAc \"select 1 from pg_roles where rolname='edgetainer'\"" | grep -q 1 ||
+  su postgres -c "psql -p $pg_port -q -c \"create role edgetainer login createdb password 'edgetainer'\""
+echo "test services ready: PostgreSQL $pg_version on 127.0.0.1:$pg_port" >&2
+# The one line on stdout: what the suite connects to.
+echo "EDGETAINER_TEST_PG_URL=postgres://edgetainer:edgetainer@127.0.0.1:$pg_port/postgres"

@@ -1,0 +1,111 @@
+import express, { type Request, type Response, type Router } from 'express'
+import type { z, ZodType } from 'zod'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { Authenticator } from '../auth/authenticator.js'
+import { roleAllows } from '../auth/roles.js'
+import type { AuthenticatedUser } from '../auth/session-tokens.js'
+import type { Role } from '../db/schema.js'
+import { ForbiddenError, UnauthorizedError } from '../errors.js'
+import { parseInput } from './validation.js'
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'delete'
+
+interface BaseDefinition<B extends ZodType | undefined, Q extends ZodType | undefined> {
+  method: HttpMethod
+  /** Express path under the API router, e.g. `/api/devices/:id`. */
+  path: string
+  summary: string
+  tag: string
+  body?: B
+  query?: Q
+  /** Status for a returned value; 204 sends no body. */
+  status?: number
+}
+
+type Infer<T> = T extends ZodType ? z.output<T> : undefined
+
+export interface PublicContext<B, Q> {
+  req: Request
+  res: Response
+  body: B
+  query: Q
+  params: Record<string, string>
+}
+
+export interface UserContext<B, Q> extends PublicContext<B, Q> {
+  user: AuthenticatedUser
+  /** Writes an audit row for this caller; every mutation calls it. */
+  audit(action: string, targetType: string, targetId: string | null, details?: Record<string, unknown>): Promise<void>
+}
+
+export interface RouteDefinition<B extends ZodType | undefined, Q extends ZodType | undefined> extends BaseDefinition<B, Q> {
+  /** Lowest role allowed. Required: no route exists without an access rule. */
+  access: Role
+  handler(ctx: UserContext<Infer<B>, Infer<Q>>): Promise<unknown>
+}
+
+export interface PublicRouteDefinition<B extends ZodType | undefined, Q extends ZodType | undefined> extends BaseDefinition<B, Q> {
+  access: 'public'
+  handler(ctx: PublicContext<Infer<B>, Infer<Q>>): Promise<unknown>
+}
+
+export type AnyRouteDefinition = BaseDefinition<ZodType | undefined, ZodType | undefined> & { access: Role | 'public' }
+
+/**
+ * The one place API routes are declared. Each declaration carries its access
+ * rule and input schemas; the registry applies them before the handler runs
+ * and keeps the list the OpenAPI document is built from.
+ */
+export function createRouteRegistry(deps: { authenticator: Authenticator; auditLog: AuditLog }) {
+  const router: Router = express.Router()
+  const definitions: AnyRouteDefinition[] = []
+
+  function send(res: Response, status: number, value: unknown) {
+    if (res.headersSent) return
+    if (status === 204 || value === undefined) res.status(value === undefined ? 204 : status).end()
+    else res.status(status).json(value)
+  }
+
+  function inputs(def: AnyRouteDefinition, req: Request) {
+    const body = def.body ? parseInput(def.body, req.body ?? {}) : undefined
+    const query = def.query ? parseInput(def.query, req.query) : undefined
+    return { body, query, params: req.params as Record<string, string> }
+  }
+
+  function route<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(def: RouteDefinition<B, Q>): void {
+    definitions.push(def)
+    router[def.method](def.path, async (req: Request, res: Response) => {
+      const user = await deps.authenticator.authenticate(req)
+      if (!user) throw new UnauthorizedError()
+      if (!roleAllows(user.role, def.access)) throw new ForbiddenError(`this needs the ${def.access} role`)
+      const { body, query, params } = inputs(def, req)
+      const audit = (action: string, targetType: string, targetId: string | null, details?: Record<string, unknown>) =>
+        deps.auditLog.record({ actorUserId: user.id, actor: user.username, action, targetType, targetId, details, ip: req.ip ?? null })
+      const value = await def.handler({ req, res, user, body: body as Infer<B>, query: query as Infer<Q>, params, audit })
+      send(res, def.status ?? 200, value)
+    })
+  }
+
+  function publicRoute<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(def: PublicRouteDefinition<B, Q>): void {
+    definitions.push(def)
+    router[def.method](def.path, async (req: Request, res: Response) => {
+      const { body, query, params } = inputs(def, req)
+      const value = await def.handler({ req, res, body: body as Infer<B>, query: query as Infer<Q>, params })
+      send(res, def.status ?? 200, value)
+    })
+  }
+
+  /** What express will actually serve, read from the router itself (the OpenAPI test checks it against the document). */
+  function servedRoutes(): { method: string; path: string }[] {
+    const served: { method: string; path: string }[] = []
+    for (const layer of router.stack as { route?: { path: string; methods: Record<string, boolean> } }[]) {
+      if (!layer.route) continue
+      for (const method of Object.keys(layer.route.methods)) served.push({ method, path: layer.route.path })
+    }
+    return served
+  }
+
+  return { router, definitions: definitions as readonly AnyRouteDefinition[], route, publicRoute, servedRoutes }
+}
+
+export type RouteRegistry = ReturnType<typeof createRouteRegistry>

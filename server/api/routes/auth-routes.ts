@@ -1,0 +1,98 @@
+import type { Response } from 'express'
+import { z } from 'zod'
+import { SESSION_COOKIE } from '../../auth/authenticator.js'
+import type { LoginLimiter } from '../../auth/login-limiter.js'
+import { decoyPasswordHash, verifyPassword } from '../../auth/passwords.js'
+import type { SessionTokens, IssuedSession } from '../../auth/session-tokens.js'
+import { HttpError, UnauthorizedError } from '../../errors.js'
+import type { UserStore } from '../../users/user-store.js'
+import type { RouteRegistry } from '../route-registry.js'
+
+const loginBody = z.object({
+  username: z.string().min(1).max(100),
+  password: z.string().min(1).max(1000),
+})
+
+export function registerAuthRoutes(api: RouteRegistry, deps: { users: UserStore; sessions: SessionTokens; loginLimiter: LoginLimiter; consoleHost: string; baseDomain: string }) {
+  const { users, sessions, loginLimiter } = deps
+
+  /** The console cookie for the console host, and for `.<base>` so auth_required device services see it too. */
+  function setSessionCookies(res: Response, secure: boolean, session: IssuedSession | undefined) {
+    const options = { httpOnly: true, sameSite: 'lax' as const, secure, path: '/' }
+    const domains = [undefined, deps.consoleHost === deps.baseDomain || deps.consoleHost.endsWith(`.${deps.baseDomain}`) ? deps.baseDomain : undefined]
+    for (const domain of new Set(domains)) {
+      if (session) res.cookie(SESSION_COOKIE, session.token, { ...options, domain, expires: session.expiresAt })
+      else res.clearCookie(SESSION_COOKIE, { ...options, domain })
+    }
+  }
+
+  api.publicRoute({
+    method: 'post',
+    path: '/api/auth/login',
+    summary: 'Log in; returns a session JWT and sets the console cookie',
+    tag: 'auth',
+    access: 'public',
+    body: loginBody,
+    async handler({ req, res, body }) {
+      const address = req.ip ?? 'unknown'
+      await loginLimiter.assertAllowed(address)
+      const user = await users.findByUsername(body.username)
+      // Check a decoy hash for unknown users so timing does not tell who exists.
+      const ok = await verifyPassword(body.password, user?.password_hash ?? (await decoyPasswordHash()))
+      if (!user || !ok || user.disabled) {
+        await loginLimiter.recordFailure(address)
+        throw new UnauthorizedError('invalid username or password', 'INVALID_CREDENTIALS')
+      }
+      await loginLimiter.recordSuccess(address)
+      const session = await sessions.issue(user.id, { ip: address, userAgent: req.get('user-agent') })
+      setSessionCookies(res, req.secure, session)
+      return {
+        token: session.token,
+        expires_at: session.expiresAt,
+        user: { id: user.id, username: user.username, email: user.email, role: user.role },
+      }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/auth/refresh',
+    summary: 'Exchange the current session for a fresh one (the old token is revoked)',
+    tag: 'auth',
+    access: 'viewer',
+    async handler({ req, res, user }) {
+      if (user.via !== 'session') throw new HttpError(400, 'NOT_A_SESSION', 'API tokens do not refresh; create a new token instead')
+      const session = await sessions.issue(user.id, { ip: req.ip, userAgent: req.get('user-agent') })
+      await sessions.revoke(user.credentialId)
+      setSessionCookies(res, req.secure, session)
+      return { token: session.token, expires_at: session.expiresAt }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/auth/logout',
+    summary: 'Revoke the current session token and clear the cookie',
+    tag: 'auth',
+    access: 'viewer',
+    status: 204,
+    async handler({ req, res, user, audit }) {
+      if (user.via === 'session') await sessions.revoke(user.credentialId)
+      setSessionCookies(res, req.secure, undefined)
+      await audit('auth.logout', 'user', user.id)
+      return undefined
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/auth/me',
+    summary: 'The current user',
+    tag: 'auth',
+    access: 'viewer',
+    async handler({ user }) {
+      const view = await users.get(user.id)
+      return { ...view, authenticated_via: user.via }
+    },
+  })
+}

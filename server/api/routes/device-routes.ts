@@ -1,0 +1,119 @@
+import { z } from 'zod'
+import type { DeviceStore } from '../../devices/device-store.js'
+import { deviceIdPattern, subdomainPattern } from '../../devices/device-store.js'
+import type { RouteRegistry } from '../route-registry.js'
+import { page, paginationQuery } from '../validation.js'
+import { deviceView } from './device-view.js'
+
+const name = z.string().trim().min(1).max(100)
+const fleetId = z.uuid().nullish()
+const publicKey = z.string().max(16_384).nullish()
+const subdomain = z.string().regex(subdomainPattern, 'must be one DNS label: a-z, 0-9 and dashes, at most 63 characters')
+
+const createDeviceBody = z
+  .object({
+    name,
+    device_id: z.string().regex(deviceIdPattern, 'must be 1-63 lowercase letters, digits, dot, dash or underscore').optional(),
+    fleet_id: fleetId,
+    public_key: publicKey,
+    subdomain: subdomain.optional(),
+  })
+  .strict()
+
+const updateDeviceBody = z
+  .object({ name: name.optional(), fleet_id: fleetId, public_key: publicKey, subdomain: subdomain.optional(), subdomain_enabled: z.boolean().optional() })
+  .strict()
+
+const deviceListQuery = paginationQuery.extend({
+  fleet_id: z.uuid().optional(),
+  status: z.enum(['online', 'offline', 'updating', 'error']).optional(),
+  q: z.string().max(100).optional(),
+})
+
+const moveBody = z.object({ fleet_id: z.uuid().nullable() }).strict()
+
+export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: DeviceStore }) {
+  const { devices } = deps
+
+  api.route({
+    method: 'get',
+    path: '/api/devices',
+    summary: 'List devices; filter by fleet_id, status or a search q',
+    tag: 'devices',
+    access: 'viewer',
+    query: deviceListQuery,
+    async handler({ query }) {
+      const { items, total } = await devices.list(query)
+      return page(items.map(deviceView), total, query)
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/devices',
+    summary: 'Register a device by hand (provisioning tokens do this for field installs)',
+    tag: 'devices',
+    access: 'admin',
+    status: 201,
+    body: createDeviceBody,
+    async handler({ body, audit }) {
+      const device = await devices.create(body)
+      await audit('device.create', 'device', device.id, { device_id: device.device_id, name: device.name, fleet_id: device.fleet_id })
+      return deviceView(device)
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/devices/:id',
+    summary: 'Get a device by id or device_id',
+    tag: 'devices',
+    access: 'viewer',
+    async handler({ params }) {
+      return deviceView(await devices.get(params.id!))
+    },
+  })
+
+  api.route({
+    method: 'put',
+    path: '/api/devices/:id',
+    summary: 'Update a device (name, fleet, public key, subdomain)',
+    tag: 'devices',
+    access: 'admin',
+    body: updateDeviceBody,
+    async handler({ params, body, audit }) {
+      const device = await devices.update(params.id!, body)
+      await audit('device.update', 'device', device.id, { fields: Object.keys(body) })
+      return deviceView(device)
+    },
+  })
+
+  api.route({
+    method: 'delete',
+    path: '/api/devices/:id',
+    summary: 'Delete a device; its SSH port and subdomain are released',
+    tag: 'devices',
+    access: 'admin',
+    status: 204,
+    async handler({ params, audit }) {
+      const device = await devices.remove(params.id!)
+      await audit('device.delete', 'device', device.id, { device_id: device.device_id })
+      return undefined
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/devices/:id/move',
+    summary: 'Move a device to another fleet (or none, with fleet_id null)',
+    tag: 'devices',
+    access: 'admin',
+    body: moveBody,
+    async handler({ params, body, audit }) {
+      const before = await devices.get(params.id!)
+      const device = await devices.update(before.id, { fleet_id: body.fleet_id })
+      await audit('device.move', 'device', device.id, { from_fleet_id: before.fleet_id, to_fleet_id: device.fleet_id })
+      return deviceView(device)
+    },
+  })
+}

@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import type { ZodError } from 'zod'
+import { configSchema, type Config } from './config-schema.js'
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/**
+ * Environment variables that override YAML keys. DESIGN.md fixes these names;
+ * the extra ones follow the same pattern.
+ */
+const envOverrides: Record<string, string[]> = {
+  DATABASE_URL: ['database_url'],
+  EDGETAINER_DATA_DIR: ['data_dir'],
+  EDGETAINER_BIND_ADDRESS: ['bind_address'],
+  EDGETAINER_HTTP_PORT: ['http_port'],
+  EDGETAINER_HTTPS_PORT: ['https_port'],
+  EDGETAINER_SSH_PORT: ['ssh_port'],
+  EDGETAINER_SSH_PORT_RANGE: ['ssh_port_range'],
+  EDGETAINER_BASE_DOMAIN: ['base_domain'],
+  EDGETAINER_CONSOLE_HOST: ['console_host'],
+  EDGETAINER_ADMIN_PASSWORD: ['admin_password'],
+  EDGETAINER_PUBLIC_URL: ['public_url'],
+  EDGETAINER_SECRET_KEY: ['secret_key'],
+  EDGETAINER_SESSION_TTL_HOURS: ['session_ttl_hours'],
+  EDGETAINER_TRUST_PROXY: ['trust_proxy'],
+  EDGETAINER_LOG_LEVEL: ['log_level'],
+  EDGETAINER_ACME_DIRECTORY: ['acme', 'directory'],
+  EDGETAINER_ACME_EMAIL: ['acme', 'email'],
+  EDGETAINER_ACME_CA: ['acme', 'ca'],
+  EDGETAINER_TLS_CERT: ['tls', 'cert'],
+  EDGETAINER_TLS_KEY: ['tls', 'key'],
+}
+
+export const configEnvironmentNames = Object.keys(envOverrides)
+
+function readYaml(file: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  let doc: unknown
+  try {
+    doc = parseYaml(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`)
+  }
+  if (doc === null || doc === undefined) return {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${file} must hold a mapping of keys`)
+  return doc as Record<string, unknown>
+}
+
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const merged: Record<string, unknown> = structuredClone(raw)
+  for (const [name, keyPath] of Object.entries(envOverrides)) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    let target = merged
+    for (const key of keyPath.slice(0, -1)) {
+      const next = target[key]
+      target[key] = typeof next === 'object' && next !== null ? { ...(next as object) } : {}
+      target = target[key] as Record<string, unknown>
+    }
+    target[keyPath[keyPath.length - 1]!] = value
+  }
+  return merged
+}
+
+function describeZodError(error: ZodError, env: NodeJS.ProcessEnv): string {
+  const issue = error.issues[0]!
+  const key = issue.path.join('.')
+  const fromEnv = Object.entries(envOverrides).find(([name, p]) => p.join('.') === key && env[name])
+  const where = fromEnv ? `${fromEnv[0]} (${key})` : key || 'config'
+  if (issue.code === 'unrecognized_keys') return `unknown config key${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
+  return `invalid config value for ${where}: ${issue.message}`
+}
+
+/** Reads the YAML file (optional), applies environment overrides, validates once and freezes. */
+export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = options.env ?? process.env
+  const raw = applyEnv(options.file ? readYaml(options.file) : {}, env)
+  const result = configSchema.safeParse(raw)
+  if (!result.success) throw new ConfigError(describeZodError(result.error, env))
+  const c = result.data
+  const consoleHost = c.console_host ?? c.base_domain
+  const publicUrl = (c.public_url ?? `http://${consoleHost}:${c.http_port}`).replace(/\/+$/, '')
+  const config: Config = {
+    databaseUrl: c.database_url,
+    dataDir: path.resolve(c.data_dir),
+    bindAddress: c.bind_address,
+    httpPort: c.http_port,
+    httpsPort: c.https_port,
+    sshPort: c.ssh_port,
+    sshPortRange: Object.freeze({ ...c.ssh_port_range }),
+    baseDomain: c.base_domain,
+    consoleHost,
+    adminPassword: c.admin_password,
+    publicUrl,
+    secretKey: c.secret_key,
+    sessionTtlSeconds: Math.round(c.session_ttl_hours * 3600),
+    trustProxy: c.trust_proxy,
+    logLevel: c.log_level,
+    acme: Object.freeze({ ...c.acme }),
+    tls: Object.freeze({ ...c.tls }),
+  }
+  return Object.freeze(config)
+}

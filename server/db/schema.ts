@@ -1,0 +1,171 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+/** A timestamptz column: the database fills it on insert unless given, and returns a Date. */
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>
+type Timestamp = ColumnType<Date, Date | string, Date | string>
+type Json<T> = ColumnType<T, string, string>
+
+export type Role = 'admin' | 'operator' | 'viewer'
+export type DeviceStatus = 'online' | 'offline' | 'updating' | 'error'
+
+export interface UsersTable {
+  id: Generated<string>
+  username: string
+  email: string | null
+  password_hash: string
+  role: Role
+  disabled: Generated<boolean>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface SessionsTable {
+  id: string
+  user_id: string
+  created_at: CreatedAt
+  expires_at: Timestamp
+  revoked_at: Timestamp | null
+  ip_address: string | null
+  user_agent: string | null
+}
+
+export interface ApiTokensTable {
+  id: Generated<string>
+  user_id: string
+  /** sha256 of the token; the token itself is shown once and never stored. */
+  token: string
+  prefix: string
+  description: string | null
+  expires_at: Timestamp | null
+  last_used_at: Timestamp | null
+  created_at: CreatedAt
+}
+
+export interface FleetsTable {
+  id: Generated<string>
+  name: string
+  description: string | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface DevicesTable {
+  id: Generated<string>
+  device_id: string
+  name: string
+  fleet_id: string | null
+  status: ColumnType<DeviceStatus, DeviceStatus | undefined, DeviceStatus>
+  last_seen: Timestamp | null
+  ip_address: string | null
+  os_version: string | null
+  hardware_info: Json<Record<string, unknown> | null> | null
+  ssh_port: number | null
+  subdomain: string
+  subdomain_enabled: Generated<boolean>
+  public_key: string | null
+  public_key_fingerprint: string | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface SoftwareTable {
+  id: Generated<string>
+  name: string
+  source: string
+  repo_url: string | null
+  current_version: string | null
+  versions: Json<unknown[]> | null
+  docker_compose_yaml: string | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface DeploymentsTable {
+  id: Generated<string>
+  software_id: string
+  fleet_id: string | null
+  device_id: string | null
+  version: string
+  pinned: Generated<boolean>
+  status: string
+  env_vars: Json<Record<string, unknown> | null> | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface FleetEnvVarsTable {
+  id: Generated<string>
+  fleet_id: string
+  container_name: string
+  env_vars: Json<Record<string, unknown>>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface DeviceEnvVarsTable {
+  id: Generated<string>
+  device_id: string
+  container_name: string
+  env_vars: Json<Record<string, unknown>>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface DeviceLogsTable {
+  id: Generated<string>
+  device_id: string
+  log_type: string
+  message: string
+  created_at: CreatedAt
+}
+
+export interface ExposedServicesTable {
+  id: Generated<string>
+  device_id: string
+  name: string
+  container_name: string
+  internal_port: number
+  external_port: number | null
+  protocol: ColumnType<'http' | 'tcp', 'http' | 'tcp' | undefined, 'http' | 'tcp'>
+  url_path: string | null
+  auth_required: Generated<boolean>
+  enabled: Generated<boolean>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface AuditLogTable {
+  id: Generated<string>
+  actor_user_id: string | null
+  actor: string
+  action: string
+  target_type: string
+  target_id: string | null
+  details: Json<Record<string, unknown> | null> | null
+  ip_address: string | null
+  created_at: CreatedAt
+}
+
+export interface Database {
+  users: UsersTable
+  sessions: SessionsTable
+  api_tokens: ApiTokensTable
+  fleets: FleetsTable
+  devices: DevicesTable
+  software: SoftwareTable
+  deployments: DeploymentsTable
+  fleet_env_vars: FleetEnvVarsTable
+  device_env_vars: DeviceEnvVarsTable
+  device_logs: DeviceLogsTable
+  exposed_services: ExposedServicesTable
+  audit_log: AuditLogTable
+}
+
+export type UserRow = Selectable<UsersTable>
+export type FleetRow = Selectable<FleetsTable>
+export type DeviceRow = Selectable<DevicesTable>
+export type NewDevice = Insertable<DevicesTable>
+export type DeviceUpdate = Updateable<DevicesTable>
+export type ExposedServiceRow = Selectable<ExposedServicesTable>
+export type AuditRow = Selectable<AuditLogTable>

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto'
+import { sql, type Kysely, type Transaction } from 'kysely'
+import type { Database, DeviceRow, DeviceStatus } from '../db/schema.js'
+import { ConflictError, HttpError, NotFoundError } from '../errors.js'
+import { isUuid, likePattern } from '../api/validation.js'
+import { parsePublicKey } from './device-keys.js'
+
+export const deviceIdPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/
+export const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+export interface DeviceInput {
+  name: string
+  device_id?: string
+  fleet_id?: string | null
+  public_key?: string | null
+  subdomain?: string
+  hardware_info?: Record<string, unknown> | null
+  os_version?: string | null
+}
+
+export interface DevicePatch {
+  name?: string
+  fleet_id?: string | null
+  public_key?: string | null
+  subdomain?: string
+  subdomain_enabled?: boolean
+}
+
+export interface DeviceListQuery {
+  limit: number
+  offset: number
+  fleet_id?: string
+  status?: DeviceStatus
+  q?: string
+}
+
+/** Lets the proxy and tunnel drop cached routes when a device changes. */
+export type DeviceChangeListener = (device: { id: string; device_id: string }) => void
+
+export function createDeviceStore(deps: {
+  db: Kysely<Database>
+  sshPortRange: { start: number; end: number }
+  /** Labels no device may take (the console host's own label, for one). */
+  reservedSubdomains: ReadonlySet<string>
+  onChange?: DeviceChangeListener
+}) {
+  const { db, sshPortRange, reservedSubdomains } = deps
+  const changed = (d: { id: string; device_id: string }) => deps.onChange?.(d)
+
+  function slug(text: string): string {
+    return text.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'device'
+  }
+
+  async function subdomainFree(tx: Transaction<Database>, subdomain: string, exceptId?: string) {
+    if (reservedSubdomains.has(subdomain)) return false
+    let q = tx.selectFrom('devices').select('id').where('subdomain', '=', subdomain)
+    if (exceptId) q = q.where('id', '<>', exceptId)
+    return !(await q.executeTakeFirst())
+  }
+
+  async function pickSubdomain(tx: Transaction<Database>, deviceId: string): Promise<string> {
+    const base = slug(deviceId)
+    if (await subdomainFree(tx, base)) return base
+    for (;;) {
+      const candidate = `${base}-${randomBytes(3).toString('hex')}`
+      if (await subdomainFree(tx, candidate)) return candidate
+    }
+  }
+
+  async function allocatePort(tx: Transaction<Database>): Promise<number> {
+    const row = await sql<{ port: number }>`
+      select p::int as port from generate_series(${sshPortRange.start}::int, ${sshPortRange.end}::int) p
+      where not exists (select 1 from devices d where d.ssh_port = p)
+      order by p limit 1`.execute(tx)
+    const port = row.rows[0]?.port
+    if (port === undefined) throw new HttpError(507, 'PORT_RANGE_EXHAUSTED', `every port in ${sshPortRange.start}-${sshPortRange.end} is assigned`)
+    return port
+  }
+
+  /** Serialises port and subdomain allocation across gateways sharing one database. */
+  async function lockAllocation(tx: Transaction<Database>) {
+    await sql`select pg_advisory_xact_lock(7201)`.execute(tx)
+  }
+
+  async function assertFleet(tx: Kysely<Database>, fleetId: string | null | undefined) {
+    if (!fleetId) return
+    if (!(await tx.selectFrom('fleets').select('id').where('id', '=', fleetId).executeTakeFirst())) {
+      throw new HttpError(400, 'FLEET_NOT_FOUND', `fleet_id: no fleet ${fleetId}`, 'fleet_id')
+    }
+  }
+
+  async function assertKeyFree(tx: Kysely<Database>, fingerprint: string, exceptId?: string) {
+    let q = tx.selectFrom('devices').select('device_id').where('public_key_fingerprint', '=', fingerprint)
+    if (exceptId) q = q.where('id', '<>', exceptId)
+    if (await q.executeTakeFirst()) throw new ConflictError('this public key already belongs to another device', 'PUBLIC_KEY_IN_USE', 'public_key')
+  }
+
+  async function create(input: DeviceInput): Promise<DeviceRow> {
+    const deviceId = input.device_id ?? `dev-${randomBytes(5).toString('hex')}`
+    const key = input.public_key ? parsePublicKey(input.public_key) : undefined
+    const device = await db.transaction().execute(async (tx) => {
+      await lockAllocation(tx)
+      if (await tx.selectFrom('devices').select('id').where('device_id', '=', deviceId).executeTakeFirst()) {
+        throw new ConflictError(`device ${deviceId} already exists`, 'DEVICE_EXISTS', 'device_id')
+      }
+      await assertFleet(tx, input.fleet_id)
+      if (key) await assertKeyFree(tx, key.fingerprint)
+      if (input.subdomain && !(await subdomainFree(tx, input.subdomain))) {
+        throw new ConflictError(`subdomain ${input.subdomain} is taken`, 'SUBDOMAIN_TAKEN', 'subdomain')
+      }
+      return tx
+        .insertInto('devices')
+        .values({
+          device_id: deviceId,
+          name: input.name,
+          fleet_id: input.fleet_id ?? null,
+          status: 'offline',
+          ssh_port: await allocatePort(tx),
+          subdomain: input.subdomain ?? (await pickSubdomain(tx, deviceId)),
+          public_key: key?.line ?? null,
+          public_key_fingerprint: key?.fingerprint ?? null,
+          hardware_info: input.hardware_info ? JSON.stringify(input.hardware_info) : null,
+          os_version: input.os_version ?? null,
+          last_seen: null,
+          ip_address: null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow()
+    })
+    changed(device)
+    return device
+  }
+
+  /** Finds a device by its UUID or by its device_id. */
+  async function find(ref: string): Promise<DeviceRow | undefined> {
+    const byId = isUuid(ref) ? await db.selectFrom('devices').selectAll().where('id', '=', ref.toLowerCase()).executeTakeFirst() : undefined
+    return byId ?? db.selectFrom('devices').selectAll().where('device_id', '=', ref).executeTakeFirst()
+  }
+
+  async function get(ref: string): Promise<DeviceRow> {
+    const device = await find(ref)
+    if (!device) throw new NotFoundError('device')
+    return device
+  }
+
+  async function list(q: DeviceListQuery) {
+    let base = db.selectFrom('devices')
+    if (q.fleet_id) base = base.where('fleet_id', '=', q.fleet_id)
+    if (q.status) base = base.where('status', '=', q.status)
+    if (q.q) {
+      const pattern = likePattern(q.q)
+      base = base.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('device_id', 'ilike', pattern), eb('subdomain', 'ilike', pattern)]))
+    }
+    const [items, count] = await Promise.all([
+      base.selectAll().orderBy('name').orderBy('device_id').limit(q.limit).offset(q.offset).execute(),
+      base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+    ])
+    return { items, total: Number(count.n) }
+  }
+
+  async function update(ref: string, patch: DevicePatch): Promise<DeviceRow> {
+    const current = await get(ref)
+    const key = patch.public_key ? parsePublicKey(patch.public_key) : undefined
+    const device = await db.transaction().execute(async (tx) => {
+      await lockAllocation(tx)
+      await assertFleet(tx, patch.fleet_id)
+      if (key) await assertKeyFree(tx, key.fingerprint, current.id)
+      if (patch.subdomain && !(await subdomainFree(tx, patch.subdomain, current.id))) {
+        throw new ConflictError(`subdomain ${patch.subdomain} is taken`, 'SUBDOMAIN_TAKEN', 'subdomain')
+      }
+      const values: Record<string, unknown> = { updated_at: new Date() }
+      if (patch.name !== undefined) values.name = patch.name
+      if (patch.fleet_id !== undefined) values.fleet_id = patch.fleet_id
+      if (patch.subdomain !== undefined) values.subdomain = patch.subdomain
+      if (patch.subdomain_enabled !== undefined) values.subdomain_enabled = patch.subdomain_enabled
+      if (patch.public_key !== undefined) {
+        values.public_key = key?.line ?? null
+        values.public_key_fingerprint = key?.fingerprint ?? null
+      }
+      return tx.updateTable('devices').set(values).where('id', '=', current.id).returningAll().executeTakeFirstOrThrow()
+    })
+    changed(device)
+    return device
+  }
+
+  /** Deleting a device releases its SSH port and subdomain with the row. */
+  async function remove(ref: string): Promise<DeviceRow> {
+    const device = await get(ref)
+    await db.deleteFrom('devices').where('id', '=', device.id).execute()
+    changed(device)
+    return device
+  }
+
+  return { create, find, get, list, update, remove }
+}
+
+export type DeviceStore = ReturnType<typeof createDeviceStore>

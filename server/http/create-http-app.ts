@@ -1,0 +1,69 @@
+import express, { type Express, type RequestHandler } from 'express'
+import type { Registry } from 'prom-client'
+import type { Authenticator } from '../auth/authenticator.js'
+import type { DatabaseHandle } from '../db/open-database.js'
+import { NotFoundError, UnauthorizedError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { RouteRegistry } from '../api/route-registry.js'
+import { buildOpenApiDocument } from '../api/openapi.js'
+import { createErrorHandler } from './error-handler.js'
+import { createHttpMetrics } from './http-metrics.js'
+
+export interface HttpAppDeps {
+  api: RouteRegistry
+  authenticator: Authenticator
+  database: DatabaseHandle
+  metrics: Registry
+  logger: Logger
+  trustProxy: boolean
+  publicUrl: string
+  version: string
+  /** Extra handlers mounted before the API (console assets, for one). */
+  before?: RequestHandler[]
+}
+
+const securityHeaders: RequestHandler = (_req, res, next) => {
+  res.set({
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+    'Referrer-Policy': 'same-origin',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+  })
+  next()
+}
+
+/** The console host's express app: health, metrics, OpenAPI and the REST API. */
+export function createHttpApp(deps: HttpAppDeps): Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('trust proxy', deps.trustProxy)
+  app.use(createHttpMetrics(deps.metrics))
+  app.use(securityHeaders)
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await deps.database.ping()
+      res.json({ status: 'ok', database: { status: 'ok', dialect: deps.database.dialect } })
+    } catch {
+      res.status(503).json({ status: 'unavailable', database: { status: 'unreachable', dialect: deps.database.dialect } })
+    }
+  })
+
+  // Metrics name devices and routes, so they need a credential (an API token works for Prometheus).
+  app.get('/metrics', async (req, res) => {
+    if (!(await deps.authenticator.authenticate(req))) throw new UnauthorizedError()
+    res.type(deps.metrics.contentType).send(await deps.metrics.metrics())
+  })
+
+  const openApi = buildOpenApiDocument(deps.api.definitions, { version: deps.version, serverUrl: deps.publicUrl })
+  app.get('/api/openapi.json', (_req, res) => {
+    res.json(openApi)
+  })
+
+  for (const handler of deps.before ?? []) app.use(handler)
+  app.use('/api', express.json({ limit: '1mb' }))
+  app.use(deps.api.router)
+  app.use('/api', (_req, _res, next) => next(new NotFoundError('route', 'ROUTE_NOT_FOUND')))
+  app.use(createErrorHandler(deps.logger))
+  return app
+}

@@ -1,0 +1,28 @@
+import type { Server } from 'node:net'
+
+export class ListenError extends Error {
+  override name = 'ListenError'
+}
+
+/** Listens and resolves with the bound port (port 0 picks a free one); a taken port is a one-line error. */
+export function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(new ListenError(`cannot listen for ${what} on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : (err.code ?? err.message)}`))
+    }
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      const address = server.address()
+      resolve(typeof address === 'object' && address ? address.port : port)
+    })
+  })
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve()
+    server.close(() => resolve())
+    ;(server as Server & { closeAllConnections?: () => void }).closeAllConnections?.()
+  })
+}

@@ -1,0 +1,32 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+
+export type DialectName = 'postgres' | 'pglite'
+
+/** Both dialects run every database suite (DESIGN.md). */
+export const dialects: readonly DialectName[] = ['postgres', 'pglite']
+
+function adminUrl(): string {
+  const url = process.env.EDGETAINER_TEST_PG_URL
+  // Not a skip: without PostgreSQL the suite is not complete, so it fails loudly.
+  if (!url) throw new Error('EDGETAINER_TEST_PG_URL is not set; run the suite with `make test` (scripts/run-tests.sh)')
+  return url
+}
+
+/** A fresh, empty PostgreSQL database for one test; dropped again at teardown. */
+export async function createPostgresDatabase(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const name = `et_test_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: adminUrl() })
+  await admin.connect()
+  await admin.query(`create database ${name}`)
+  await admin.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: adminUrl() })
+    await c.connect()
+    await c.query(`drop database if exists ${name} with (force)`)
+    await c.end()
+  })
+  const url = new URL(adminUrl())
+  url.pathname = `/${name}`
+  return url.toString()
+}

@@ -1,0 +1,25 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import ssh2 from 'ssh2'
+
+export interface TestKeyPair {
+  /** OpenSSH private key (PEM-like `-----BEGIN OPENSSH PRIVATE KEY-----`). */
+  privateKey: string
+  /** One-line OpenSSH public key. */
+  publicKey: string
+}
+
+export function newKeyPair(comment = 'test'): TestKeyPair {
+  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment })
+  return { privateKey: pair.private, publicKey: pair.public }
+}
+
+/** Writes the pair to a private temp dir (mode 0600), as stock `ssh -i` wants it. */
+export function writeKeyPair(pair: TestKeyPair, name = 'id_ed25519'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edgetainer-key-'))
+  const file = path.join(dir, name)
+  writeFileSync(file, pair.privateKey, { mode: 0o600 })
+  writeFileSync(`${file}.pub`, pair.publicKey + '\n', { mode: 0o644 })
+  return file
+}

@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { loadConfig } from '../../server/config/load-config.js'
+import { createLogger } from '../../server/logger.js'
+import { startServer, type RunningServer, type StartOptions } from '../../server/main.js'
+import type { Role } from '../../server/db/schema.js'
+import { createPostgresDatabase, type DialectName } from './databases.js'
+import { createHttpClient, type HttpClient } from './http-client.js'
+
+export const ADMIN_PASSWORD = 'admin-password-for-tests'
+
+interface Teardown {
+  teardown(fn: () => Promise<void> | void): void
+}
+
+export interface TestGateway {
+  server: RunningServer
+  http: HttpClient
+  dataDir: string
+  /** A session JWT for the bootstrap admin. */
+  adminToken: string
+  /** Creates a user with the role and returns a session JWT for it. */
+  tokenFor(role: Role, username?: string): Promise<string>
+}
+
+/**
+ * Starts a whole gateway the way `edgetainer server` does, on port 0 and
+ * 127.0.0.1, with its own data dir and a fresh database of the given dialect.
+ */
+export async function startTestGateway(
+  t: Teardown,
+  dialect: DialectName,
+  options: { env?: Record<string, string>; start?: StartOptions } = {},
+): Promise<TestGateway> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-test-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const env: Record<string, string> = {
+    EDGETAINER_DATA_DIR: dataDir,
+    EDGETAINER_HTTP_PORT: '0',
+    EDGETAINER_SSH_PORT: '0',
+    EDGETAINER_BIND_ADDRESS: '127.0.0.1',
+    EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    EDGETAINER_LOG_LEVEL: process.env.EDGETAINER_TEST_LOG_LEVEL ?? 'silent',
+    ...options.env,
+  }
+  if (dialect === 'postgres') env.DATABASE_URL = await createPostgresDatabase(t)
+  const config = loadConfig({ env })
+  const server = await startServer(config, createLogger(config.logLevel), { pgliteDir: dialect === 'pglite' ? 'memory://' : undefined, ...options.start })
+  t.teardown(() => server.close())
+  const http = createHttpClient(`http://127.0.0.1:${server.httpPort}`)
+
+  async function login(username: string, password: string): Promise<string> {
+    const res = await http.post('/api/auth/login', { username, password })
+    if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${JSON.stringify(res.body)}`)
+    return res.body.token
+  }
+  const adminToken = await login('admin', ADMIN_PASSWORD)
+  let counter = 0
+  return {
+    server,
+    http,
+    dataDir,
+    adminToken,
+    async tokenFor(role, username = `${role}${++counter}`) {
+      const password = `${username}-password-123`
+      const res = await http.post('/api/users', { username, password, role }, { token: adminToken })
+      if (res.status !== 201) throw new Error(`creating ${username} failed: ${res.status} ${JSON.stringify(res.body)}`)
+      return login(username, password)
+    },
+  }
+}
