@@ -23,6 +23,8 @@ import { registerAuditRoutes } from './api/routes/audit-routes.js'
 import { createHttpApp } from './http/create-http-app.js'
 import { createMetricsRegistry } from './http/http-metrics.js'
 import { closeServer, listen } from './http/listen.js'
+import { createFrontDoor, type HostRoute } from './http/front-door.js'
+import { createGatewayEvents } from './events/gateway-events.js'
 import { packageVersion } from './version.js'
 
 export interface RunningServer {
@@ -52,6 +54,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const applied = await migrateToLatest(database.db)
     if (applied.length) logger.info({ migrations: applied }, 'database migrated')
     const { db } = database
+    const events = createGatewayEvents()
 
     const masterKey = loadMasterKey({ dataDir: config.dataDir, configuredKey: config.secretKey })
     const sessions = createSessionTokens({ db, signingKey: masterKey.derive('session-jwt'), ttlSeconds: config.sessionTtlSeconds })
@@ -65,6 +68,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       db,
       sshPortRange: config.sshPortRange,
       reservedSubdomains: new Set(['www', 'api', 'console', ...(consoleLabel && !consoleLabel.includes('.') ? [consoleLabel] : [])]),
+      onChange: (device) => events.emit('device.changed', device),
     })
 
     const api = createRouteRegistry({ authenticator, auditLog })
@@ -89,7 +93,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const bootstrap = await bootstrapAdmin(users, config.adminPassword)
     if (bootstrap) logger.info({ username: bootstrap.username, generated: Boolean(bootstrap.generatedPassword) }, 'created the first admin user')
 
-    const httpServer = http.createServer(app)
+    // Routes that claim requests before the console app: ACME challenges, device subdomains.
+    const hostRoutes: HostRoute[] = []
+    const frontDoor = createFrontDoor({ consoleApp: app, routes: hostRoutes })
+    const httpServer = http.createServer(frontDoor.handleRequest)
+    httpServer.on('upgrade', frontDoor.handleUpgrade)
     const httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
     logger.info({ port: httpPort, address: config.bindAddress, database: database.description }, 'gateway listening')
 
