@@ -1,5 +1,7 @@
 import type { Migration } from 'kysely'
 import * as initial from './0001-initial.js'
+import * as softwareEnv from './0002-software-env.js'
+import * as certificates from './0003-certificates.js'
 
 /**
  * Every migration, by name, in order. Listed statically rather than read from
@@ -7,4 +9,6 @@ import * as initial from './0001-initial.js'
  */
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-software-env': softwareEnv,
+  '0003-certificates': certificates,
 }

@@ -3,7 +3,9 @@
 # Idempotent: on a machine that has everything running it only checks.
 set -euo pipefail
 
-packages=(postgresql openssh-server openssh-client)
+# pebble brings pebble and pebble-challtestsrv (the TLS tests' ACME CA and fake DNS; the tests start them);
+# openssl makes their throwaway certificates.
+packages=(postgresql openssh-server openssh-client pebble openssl)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -13,6 +15,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The test sshd (a device's own SSH daemon) needs its privilege separation directory.
+mkdir -p /run/sshd && chmod 0755 /run/sshd
 
 # PostgreSQL on loopback, with a role that may create the per-test databases.
 cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2" "$3" "$4}')

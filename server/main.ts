@@ -20,18 +20,57 @@ import { registerUserRoutes } from './api/routes/user-routes.js'
 import { registerFleetRoutes } from './api/routes/fleet-routes.js'
 import { registerDeviceRoutes } from './api/routes/device-routes.js'
 import { registerAuditRoutes } from './api/routes/audit-routes.js'
+import { createSecretBox } from './secrets/secret-box.js'
+import { createEnvCodec } from './env/env-codec.js'
+import { createEnvStore } from './env/env-store.js'
+import { createRestartQueue } from './env/restart-queue.js'
+import { createSoftwareStore } from './software/software-store.js'
+import { createDeploymentStore } from './deployments/deployment-store.js'
+import { createDeploymentStatus } from './deployments/deployment-status.js'
+import { createDeviceResolver } from './deployments/device-resolver.js'
+import { registerSoftwareRoutes } from './api/routes/software-routes.js'
+import { registerDeploymentRoutes } from './api/routes/deployment-routes.js'
+import { registerEnvVarRoutes } from './api/routes/env-var-routes.js'
+import { registerEventRoutes } from './api/routes/event-routes.js'
 import { createHttpApp } from './http/create-http-app.js'
+import { createConsoleAssets, defaultConsoleDir } from './http/console-assets.js'
 import { createMetricsRegistry } from './http/http-metrics.js'
 import { closeServer, listen } from './http/listen.js'
 import { createFrontDoor, type HostRoute } from './http/front-door.js'
-import { createGatewayEvents } from './events/gateway-events.js'
+import { createGatewayEvents, type GatewayEvents } from './events/gateway-events.js'
 import { packageVersion } from './version.js'
+import { loadOrCreateHostKey } from './tunnel/host-key.js'
+import { createTunnelRegistry, type TunnelRegistry } from './tunnel/tunnel-registry.js'
+import { createStatusRecorder } from './tunnel/status-recorder.js'
+import { createDeviceAuthenticator } from './tunnel/device-authenticator.js'
+import { createSshAuthLimiter } from './tunnel/auth-limiter.js'
+import { createTunnelServer } from './tunnel/tunnel-server.js'
+import { createExposedServiceStore } from './services/exposed-service-store.js'
+import { createTcpServiceListeners } from './services/tcp-service-listeners.js'
+import { registerExposedServiceRoutes } from './api/routes/exposed-service-routes.js'
+import { createPublicUrls } from './proxy/public-urls.js'
+import { createRouteTable } from './proxy/route-table.js'
+import { createSubdomainProxy } from './proxy/subdomain-proxy.js'
+import { createTerminalBridge } from './terminal/terminal-bridge.js'
+import { registerTerminalRoutes } from './api/routes/terminal-routes.js'
+import { createTlsGateway } from './tls/tls-gateway.js'
+import type { AcmeTuning } from './tls/acme-certificates.js'
+import { registerCertificateRoutes } from './api/routes/certificate-routes.js'
 
 export interface RunningServer {
   readonly config: Config
   readonly database: DatabaseHandle
   readonly httpPort: number
+  /** The HTTPS listener's port; undefined when TLS is off. */
+  readonly httpsPort: number | undefined
+  readonly sshPort: number
+  /** `ssh-ed25519 AAAA…`, what devices pin. */
+  readonly hostPublicKey: string
+  /** Live device tunnels (tests assert it drains). */
+  readonly tunnels: TunnelRegistry
   readonly bootstrap: BootstrapResult | undefined
+  /** The gateway's event bus (tests emit on it to drive the console's live updates). */
+  readonly events: GatewayEvents
   /** Every route the API router serves, as express sees it. */
   servedRoutes(): { method: string; path: string }[]
   close(): Promise<void>
@@ -42,6 +81,10 @@ export interface StartOptions {
   pgliteDir?: string
   /** Login limiter settings; tests shorten them. */
   loginLimit?: { maxFailures?: number; windowSeconds?: number }
+  /** SSH authentication failures allowed per address; tests shorten it. */
+  sshAuthLimit?: { maxFailures?: number; windowSeconds?: number }
+  /** ACME polling, retry and check intervals; tests shorten them. */
+  tls?: AcmeTuning
 }
 
 /**
@@ -71,6 +114,42 @@ export async function startServer(config: Config, logger: Logger, options: Start
       onChange: (device) => events.emit('device.changed', device),
     })
 
+    // Tunnels: device sessions, their status, and the SSH endpoint they dial.
+    const hostKey = loadOrCreateHostKey(config.dataDir)
+    const tunnels = createTunnelRegistry()
+    const status = createStatusRecorder({ db, events, logger })
+    await status.resetAll()
+    const tunnelServer = createTunnelServer({
+      hostKey,
+      authenticator: createDeviceAuthenticator({ db }),
+      authLimiter: createSshAuthLimiter(options.sshAuthLimit),
+      registry: tunnels,
+      status,
+      logger,
+      options: { port: config.sshPort, host: config.bindAddress },
+    })
+    // A deleted device, or one whose key changed, loses its tunnel at once.
+    events.on('device.changed', (changed) => {
+      const session = tunnels.get(changed.id)
+      if (!session) return
+      void devices.find(changed.id).then((row) => {
+        if (!row || row.public_key !== session.device.public_key) void session.close()
+      })
+    })
+
+    // Subdomains: services exposed from device tunnels.
+    let httpPort = 0
+    let httpsPort: number | undefined
+    const urls = createPublicUrls({
+      baseDomain: config.baseDomain,
+      consoleHost: config.consoleHost,
+      scheme: () => (httpsPort === undefined ? 'http' : 'https'),
+      port: () => httpsPort ?? httpPort,
+    })
+    const exposedServices = createExposedServiceStore({ db, events, tcpPortRange: config.tcpPortRange })
+    const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger })
+    const routeTable = createRouteTable({ db, events, baseDomain: config.baseDomain })
+
     const api = createRouteRegistry({ authenticator, auditLog })
     registerAuthRoutes(api, { users, sessions, loginLimiter: createLoginLimiter(options.loginLimit), consoleHost: config.consoleHost, baseDomain: config.baseDomain })
     registerTokenRoutes(api, { apiTokens, users })
@@ -78,8 +157,36 @@ export async function startServer(config: Config, logger: Logger, options: Start
     registerFleetRoutes(api, { fleets, devices })
     registerDeviceRoutes(api, { devices })
     registerAuditRoutes(api, { auditLog })
+    // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.
+    const envCodec = createEnvCodec(createSecretBox(masterKey.derive('env-secrets')))
+    const envStore = createEnvStore({ db, codec: envCodec })
+    const softwareStore = createSoftwareStore({ db, codec: envCodec })
+    const deploymentStore = createDeploymentStore({ db, software: softwareStore })
+    const deploymentStatus = createDeploymentStatus({ db })
+    const deviceResolver = createDeviceResolver({ db, codec: envCodec, envStore, software: softwareStore, deployments: deploymentStore })
+    registerSoftwareRoutes(api, { software: softwareStore, codec: envCodec })
+    registerDeploymentRoutes(api, { db, deployments: deploymentStore, status: deploymentStatus, resolver: deviceResolver, fleets, devices })
+    registerEnvVarRoutes(api, { envStore, codec: envCodec, restarts: createRestartQueue({ db }), resolver: deviceResolver, fleets, devices })
+    registerExposedServiceRoutes(api, { devices, services: exposedServices, urls, registry: tunnels })
+    // The web terminal logs in to devices with a key of its own, which Ignition authorises on the device.
+    const terminalKey = loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key')
+    registerTerminalRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
+    const terminals = createTerminalBridge({
+      authenticator,
+      devices,
+      registry: tunnels,
+      auditLog,
+      terminalKey,
+      user: config.terminalUser,
+      idleSeconds: config.terminalIdleSeconds,
+      logger,
+    })
+    registerEventRoutes(api, { events, authenticator })
 
     const metrics = createMetricsRegistry()
+    // TLS: certificates (ACME or files, keys sealed with their own derived key), the HTTPS listener, and plain HTTP's role once TLS is on.
+    const tls = createTlsGateway({ config, db, secretBox: createSecretBox(masterKey.derive('tls-keys')), events, metrics, logger, tuning: options.tls })
+    registerCertificateRoutes(api, { certificates: tls.certificates })
     const app = createHttpApp({
       api,
       authenticator,
@@ -89,26 +196,56 @@ export async function startServer(config: Config, logger: Logger, options: Start
       trustProxy: config.trustProxy,
       publicUrl: config.publicUrl,
       version: packageVersion(),
+      before: [createConsoleAssets({ dir: defaultConsoleDir() })],
     })
     const bootstrap = await bootstrapAdmin(users, config.adminPassword)
     if (bootstrap) logger.info({ username: bootstrap.username, generated: Boolean(bootstrap.generatedPassword) }, 'created the first admin user')
 
     // Routes that claim requests before the console app: ACME challenges, device subdomains.
-    const hostRoutes: HostRoute[] = []
-    const frontDoor = createFrontDoor({ consoleApp: app, routes: hostRoutes })
-    const httpServer = http.createServer(frontDoor.handleRequest)
-    httpServer.on('upgrade', frontDoor.handleUpgrade)
-    const httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
-    logger.info({ port: httpPort, address: config.bindAddress, database: database.description }, 'gateway listening')
+    const hostRoutes: HostRoute[] = [
+      ...tls.hostRoutes,
+      createSubdomainProxy({ routes: routeTable, registry: tunnels, authenticator, urls, consoleHost: config.consoleHost, logger }),
+    ]
+    const frontDoor = createFrontDoor({ consoleApp: app, consoleUpgrade: terminals.handleUpgrade, routes: hostRoutes })
+    // With TLS on, plain HTTP answers ACME challenges and redirects the gateway's names to HTTPS.
+    const plainDoor = tls.enabled ? tls.plainHttpDoor(frontDoor) : frontDoor
+    const httpServer = http.createServer(plainDoor.handleRequest)
+    httpServer.on('upgrade', plainDoor.handleUpgrade)
+    httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
+    const sshPort = await tunnelServer.listen().catch(async (err) => {
+      await closeServer(httpServer)
+      throw err
+    })
+    await tcpServices.start()
+    // The HTTPS listener serves the same front door: the console, device subdomains and WebSockets.
+    httpsPort = await tls.listen(frontDoor).catch(async (err) => {
+      await tls.close()
+      await tunnelServer.close()
+      await closeServer(httpServer)
+      throw err
+    })
+    await tls.start()
+    logger.info({ http_port: httpPort, https_port: httpsPort, ssh_port: sshPort, address: config.bindAddress, database: database.description }, 'gateway listening')
 
     return {
       config,
       database,
       httpPort,
+      httpsPort,
+      sshPort,
+      hostPublicKey: hostKey.publicKey,
+      tunnels,
       bootstrap,
+      events,
       servedRoutes: api.servedRoutes,
       async close() {
+        await tls.close()
+        await tunnelServer.close()
+        await tcpServices.close()
+        terminals.close()
         await closeServer(httpServer)
+        routeTable.close()
+        await status.drain()
         await database.close()
       },
     }

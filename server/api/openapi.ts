@@ -44,6 +44,7 @@ export function buildOpenApiDocument(definitions: readonly AnyRouteDefinition[],
         default: { description: 'error', content: { 'application/json': { schema: errorSchema } } },
       },
     }
+    if (def.streaming) operation['x-streaming'] = true
     if (def.body) operation.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(def.body) } } }
     paths[path] ??= {}
     paths[path]![def.method] = operation

@@ -20,6 +20,8 @@ interface BaseDefinition<B extends ZodType | undefined, Q extends ZodType | unde
   query?: Q
   /** Status for a returned value; 204 sends no body. */
   status?: number
+  /** The handler writes a long-lived stream to `res` itself (Server-Sent Events); shown as `x-streaming` in OpenAPI. */
+  streaming?: boolean
 }
 
 type Infer<T> = T extends ZodType ? z.output<T> : undefined

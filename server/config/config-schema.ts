@@ -27,6 +27,9 @@ export const configSchema = z
     https_port: port.default(8443),
     ssh_port: port.default(2222),
     ssh_port_range: portRange.default({ start: 20000, end: 29999 }),
+    tcp_port_range: portRange.default({ start: 30000, end: 30999 }),
+    terminal_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Unix user name').default('core'),
+    terminal_idle_minutes: z.coerce.number().positive().max(24 * 60).default(30),
     base_domain: hostname.default('localhost'),
     console_host: hostname.optional(),
     admin_password: z.string().min(8, 'must be at least 8 characters').optional(),
@@ -43,6 +46,10 @@ export const configSchema = z
         directory: z.string().url().optional(),
         email: z.string().email().optional(),
         ca: z.string().optional(),
+        /** How the CA checks control of a host name; tls-alpn-01 needs only port 443. */
+        challenge: z.enum(['http-01', 'tls-alpn-01']).optional(),
+        /** Executable run as `<hook> set|clear <record> <value>` for DNS-01; enables the `*.<base>` certificate. */
+        dns_hook: z.string().min(1).optional(),
       })
       .strict()
       .default({}),
@@ -50,6 +57,8 @@ export const configSchema = z
       .object({ cert: z.string().optional(), key: z.string().optional() })
       .strict()
       .default({}),
+    /** Strict-Transport-Security max-age in seconds on HTTPS answers; 0 sends no header. */
+    hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
   })
   .strict()
 
@@ -64,6 +73,11 @@ export interface Config {
   readonly httpsPort: number
   readonly sshPort: number
   readonly sshPortRange: { readonly start: number; readonly end: number }
+  /** Loopback ports the gateway binds for `tcp` exposed services. */
+  readonly tcpPortRange: { readonly start: number; readonly end: number }
+  /** The device user the web terminal logs in as (Flatcar's is `core`). */
+  readonly terminalUser: string
+  readonly terminalIdleSeconds: number
   readonly baseDomain: string
   readonly consoleHost: string
   readonly adminPassword: string | undefined
@@ -72,6 +86,13 @@ export interface Config {
   readonly sessionTtlSeconds: number
   readonly trustProxy: boolean
   readonly logLevel: string
-  readonly acme: { readonly directory?: string; readonly email?: string; readonly ca?: string }
+  readonly acme: {
+    readonly directory?: string
+    readonly email?: string
+    readonly ca?: string
+    readonly challenge?: 'http-01' | 'tls-alpn-01'
+    readonly dns_hook?: string
+  }
   readonly tls: { readonly cert?: string; readonly key?: string }
+  readonly hstsMaxAge: number
 }

@@ -20,6 +20,9 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_HTTPS_PORT: ['https_port'],
   EDGETAINER_SSH_PORT: ['ssh_port'],
   EDGETAINER_SSH_PORT_RANGE: ['ssh_port_range'],
+  EDGETAINER_TCP_PORT_RANGE: ['tcp_port_range'],
+  EDGETAINER_TERMINAL_USER: ['terminal_user'],
+  EDGETAINER_TERMINAL_IDLE_MINUTES: ['terminal_idle_minutes'],
   EDGETAINER_BASE_DOMAIN: ['base_domain'],
   EDGETAINER_CONSOLE_HOST: ['console_host'],
   EDGETAINER_ADMIN_PASSWORD: ['admin_password'],
@@ -31,8 +34,11 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_ACME_DIRECTORY: ['acme', 'directory'],
   EDGETAINER_ACME_EMAIL: ['acme', 'email'],
   EDGETAINER_ACME_CA: ['acme', 'ca'],
+  EDGETAINER_ACME_CHALLENGE: ['acme', 'challenge'],
+  EDGETAINER_ACME_DNS_HOOK: ['acme', 'dns_hook'],
   EDGETAINER_TLS_CERT: ['tls', 'cert'],
   EDGETAINER_TLS_KEY: ['tls', 'key'],
+  EDGETAINER_HSTS_MAX_AGE: ['hsts_max_age'],
 }
 
 export const configEnvironmentNames = Object.keys(envOverrides)
@@ -97,6 +103,9 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     httpsPort: c.https_port,
     sshPort: c.ssh_port,
     sshPortRange: Object.freeze({ ...c.ssh_port_range }),
+    tcpPortRange: Object.freeze({ ...c.tcp_port_range }),
+    terminalUser: c.terminal_user,
+    terminalIdleSeconds: Math.round(c.terminal_idle_minutes * 60),
     baseDomain: c.base_domain,
     consoleHost,
     adminPassword: c.admin_password,
@@ -107,6 +116,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     logLevel: c.log_level,
     acme: Object.freeze({ ...c.acme }),
     tls: Object.freeze({ ...c.tls }),
+    hstsMaxAge: c.hsts_max_age,
   }
   return Object.freeze(config)
 }

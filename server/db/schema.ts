@@ -77,8 +77,42 @@ export interface SoftwareTable {
   current_version: string | null
   versions: Json<unknown[]> | null
   docker_compose_yaml: string | null
+  description: string | null
+  git_ref: string | null
   created_at: CreatedAt
   updated_at: UpdatedAt
+}
+
+export interface SoftwareVersionsTable {
+  id: Generated<string>
+  software_id: string
+  seq: number
+  version: string
+  docker_compose_yaml: string
+  /** `{vars, services}` with secret values sealed (server/env/env-codec.ts). */
+  env_vars: Json<Record<string, unknown>>
+  created_by: string | null
+  created_at: CreatedAt
+}
+
+export type DeploymentDeviceStatus = 'pending' | 'deploying' | 'running' | 'failed' | 'rolled_back'
+
+export interface DeviceSoftwareStatusTable {
+  device_id: string
+  software_id: string
+  version: string
+  status: DeploymentDeviceStatus
+  error: string | null
+  updated_at: UpdatedAt
+}
+
+export interface ContainerRestartsTable {
+  id: Generated<string>
+  device_id: string
+  container_name: string
+  requested_by: string
+  requested_at: CreatedAt
+  consumed_at: Timestamp | null
 }
 
 export interface DeploymentsTable {
@@ -147,6 +181,39 @@ export interface AuditLogTable {
   created_at: CreatedAt
 }
 
+export interface AcmeAccountsTable {
+  directory_url: string
+  email: string | null
+  account_url: string
+  /** The account's private key, sealed (server/secrets/secret-box.ts). */
+  key_sealed: string
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface TlsCertificatesTable {
+  /** The certificate's main host: the console host, a device host, or `*.<base>`. */
+  name: string
+  hosts: Json<string[]>
+  directory_url: string | null
+  cert_pem: string | null
+  /** The certificate's private key, sealed. */
+  key_sealed: string | null
+  serial: string | null
+  issuer: string | null
+  not_before: Timestamp | null
+  not_after: Timestamp | null
+  renew_after: Timestamp | null
+  ari_next_check: Timestamp | null
+  failures: Generated<number>
+  last_error: string | null
+  next_attempt_at: Timestamp | null
+  lease_owner: string | null
+  lease_until: Timestamp | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
@@ -160,6 +227,11 @@ export interface Database {
   device_logs: DeviceLogsTable
   exposed_services: ExposedServicesTable
   audit_log: AuditLogTable
+  software_versions: SoftwareVersionsTable
+  device_software_status: DeviceSoftwareStatusTable
+  container_restarts: ContainerRestartsTable
+  acme_accounts: AcmeAccountsTable
+  tls_certificates: TlsCertificatesTable
 }
 
 export type UserRow = Selectable<UsersTable>
@@ -169,3 +241,4 @@ export type NewDevice = Insertable<DevicesTable>
 export type DeviceUpdate = Updateable<DevicesTable>
 export type ExposedServiceRow = Selectable<ExposedServicesTable>
 export type AuditRow = Selectable<AuditLogTable>
+export type TlsCertificateRow = Selectable<TlsCertificatesTable>

@@ -57,7 +57,8 @@ for (const dialect of dialects) {
       const first = await http.post('/api/devices', { name: 'Pump 0', device_id: 'pump-0', fleet_id: fleet.id, public_key: key }, { token })
       t.equal(first.status, 201)
       t.equal(first.body.subdomain, 'pump-0')
-      t.equal(first.body.ssh_port, 20000, 'first port of the range')
+      const rangeStart = gw.server.config.sshPortRange.start
+      t.equal(first.body.ssh_port, rangeStart, 'first port of the range')
       t.match(first.body.public_key_fingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/)
       const sameKey = await http.post('/api/devices', { name: 'thief', public_key: key }, { token })
       t.equal(sameKey.status, 409, 'a key belongs to one device')
@@ -67,7 +68,7 @@ for (const dialect of dialects) {
       t.equal(dupId.body.field, 'device_id')
       for (let i = 1; i < 7; i++) {
         const res = await http.post('/api/devices', { name: `Pump ${i}`, device_id: `pump-${i}`, fleet_id: fleet.id }, { token })
-        t.equal(res.body.ssh_port, 20000 + i, `pump-${i} gets the next port`)
+        t.equal(res.body.ssh_port, rangeStart + i, `pump-${i} gets the next port`)
       }
       const byDeviceId = await http.get('/api/devices/pump-3', { token })
       t.equal(byDeviceId.body.name, 'Pump 3', 'found by device_id')
@@ -101,7 +102,7 @@ for (const dialect of dialects) {
       t.equal(reserved.status, 409, 'reserved labels are refused')
       t.equal((await http.delete('/api/devices/pump-0', { token })).status, 204)
       const reused = await http.post('/api/devices', { name: 'replacement' }, { token })
-      t.equal(reused.body.ssh_port, 20000, 'a deleted device releases its port')
+      t.equal(reused.body.ssh_port, rangeStart, 'a deleted device releases its port')
     })
 
     await t.test('every mutation is audited', async (t) => {

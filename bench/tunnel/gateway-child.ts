@@ -1,0 +1,110 @@
+/**
+ * The gateway under test, in a process of its own so that its RSS and CPU
+ * are its own: started with startServer exactly as `edgetainer server` is
+ * (PGlite in memory, ports 0, 127.0.0.1, silent logs), driven over IPC.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { loadConfig } from '../../server/config/load-config.js'
+import { createLogger } from '../../server/logger.js'
+import { startServer } from '../../server/main.js'
+import { parsePublicKey } from '../../server/devices/device-keys.js'
+import { sendEvent, serveRpc } from '../lib/child-rpc.js'
+import { startCpuProfile, stopCpuProfile } from '../lib/cpu-profile.js'
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-bench-'))
+// Only what the parent passes: a developer's own EDGETAINER_* or DATABASE_URL must not leak into the measurement.
+const env: NodeJS.ProcessEnv = {
+  EDGETAINER_DATA_DIR: dataDir,
+  EDGETAINER_HTTP_PORT: '0',
+  EDGETAINER_SSH_PORT: '0',
+  EDGETAINER_BIND_ADDRESS: '127.0.0.1',
+  EDGETAINER_BASE_DOMAIN: 'localhost',
+  EDGETAINER_LOG_LEVEL: 'silent',
+  ...(JSON.parse(process.env.BENCH_GATEWAY_ENV ?? '{}') as Record<string, string>),
+}
+const config = loadConfig({ env })
+const server = await startServer(config, createLogger(config.logLevel), { pgliteDir: 'memory://' })
+
+const gc = (globalThis as { gc?: () => void }).gc
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
+
+function memory() {
+  const m = process.memoryUsage()
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }
+}
+
+serveRpc({
+  info: () => ({ pid: process.pid, httpPort: server.httpPort, sshPort: server.sshPort, hostPublicKey: server.hostPublicKey, sshPortRange: config.sshPortRange }),
+
+  /** Registers devices in bulk, straight into the table (the API would take minutes for 10,000). */
+  async insertDevices(arg: { devices: { device_id: string; public_key: string }[]; firstPort: number }) {
+    const rows = arg.devices.map((d, i) => {
+      let key
+      try {
+        key = parsePublicKey(d.public_key)
+      } catch (err) {
+        throw new Error(`${d.device_id}: ${(err as Error).message}: ${JSON.stringify(d.public_key)}`)
+      }
+      return {
+        device_id: d.device_id,
+        name: d.device_id,
+        status: 'offline' as const,
+        ssh_port: arg.firstPort + i,
+        subdomain: d.device_id,
+        public_key: key.line,
+        public_key_fingerprint: key.fingerprint,
+      }
+    })
+    for (let i = 0; i < rows.length; i += 500) {
+      await server.database.db.insertInto('devices').values(rows.slice(i, i + 500)).execute()
+    }
+    return rows.length
+  },
+
+  /** Live sessions, CPU used so far and event-loop delay since the last call. */
+  stats() {
+    const s = {
+      tunnels: server.tunnels.size,
+      cpu: process.cpuUsage(),
+      loopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+    }
+    loopDelay.reset()
+    return s
+  },
+
+  async onlineInDatabase() {
+    const row = await server.database.db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'online').executeTakeFirstOrThrow()
+    return Number(row.n)
+  },
+
+  /** Memory after full collections, so garbage does not count. */
+  async memory() {
+    for (let i = 0; i < 3; i++) {
+      gc?.()
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    return { ...memory(), gcAvailable: Boolean(gc) }
+  },
+
+  /** Per-session view of the first few sessions' internals, to explain the memory. */
+  sessionSample() {
+    const first = server.tunnels.sessions().next().value
+    return first ? { forwards: first.forwards() } : undefined
+  },
+
+  profileStart: (arg?: { intervalUs?: number }) => startCpuProfile(arg?.intervalUs),
+  profileStop: (arg: { file?: string }) => stopCpuProfile(arg?.file),
+
+  async close() {
+    await server.close()
+    rmSync(dataDir, { recursive: true, force: true })
+    setTimeout(() => process.exit(0), 50)
+    return true
+  },
+})
+
+sendEvent('ready', { pid: process.pid })

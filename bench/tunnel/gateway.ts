@@ -1,0 +1,60 @@
+import { fileURLToPath } from 'node:url'
+import { RpcChild } from '../lib/child-rpc.js'
+import { forkTs, onCleanup, stop } from '../lib/processes.js'
+
+export const ADMIN_PASSWORD = 'bench-admin-password'
+
+export interface GatewayInfo {
+  pid: number
+  httpPort: number
+  sshPort: number
+  hostPublicKey: string
+  sshPortRange: { start: number; end: number }
+}
+
+export interface GatewayChild {
+  rpc: RpcChild
+  info: GatewayInfo
+  close(): Promise<void>
+}
+
+/** Starts gateway-child.ts (with --expose-gc) and waits until it listens. */
+export async function startGatewayChild(env: Record<string, string>): Promise<GatewayChild> {
+  const child = forkTs(fileURLToPath(new URL('./gateway-child.ts', import.meta.url)), {
+    env: { BENCH_GATEWAY_ENV: JSON.stringify({ EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env }) },
+    execArgv: ['--expose-gc'],
+  })
+  const rpc = new RpcChild(child, 'gateway')
+  await rpc.waitEvent('ready', 120_000)
+  const info = await rpc.call<GatewayInfo>('info')
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    await rpc.call('close', undefined, 30_000).catch(() => {})
+    await stop(child, 'SIGTERM', 5000)
+  }
+  onCleanup(close)
+  return { rpc, info, close }
+}
+
+/** A small JSON client for the gateway's API, signed in as the bootstrap admin. */
+export async function adminApi(httpPort: number) {
+  const base = `http://127.0.0.1:${httpPort}`
+  const call = async (method: string, path: string, body?: unknown, token?: string) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await res.text()
+    const parsed = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`)
+    return parsed
+  }
+  const { token } = await call('POST', '/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD })
+  return {
+    get: (path: string) => call('GET', path, undefined, token),
+    post: (path: string, body: unknown) => call('POST', path, body, token),
+  }
+}

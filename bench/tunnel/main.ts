@@ -1,0 +1,138 @@
+/**
+ * bench/tunnel: the gateway's SSH tunnel and subdomain proxy against a stock
+ * OpenSSH sshd + `ssh -R` tunnel measured in the same run, plus N idle
+ * device sessions. Prints each figure, its ratio and its target.
+ *
+ * Environment (defaults in brackets):
+ *   BENCH_BYTES [1GiB]           bytes per bulk download
+ *   BENCH_TP_ROUNDS [3]          downloads per path (median is reported)
+ *   BENCH_RPS_SECONDS [10]       seconds per load run; BENCH_RPS_ROUNDS [2]
+ *   BENCH_CONNECTIONS [50]       concurrent keep-alive connections
+ *   BENCH_CIPHER [aes128-gcm@openssh.com]  forced on both ssh -R clients
+ *   BENCH_SCALE_N [10000]        idle sessions; BENCH_SCALE_PROCS [2] client processes
+ *   BENCH_SCALE_INFLIGHT [256]   handshakes in flight across the client processes
+ *   BENCH_SCALE_READY_TIMEOUT_MS [20000]  ssh2's default handshake timeout
+ *   BENCH_SCALE_RETRIES [2]      retries of a failed handshake (each failure is counted)
+ *   BENCH_PHASES [throughput,rps,scale]
+ *   BENCH_PROFILE=1              CPU-profile the gateway during the first gateway run of each phase
+ *                                (slows it; for diagnosis, not for the figures)
+ *   BENCH_STRICT=1               exit 1 when a target is missed
+ */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { cleanupAll, run } from '../lib/processes.js'
+import { GiB, MiB, envBytes, envInt, fmt, ratio } from '../lib/stats.js'
+import { wrkAvailable } from '../lib/wrk.js'
+import { runTunnelPhases, type TunnelResults } from './tunnel-phases.js'
+import { runScale, type ScaleResult } from './scale.js'
+
+const phases = new Set((process.env.BENCH_PHASES ?? 'throughput,rps,scale').split(',').map((s) => s.trim()))
+const options = {
+  bytes: envBytes('BENCH_BYTES', GiB),
+  throughputRounds: envInt('BENCH_TP_ROUNDS', 3),
+  rpsSeconds: envInt('BENCH_RPS_SECONDS', 10),
+  rpsRounds: envInt('BENCH_RPS_ROUNDS', 2),
+  connections: envInt('BENCH_CONNECTIONS', 50),
+  cipher: process.env.BENCH_CIPHER ?? 'aes128-gcm@openssh.com',
+  profileDir: process.env.BENCH_PROFILE === '1' ? path.resolve('test-artifacts/bench') : undefined,
+  phases,
+}
+const scaleOptions = {
+  sessions: envInt('BENCH_SCALE_N', 10_000),
+  processes: envInt('BENCH_SCALE_PROCS', 2),
+  inflight: envInt('BENCH_SCALE_INFLIGHT', 256),
+  readyTimeoutMs: envInt('BENCH_SCALE_READY_TIMEOUT_MS', 20_000),
+  retries: envInt('BENCH_SCALE_RETRIES', 2),
+  timeoutSeconds: envInt('BENCH_SCALE_TIMEOUT_S', 180),
+}
+
+function openFilesLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+  return Number(line?.split(/\s+/)[3] ?? 0)
+}
+
+async function preflight() {
+  for (const tool of ['ssh', 'curl', '/usr/sbin/sshd', 'ssh-keygen']) {
+    if ((await run('sh', ['-c', `command -v ${tool}`])).code !== 0) throw new Error(`${tool} is missing (scripts/run-bench.sh installs it)`)
+  }
+  if (phases.has('rps') && !(await wrkAvailable())) console.log('  wrk is missing: using the node load generator (bench/lib/http-load.ts)')
+  const limit = openFilesLimit()
+  if (phases.has('scale') && limit < scaleOptions.sessions + 2000) {
+    throw new Error(`open-files limit ${limit} is too low for ${scaleOptions.sessions} sessions; raise it (ulimit -n 65536) or lower BENCH_SCALE_N`)
+  }
+}
+
+function line(cells: string[]): string {
+  const widths = [12, 20, 20, 8, 12, 6]
+  return cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' ')
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'ok' : 'MISSED'
+}
+
+function summary(tunnel: TunnelResults | undefined, scale: ScaleResult | undefined): boolean {
+  let allMet = true
+  const rows: string[] = [line(['', 'gateway', 'openssh', 'ratio', 'target', ''])]
+  if (tunnel?.throughput) {
+    const { gatewayMiBs: g, opensshMiBs: o } = tunnel.throughput
+    const met = g / o >= 1
+    allMet &&= met
+    rows.push(line(['throughput', `${fmt(g)} MiB/s`, `${fmt(o)} MiB/s`, ratio(g, o), '>= 1.00', verdict(met)]))
+  }
+  if (tunnel?.rps) {
+    const { gateway: g, openssh: o } = tunnel.rps
+    const met = g.rps / o.rps >= 1
+    allMet &&= met
+    rows.push(line(['requests/s', `${fmt(g.rps, 0)} req/s`, `${fmt(o.rps, 0)} req/s`, ratio(g.rps, o.rps), '>= 1.00', verdict(met)]))
+    rows.push(line(['  p50', `${fmt(g.p50Ms, 2)} ms`, `${fmt(o.p50Ms, 2)} ms`, ratio(g.p50Ms, o.p50Ms), '', '']))
+    rows.push(line(['  p99', `${fmt(g.p99Ms, 2)} ms`, `${fmt(o.p99Ms, 2)} ms`, ratio(g.p99Ms, o.p99Ms), '', '']))
+  }
+  if (scale) {
+    const memMet = scale.rssPerSessionKiB <= 40
+    const timeMet = scale.online === scale.sessions && (scale.registryFullSeconds ?? Infinity) <= 60 && (scale.allForwardsSeconds ?? Infinity) <= 60
+    const failMet = scale.failedHandshakes === 0 && scale.neverOnline === 0 && scale.dropped === 0
+    allMet &&= memMet && timeMet && failMet
+    const online = Math.max(scale.registryFullSeconds ?? Infinity, scale.allForwardsSeconds ?? Infinity)
+    rows.push(line(['scale', `${scale.online}/${scale.sessions} sessions`, '', '', '', '']))
+    rows.push(line(['  RSS/session', `${fmt(scale.rssPerSessionKiB)} KiB`, '', '', '<= 40 KiB', verdict(memMet)]))
+    rows.push(line(['  all online', Number.isFinite(online) ? `${fmt(online)} s` : 'never', '', '', '<= 60 s', verdict(timeMet)]))
+    rows.push(line(['  failed hs', `${scale.failedHandshakes} (${scale.neverOnline} never)`, '', '', '0', verdict(failMet)]))
+  }
+  console.log('\n== bench/tunnel summary')
+  for (const r of rows) console.log(r)
+  if (tunnel) console.log(`cipher both paths: ${tunnel.negotiated.gateway.serverToClient} (kex ${tunnel.negotiated.gateway.kex})`)
+  if (scale) {
+    console.log(
+      `scale detail: heap ${fmt(scale.heapPerSessionKiB)} KiB + external ${fmt(scale.externalPerSessionKiB)} KiB per session; gateway CPU ${fmt(scale.gatewayCpuMsPerSession, 2)} ms per session; ` +
+        `handshake p50/p99 ${fmt(scale.handshakeMs.p50, 0)}/${fmt(scale.handshakeMs.p99, 0)} ms; status in DB after ${scale.databaseOnlineSeconds?.toFixed(1) ?? 'never'} s; drained in ${scale.drainSeconds?.toFixed(1) ?? 'never'} s`,
+    )
+  }
+  return allMet
+}
+
+let exitCode = 0
+try {
+  console.log(
+    `bench/tunnel: ${fmt(options.bytes / MiB, 0)} MiB downloads, ${options.connections} connections for ${options.rpsSeconds} s, ${scaleOptions.sessions} idle sessions; phases ${[...phases].join(',')}`,
+  )
+  await preflight()
+  let tunnel: TunnelResults | undefined
+  let scale: ScaleResult | undefined
+  if (phases.has('throughput') || phases.has('rps')) {
+    console.log('\n== throughput and requests/s: gateway vs stock OpenSSH')
+    tunnel = await runTunnelPhases(options)
+  }
+  if (phases.has('scale')) {
+    console.log(`\n== scale: ${scaleOptions.sessions} idle device sessions from ${scaleOptions.processes} client processes, ${scaleOptions.inflight} handshakes in flight`)
+    scale = await runScale(scaleOptions)
+  }
+  const met = summary(tunnel, scale)
+  if (!met && process.env.BENCH_STRICT === '1') exitCode = 1
+} catch (err) {
+  console.error('bench/tunnel failed:', err)
+  exitCode = 1
+} finally {
+  await cleanupAll()
+}
+process.exit(exitCode)

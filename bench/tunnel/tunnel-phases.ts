@@ -1,0 +1,191 @@
+/**
+ * Throughput and requests per second through two tunnels that differ only
+ * in their server: the gateway (ssh2 + subdomain proxy) and a stock OpenSSH
+ * sshd. Both device sides are the same stock `ssh -R` with the same cipher,
+ * leading to the same device-local HTTP server.
+ */
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+import { RpcChild } from '../lib/child-rpc.js'
+import { forkTs, onCleanup, run, stop } from '../lib/processes.js'
+import { startSshd, startSshTunnel, tempDir, writeNewKeyPair, type Negotiated } from '../lib/openssh.js'
+import { cpuMeter, formatCores } from '../lib/proc-cpu.js'
+import { MiB, fmt, median, ratio } from '../lib/stats.js'
+import { runWrk, wrkAvailable, type LoadResult } from '../lib/wrk.js'
+import { runNodeLoad } from '../lib/http-load.js'
+import { formatProfile, type ProfileSummary } from '../lib/cpu-profile.js'
+import { adminApi, startGatewayChild, type GatewayChild } from './gateway.js'
+
+export interface TunnelOptions {
+  bytes: number
+  throughputRounds: number
+  rpsSeconds: number
+  rpsRounds: number
+  connections: number
+  cipher: string
+  profileDir: string | undefined
+  phases: Set<string>
+}
+
+export interface PathTarget {
+  name: 'gateway' | 'openssh'
+  port: number
+  host: string
+  /** Process trees whose CPU is sampled: the server side, the device's ssh, the device app. */
+  cpuRoots: Record<string, number>
+}
+
+export interface ThroughputResult {
+  gatewayMiBs: number
+  opensshMiBs: number
+  runs: { path: string; mibs: number; cores: string }[]
+}
+
+export interface RpsResult {
+  gateway: LoadResult
+  openssh: LoadResult
+  cores: Record<string, string>
+}
+
+export interface TunnelResults {
+  negotiated: { gateway: Negotiated; openssh: Negotiated }
+  throughput?: ThroughputResult
+  rps?: RpsResult
+  profiles: string[]
+}
+
+const SERVICE_HOST = 'web.bench-tp.localhost'
+
+async function curlDownload(target: PathTarget, bytes: number): Promise<number> {
+  const url = `http://127.0.0.1:${target.port}/bulk?bytes=${bytes}`
+  const res = await run('curl', ['-sS', '-o', '/dev/null', '--http1.1', '-H', `Host: ${target.host}`, '-w', '%{http_code} %{size_download} %{time_total}', url], {
+    timeoutMs: 600_000,
+  })
+  const [code, size, seconds] = res.stdout.trim().split(' ')
+  if (res.code !== 0 || code !== '200' || Number(size) !== bytes) {
+    throw new Error(`${target.name} download failed: curl ${res.code}, HTTP ${code}, ${size}/${bytes} bytes ${res.stderr.trim()}`)
+  }
+  return bytes / MiB / Number(seconds)
+}
+
+async function load(target: PathTarget, seconds: number, connections: number, useWrk: boolean): Promise<LoadResult> {
+  const result = useWrk
+    ? await runWrk({ url: `http://127.0.0.1:${target.port}/small`, host: target.host, connections, threads: 2, seconds })
+    : await runNodeLoad({ port: target.port, host: target.host, path: '/small', connections, seconds })
+  if (result.requests === 0) throw new Error(`${target.name}: no request succeeded`)
+  return result
+}
+
+async function profiled<T>(gateway: GatewayChild, options: TunnelOptions, name: string, profiles: string[], fn: () => Promise<T>): Promise<T> {
+  if (!options.profileDir) return fn()
+  await gateway.rpc.call('profileStart')
+  try {
+    return await fn()
+  } finally {
+    const summary = await gateway.rpc.call<ProfileSummary>('profileStop', { file: path.join(options.profileDir, `gateway-${name}.cpuprofile`) })
+    const text = formatProfile(`gateway CPU profile, ${name}`, summary)
+    profiles.push(text)
+    console.log(text)
+  }
+}
+
+export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelResults> {
+  const gateway = await startGatewayChild({ EDGETAINER_SSH_PORT_RANGE: '20000-20099' })
+  const api = await adminApi(gateway.info.httpPort)
+  const keys = writeNewKeyPair(tempDir('et-bench-keys-'), 'bench-tp')
+  const device = await api.post('/api/devices', { name: 'Bench throughput', device_id: 'bench-tp', public_key: keys.publicKey })
+  await api.post(`/api/devices/${device.id}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80, auth_required: false })
+
+  const appChild = new RpcChild(forkTs(fileURLToPath(new URL('./device-http-child.ts', import.meta.url))), 'device-app')
+  const app = await appChild.waitEvent<{ port: number; pid: number }>('ready')
+  onCleanup(async () => {
+    await appChild.call('close', undefined, 5000).catch(() => {})
+    await stop(appChild.child)
+  })
+
+  const sshd = await startSshd()
+  const viaGateway = await startSshTunnel({
+    port: gateway.info.sshPort,
+    hostPublicKey: gateway.info.hostPublicKey,
+    user: 'bench-tp',
+    keyFile: keys.privateKeyFile,
+    forwards: [`web:80:localhost:${app.port}`],
+    cipher: options.cipher,
+  })
+  const viaSshd = await startSshTunnel({
+    port: sshd.port,
+    hostPublicKey: sshd.hostPublicKey,
+    user: 'root',
+    keyFile: sshd.client.privateKeyFile,
+    forwards: [`0:localhost:${app.port}`],
+    cipher: options.cipher,
+  })
+  const negotiated = { gateway: viaGateway.negotiated(), openssh: viaSshd.negotiated() }
+  console.log(`  negotiated via gateway: kex ${negotiated.gateway.kex}, s->c ${negotiated.gateway.serverToClient}, c->s ${negotiated.gateway.clientToServer}`)
+  console.log(`  negotiated via sshd:    kex ${negotiated.openssh.kex}, s->c ${negotiated.openssh.serverToClient}, c->s ${negotiated.openssh.clientToServer}`)
+  if (negotiated.gateway.clientToServer !== negotiated.openssh.clientToServer || negotiated.gateway.serverToClient !== negotiated.openssh.serverToClient) {
+    throw new Error('the two tunnels negotiated different ciphers; the comparison would be unfair')
+  }
+
+  const targets: PathTarget[] = [
+    { name: 'gateway', port: gateway.info.httpPort, host: SERVICE_HOST, cpuRoots: { server: gateway.info.pid, 'ssh -R': viaGateway.pid, app: app.pid } },
+    { name: 'openssh', port: viaSshd.allocatedPorts[0]!, host: SERVICE_HOST, cpuRoots: { server: sshd.pid, 'ssh -R': viaSshd.pid, app: app.pid } },
+  ]
+  // Both paths must answer before anything is timed.
+  for (const t of targets) await curlDownload(t, 1024)
+
+  const results: TunnelResults = { negotiated, profiles: [] }
+
+  if (options.phases.has('throughput')) {
+    console.log(`\n  throughput: ${fmt(options.bytes / MiB, 0)} MiB per download, ${options.throughputRounds} rounds, order alternating`)
+    for (const t of targets) await curlDownload(t, Math.min(options.bytes, 64 * MiB)) // warm-up: JIT, windows, buffers
+    const runs: ThroughputResult['runs'] = []
+    for (let round = 0; round < options.throughputRounds; round++) {
+      const order = round % 2 === 0 ? targets : [...targets].reverse()
+      for (const t of order) {
+        const meter = cpuMeter(t.cpuRoots)
+        const measure = () => curlDownload(t, options.bytes)
+        const mibs = t.name === 'gateway' && round === 0 ? await profiled(gateway, options, 'throughput', results.profiles, measure) : await measure()
+        const cores = formatCores(meter.stop().cores)
+        runs.push({ path: t.name, mibs, cores })
+        console.log(`    round ${round + 1} ${t.name.padEnd(8)} ${fmt(mibs).padStart(8)} MiB/s   cpu cores: ${cores}`)
+      }
+    }
+    const gatewayMiBs = median(runs.filter((r) => r.path === 'gateway').map((r) => r.mibs))
+    const opensshMiBs = median(runs.filter((r) => r.path === 'openssh').map((r) => r.mibs))
+    console.log(`  throughput median: gateway ${fmt(gatewayMiBs)} MiB/s, openssh ${fmt(opensshMiBs)} MiB/s, ratio ${ratio(gatewayMiBs, opensshMiBs)}`)
+    results.throughput = { gatewayMiBs, opensshMiBs, runs }
+  }
+
+  if (options.phases.has('rps')) {
+    const useWrk = await wrkAvailable()
+    console.log(`\n  requests/s: ${useWrk ? 'wrk -t2' : 'node load generator'} -c${options.connections}, 100-byte body, keep-alive, ${options.rpsSeconds} s x ${options.rpsRounds} rounds`)
+    for (const t of targets) await load(t, 2, options.connections, useWrk) // warm-up: opens the channels
+    const byPath: Record<string, LoadResult[]> = { gateway: [], openssh: [] }
+    const cores: Record<string, string> = {}
+    for (let round = 0; round < options.rpsRounds; round++) {
+      const order = round % 2 === 0 ? targets : [...targets].reverse()
+      for (const t of order) {
+        const meter = cpuMeter(t.cpuRoots)
+        const measure = () => load(t, options.rpsSeconds, options.connections, useWrk)
+        const r = t.name === 'gateway' && round === 0 ? await profiled(gateway, options, 'rps', results.profiles, measure) : await measure()
+        cores[t.name] = formatCores(meter.stop().cores)
+        byPath[t.name]!.push(r)
+        console.log(
+          `    round ${round + 1} ${t.name.padEnd(8)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  errors ${r.errors} non-2xx ${r.non2xx}   cpu cores: ${cores[t.name]}`,
+        )
+      }
+    }
+    const pick = (list: LoadResult[]) => [...list].sort((a, b) => a.rps - b.rps)[Math.floor((list.length - 1) / 2)]!
+    const gw = pick(byPath.gateway!)
+    const ref = pick(byPath.openssh!)
+    console.log(`  requests/s median: gateway ${fmt(gw.rps, 0)}, openssh ${fmt(ref.rps, 0)}, ratio ${ratio(gw.rps, ref.rps)}`)
+    results.rps = { gateway: gw, openssh: ref, cores }
+  }
+
+  await stop(viaGateway.child)
+  await stop(viaSshd.child)
+  await appChild.call('close', undefined, 5000).catch(() => {})
+  await gateway.close()
+  return results
+}

@@ -1,0 +1,138 @@
+import type { Kysely, Selectable } from 'kysely'
+import type { Database, DeploymentsTable } from '../db/schema.js'
+import { HttpError, NotFoundError, ValidationError } from '../errors.js'
+import type { SoftwareStore } from '../software/software-store.js'
+
+export type DeploymentRow = Selectable<DeploymentsTable>
+
+/** A deployment with what it resolves to now: the software's name and the version its devices should run. */
+export interface DeploymentWithSoftware extends DeploymentRow {
+  software_name: string
+  effective_version: string
+}
+
+export type DeployTarget = { fleetId: string } | { deviceUuid: string }
+
+export interface DeployInput {
+  target: DeployTarget
+  version?: string
+  pinned?: boolean
+}
+
+export interface DeploymentListQuery {
+  limit: number
+  offset: number
+  software_id?: string
+  fleet_id?: string
+  /** A device's own deployments and those of its current fleet. */
+  device?: { id: string; fleet_id: string | null }
+}
+
+/**
+ * Assignments of software to fleets and devices. A fleet deployment is one
+ * row, resolved against the fleet's members at read time, so devices that
+ * join later get it too. One row per software and target: deploying again
+ * updates it.
+ */
+export function createDeploymentStore(deps: { db: Kysely<Database>; software: SoftwareStore }) {
+  const { db } = deps
+
+  function withSoftware() {
+    return db
+      .selectFrom('deployments')
+      .innerJoin('software', 'software.id', 'deployments.software_id')
+      .selectAll('deployments')
+      .select(['software.name as software_name', 'software.current_version as current_version'])
+  }
+
+  function effective<T extends DeploymentRow & { software_name: string; current_version: string | null }>(row: T): DeploymentWithSoftware {
+    const { current_version, ...rest } = row
+    // Unpinned deployments follow the software; pinned ones keep the version they were given.
+    return { ...rest, effective_version: row.pinned ? row.version : (current_version ?? row.version) }
+  }
+
+  async function deploy(softwareId: string, input: DeployInput): Promise<{ deployment: DeploymentWithSoftware; previous?: DeploymentRow }> {
+    const software = await deps.software.get(softwareId)
+    if (software.current_version === null) throw new HttpError(409, 'SOFTWARE_HAS_NO_VERSION', `software ${software.name} has no compose version to deploy yet`)
+    const version = input.version ?? software.current_version
+    if (input.version !== undefined) {
+      await deps.software.version(software.id, input.version).catch((err: unknown) => {
+        if (err instanceof HttpError && err.status === 404) throw new ValidationError('version', `software ${software.name} has no version ${input.version}`)
+        throw err
+      })
+    }
+    // Naming a version means "this one": pinned unless said otherwise.
+    const pinned = input.pinned ?? input.version !== undefined
+    const fleetId = 'fleetId' in input.target ? input.target.fleetId : null
+    const deviceId = 'deviceUuid' in input.target ? input.target.deviceUuid : null
+    const now = new Date()
+
+    const { id, previous } = await db.transaction().execute(async (tx) => {
+      let existing = tx.selectFrom('deployments').selectAll().where('software_id', '=', software.id).forUpdate()
+      existing = fleetId ? existing.where('fleet_id', '=', fleetId) : existing.where('device_id', '=', deviceId!)
+      const previous = await existing.executeTakeFirst()
+      if (previous) {
+        await tx.updateTable('deployments').set({ version, pinned, updated_at: now }).where('id', '=', previous.id).execute()
+        return { id: previous.id, previous }
+      }
+      // `status` is the assignment's own state; what devices run is in device_software_status.
+      const row = await tx
+        .insertInto('deployments')
+        .values({ software_id: software.id, fleet_id: fleetId, device_id: deviceId, version, pinned, status: 'active', env_vars: null })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      return { id: row.id, previous: undefined }
+    })
+    return { deployment: await get(id), previous }
+  }
+
+  async function get(id: string): Promise<DeploymentWithSoftware> {
+    const row = await withSoftware().where('deployments.id', '=', id).executeTakeFirst()
+    if (!row) throw new NotFoundError('deployment')
+    return effective(row)
+  }
+
+  async function list(q: DeploymentListQuery) {
+    let base = db.selectFrom('deployments')
+    if (q.software_id) base = base.where('deployments.software_id', '=', q.software_id)
+    if (q.fleet_id) base = base.where('deployments.fleet_id', '=', q.fleet_id)
+    if (q.device) {
+      const { id, fleet_id } = q.device
+      base = base.where((eb) => (fleet_id ? eb.or([eb('deployments.device_id', '=', id), eb('deployments.fleet_id', '=', fleet_id)]) : eb('deployments.device_id', '=', id)))
+    }
+    const [rows, count] = await Promise.all([
+      base
+        .innerJoin('software', 'software.id', 'deployments.software_id')
+        .selectAll('deployments')
+        .select(['software.name as software_name', 'software.current_version as current_version'])
+        .orderBy('software.name')
+        .orderBy('deployments.created_at')
+        .orderBy('deployments.id')
+        .limit(q.limit)
+        .offset(q.offset)
+        .execute(),
+      base.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+    ])
+    return { items: rows.map(effective), total: Number(count.n) }
+  }
+
+  async function remove(id: string): Promise<DeploymentWithSoftware> {
+    const deployment = await get(id)
+    await db.deleteFrom('deployments').where('id', '=', id).execute()
+    return deployment
+  }
+
+  /**
+   * What applies to a device now: its own deployments, and its fleet's for
+   * software it has no deployment of its own for.
+   */
+  async function forDevice(device: { id: string; fleet_id: string | null }): Promise<DeploymentWithSoftware[]> {
+    const { items } = await list({ device, limit: 10_000, offset: 0 })
+    const own = new Set(items.filter((d) => d.device_id === device.id).map((d) => d.software_id))
+    return items.filter((d) => d.device_id === device.id || !own.has(d.software_id))
+  }
+
+  return { deploy, get, list, remove, forDevice }
+}
+
+export type DeploymentStore = ReturnType<typeof createDeploymentStore>

@@ -1,0 +1,106 @@
+import type { Kysely } from 'kysely'
+import type { Database, ExposedServiceRow } from '../db/schema.js'
+import type { GatewayEvents } from '../events/gateway-events.js'
+
+export interface RouteDevice {
+  id: string
+  device_id: string
+  subdomain: string
+}
+
+export type RouteResolution =
+  | { kind: 'unknown' }
+  | { kind: 'disabled'; device: RouteDevice }
+  | { kind: 'route'; device: RouteDevice; service: ExposedServiceRow; stripPrefix: string | undefined }
+
+interface DeviceRoutes {
+  device: RouteDevice
+  /** Enabled HTTP services; disabled ones are kept apart so they answer 404 like unknown ones. */
+  services: ExposedServiceRow[]
+}
+
+const MAX_CACHED = 20_000
+
+/**
+ * Host → device service, cached per subdomain. Any device or service change
+ * clears the cache, so the hot path makes no database query and never serves
+ * a stale route. Unknown subdomains are cached too (bounded), so a flood of
+ * random hosts cannot turn into a flood of queries.
+ */
+export function createRouteTable(deps: { db: Kysely<Database>; events: GatewayEvents; baseDomain: string }) {
+  const { db, baseDomain } = deps
+  const suffix = `.${baseDomain}`
+  const cache = new Map<string, Promise<DeviceRoutes | null>>()
+  const clear = () => cache.clear()
+  deps.events.on('device.changed', clear)
+  deps.events.on('service.changed', clear)
+
+  async function load(subdomain: string): Promise<DeviceRoutes | null> {
+    const device = await db.selectFrom('devices').select(['id', 'device_id', 'subdomain', 'subdomain_enabled']).where('subdomain', '=', subdomain).executeTakeFirst()
+    if (!device || !device.subdomain_enabled) return null
+    const services = await db
+      .selectFrom('exposed_services')
+      .selectAll()
+      .where('device_id', '=', device.id)
+      .where('protocol', '=', 'http')
+      .where('enabled', '=', true)
+      .orderBy('created_at')
+      .execute()
+    return { device: { id: device.id, device_id: device.device_id, subdomain: device.subdomain }, services }
+  }
+
+  function routesFor(subdomain: string): Promise<DeviceRoutes | null> {
+    let entry = cache.get(subdomain)
+    if (!entry) {
+      if (cache.size >= MAX_CACHED) cache.clear()
+      entry = load(subdomain)
+      // A failed load must not stay cached as a rejection.
+      entry.catch(() => cache.delete(subdomain))
+      cache.set(subdomain, entry)
+    }
+    return entry
+  }
+
+  /** True for hosts under the base domain (the proxy answers them, if only with 404). */
+  function isDeviceHost(host: string): boolean {
+    return host.endsWith(suffix) && host.length > suffix.length
+  }
+
+  function pathMatches(path: string, prefix: string): boolean {
+    return path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`)
+  }
+
+  async function resolve(host: string, path: string): Promise<RouteResolution> {
+    if (!isDeviceHost(host)) return { kind: 'unknown' }
+    const labels = host.slice(0, -suffix.length).split('.')
+    if (labels.length > 2) return { kind: 'unknown' }
+    const subdomain = labels[labels.length - 1]!
+    const routes = await routesFor(subdomain)
+    if (!routes) return { kind: 'unknown' }
+    if (labels.length === 2) {
+      const service = routes.services.find((s) => s.name === labels[0])
+      return service ? { kind: 'route', device: routes.device, service, stripPrefix: undefined } : { kind: 'disabled', device: routes.device }
+    }
+    // The device's own host: the longest matching url_path wins, else its first service without one.
+    const byPath = routes.services
+      .filter((s) => s.url_path && pathMatches(path, s.url_path))
+      .sort((a, b) => b.url_path!.length - a.url_path!.length)[0]
+    if (byPath) return { kind: 'route', device: routes.device, service: byPath, stripPrefix: byPath.url_path! }
+    const fallback = routes.services.find((s) => !s.url_path)
+    return fallback ? { kind: 'route', device: routes.device, service: fallback, stripPrefix: undefined } : { kind: 'disabled', device: routes.device }
+  }
+
+  return {
+    resolve,
+    isDeviceHost,
+    get cachedEntries() {
+      return cache.size
+    },
+    close() {
+      deps.events.off('device.changed', clear)
+      deps.events.off('service.changed', clear)
+    },
+  }
+}
+
+export type RouteTable = ReturnType<typeof createRouteTable>

@@ -1,0 +1,45 @@
+import http from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { DeviceSession } from '../tunnel/device-session.js'
+
+/**
+ * An http.Agent whose connections are `forwarded-tcpip` channels into one
+ * device's tunnel, to one service. Keep-alive reuses channels across
+ * requests, as it would reuse TCP connections.
+ */
+export class TunnelAgent extends http.Agent {
+  readonly #session: DeviceSession
+  readonly #service: string
+  readonly #port: number
+
+  constructor(session: DeviceSession, service: string, port: number) {
+    super({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, timeout: 60_000 })
+    this.#session = session
+    this.#service = service
+    this.#port = port
+  }
+
+  // Node's Agent accepts an asynchronous createConnection that answers through the callback.
+  override createConnection(_options: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined {
+    this.#session.openServiceChannel(this.#service, this.#port, { address: '127.0.0.1', port: 0 }).then(
+      (channel) => callback(null, channel),
+      (err: Error) => callback(err),
+    )
+    return undefined
+  }
+}
+
+/** One agent per (session, service); a closed session's agents go with it. */
+export function createTunnelAgents() {
+  const agents = new WeakMap<DeviceSession, Map<string, TunnelAgent>>()
+  return {
+    get(session: DeviceSession, service: string, port: number): TunnelAgent {
+      let bySession = agents.get(session)
+      if (!bySession) agents.set(session, (bySession = new Map()))
+      const key = `${service}:${port}`
+      let agent = bySession.get(key)
+      if (!agent) bySession.set(key, (agent = new TunnelAgent(session, service, port)))
+      return agent
+    },
+  }
+}

@@ -1,0 +1,111 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer } from 'ws'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { Authenticator } from '../auth/authenticator.js'
+import { roleAllows } from '../auth/roles.js'
+import type { DeviceStore } from '../devices/device-store.js'
+import type { Logger } from '../logger.js'
+import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
+import type { HostKey } from '../tunnel/host-key.js'
+import { runTerminal } from './terminal-session.js'
+
+const terminalPath = /^\/api\/devices\/([^/]+)\/terminal$/
+const containerPattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/
+
+function refuse(socket: Duplex, status: number, reason: string) {
+  const body = JSON.stringify({ error: reason, code: status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : 'NOT_FOUND' })
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/**
+ * `/api/devices/:id/terminal`: operators and admins open a shell on a device
+ * (or in one of its containers) from the console. Authenticated by the
+ * console cookie only, so no credential ends up in a URL or a log; the
+ * Origin must be one of our hosts, so another site cannot open it.
+ */
+export function createTerminalBridge(deps: {
+  authenticator: Authenticator
+  devices: DeviceStore
+  registry: TunnelRegistry
+  auditLog: AuditLog
+  terminalKey: HostKey
+  user: string
+  idleSeconds: number
+  pingSeconds?: number
+  logger: Logger
+}) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
+  const open = new Set<import('ws').WebSocket>()
+
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    const url = new URL(req.url ?? '/', 'http://gateway')
+    const match = terminalPath.exec(url.pathname)
+    if (!match) return refuse(socket, 404, 'Not Found')
+    const origin = req.headers.origin
+    if (!origin || !deps.authenticator.isOwnHost(safeHostname(origin))) return refuse(socket, 403, 'Forbidden')
+    const user = await deps.authenticator.authenticateHeaders({ cookie: req.headers.cookie })
+    if (!user) return refuse(socket, 401, 'Unauthorized')
+    if (!roleAllows(user.role, 'operator')) return refuse(socket, 403, 'Forbidden')
+    const container = url.searchParams.get('container') ?? undefined
+    if (container !== undefined && !containerPattern.test(container)) return refuse(socket, 400 as number, 'Bad Request')
+    const device = await deps.devices.find(decodeURIComponent(match[1]!))
+    if (!device) return refuse(socket, 404, 'Not Found')
+    const cols = clamp(url.searchParams.get('cols'), 80)
+    const rows = clamp(url.searchParams.get('rows'), 24)
+
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      open.add(ws)
+      ws.on('close', () => open.delete(ws))
+      const session = deps.registry.get(device.id)
+      const started = new Date()
+      const audit = (action: string, details: Record<string, unknown>) =>
+        deps.auditLog
+          .record({ actorUserId: user.id, actor: user.username, action, targetType: 'device', targetId: device.id, details: { device_id: device.device_id, container, ...details }, ip: req.socket.remoteAddress ?? null })
+          .catch((err) => deps.logger.error({ err }, 'could not audit terminal session'))
+      if (!session) {
+        ws.send(JSON.stringify({ type: 'exit', code: 1, reason: 'the device is offline' }))
+        ws.close(1000, 'device offline')
+        return
+      }
+      void audit('terminal.open', {})
+      runTerminal(ws, session, {
+        user: deps.user,
+        privateKey: deps.terminalKey.privateKey,
+        container,
+        cols,
+        rows,
+        idleSeconds: deps.idleSeconds,
+        pingSeconds: deps.pingSeconds ?? 30,
+      }).then((end) => {
+        void audit('terminal.close', { duration_seconds: Math.round((Date.now() - started.getTime()) / 1000), exit_code: end.code, reason: end.reason })
+      })
+    })
+  }
+
+  return {
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+      handleUpgrade(req, socket, head).catch((err) => {
+        deps.logger.error({ err }, 'terminal upgrade failed')
+        refuse(socket, 500 as number, 'Internal Server Error')
+      })
+    },
+    close() {
+      for (const ws of open) ws.terminate()
+      wss.close()
+    },
+  }
+}
+
+function safeHostname(origin: string): string {
+  try {
+    return new URL(origin).hostname
+  } catch {
+    return ''
+  }
+}
+
+function clamp(value: string | null, fallback: number): number {
+  const n = Number(value)
+  return Number.isInteger(n) && n >= 2 && n <= 1000 ? n : fallback
+}

@@ -1,0 +1,364 @@
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
+import { startTerminalEchoServer } from './terminal-echo-server.js'
+
+const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const consoleIndex = path.join(root, 'dist/web/index.html')
+const screenshots = path.join(root, 'test-artifacts/screenshots')
+const TIMEOUT = 15_000
+
+/** Newest modification time under a directory, to tell a stale console build from a fresh one. */
+function newestMtime(dir: string): number {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name)
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs)
+  }
+  return newest
+}
+
+async function login(page: Page, baseUrl: string, username: string, password: string) {
+  await page.goto(`${baseUrl}/`)
+  await page.waitForURL(/\/login$/)
+  await page.fill('#f-username', username)
+  await page.fill('#f-password', password)
+  await page.click('button[type=submit]')
+  await page.waitForSelector('[data-testid=current-user]')
+}
+
+/** The xterm screen as text (the DOM renderer draws each row as a div). */
+async function screenText(page: Page): Promise<string> {
+  return (await page.locator('.xterm-rows').innerText()).replace(/\u00a0/g, ' ')
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = TIMEOUT) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+t.test('the admin console in a real browser', async (t) => {
+  if (!existsSync(consoleIndex)) {
+    t.fail(`the console is not built (${path.relative(root, consoleIndex)} is missing): run \`make build\`, or \`npx vite build --config web/vite.config.ts\`, then this test`)
+    return
+  }
+  if (newestMtime(path.join(root, 'web')) > statSync(consoleIndex).mtimeMs) {
+    t.fail('dist/web is older than web/: rebuild the console (`make build` or `npx vite build --config web/vite.config.ts`) before this test')
+    return
+  }
+  mkdirSync(screenshots, { recursive: true })
+
+  const gw = await startTestGateway(t, 'pglite')
+  // localhost, not 127.0.0.1: the console host is `localhost`, and cookie-authenticated writes must come from it.
+  const base = `http://localhost:${gw.server.httpPort}`
+  const browser: Browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  t.teardown(() => browser.close())
+  const admin: BrowserContext = await browser.newContext({ viewport: { width: 1440, height: 900 } })
+  admin.setDefaultTimeout(TIMEOUT)
+  const page = await admin.newPage()
+  const shot = (name: string, p: Page = page) => p.screenshot({ path: path.join(screenshots, `${name}.png`) })
+
+  await t.test('serves the console with its headers, and JSON 404s under /api', async (t) => {
+    const index = await fetch(`${base}/devices/some-device`)
+    t.equal(index.status, 200, 'a console path gets index.html (SPA fallback)')
+    t.match(index.headers.get('cache-control'), /no-cache/)
+    t.match(index.headers.get('content-security-policy'), /default-src 'self'/)
+    t.match(index.headers.get('content-security-policy'), /connect-src 'self' ws:\/\/localhost:\d+ wss:\/\/localhost:\d+/)
+    const asset = (await index.text()).match(/\/assets\/index-[\w-]+\.js/)?.[0]
+    t.ok(asset, 'index.html names a hashed script')
+    const script = await fetch(`${base}${asset}`)
+    t.equal(script.status, 200)
+    t.match(script.headers.get('cache-control'), /max-age=31536000, immutable/)
+    t.equal((await fetch(`${base}/assets/index-gone.js`)).status, 404, 'a missing hashed asset is a 404, not index.html')
+    const api = await fetch(`${base}/api/nothing-here`)
+    t.equal(api.status, 404)
+    t.same(await api.json(), { error: 'route not found', code: 'ROUTE_NOT_FOUND' })
+  })
+
+  await t.test('log in through the form; the session stays in an HttpOnly cookie', async (t) => {
+    await page.goto(`${base}/fleets`)
+    await page.waitForURL(/\/login\?next=%2Ffleets$/)
+    await shot('login')
+    await page.fill('#f-username', 'admin')
+    await page.fill('#f-password', 'not-the-password')
+    await page.click('button[type=submit]')
+    const refused = page.locator('.form-error')
+    await refused.waitFor()
+    t.match(await refused.innerText(), /invalid username or password/, 'a refused login shows the API error')
+    t.match(await refused.innerText(), /INVALID_CREDENTIALS/)
+
+    await page.fill('#f-password', ADMIN_PASSWORD)
+    await page.click('button[type=submit]')
+    await page.waitForURL(/\/fleets$/)
+    t.equal(await page.locator('[data-testid=current-user]').innerText(), 'admin', 'signed in and sent back to where we were going')
+    const cookie = (await admin.cookies()).find((c) => c.name === 'edgetainer_session')
+    t.ok(cookie?.httpOnly, 'the session cookie is HttpOnly')
+    const stored = await page.evaluate(() => JSON.stringify({ cookie: document.cookie, local: { ...localStorage }, session: { ...sessionStorage } }))
+    t.notMatch(stored, /eyJ/, 'no JWT is readable by scripts')
+  })
+
+  await t.test('create a fleet; a duplicate name shows the API error on the field', async (t) => {
+    await page.click('[data-nav=Fleets]')
+    await page.click('text=New fleet')
+    await page.fill('#f-name', 'north-plant')
+    await page.fill('#f-description', 'Pumping stations north of the river')
+    await page.click('.modal button[type=submit]')
+    await page.waitForSelector('h1:has-text("north-plant")')
+    t.match(page.url(), /\/fleets\/[0-9a-f-]{36}$/, 'lands on the new fleet')
+
+    await page.click('.crumbs a:has-text("Fleets")')
+    await page.waitForSelector('[data-testid=fleets-table] >> text=north-plant')
+    await page.click('text=New fleet')
+    await page.fill('#f-name', 'north-plant')
+    await page.click('.modal button[type=submit]')
+    const error = page.locator('.field[data-field=name] .field-error')
+    await error.waitFor()
+    t.equal(await error.innerText(), 'a fleet named north-plant already exists', 'the 409 is shown next to the name field')
+    await shot('fleet-duplicate-error')
+    await page.click('.modal button:has-text("Cancel")')
+    await shot('fleets')
+  })
+
+  let pumpId = ''
+  await t.test('create a device through the form, find it in the list, search', async (t) => {
+    await page.click('[data-nav=Devices]')
+    await page.click('.page-actions >> text=Add device')
+    await page.fill('#f-name', 'Pump 7')
+    await page.fill('#f-device_id', 'pump-7')
+    await page.selectOption('#f-fleet_id', { label: 'north-plant' })
+    await page.click('.modal button[type=submit]')
+    const row = page.locator('tr[data-device=pump-7]')
+    await row.waitFor()
+    t.match(await row.innerText(), /Pump 7[\s\S]*Offline[\s\S]*north-plant/, 'the new device is listed, offline, in its fleet')
+    pumpId = (await gw.http.get('/api/devices/pump-7', { token: gw.adminToken })).body.id
+
+    const other = await gw.http.post('/api/devices', { name: 'Valve 3', device_id: 'valve-3' }, { token: gw.adminToken })
+    t.equal(other.status, 201)
+    await page.reload()
+    await page.locator('tr[data-device=valve-3]').waitFor()
+    await page.fill('input[type=search]', 'valv')
+    await page.waitForURL(/q=valv/)
+    await waitFor('the search to narrow the list', async () => (await page.locator('tr[data-device]').count()) === 1)
+    t.equal(await page.locator('tr[data-device]').getAttribute('data-device'), 'valve-3', 'search finds by name')
+    await page.fill('input[type=search]', '')
+    await waitFor('the full list', async () => (await page.locator('tr[data-device]').count()) === 2)
+
+    await page.click('.page-actions >> text=Add device')
+    await page.fill('#f-name', 'Another pump')
+    await page.fill('#f-device_id', 'pump-7')
+    await page.click('.modal button[type=submit]')
+    const error = page.locator('.field[data-field=device_id] .field-error')
+    await error.waitFor()
+    t.equal(await error.innerText(), 'device pump-7 already exists', 'a duplicate device id is shown on its field')
+    await page.click('.modal button:has-text("Cancel")')
+  })
+
+  await t.test('status badges follow the event stream without a reload', async (t) => {
+    await page.waitForSelector('[data-live=live]')
+    await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'same page'))
+    const badge = page.locator('tr[data-device=pump-7] .badge.status')
+    t.equal(await badge.getAttribute('data-status'), 'offline')
+
+    const lastSeen = new Date()
+    await gw.server.database.db.updateTable('devices').set({ status: 'online', last_seen: lastSeen }).where('id', '=', pumpId).execute()
+    gw.server.events.emit('device.status', { id: pumpId, device_id: 'pump-7', status: 'online', last_seen: lastSeen })
+    await page.waitForSelector('tr[data-device=pump-7] .badge.status[data-status=online]')
+    t.pass('the badge turned online')
+
+    await gw.server.database.db.updateTable('devices').set({ name: 'Pump 7 (north)' }).where('id', '=', pumpId).execute()
+    gw.server.events.emit('device.changed', { id: pumpId, device_id: 'pump-7' })
+    await page.waitForSelector('tr[data-device=pump-7] >> text=Pump 7 (north)')
+    t.pass('a changed device is refetched')
+    t.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), 'same page', 'no reload happened')
+    await shot('devices')
+
+    await page.click('[data-nav=Dashboard]')
+    await page.waitForSelector('[data-stat=Online] .stat-value')
+    t.equal(await page.locator('[data-stat=Online] .stat-value').innerText(), '1', 'the dashboard counts the online device')
+    await page.waitForSelector('.feed li')
+    t.match(await page.locator('.feed').innerText(), /admin\s+created device/, 'recent activity lists what the admin did')
+    await shot('dashboard')
+  })
+
+  await t.test('device detail: overview and the services tab', async (t) => {
+    await page.goto(`${base}/devices/${pumpId}`)
+    await page.waitForSelector('h1:has-text("Pump 7 (north)")')
+    t.equal(await page.locator('h1 .badge.status').getAttribute('data-status'), 'online')
+    await shot('device-overview')
+
+    await page.click('.tabs >> text=Services')
+    await page.click('text=Expose a service')
+    await page.fill('#f-name', 'web')
+    await page.fill('#f-container_name', 'web')
+    await page.fill('#f-internal_port', '8080')
+    await page.click('.modal button[type=submit]')
+    const row = page.locator('tr[data-service=web]')
+    await row.waitFor()
+    t.match(await row.locator('a.link-external').getAttribute('href'), /^http:\/\/web\.pump-7\.localhost[:/]/, 'the service shows its URL')
+    t.match(await row.innerText(), /web:8080[\s\S]*sign-in[\s\S]*not forwarded/, 'enabled, signed-in only, not forwarded by the (offline) device yet')
+    await row.locator('button:has-text("Disable")').click()
+    await page.waitForSelector('tr[data-service=web] >> text=disabled')
+    await row.locator('button:has-text("Enable")').click()
+    await page.waitForSelector('tr[data-service=web] >> text=not forwarded')
+    t.pass('disable and enable round-trip through the API')
+    await shot('device-services')
+  })
+
+  await t.test('software: a compose error on its field, versions with a diff, deploy to a fleet', async (t) => {
+    await page.click('[data-nav=Software]')
+    await page.click('.page-actions >> text=New software')
+    await page.fill('#f-name', 'telemetry')
+    await page.fill('#f-docker_compose_yaml', 'services:\n  web:\n    ports: ["8080:80"]\n')
+    await page.click('.modal button[type=submit]')
+    const error = page.locator('.field[data-field=docker_compose_yaml] .field-error')
+    await error.waitFor()
+    t.match(await error.innerText(), /services\.web\.image: is required.*line 2/, 'the compose error names the field and line')
+    await page.fill('#f-docker_compose_yaml', 'services:\n  web:\n    image: nginx:1.27\n')
+    await page.click('.modal button[type=submit]')
+    await page.waitForSelector('h1:has-text("telemetry")')
+
+    await page.click('.card-header button:has-text("Edit")')
+    await page.fill('textarea[aria-label="Compose YAML"]', 'services:\n  web:\n    image: nginx:1.28\n  agent:\n    image: busybox:1\n')
+    await page.click('text=Save as new version')
+    await page.waitForSelector('pre.code >> text=nginx:1.28')
+    await page.click('.tabs >> text=Versions')
+    const diff = page.locator('[data-testid=diff]')
+    await diff.waitFor()
+    t.match(await diff.innerText(), /-\s+image: nginx:1\.27[\s\S]*\+\s+image: nginx:1\.28/, 'the diff between the two versions')
+    await shot('software-versions')
+
+    await page.click('.tabs >> text=Deployments')
+    await page.selectOption('#f-target', { label: 'north-plant' })
+    await page.click('button[type=submit]:has-text("Deploy")')
+    const deployed = page.locator('[data-testid=deployments-table] [data-deployed=pump-7]')
+    await deployed.waitFor()
+    t.match(await deployed.innerText(), /pending/, "the fleet's device is listed, pending until its agent reports")
+    await shot('software-deploy')
+  })
+
+  await t.test('environment: fleet variables with a masked secret, a device override, the inherited view', async (t) => {
+    await page.click('[data-nav=Fleets]')
+    await page.click('[data-testid=fleets-table] >> text=north-plant')
+    await page.click('.tabs >> text=Environment')
+    await page.click('text=Add container variables')
+    await page.fill('#f-container', 'web')
+    await page.locator('[aria-label="Variable name"]').nth(0).fill('REGION')
+    await page.locator('[aria-label=Value]').nth(0).fill('eu')
+    await page.click('text=Add variable')
+    await page.locator('[aria-label="Variable name"]').nth(1).fill('DB_PASS')
+    await page.locator('[aria-label=Value]').nth(1).fill('s3cret-value')
+    await page.locator('[aria-label=Secret]').nth(1).check()
+    await page.click('text=Save variables')
+    await page.waitForSelector('.container-block >> text=REGION')
+    const block = await page.locator('.container-block').innerText()
+    t.match(block, /DB_PASS\s+\*{8}\s+secret/, 'the secret is masked')
+    t.notMatch(await page.content(), /s3cret-value/, 'its value is nowhere on the page')
+
+    await page.goto(`${base}/devices/${pumpId}/env`)
+    await page.waitForSelector('tr.from-fleet >> text=REGION')
+    await page.locator('.card:has-text("Device variables") >> text=Add container variables').click()
+    await page.fill('#f-container', 'web')
+    await page.locator('[aria-label="Variable name"]').nth(0).fill('REGION')
+    await page.locator('[aria-label=Value]').nth(0).fill('eu-west')
+    await page.click('text=Save variables')
+    const region = page.locator('tr.from-device:has-text("REGION")')
+    await region.waitFor()
+    t.match(await region.innerText(), /REGION\s+eu-west\s+device\s+fleet/i, 'the device value wins and shows what it overrides')
+    t.match(await page.locator('tr:has-text("DB_PASS")').first().innerText(), /\*{8}\s+fleet/i, 'the inherited secret stays masked')
+    await shot('device-env')
+  })
+
+  await t.test('terminal tab: keystrokes, output and resize over the wire protocol', async (t) => {
+    const shell = await startTerminalEchoServer(gw.server.httpPort)
+    t.teardown(() => shell.close())
+    // The same console, loaded through a front whose terminal WebSocket is the test shell.
+    const term = await admin.newPage()
+    await term.setViewportSize({ width: 1440, height: 900 })
+    await term.goto(`http://localhost:${shell.port}/devices/${pumpId}/terminal`)
+    await term.waitForSelector('[data-terminal-state=connected]')
+    await term.waitForSelector('.xterm-rows >> text=Welcome to the test device')
+    const session = shell.sessions[0]!
+    t.equal(session.path, `/api/devices/${pumpId}/terminal`, 'the URL comes from the device id')
+    t.match(session.cookie ?? '', /edgetainer_session=/, 'the WebSocket carries the session cookie, no token in the URL')
+    await waitFor('the first resize message', () => session.resizes.length > 0)
+    const first = session.resizes.at(-1)!
+    t.ok(first.cols > 80 && first.rows > 20, `the PTY starts at the size shown (${first.cols}×${first.rows})`)
+
+    await term.click('.xterm')
+    await term.keyboard.type('uname -a')
+    await term.keyboard.press('Enter')
+    await waitFor('the command output on the xterm screen', async () => (await screenText(term)).includes('ran: uname -a'))
+    t.match(await screenText(term), /\$ uname -a\s+ran: uname -a/, 'echoed input and the output are on screen')
+    t.equal(session.input, 'uname -a\r', 'keystrokes travel as bytes')
+    await term.screenshot({ path: path.join(screenshots, 'device-terminal.png') })
+
+    await term.setViewportSize({ width: 1000, height: 640 })
+    await waitFor('a resize message for the smaller viewport', () => session.resizes.at(-1)!.cols < first.cols && session.resizes.at(-1)!.rows < first.rows)
+    const last = session.resizes.at(-1)!
+    t.ok(last.cols > 20 && last.rows > 5, `resized to ${last.cols}×${last.rows}`)
+    const rowsShown = await term.locator('.xterm-rows > div').count()
+    t.equal(rowsShown, last.rows, 'the rows sent match the rows xterm draws')
+
+    await term.keyboard.type('exit')
+    await term.keyboard.press('Enter')
+    await waitFor('the exit message', async () => (await screenText(term)).includes('[session ended: the shell exited (exit code 0)]'))
+    await term.waitForSelector('[data-terminal-state=closed]')
+    t.pass('an exit control message ends the session with a clear message')
+    await term.close()
+  })
+
+  await t.test('the other pages render for an admin', async (t) => {
+    const pages: [string, string, string][] = [
+      ['users', '/users', '[data-testid=users-table] >> text=admin'],
+      ['tokens', '/tokens', 'h1:has-text("API tokens")'],
+      ['software', '/software', 'h1:has-text("Software")'],
+      ['environment', '/env', 'h1:has-text("Environment")'],
+      ['activity', '/activity', 'text=fleet.create'],
+    ]
+    for (const [name, url, selector] of pages) {
+      await page.goto(`${base}${url}`)
+      await page.waitForSelector(selector)
+      await page.waitForSelector('.state-loading', { state: 'detached' })
+      t.equal(await page.locator('.state-error').count(), 0, `${url} shows no error`)
+      await shot(name)
+    }
+    const fleet = await gw.http.get('/api/fleets?q=north-plant', { token: gw.adminToken })
+    await page.goto(`${base}/fleets/${fleet.body.items[0].id}`)
+    await page.waitForSelector('tr[data-device=pump-7]')
+    await shot('fleet-detail')
+  })
+
+  await t.test('a viewer does not get the users page', async (t) => {
+    await gw.tokenFor('viewer', 'vera')
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } })
+    context.setDefaultTimeout(TIMEOUT)
+    t.teardown(() => context.close())
+    const viewer = await context.newPage()
+    await login(viewer, base, 'vera', 'vera-password-123')
+    t.equal(await viewer.locator('[data-nav=Users]').count(), 0, 'no Users item in the navigation')
+    t.equal(await viewer.locator('[data-nav=Devices]').count(), 1)
+    await viewer.goto(`${base}/users`)
+    await viewer.waitForSelector('[data-testid=forbidden]')
+    t.equal(await viewer.locator('[data-testid=users-table]').count(), 0, 'the users page is refused')
+    const status = await viewer.evaluate(async () => (await fetch('/api/users')).status)
+    t.equal(status, 403, 'and the API refuses it too')
+    await shot('viewer-forbidden', viewer)
+    await viewer.goto(`${base}/devices`)
+    await viewer.waitForSelector('tr[data-device=pump-7]')
+    t.equal(await viewer.locator('text=Add device').count(), 0, 'no admin actions for a viewer')
+
+    await viewer.click('button[aria-label="Sign out"]')
+    await viewer.waitForURL(/\/login$/)
+    const after = await viewer.evaluate(async () => (await fetch('/api/auth/me')).status)
+    t.equal(after, 401, 'signing out ends the session')
+  })
+})

@@ -1,0 +1,89 @@
+/**
+ * The one way the console talks to the gateway. The session travels in the
+ * HttpOnly cookie (credentials: 'same-origin'); the JWT is never kept in
+ * script-readable storage. Every failure becomes an ApiError carrying the
+ * API's {error, code, field}, so callers can show it next to the right field.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+
+  /** The route does not exist on this gateway yet (a feature still being built). */
+  get notAvailable(): boolean {
+    return this.status === 404 && this.code === 'ROUTE_NOT_FOUND'
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) return err.message
+  if (err instanceof Error) return err.message
+  return String(err)
+}
+
+type UnauthorizedListener = () => void
+const unauthorizedListeners = new Set<UnauthorizedListener>()
+
+/** Called when any request answers 401: the session expired or was revoked. */
+export function onUnauthorized(listener: UnauthorizedListener): () => void {
+  unauthorizedListeners.add(listener)
+  return () => unauthorizedListeners.delete(listener)
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null>
+
+export function withQuery(path: string, query?: Query): string {
+  if (!query) return path
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') params.set(key, String(value))
+  }
+  const text = params.toString()
+  return text ? `${path}?${text}` : path
+}
+
+async function parseBody(res: Response): Promise<unknown> {
+  const text = await res.text()
+  if (!text) return undefined
+  if (res.headers.get('content-type')?.includes('json')) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      return text
+    }
+  }
+  return text
+}
+
+export async function request<T>(method: string, path: string, body?: unknown, options: { quiet401?: boolean } = {}): Promise<T> {
+  const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } }
+  if (body instanceof FormData) init.body = body
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body)
+    init.headers = { ...init.headers, 'content-type': 'application/json' }
+  }
+  let res: Response
+  try {
+    res = await fetch(path, init)
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'Cannot reach the gateway. Check your connection and try again.')
+  }
+  const parsed = await parseBody(res)
+  if (res.ok) return parsed as T
+  const info = (parsed && typeof parsed === 'object' ? parsed : {}) as { error?: string; code?: string; field?: string }
+  if (res.status === 401 && !options.quiet401) for (const listener of unauthorizedListeners) listener()
+  throw new ApiError(res.status, info.code ?? `HTTP_${res.status}`, info.error ?? `${res.status} ${res.statusText || 'request failed'}`, info.field)
+}
+
+export const http = {
+  get: <T>(path: string, query?: Query) => request<T>('GET', withQuery(path, query)),
+  post: <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {}),
+  put: <T>(path: string, body?: unknown) => request<T>('PUT', path, body ?? {}),
+  delete: <T = void>(path: string) => request<T>('DELETE', path),
+}

@@ -1,0 +1,185 @@
+/** Wire shapes the console reads, as the gateway's routes answer them (dates arrive as ISO strings). */
+
+export type Role = 'admin' | 'operator' | 'viewer'
+export type DeviceStatus = 'online' | 'offline' | 'updating' | 'error'
+
+export interface Page<T> {
+  items: T[]
+  total: number
+  limit: number
+  offset: number
+}
+
+export interface User {
+  id: string
+  username: string
+  email: string | null
+  role: Role
+  disabled?: boolean
+  created_at?: string
+  updated_at?: string
+}
+
+export interface Me extends User {
+  authenticated_via?: 'session' | 'api_token'
+}
+
+export interface LoginResult {
+  token: string
+  expires_at: string
+  user: User
+}
+
+export interface ApiToken {
+  id: string
+  user_id: string
+  prefix: string
+  description: string | null
+  expires_at: string | null
+  last_used_at: string | null
+  created_at: string
+}
+
+export interface Fleet {
+  id: string
+  name: string
+  description: string | null
+  device_count: number
+  online_count: number
+  created_at: string
+  updated_at: string
+}
+
+export interface Device {
+  id: string
+  device_id: string
+  name: string
+  fleet_id: string | null
+  status: DeviceStatus
+  last_seen: string | null
+  ip_address: string | null
+  os_version: string | null
+  hardware_info: Record<string, unknown> | null
+  ssh_port: number | null
+  subdomain: string
+  subdomain_enabled: boolean
+  public_key: string | null
+  public_key_fingerprint: string | null
+  created_at: string
+  updated_at: string
+}
+
+export interface AuditEntry {
+  id: string
+  actor_user_id: string | null
+  actor: string
+  action: string
+  target_type: string
+  target_id: string | null
+  details: Record<string, unknown> | null
+  ip_address: string | null
+  created_at: string
+}
+
+export interface ExposedService {
+  id: string
+  name: string
+  container_name: string
+  internal_port: number
+  protocol: 'http' | 'tcp'
+  url_path: string | null
+  auth_required: boolean
+  enabled: boolean
+  url: string | null
+  /** For tcp services: the gateway's loopback port that reaches it. */
+  gateway_port?: number | null
+  /** Whether the device forwards this service through its tunnel right now. */
+  connected?: boolean
+}
+
+export interface TunnelForward {
+  kind: 'ssh' | 'service' | string
+  bind_address: string
+  bind_port: number
+  gateway_port: number | null
+}
+
+export interface DeviceLiveStatus {
+  online: boolean
+  status?: DeviceStatus
+  last_seen?: string | null
+  session: { since: string; remote_address: string; forwards: TunnelForward[] } | null
+}
+
+/** One variable at one level, as written: `{"vars": {"NAME": EnvVar}}`. */
+export interface EnvVar {
+  value: string
+  secret?: boolean
+  description?: string | null
+}
+
+export type EnvSource = 'software' | 'fleet' | 'device'
+
+export interface ResolvedVar {
+  value: string
+  source: EnvSource
+  secret: boolean
+  overrides: EnvSource[]
+}
+
+export interface ResolvedEnv {
+  containers: Record<string, Record<string, ResolvedVar>>
+}
+
+export interface Software {
+  id: string
+  name: string
+  description?: string | null
+  source: 'manual' | 'git' | string
+  repo_url: string | null
+  git_ref?: string | null
+  current_version: string | null
+  /** Detail only: the current version's compose and its service names. */
+  docker_compose_yaml?: string | null
+  services?: string[]
+  created_at: string
+  updated_at: string
+}
+
+export interface SoftwareVersion {
+  version: string
+  seq?: number
+  current?: boolean
+  created_by?: string | null
+  created_at?: string
+}
+
+export interface DeploymentDeviceStatus {
+  /** The device's UUID. */
+  id: string
+  device_id: string
+  name?: string
+  status: 'pending' | 'deploying' | 'running' | 'failed' | 'rolled_back' | string
+  error?: string | null
+  reported_version?: string | null
+}
+
+export interface Deployment {
+  id: string
+  software_id: string
+  software_name?: string
+  target?: 'fleet' | 'device'
+  fleet_id: string | null
+  device_id: string | null
+  version: string
+  effective_version?: string
+  pinned: boolean
+  status?: string
+  devices?: DeploymentDeviceStatus[]
+  created_at?: string
+}
+
+/** The stream at /api/events. */
+export type LiveEvent =
+  | { type: 'device.status'; id: string; device_id: string; status: DeviceStatus; last_seen: string | null }
+  | { type: 'device.changed'; id: string; device_id: string }

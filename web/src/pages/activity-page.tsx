@@ -1,0 +1,91 @@
+import { useState } from 'preact/hooks'
+import { audit } from '../api/endpoints'
+import { setQuery, useLocation } from '../state/router'
+import { describeAction, formatDate, timeAgo } from '../ui/format'
+import { Card, PageHeader, Pagination } from '../ui/page'
+import { EmptyState, ErrorState, Loading } from '../ui/states'
+import { useResource } from '../ui/use-resource'
+
+const PAGE = 50
+const targetTypes = ['', 'fleet', 'device', 'user', 'api_token', 'software', 'exposed_service', 'terminal']
+
+function targetHref(type: string, id: string | null): string | undefined {
+  if (!id) return undefined
+  if (type === 'fleet') return `/fleets/${id}`
+  if (type === 'device') return `/devices/${id}`
+  if (type === 'software') return `/software/${id}`
+  return undefined
+}
+
+/** The audit log: who did what, when and from where. */
+export function ActivityPage() {
+  const { query } = useLocation()
+  const targetType = query.get('type') ?? ''
+  const [offset, setOffset] = useState(0)
+  const list = useResource(() => audit.list({ target_type: targetType, limit: PAGE, offset }), [targetType, offset])
+
+  return (
+    <div class="page">
+      <PageHeader title="Activity" subtitle="Every change made through the API or this console, newest first." />
+      <Card flush>
+        <div class="toolbar">
+          <select class="select-sm" aria-label="Filter by target" value={targetType} onChange={(e) => (setOffset(0), setQuery({ type: e.currentTarget.value || undefined }))}>
+            {targetTypes.map((t) => (
+              <option key={t} value={t}>
+                {t ? t.replace('_', ' ') : 'Everything'}
+              </option>
+            ))}
+          </select>
+          {list.data && <span class="toolbar-count">{list.data.total} entries</span>}
+        </div>
+        {list.error ? (
+          <ErrorState error={list.error} retry={list.reload} />
+        ) : !list.data ? (
+          <Loading />
+        ) : !list.data.items.length ? (
+          <EmptyState icon="activity" title="Nothing recorded yet" />
+        ) : (
+          <table class="table">
+            <thead>
+              <tr>
+                <th>When</th>
+                <th>Who</th>
+                <th>What</th>
+                <th>Target</th>
+                <th>From</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.items.map((e) => {
+                const href = targetHref(e.target_type, e.target_id)
+                return (
+                  <tr key={e.id}>
+                    <td class="muted" title={formatDate(e.created_at)}>
+                      {timeAgo(e.created_at)}
+                    </td>
+                    <td class="strong">{e.actor}</td>
+                    <td>
+                      <span class="mono small action">{e.action}</span> <span class="muted small">{describeAction(e.action)}</span>
+                    </td>
+                    <td class="small">
+                      {e.target_type.replace('_', ' ')}{' '}
+                      {href ? (
+                        <a class="mono" href={href}>
+                          {String(e.details?.name ?? e.details?.device_id ?? e.target_id?.slice(0, 8))}
+                        </a>
+                      ) : (
+                        <span class="mono muted">{String(e.details?.username ?? e.target_id?.slice(0, 8) ?? '')}</span>
+                      )}
+                    </td>
+                    <td class="mono small muted">{e.ip_address ?? '—'}</td>
+                  </tr>
+                )
+              })}
+            </tbody>
+          </table>
+        )}
+        {list.data && <Pagination total={list.data.total} limit={PAGE} offset={offset} onChange={setOffset} />}
+      </Card>
+    </div>
+  )
+}

@@ -1,0 +1,222 @@
+import { useState } from 'preact/hooks'
+import { services, type ServiceInput } from '../api/endpoints'
+import type { Device, ExposedService } from '../api/types'
+import { useCan } from '../state/session'
+import { Pill } from '../ui/badges'
+import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Icon } from '../ui/icons'
+import { ConfirmModal, Modal } from '../ui/modal'
+import { Card } from '../ui/page'
+import { EmptyState, ErrorState, Loading } from '../ui/states'
+import { toast, toastError } from '../ui/toasts'
+import { useResource } from '../ui/use-resource'
+
+const fields = ['name', 'container_name', 'internal_port', 'protocol', 'url_path', 'auth_required'] as const
+
+function ServiceFormModal(props: { deviceId: string; service?: ExposedService; onClose(): void; onSaved(s: ExposedService): void }) {
+  const form = useForm(fields)
+  const s = props.service
+
+  function onSubmit(event: Event) {
+    const v = formValues(event)
+    const body: ServiceInput = {
+      name: v.name?.trim() ?? '',
+      container_name: v.container_name?.trim() ?? '',
+      internal_port: Number(v.internal_port),
+      protocol: v.protocol === 'tcp' ? 'tcp' : 'http',
+      url_path: v.url_path?.trim() || null,
+      auth_required: v.auth_required === 'on',
+    }
+    void form.submit(async () => {
+      const saved = s ? await services.update(props.deviceId, s.id, body) : await services.create(props.deviceId, body)
+      props.onSaved(saved)
+    })
+  }
+
+  return (
+    <Modal title={s ? `Edit ${s.name}` : 'Expose a service'} onClose={props.onClose}>
+      <form class="form" onSubmit={onSubmit} noValidate>
+        <Field label="Name" name="name" error={form.fieldErrors.name} hint="Becomes the subdomain label: name.device.domain">
+          <input id="f-name" name="name" class="mono" defaultValue={s?.name} placeholder="web" />
+        </Field>
+        <div class="form-row">
+          <Field label="Container" name="container_name" error={form.fieldErrors.container_name}>
+            <input id="f-container_name" name="container_name" class="mono" defaultValue={s?.container_name} placeholder="web" />
+          </Field>
+          <Field label="Port" name="internal_port" error={form.fieldErrors.internal_port}>
+            <input id="f-internal_port" name="internal_port" type="number" min={1} max={65535} defaultValue={s ? String(s.internal_port) : ''} placeholder="8080" />
+          </Field>
+        </div>
+        <div class="form-row">
+          <Field label="Protocol" name="protocol" error={form.fieldErrors.protocol}>
+            <select id="f-protocol" name="protocol" defaultValue={s?.protocol ?? 'http'}>
+              <option value="http">HTTP (and WebSocket)</option>
+              <option value="tcp">TCP</option>
+            </select>
+          </Field>
+          <Field label="URL path" name="url_path" error={form.fieldErrors.url_path} hint="Optional path routing, e.g. /grafana">
+            <input id="f-url_path" name="url_path" class="mono" defaultValue={s?.url_path ?? ''} placeholder="/grafana" />
+          </Field>
+        </div>
+        <label class="check">
+          <input type="checkbox" name="auth_required" defaultChecked={s?.auth_required ?? true} />
+          <span>
+            <strong>Require sign-in</strong>
+            <small>Visitors need a console session or an API token. Untick to make the service public.</small>
+          </span>
+        </label>
+        <FormError error={form.formError} />
+        <div class="form-actions">
+          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={form.busy}>
+            {s ? 'Save' : 'Expose service'}
+          </button>
+        </div>
+      </form>
+    </Modal>
+  )
+}
+
+/** The device's exposed services: each container port published on its own subdomain, with its URL. */
+export function DeviceServices(props: { device: Device }) {
+  const id = props.device.id
+  const canEdit = useCan('operator')
+  const list = useResource(() => services.list(id), [id])
+  const [modal, setModal] = useState<{ kind: 'form'; service?: ExposedService } | { kind: 'delete'; service: ExposedService } | null>(null)
+  const [busy, setBusy] = useState<string | null>(null)
+
+  async function toggle(s: ExposedService) {
+    setBusy(s.id)
+    try {
+      const saved = await services.setEnabled(id, s.id, !s.enabled)
+      list.setData((items) => items?.map((x) => (x.id === s.id ? { ...x, ...saved, enabled: saved?.enabled ?? !s.enabled } : x)))
+      toast('success', `${s.name} ${s.enabled ? 'disabled' : 'enabled'}`)
+    } catch (err) {
+      toastError(err, `Could not ${s.enabled ? 'disable' : 'enable'} ${s.name}`)
+    } finally {
+      setBusy(null)
+    }
+  }
+
+  async function remove(s: ExposedService) {
+    setModal(null)
+    try {
+      await services.remove(id, s.id)
+      toast('success', 'Service removed', s.name)
+      list.reload()
+    } catch (err) {
+      toastError(err, `Could not remove ${s.name}`)
+    }
+  }
+
+  if (list.error) return <Card><ErrorState error={list.error} retry={list.reload} feature="Exposed services" /></Card>
+
+  return (
+    <Card
+      flush
+      title="Exposed services"
+      actions={
+        canEdit && (
+          <button class="btn btn-primary btn-sm" onClick={() => setModal({ kind: 'form' })}>
+            <Icon name="plus" size={14} /> Expose a service
+          </button>
+        )
+      }
+    >
+      {!list.data ? (
+        <Loading />
+      ) : list.data.length === 0 ? (
+        <EmptyState icon="globe" title="No exposed services">
+          Publish a container port of this device on its own subdomain, with TLS and optional sign-in.
+        </EmptyState>
+      ) : (
+        <table class="table" data-testid="services-table">
+          <thead>
+            <tr>
+              <th>Service</th>
+              <th>Target</th>
+              <th>Access</th>
+              <th>URL</th>
+              <th>State</th>
+              {canEdit && <th />}
+            </tr>
+          </thead>
+          <tbody>
+            {list.data.map((s) => (
+              <tr key={s.id} data-service={s.name}>
+                <td class="mono strong">{s.name}</td>
+                <td class="mono small">
+                  {s.container_name}:{s.internal_port} <span class="muted">{s.protocol}</span>
+                  {s.url_path && <span class="muted"> {s.url_path}</span>}
+                </td>
+                <td>{s.auth_required ? <Pill tone="violet">sign-in</Pill> : <Pill tone="amber">public</Pill>}</td>
+                <td>
+                  {s.url ? (
+                    <a class="mono small link-external" href={s.url} target="_blank" rel="noopener noreferrer">
+                      {s.url.replace(/^https?:\/\//, '')} <Icon name="external" size={13} />
+                    </a>
+                  ) : s.gateway_port ? (
+                    <span class="mono small" title="The gateway's loopback port for this TCP service">
+                      127.0.0.1:{s.gateway_port}
+                    </span>
+                  ) : (
+                    <span class="muted">—</span>
+                  )}
+                </td>
+                <td>
+                  {!s.enabled ? (
+                    <Pill>disabled</Pill>
+                  ) : s.connected ? (
+                    <Pill tone="green" title="The device forwards this service through its tunnel">
+                      live
+                    </Pill>
+                  ) : (
+                    <Pill tone="amber" title="Enabled; the device does not forward it right now">
+                      enabled · not forwarded
+                    </Pill>
+                  )}
+                </td>
+                {canEdit && (
+                  <td class="row-actions">
+                    <button class="btn btn-ghost btn-sm" disabled={busy === s.id} onClick={() => void toggle(s)}>
+                      {s.enabled ? 'Disable' : 'Enable'}
+                    </button>
+                    <button class="icon-btn" aria-label={`Edit ${s.name}`} onClick={() => setModal({ kind: 'form', service: s })}>
+                      <Icon name="edit" size={15} />
+                    </button>
+                    <button class="icon-btn danger" aria-label={`Remove ${s.name}`} onClick={() => setModal({ kind: 'delete', service: s })}>
+                      <Icon name="trash" size={15} />
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {modal?.kind === 'form' && (
+        <ServiceFormModal
+          deviceId={id}
+          service={modal.service}
+          onClose={() => setModal(null)}
+          onSaved={(s) => {
+            setModal(null)
+            toast('success', modal.service ? 'Service saved' : 'Service exposed', s.url ?? s.name)
+            list.reload()
+          }}
+        />
+      )}
+      {modal?.kind === 'delete' && (
+        <ConfirmModal
+          title="Remove service"
+          message={`Stop publishing ${modal.service.name}? Its URL stops answering at once.`}
+          confirmLabel="Remove"
+          onClose={() => setModal(null)}
+          onConfirm={() => void remove(modal.service)}
+        />
+      )}
+    </Card>
+  )
+}

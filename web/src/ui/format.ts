@@ -1,0 +1,57 @@
+/** Display helpers: relative times for "last seen", absolute ones in tooltips. */
+
+const units: [Intl.RelativeTimeFormatUnit, number][] = [
+  ['year', 365 * 86_400],
+  ['month', 30 * 86_400],
+  ['day', 86_400],
+  ['hour', 3600],
+  ['minute', 60],
+]
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' })
+const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+
+export function timeAgo(value: string | null | undefined, now = Date.now()): string {
+  if (!value) return 'never'
+  const seconds = Math.round((new Date(value).getTime() - now) / 1000)
+  if (Math.abs(seconds) < 45) return 'just now'
+  for (const [unit, size] of units) {
+    if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit)
+  }
+  return relative.format(Math.round(seconds / 60), 'minute')
+}
+
+export function formatDate(value: string | null | undefined): string {
+  return value ? absolute.format(new Date(value)) : '—'
+}
+
+export function formatBytes(value: number): string {
+  const steps = ['B', 'KB', 'MB', 'GB', 'TB']
+  let n = value
+  let i = 0
+  while (n >= 1024 && i < steps.length - 1) {
+    n /= 1024
+    i++
+  }
+  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)} ${steps[i]}`
+}
+
+/** `device.create` → `Created device` for the activity feed. */
+export function describeAction(action: string): string {
+  const [subject = action, verb = ''] = action.split('.')
+  const verbs: Record<string, string> = {
+    create: 'created',
+    update: 'updated',
+    delete: 'deleted',
+    move: 'moved',
+    revoke: 'revoked',
+    logout: 'signed out',
+    login: 'signed in',
+    enable: 'enabled',
+    disable: 'disabled',
+    deploy: 'deployed',
+  }
+  const nouns: Record<string, string> = { token: 'API token', auth: '', env: 'variables' }
+  const noun = nouns[subject] ?? subject.replace(/_/g, ' ')
+  return `${verbs[verb] ?? verb.replace(/_/g, ' ')} ${noun}`.trim()
+}
