@@ -4,8 +4,10 @@
 set -euo pipefail
 
 # pebble brings pebble and pebble-challtestsrv (the TLS tests' ACME CA and fake DNS; the tests start them);
-# openssl makes their throwaway certificates.
-packages=(postgresql openssh-server openssh-client pebble openssl)
+# openssl makes their throwaway certificates; chromium is the headless browser of the console tests.
+packages=(postgresql openssh-server openssh-client pebble openssl chromium)
+# ignition brings ignition-validate, which checks the provisioning configs the gateway renders.
+packages+=(ignition)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

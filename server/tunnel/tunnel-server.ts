@@ -8,6 +8,15 @@ import type { SshAuthLimiter } from './auth-limiter.js'
 import type { StatusRecorder } from './status-recorder.js'
 import type { TunnelRegistry } from './tunnel-registry.js'
 import type { HostKey } from './host-key.js'
+import type { ServerChannel } from 'ssh2'
+import { asSocketLike } from './channel-socket.js'
+
+/** Serves `direct-tcpip` channels that devices open to the gateway itself (the agent API). */
+export interface InTunnelService {
+  accepts(destHost: string, destPort: number): boolean
+  /** Takes a channel already identified as coming from `session`'s device. */
+  handle(channel: ServerChannel, session: DeviceSession): void
+}
 
 export interface TunnelServerOptions {
   port: number
@@ -30,6 +39,8 @@ export function createTunnelServer(deps: {
   status: StatusRecorder
   logger: Logger
   options: TunnelServerOptions
+  /** Where device-opened channels may go; everything else is refused. */
+  inTunnelServices?: InTunnelService[]
 }) {
   const { authenticator, authLimiter, registry, status, logger, options } = deps
   const connections = new Set<Connection>()
@@ -92,9 +103,13 @@ export function createTunnelServer(deps: {
       void ready.then(() => current.handleRequest(accept, reject, name, info as ssh2.TcpipBindInfo))
     })
 
-    // Devices get no shell, exec or outbound TCP through the gateway.
+    // Devices get no shell or exec, and outbound TCP only to the gateway's own in-tunnel services.
     connection.on('session', (_accept, reject) => reject())
-    connection.on('tcpip', (_accept, reject) => reject())
+    connection.on('tcpip', (accept, reject, info) => {
+      const service = session && !session.closed ? deps.inTunnelServices?.find((s) => s.accepts(info.destIP, info.destPort)) : undefined
+      if (!service || !session) return reject()
+      service.handle(asSocketLike(accept()), session)
+    })
     connection.on('error', (err) => log.debug({ err: err.message }, 'ssh connection error'))
     connection.on('close', () => {
       connections.delete(connection)

@@ -4,6 +4,10 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
+import WebSocket from 'ws'
+import { startDeviceApp } from '../lib/device-app.js'
+import { newKeyPair } from '../lib/keys.js'
+import { connectSsh2Device } from '../lib/ssh2-device.js'
 import { dialects } from '../lib/databases.js'
 import { startPebble, type Pebble } from '../lib/pebble.js'
 import { startTestGateway, type TestGateway } from '../lib/test-gateway.js'
@@ -72,7 +76,8 @@ t.test('ACME against Pebble', async (t) => {
   const root = await pebble.rootPem()
 
   for (const dialect of dialects) {
-    t.test(`certificates from ACME on ${dialect}`, async (t) => {
+    // One gateway at a time: Pebble validates on fixed ports.
+    await t.test(`certificates from ACME on ${dialect}`, async (t) => {
       const ordersBefore = pebble.orderCount()
       const gw = await startTestGateway(t, dialect, { env: acmeEnv(pebble), start: { tls: fast } })
       const httpsPort = gw.server.httpsPort!
@@ -168,6 +173,35 @@ t.test('ACME against Pebble', async (t) => {
       })
     })
   }
+
+  await t.test('HTTPS and WebSocket requests reach the container service through the tunnel', async (t) => {
+    const gw = await startTestGateway(t, 'pglite', { env: acmeEnv(pebble), start: { tls: fast } })
+    const key = newKeyPair()
+    const device = (await gw.http.post('/api/devices', { name: 'Kiosk', device_id: 'kiosk-1', public_key: key.publicKey }, { token: gw.adminToken })).body
+    const created = await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80, auth_required: false }, { token: gw.adminToken })
+    t.equal(created.status, 201)
+    const app = await startDeviceApp(t, 'web')
+    const ssh = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId: 'kiosk-1', key })
+    await ssh.forward('web', 80, app.port)
+    const host = `web.${device.subdomain}.${BASE}`
+    t.equal(created.body.url, `https://${host}:${gw.server.httpsPort}/`, 'the service URL the API shows is HTTPS')
+
+    const res = await pollUntil('the service over HTTPS', async () => {
+      const answer = await httpsRequest({ port: gw.server.httpsPort!, host, path: '/hello?x=1', ca: root })
+      return answer.status === 200 ? answer : undefined
+    })
+    t.equal(res.body, 'web says hello at /hello?x=1', 'verified against Pebble\'s root, through the tunnel, to the container service')
+    t.equal(app.seen.at(-1)!['x-forwarded-proto'], 'https', 'the service learns the request came over HTTPS')
+
+    // ws hands `servername` on to tls.connect; its types just do not list it.
+    const wsOptions: WebSocket.ClientOptions & { servername: string } = { servername: host, headers: { host: `${host}:${gw.server.httpsPort}` }, ca: root }
+    const ws = new WebSocket(`wss://127.0.0.1:${gw.server.httpsPort}/socket`, wsOptions)
+    t.teardown(() => ws.terminate())
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    ws.send('ping')
+    const echo = await new Promise<WebSocket.RawData>((resolve) => ws.once('message', (data) => resolve(data)))
+    t.equal(echo.toString(), 'echo:ping', 'a WebSocket over TLS reaches the device and back')
+  })
 
   t.test('a restart on the same database reuses the stored account and certificates', async (t) => {
     const pgliteDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-tls-restart-'))

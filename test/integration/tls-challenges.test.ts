@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { startPebble } from '../lib/pebble.js'
-import { startTestGateway, type TestGateway } from '../lib/test-gateway.js'
+import { startTestGateway } from '../lib/test-gateway.js'
 import { handshake, pollUntil, type Handshake } from '../lib/tls-client.js'
 
 // TLS-ALPN-01, DNS-01 through a hook, renewal at two-thirds of a short lifetime, and retries after failures.
