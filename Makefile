@@ -9,11 +9,21 @@ node_modules: package.json package-lock.json
 .PHONY: deps build run test bench clean typecheck
 deps: node_modules
 
+# The web console is type-checked on its own (DOM, Preact JSX), then bundled by Vite into dist/web.
 build: node_modules
 	npx tsc -p tsconfig.build.json
+	npx tsc -p web/tsconfig.json --noEmit
+	npx vite build --config web/vite.config.ts --logLevel warn
 
 typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p web/tsconfig.json --noEmit
+
+# The device agent as one self-contained linux-x64 executable (dist/agent), which the gateway serves to devices.
+# Phony: agent/ is also a source folder, which would otherwise make the target look up to date.
+.PHONY: agent
+agent: node_modules
+	scripts/build-agent.sh
 
 run: build
 	bin/edgetainer server $(if $(CONFIG),--config $(CONFIG))

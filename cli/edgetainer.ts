@@ -9,6 +9,7 @@ import { packageVersion } from '../server/version.js'
 import { runServerCommand } from './server-command.js'
 import { runMigrateCommand } from './migrate-command.js'
 import { registerUserCommands } from './user-commands.js'
+import { registerIgnitionCommand } from './ignition-command.js'
 
 /** Errors whose message is the whole story: print one line, no stack. */
 const expectedErrors = [ConfigError, DatabaseUnavailableError, MigrationError, ListenError, HttpError]
@@ -48,5 +49,23 @@ program
   })
 
 registerUserCommands(program, configOption)
+
+program
+  .command('agent')
+  .description('run the device agent: register once, hold the tunnel to the gateway, run the assigned stacks')
+  .option('-c, --config <file>', 'agent.yaml (EDGETAINER_AGENT_* environment variables override it)')
+  .action(async (opts: { config?: string }) => {
+    // Loaded only here: the agent needs none of the gateway's modules, the gateway none of the agent's.
+    const { runAgentCommand, agentExpectedErrors } = await import('./agent-command.js')
+    await runAgentCommand({ config: opts.config, version: packageVersion() }).catch((err: unknown) => {
+      if (agentExpectedErrors.some((type) => err instanceof type)) {
+        process.stderr.write(`edgetainer agent: ${(err as Error).message}\n`)
+        process.exit(1)
+      }
+      throw err
+    })
+  })
+
+registerIgnitionCommand(program, configOption)
 
 program.parseAsync(process.argv).catch(fail)

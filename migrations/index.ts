@@ -2,6 +2,7 @@ import type { Migration } from 'kysely'
 import * as initial from './0001-initial.js'
 import * as softwareEnv from './0002-software-env.js'
 import * as certificates from './0003-certificates.js'
+import * as agent from './0004-agent.js'
 
 /**
  * Every migration, by name, in order. Listed statically rather than read from
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-software-env': softwareEnv,
   '0003-certificates': certificates,
+  '0004-agent': agent,
 }

@@ -8,6 +8,9 @@ set -euo pipefail
 packages=(postgresql openssh-server openssh-client pebble openssl chromium)
 # ignition brings ignition-validate, which checks the provisioning configs the gateway renders.
 packages+=(ignition)
+# The agent's tests run real stacks: dockerd, docker-compose (Debian's docker CLI has no compose plugin)
+# and busybox-static, from which the test image is built.
+packages+=(docker.io docker-compose busybox-static)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -20,6 +23,14 @@ fi
 
 # The test sshd (a device's own SSH daemon) needs its privilege separation directory.
 mkdir -p /run/sshd && chmod 0755 /run/sshd
+
+# dockerd for the agent's tests: vfs storage, no iptables and no bridge, so it also runs inside a container;
+# test stacks use host networking. Detached (setsid) so it outlives this script and the test run.
+if ! docker info >/dev/null 2>&1; then
+  setsid nohup dockerd --storage-driver=vfs --iptables=false --bridge=none >/tmp/edgetainer-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 100); do docker info >/dev/null 2>&1 && break; sleep 0.3; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/edgetainer-dockerd.log" >&2; exit 1; }
+fi
 
 # PostgreSQL on loopback, with a role that may create the per-test databases.
 cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2" "$3" "$4}')

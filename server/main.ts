@@ -52,10 +52,28 @@ import { createPublicUrls } from './proxy/public-urls.js'
 import { createRouteTable } from './proxy/route-table.js'
 import { createSubdomainProxy } from './proxy/subdomain-proxy.js'
 import { createTerminalBridge } from './terminal/terminal-bridge.js'
+import { createHandoffTickets } from './auth/handoff-tickets.js'
 import { registerTerminalRoutes } from './api/routes/terminal-routes.js'
 import { createTlsGateway } from './tls/tls-gateway.js'
 import type { AcmeTuning } from './tls/acme-certificates.js'
 import { registerCertificateRoutes } from './api/routes/certificate-routes.js'
+import { createRegistrationTokens } from './provision/registration-tokens.js'
+import { createDeviceRegistration } from './provision/device-registration.js'
+import { createRegistrationLimiter, type RegistrationLimitOptions } from './provision/registration-limiter.js'
+import { registerProvisionRoutes } from './api/routes/provision-routes.js'
+import type { InTunnelService } from './tunnel/tunnel-server.js'
+import { createAgentApiServer } from './agent-api/agent-api-server.js'
+import { mountAgentRoutes } from './agent-api/agent-routes.js'
+import { controlKeyFor, createAgentControl } from './agent-api/agent-control.js'
+import { createDeviceMetricsStore } from './telemetry/device-metrics-store.js'
+import { createDeviceLogStore } from './telemetry/device-log-store.js'
+import { createOutboxIngest } from './telemetry/outbox-ingest.js'
+import { registerDeviceAgentRoutes } from './api/routes/device-agent-routes.js'
+import { AGENT_NOT_BUILT_MESSAGE, createAgentExecutable, defaultAgentDir } from './provision/agent-executable.js'
+import { createConfigFetchLimiter, type ConfigFetchLimitOptions } from './provision/config-fetch-limiter.js'
+import { createIgnitionConfigs } from './provision/ignition-configs.js'
+import { gatewayEndpoints } from './provision/gateway-endpoints.js'
+import { registerIgnitionRoutes } from './api/routes/ignition-routes.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -85,6 +103,16 @@ export interface StartOptions {
   sshAuthLimit?: { maxFailures?: number; windowSeconds?: number }
   /** ACME polling, retry and check intervals; tests shorten them. */
   tls?: AcmeTuning
+  /** Registration attempts allowed per address; tests shorten it. */
+  registerLimit?: RegistrationLimitOptions
+  /** How often agents send heartbeats (30 s); tests shorten it. */
+  agentHeartbeatSeconds?: number
+  /** Where the built agent executable is (dist/agent); tests point it elsewhere. */
+  agentDir?: string
+  /** Failed Ignition config lookups allowed per address; tests shorten it. */
+  configFetchLimit?: ConfigFetchLimitOptions
+  /** Ping interval of the console's event stream (25 s); tests shorten it. */
+  eventPingMs?: number
 }
 
 /**
@@ -119,6 +147,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const tunnels = createTunnelRegistry()
     const status = createStatusRecorder({ db, events, logger })
     await status.resetAll()
+    // Filled below with the agent API once its parts exist; the tunnel server routes device-opened channels to it.
+    const inTunnelServices: InTunnelService[] = []
     const tunnelServer = createTunnelServer({
       hostKey,
       authenticator: createDeviceAuthenticator({ db }),
@@ -127,6 +157,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       status,
       logger,
       options: { port: config.sshPort, host: config.bindAddress },
+      inTunnelServices,
     })
     // A deleted device, or one whose key changed, loses its tunnel at once.
     events.on('device.changed', (changed) => {
@@ -151,11 +182,22 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const routeTable = createRouteTable({ db, events, baseDomain: config.baseDomain })
 
     const api = createRouteRegistry({ authenticator, auditLog })
-    registerAuthRoutes(api, { users, sessions, loginLimiter: createLoginLimiter(options.loginLimit), consoleHost: config.consoleHost, baseDomain: config.baseDomain })
+    // Carries console sessions to device hosts for auth_required services (browsers share no cookie with them).
+    const handoff = createHandoffTickets()
+    registerAuthRoutes(api, {
+      users,
+      sessions,
+      loginLimiter: createLoginLimiter(options.loginLimit),
+      consoleHost: config.consoleHost,
+      baseDomain: config.baseDomain,
+      handoff,
+      isDeviceHost: (host) => host !== config.consoleHost && routeTable.isDeviceHost(host),
+    })
     registerTokenRoutes(api, { apiTokens, users })
     registerUserRoutes(api, { users, sessions })
     registerFleetRoutes(api, { fleets, devices })
-    registerDeviceRoutes(api, { devices })
+    const deviceMetrics = createDeviceMetricsStore({ db })
+    registerDeviceRoutes(api, { devices, metrics: deviceMetrics })
     registerAuditRoutes(api, { auditLog })
     // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.
     const envCodec = createEnvCodec(createSecretBox(masterKey.derive('env-secrets')))
@@ -166,11 +208,56 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const deviceResolver = createDeviceResolver({ db, codec: envCodec, envStore, software: softwareStore, deployments: deploymentStore })
     registerSoftwareRoutes(api, { software: softwareStore, codec: envCodec })
     registerDeploymentRoutes(api, { db, deployments: deploymentStore, status: deploymentStatus, resolver: deviceResolver, fleets, devices })
-    registerEnvVarRoutes(api, { envStore, codec: envCodec, restarts: createRestartQueue({ db }), resolver: deviceResolver, fleets, devices })
+    const restartQueue = createRestartQueue({ db })
+    registerEnvVarRoutes(api, { envStore, codec: envCodec, restarts: restartQueue, resolver: deviceResolver, fleets, devices })
     registerExposedServiceRoutes(api, { devices, services: exposedServices, urls, registry: tunnels })
+    // Provisioning: registration tokens (Ignition renders from them) and the public registration call.
+    const registrationTokens = createRegistrationTokens({ db })
+    const deviceRegistration = createDeviceRegistration({
+      db,
+      tokens: registrationTokens,
+      devices,
+      sshEndpoint: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }).ssh,
+      hostPublicKey: hostKey.publicKey,
+      logger,
+    })
+    registerProvisionRoutes(api, { tokens: registrationTokens, registration: deviceRegistration, limiter: createRegistrationLimiter(options.registerLimit) })
+    // The agent API inside tunnels (heartbeat, config, software, outbox), and commands sent back to agents.
+    const controlSecret = masterKey.derive('agent-control')
+    const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
+    const agentApi = createAgentApiServer({
+      logger,
+      mount: (app, sessionOf) =>
+        mountAgentRoutes(app, sessionOf, {
+          db,
+          resolver: deviceResolver,
+          services: exposedServices,
+          restarts: restartQueue,
+          metrics: deviceMetrics,
+          ingest: createOutboxIngest({ db }),
+          controlKey: (deviceUuid) => controlKeyFor(controlSecret, deviceUuid),
+          heartbeatSeconds: options.agentHeartbeatSeconds ?? 30,
+        }),
+    })
+    inTunnelServices.push(agentApi.service)
+    registerDeviceAgentRoutes(api, { devices, metrics: deviceMetrics, logs: createDeviceLogStore({ db }), control: agentControl })
+    // A changed service list changes the device's forwards: nudge its agent rather than wait for its heartbeat.
+    events.on('service.changed', ({ device_uuid }) => void agentControl.sync(device_uuid))
     // The web terminal logs in to devices with a key of its own, which Ignition authorises on the device.
     const terminalKey = loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key')
     registerTerminalRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
+    // Ignition configs for registration tokens, and the agent executable they make devices download.
+    const agentExecutable = createAgentExecutable({ dir: options.agentDir ?? defaultAgentDir() })
+    if (!agentExecutable.isBuilt()) logger.warn(AGENT_NOT_BUILT_MESSAGE)
+    const ignitionConfigs = createIgnitionConfigs({
+      tokens: registrationTokens,
+      agent: agentExecutable,
+      endpoints: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }),
+      hostPublicKey: hostKey.publicKey,
+      terminalPublicKey: terminalKey.publicKey,
+      user: config.terminalUser,
+    })
+    registerIgnitionRoutes(api, { configs: ignitionConfigs, agent: agentExecutable, limiter: createConfigFetchLimiter(options.configFetchLimit), logger })
     const terminals = createTerminalBridge({
       authenticator,
       devices,
@@ -181,7 +268,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       idleSeconds: config.terminalIdleSeconds,
       logger,
     })
-    registerEventRoutes(api, { events, authenticator })
+    registerEventRoutes(api, { events, authenticator, pingIntervalMs: options.eventPingMs })
 
     const metrics = createMetricsRegistry()
     // TLS: certificates (ACME or files, keys sealed with their own derived key), the HTTPS listener, and plain HTTP's role once TLS is on.
@@ -204,7 +291,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Routes that claim requests before the console app: ACME challenges, device subdomains.
     const hostRoutes: HostRoute[] = [
       ...tls.hostRoutes,
-      createSubdomainProxy({ routes: routeTable, registry: tunnels, authenticator, urls, consoleHost: config.consoleHost, logger }),
+      createSubdomainProxy({ routes: routeTable, registry: tunnels, authenticator, urls, consoleHost: config.consoleHost, handoff, logger }),
     ]
     const frontDoor = createFrontDoor({ consoleApp: app, consoleUpgrade: terminals.handleUpgrade, routes: hostRoutes })
     // With TLS on, plain HTTP answers ACME challenges and redirects the gateway's names to HTTPS.
@@ -241,6 +328,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       async close() {
         await tls.close()
         await tunnelServer.close()
+        agentApi.close()
         await tcpServices.close()
         terminals.close()
         await closeServer(httpServer)

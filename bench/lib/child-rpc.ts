@@ -62,6 +62,8 @@ export class RpcChild {
         for (const h of this.#eventHandlers) h(msg.event, msg.data)
       }
     })
+    // A send on a closed channel is reported through the pending call, not as an unhandled 'error'.
+    child.on('error', () => {})
     child.on('exit', (code, signal) => {
       for (const p of this.#pending.values()) p.reject(new Error(`${name} exited (${code ?? signal}) with a call pending`))
       this.#pending.clear()
@@ -89,7 +91,17 @@ export class RpcChild {
           reject(e)
         },
       })
-      this.child.send({ rpc: id, method, arg } satisfies RpcRequest)
+      if (!this.child.connected) {
+        this.#pending.delete(id)
+        clearTimeout(timer)
+        return reject(new Error(`${this.name} is gone`))
+      }
+      this.child.send({ rpc: id, method, arg } satisfies RpcRequest, (err) => {
+        if (!err) return
+        this.#pending.delete(id)
+        clearTimeout(timer)
+        reject(err)
+      })
     })
   }
 

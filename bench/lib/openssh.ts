@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import ssh2 from 'ssh2'
+import { newEd25519KeyPair } from './keys.js'
 import { onCleanup, spawnTracked, stop } from './processes.js'
 import { waitUntil } from './stats.js'
 
@@ -23,11 +23,11 @@ export function tempDir(prefix: string): string {
 }
 
 export function writeNewKeyPair(dir: string, name: string): KeyFiles {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: name })
+  const pair = newEd25519KeyPair(name)
   const file = path.join(dir, name)
-  writeFileSync(file, pair.private, { mode: 0o600 })
-  writeFileSync(`${file}.pub`, `${pair.public}\n`)
-  return { publicKey: pair.public, privateKeyFile: file }
+  writeFileSync(file, pair.privateKey, { mode: 0o600 })
+  writeFileSync(`${file}.pub`, `${pair.publicKey}\n`)
+  return { publicKey: pair.publicKey, privateKeyFile: file }
 }
 
 export async function freePort(): Promise<number> {
@@ -134,6 +134,8 @@ export async function startSshTunnel(options: {
     '-o', 'StrictHostKeyChecking=yes',
     '-o', 'ExitOnForwardFailure=yes',
     '-o', 'Compression=no',
+    // The same key exchange on both (sshd would otherwise pick sntrup761x25519, which ssh2 lacks).
+    '-o', 'KexAlgorithms=curve25519-sha256',
     '-o', 'ServerAliveInterval=15',
     ...(options.extraOptions ?? []),
     ...options.forwards.flatMap((f) => ['-R', f]),
@@ -143,8 +145,8 @@ export async function startSshTunnel(options: {
   onCleanup(() => stop(child, 'SIGTERM'))
   let output = ''
   child.stderr!.on('data', (d) => {
-    // Keep the handshake and forward lines; per-channel debug lines are not needed after that.
-    if (output.length < 200_000) output += d
+    // Handshake, forward and per-channel lines; capped so a channel storm cannot eat memory.
+    if (output.length < 20_000_000) output += d
   })
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`ssh exited (${code}): ${output.slice(-2000)}`))))
   const confirmed = () => {

@@ -23,14 +23,33 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
-/** Seconds of CPU used so far by each named process and its live descendants. */
-export function cpuSeconds(roots: Record<string, number | undefined>): Record<string, number> {
+function readAll(): Map<number, ProcStat> {
   const stats = new Map<number, ProcStat>()
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     const stat = readStat(Number(entry))
     if (stat) stats.set(Number(entry), stat)
   }
+  return stats
+}
+
+/** A process and its live descendants. */
+export function treePids(root: number): number[] {
+  const stats = readAll()
+  const pids: number[] = []
+  const stack = [root]
+  while (stack.length) {
+    const pid = stack.pop()!
+    if (!stats.has(pid)) continue
+    pids.push(pid)
+    for (const [child, s] of stats) if (s.ppid === pid) stack.push(child)
+  }
+  return pids
+}
+
+/** Seconds of CPU used so far by each named process and its live descendants. */
+export function cpuSeconds(roots: Record<string, number | undefined>): Record<string, number> {
+  const stats = readAll()
   const childrenOf = new Map<number, number[]>()
   for (const [pid, s] of stats) {
     const list = childrenOf.get(s.ppid) ?? []

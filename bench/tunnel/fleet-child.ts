@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks'
 import ssh2 from 'ssh2'
 import { sendEvent, serveRpc } from '../lib/child-rpc.js'
 import { percentile } from '../lib/stats.js'
+import { newEd25519KeyPair } from '../lib/keys.js'
 
 interface Device {
   id: string
@@ -121,9 +122,9 @@ serveRpc({
   keys(arg: { ids: string[] }) {
     const publics: string[] = []
     for (const id of arg.ids) {
-      const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: id })
-      devices.push({ id, privateKey: pair.private })
-      publics.push(pair.public)
+      const pair = newEd25519KeyPair(id)
+      devices.push({ id, privateKey: pair.privateKey })
+      publics.push(pair.publicKey)
     }
     return publics
   },

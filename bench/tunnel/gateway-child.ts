@@ -7,12 +7,21 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { loadConfig } from '../../server/config/load-config.js'
-import { createLogger } from '../../server/logger.js'
-import { startServer } from '../../server/main.js'
-import { parsePublicKey } from '../../server/devices/device-keys.js'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type * as LoadConfigModule from '../../server/config/load-config.js'
+import type * as LoggerModule from '../../server/logger.js'
+import type * as MainModule from '../../server/main.js'
+import type * as DeviceKeysModule from '../../server/devices/device-keys.js'
 import { sendEvent, serveRpc } from '../lib/child-rpc.js'
 import { startCpuProfile, stopCpuProfile } from '../lib/cpu-profile.js'
+
+// BENCH_SERVER_DIR benchmarks a modified copy of server/ (with migrations/ beside it) against the same reference.
+const serverDir = process.env.BENCH_SERVER_DIR ? path.resolve(process.env.BENCH_SERVER_DIR) : fileURLToPath(new URL('../../server/', import.meta.url))
+const load = <T>(file: string) => import(pathToFileURL(path.join(serverDir, file)).href) as Promise<T>
+const { loadConfig } = await load<typeof LoadConfigModule>('config/load-config.ts')
+const { createLogger } = await load<typeof LoggerModule>('logger.ts')
+const { startServer } = await load<typeof MainModule>('main.ts')
+const { parsePublicKey } = await load<typeof DeviceKeysModule>('devices/device-keys.ts')
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-bench-'))
 // Only what the parent passes: a developer's own EDGETAINER_* or DATABASE_URL must not leak into the measurement.
@@ -43,12 +52,7 @@ serveRpc({
   /** Registers devices in bulk, straight into the table (the API would take minutes for 10,000). */
   async insertDevices(arg: { devices: { device_id: string; public_key: string }[]; firstPort: number }) {
     const rows = arg.devices.map((d, i) => {
-      let key
-      try {
-        key = parsePublicKey(d.public_key)
-      } catch (err) {
-        throw new Error(`${d.device_id}: ${(err as Error).message}: ${JSON.stringify(d.public_key)}`)
-      }
+      const key = parsePublicKey(d.public_key)
       return {
         device_id: d.device_id,
         name: d.device_id,

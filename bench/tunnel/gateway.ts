@@ -21,8 +21,16 @@ export interface GatewayChild {
 /** Starts gateway-child.ts (with --expose-gc) and waits until it listens. */
 export async function startGatewayChild(env: Record<string, string>): Promise<GatewayChild> {
   const child = forkTs(fileURLToPath(new URL('./gateway-child.ts', import.meta.url)), {
-    env: { BENCH_GATEWAY_ENV: JSON.stringify({ EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env }) },
-    execArgv: ['--expose-gc'],
+    env: {
+      BENCH_GATEWAY_ENV: JSON.stringify({
+        EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        // BENCH_GATEWAY_LOG_LEVEL=debug shows the gateway's own logs (silent by default).
+        ...(process.env.BENCH_GATEWAY_LOG_LEVEL ? { EDGETAINER_LOG_LEVEL: process.env.BENCH_GATEWAY_LOG_LEVEL } : {}),
+        ...env,
+      }),
+    },
+    // BENCH_GATEWAY_NODE_FLAGS: extra node flags for the gateway, e.g. --max-semi-space-size=32 (diagnosis).
+    execArgv: ['--expose-gc', ...(process.env.BENCH_GATEWAY_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [])],
   })
   const rpc = new RpcChild(child, 'gateway')
   await rpc.waitEvent('ready', 120_000)

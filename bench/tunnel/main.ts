@@ -16,6 +16,10 @@
  *   BENCH_PHASES [throughput,rps,scale]
  *   BENCH_PROFILE=1              CPU-profile the gateway during the first gateway run of each phase
  *                                (slows it; for diagnosis, not for the figures)
+ *   BENCH_STRACE=1               strace -c the server side (gateway / sshd) of the first run of each path
+ *   BENCH_HOLD=<seconds>         keep the tunnels up that long before measuring and print their ports and pids
+ *   BENCH_SERVER_DIR=<dir>       benchmark a modified copy of server/ (migrations/ etc. beside it)
+ *   BENCH_PATHS [gateway,openssh,gateway-tcp]  gateway-tcp = the device's sshd-style port forward (no HTTP proxy)
  *   BENCH_STRICT=1               exit 1 when a target is missed
  */
 import { readFileSync } from 'node:fs'
@@ -35,6 +39,8 @@ const options = {
   connections: envInt('BENCH_CONNECTIONS', 50),
   cipher: process.env.BENCH_CIPHER ?? 'aes128-gcm@openssh.com',
   profileDir: process.env.BENCH_PROFILE === '1' ? path.resolve('test-artifacts/bench') : undefined,
+  strace: process.env.BENCH_STRACE === '1',
+  holdSeconds: envInt('BENCH_HOLD', 0),
   phases,
 }
 const scaleOptions = {

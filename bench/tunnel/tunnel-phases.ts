@@ -14,6 +14,7 @@ import { MiB, fmt, median, ratio } from '../lib/stats.js'
 import { runWrk, wrkAvailable, type LoadResult } from '../lib/wrk.js'
 import { runNodeLoad } from '../lib/http-load.js'
 import { formatProfile, type ProfileSummary } from '../lib/cpu-profile.js'
+import { readStraceSummary, straceCounts } from '../lib/strace.js'
 import { adminApi, startGatewayChild, type GatewayChild } from './gateway.js'
 
 export interface TunnelOptions {
@@ -24,11 +25,16 @@ export interface TunnelOptions {
   connections: number
   cipher: string
   profileDir: string | undefined
+  /** strace -c the server side of the first round of each path (BENCH_STRACE=1). */
+  strace: boolean
+  /** Seconds to keep the tunnels up before measuring, for manual diagnosis (BENCH_HOLD). */
+  holdSeconds: number
   phases: Set<string>
 }
 
 export interface PathTarget {
-  name: 'gateway' | 'openssh'
+  /** gateway-tcp: the device's sshd-style forward on the gateway (ssh2 + splice, no HTTP proxy), to split the gap. */
+  name: 'gateway' | 'openssh' | 'gateway-tcp'
   port: number
   host: string
   /** Process trees whose CPU is sampled: the server side, the device's ssh, the device app. */
@@ -38,12 +44,14 @@ export interface PathTarget {
 export interface ThroughputResult {
   gatewayMiBs: number
   opensshMiBs: number
-  runs: { path: string; mibs: number; cores: string }[]
+  gatewayTcpMiBs: number
+  runs: { path: string; mibs: number; cores: string; serverMsPerMiB: number }[]
 }
 
 export interface RpsResult {
   gateway: LoadResult
   openssh: LoadResult
+  gatewayTcp: LoadResult | undefined
   cores: Record<string, string>
 }
 
@@ -55,6 +63,10 @@ export interface TunnelResults {
 }
 
 const SERVICE_HOST = 'web.bench-tp.localhost'
+
+function channelOpens(sshOutput: string): number {
+  return (sshOutput.match(/client_input_channel_open: ctype forwarded-tcpip/g) ?? []).length
+}
 
 async function curlDownload(target: PathTarget, bytes: number): Promise<number> {
   const url = `http://127.0.0.1:${target.port}/bulk?bytes=${bytes}`
@@ -70,7 +82,7 @@ async function curlDownload(target: PathTarget, bytes: number): Promise<number> 
 
 async function load(target: PathTarget, seconds: number, connections: number, useWrk: boolean): Promise<LoadResult> {
   const result = useWrk
-    ? await runWrk({ url: `http://127.0.0.1:${target.port}/small`, host: target.host, connections, threads: 2, seconds })
+    ? await runWrk({ url: `http://127.0.0.1:${target.port}/small`, host: target.host, connections, threads: Math.min(2, connections), seconds })
     : await runNodeLoad({ port: target.port, host: target.host, path: '/small', connections, seconds })
   if (result.requests === 0) throw new Error(`${target.name}: no request succeeded`)
   return result
@@ -89,8 +101,9 @@ async function profiled<T>(gateway: GatewayChild, options: TunnelOptions, name: 
   }
 }
 
-export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelResults> {
-  const gateway = await startGatewayChild({ EDGETAINER_SSH_PORT_RANGE: '20000-20099' })
+/** The gateway, the sshd, one device app and the two `ssh -R` devices, all connected and checked. */
+export async function setupTunnels(cipher: string) {
+  const gateway = await startGatewayChild({ EDGETAINER_SSH_PORT_RANGE: '61000-61099' })
   const api = await adminApi(gateway.info.httpPort)
   const keys = writeNewKeyPair(tempDir('et-bench-keys-'), 'bench-tp')
   const device = await api.post('/api/devices', { name: 'Bench throughput', device_id: 'bench-tp', public_key: keys.publicKey })
@@ -109,8 +122,9 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
     hostPublicKey: gateway.info.hostPublicKey,
     user: 'bench-tp',
     keyFile: keys.privateKeyFile,
-    forwards: [`web:80:localhost:${app.port}`],
-    cipher: options.cipher,
+    // As a real device: its sshd forward (here to the app, for the diagnostic raw-TCP path) and a service.
+    forwards: [`0:localhost:${app.port}`, `web:80:localhost:${app.port}`],
+    cipher: cipher,
   })
   const viaSshd = await startSshTunnel({
     port: sshd.port,
@@ -118,7 +132,7 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
     user: 'root',
     keyFile: sshd.client.privateKeyFile,
     forwards: [`0:localhost:${app.port}`],
-    cipher: options.cipher,
+    cipher: cipher,
   })
   const negotiated = { gateway: viaGateway.negotiated(), openssh: viaSshd.negotiated() }
   console.log(`  negotiated via gateway: kex ${negotiated.gateway.kex}, s->c ${negotiated.gateway.serverToClient}, c->s ${negotiated.gateway.clientToServer}`)
@@ -130,9 +144,37 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
   const targets: PathTarget[] = [
     { name: 'gateway', port: gateway.info.httpPort, host: SERVICE_HOST, cpuRoots: { server: gateway.info.pid, 'ssh -R': viaGateway.pid, app: app.pid } },
     { name: 'openssh', port: viaSshd.allocatedPorts[0]!, host: SERVICE_HOST, cpuRoots: { server: sshd.pid, 'ssh -R': viaSshd.pid, app: app.pid } },
+    { name: 'gateway-tcp', port: device.ssh_port, host: SERVICE_HOST, cpuRoots: { server: gateway.info.pid, 'ssh -R': viaGateway.pid, app: app.pid } },
   ]
-  // Both paths must answer before anything is timed.
+  // Every path must answer before anything is timed.
   for (const t of targets) await curlDownload(t, 1024)
+  return {
+    gateway,
+    app,
+    sshd,
+    viaGateway,
+    viaSshd,
+    negotiated,
+    targets,
+    async close() {
+      await stop(viaGateway.child)
+      await stop(viaSshd.child)
+      await appChild.call('close', undefined, 5000).catch(() => {})
+      await gateway.close()
+    },
+  }
+}
+
+export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelResults> {
+  const setup = await setupTunnels(options.cipher)
+  const { gateway, viaGateway, viaSshd, negotiated } = setup
+  const only = process.env.BENCH_PATHS?.split(',')
+  const targets = only ? setup.targets.filter((t) => only.includes(t.name)) : setup.targets
+  if (options.holdSeconds) {
+    // Diagnosis: leave everything up for poking with curl, wrk, perf or strace.
+    console.log(JSON.stringify({ targets: setup.targets, gatewayPid: gateway.info.pid, sshdPid: setup.sshd.pid, appPid: setup.app.pid }, null, 2))
+    await new Promise((r) => setTimeout(r, options.holdSeconds * 1000))
+  }
 
   const results: TunnelResults = { negotiated, profiles: [] }
 
@@ -144,48 +186,73 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
       const order = round % 2 === 0 ? targets : [...targets].reverse()
       for (const t of order) {
         const meter = cpuMeter(t.cpuRoots)
-        const measure = () => curlDownload(t, options.bytes)
-        const mibs = t.name === 'gateway' && round === 0 ? await profiled(gateway, options, 'throughput', results.profiles, measure) : await measure()
-        const cores = formatCores(meter.stop().cores)
-        runs.push({ path: t.name, mibs, cores })
-        console.log(`    round ${round + 1} ${t.name.padEnd(8)} ${fmt(mibs).padStart(8)} MiB/s   cpu cores: ${cores}`)
+        let measure = () => curlDownload(t, options.bytes)
+        const straceFile = path.join(options.profileDir ?? path.resolve('test-artifacts/bench'), `strace-throughput-${t.name}.txt`)
+        if (options.strace && round === 0) {
+          const plain = measure
+          measure = async () => (await straceCounts(t.cpuRoots.server!, straceFile, plain)).result
+        }
+        const mibs = t.name.startsWith('gateway') && round === 0 ? await profiled(gateway, options, `throughput-${t.name}`, results.profiles, measure) : await measure()
+        if (options.strace && round === 0) console.log(readStraceSummary(straceFile))
+        const used = meter.stop()
+        const cores = formatCores(used.cores)
+        // CPU per MiB of the server side: steadier than MiB/s on a shared machine.
+        const serverMsPerMiB = (1000 * used.seconds.server!) / (options.bytes / MiB)
+        runs.push({ path: t.name, mibs, cores, serverMsPerMiB })
+        console.log(`    round ${round + 1} ${t.name.padEnd(11)} ${fmt(mibs).padStart(8)} MiB/s   server ${fmt(serverMsPerMiB, 2)} ms CPU/MiB   cpu cores: ${cores}`)
       }
     }
     const gatewayMiBs = median(runs.filter((r) => r.path === 'gateway').map((r) => r.mibs))
     const opensshMiBs = median(runs.filter((r) => r.path === 'openssh').map((r) => r.mibs))
-    console.log(`  throughput median: gateway ${fmt(gatewayMiBs)} MiB/s, openssh ${fmt(opensshMiBs)} MiB/s, ratio ${ratio(gatewayMiBs, opensshMiBs)}`)
-    results.throughput = { gatewayMiBs, opensshMiBs, runs }
+    const gatewayTcpMiBs = median(runs.filter((r) => r.path === 'gateway-tcp').map((r) => r.mibs))
+    console.log(
+      `  throughput median: gateway ${fmt(gatewayMiBs)} MiB/s, openssh ${fmt(opensshMiBs)} MiB/s, ratio ${ratio(gatewayMiBs, opensshMiBs)}; gateway raw TCP forward ${fmt(gatewayTcpMiBs)} MiB/s (ratio ${ratio(gatewayTcpMiBs, opensshMiBs)})`,
+    )
+    results.throughput = { gatewayMiBs, opensshMiBs, gatewayTcpMiBs, runs }
   }
 
   if (options.phases.has('rps')) {
     const useWrk = await wrkAvailable()
     console.log(`\n  requests/s: ${useWrk ? 'wrk -t2' : 'node load generator'} -c${options.connections}, 100-byte body, keep-alive, ${options.rpsSeconds} s x ${options.rpsRounds} rounds`)
     for (const t of targets) await load(t, 2, options.connections, useWrk) // warm-up: opens the channels
-    const byPath: Record<string, LoadResult[]> = { gateway: [], openssh: [] }
+    const channelsBefore = { gateway: channelOpens(viaGateway.output()), openssh: channelOpens(viaSshd.output()) }
+    // (the gateway-tcp path opens one channel per TCP connection, counted with the gateway's)
+    const byPath: Record<string, LoadResult[]> = Object.fromEntries(targets.map((t) => [t.name, []]))
     const cores: Record<string, string> = {}
     for (let round = 0; round < options.rpsRounds; round++) {
       const order = round % 2 === 0 ? targets : [...targets].reverse()
       for (const t of order) {
         const meter = cpuMeter(t.cpuRoots)
-        const measure = () => load(t, options.rpsSeconds, options.connections, useWrk)
-        const r = t.name === 'gateway' && round === 0 ? await profiled(gateway, options, 'rps', results.profiles, measure) : await measure()
+        let measure = () => load(t, options.rpsSeconds, options.connections, useWrk)
+        const straceFile = path.join(options.profileDir ?? path.resolve('test-artifacts/bench'), `strace-rps-${t.name}.txt`)
+        if (options.strace && round === 0) {
+          const plain = measure
+          measure = async () => (await straceCounts(t.cpuRoots.server!, straceFile, plain)).result
+        }
+        const r = t.name.startsWith('gateway') && round === 0 ? await profiled(gateway, options, `rps-${t.name}`, results.profiles, measure) : await measure()
+        if (options.strace && round === 0) console.log(readStraceSummary(straceFile))
         cores[t.name] = formatCores(meter.stop().cores)
         byPath[t.name]!.push(r)
         console.log(
-          `    round ${round + 1} ${t.name.padEnd(8)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  errors ${r.errors} non-2xx ${r.non2xx}   cpu cores: ${cores[t.name]}`,
+          `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  errors ${r.errors} non-2xx ${r.non2xx}   cpu cores: ${cores[t.name]}`,
         )
       }
     }
+    // Keep-alive reuse: the device's ssh logs each forwarded-tcpip channel it is asked to open.
+    console.log(
+      `  channels opened to the device during the measured runs: via gateway ${channelOpens(viaGateway.output()) - channelsBefore.gateway}, via sshd ${channelOpens(viaSshd.output()) - channelsBefore.openssh}`,
+    )
     const pick = (list: LoadResult[]) => [...list].sort((a, b) => a.rps - b.rps)[Math.floor((list.length - 1) / 2)]!
     const gw = pick(byPath.gateway!)
     const ref = pick(byPath.openssh!)
-    console.log(`  requests/s median: gateway ${fmt(gw.rps, 0)}, openssh ${fmt(ref.rps, 0)}, ratio ${ratio(gw.rps, ref.rps)}`)
-    results.rps = { gateway: gw, openssh: ref, cores }
+    const tcp = byPath['gateway-tcp']?.length ? pick(byPath['gateway-tcp']) : undefined
+    console.log(
+      `  requests/s median: gateway ${fmt(gw.rps, 0)}, openssh ${fmt(ref.rps, 0)}, ratio ${ratio(gw.rps, ref.rps)}` +
+        (tcp ? `; gateway raw TCP forward ${fmt(tcp.rps, 0)} (ratio ${ratio(tcp.rps, ref.rps)})` : ''),
+    )
+    results.rps = { gateway: gw, openssh: ref, gatewayTcp: tcp, cores }
   }
 
-  await stop(viaGateway.child)
-  await stop(viaSshd.child)
-  await appChild.call('close', undefined, 5000).catch(() => {})
-  await gateway.close()
+  await setup.close()
   return results
 }

@@ -152,6 +152,65 @@ export interface DeviceLogsTable {
   log_type: string
   message: string
   created_at: CreatedAt
+  /** The container a shipped log line came from (null for agent and deploy entries). */
+  container: ColumnType<string | null, string | null | undefined, string | null>
+  /** The agent's outbox sequence number: the device's own order. pg returns int8 as a string. */
+  seq: ColumnType<string | number | null, number | null | undefined, number | null>
+}
+
+export interface RegistrationTokensTable {
+  id: Generated<string>
+  fleet_id: string
+  name: string | null
+  /** sha256 of the token; the value is shown once. */
+  token_hash: string
+  prefix: string
+  max_uses: number
+  uses: Generated<number>
+  expires_at: Timestamp
+  revoked_at: Timestamp | null
+  /** name_pattern, network, ssh_keys, hostname: what provisioning renders for devices of this token. */
+  options: Json<Record<string, unknown>>
+  created_by: string | null
+  last_used_at: Timestamp | null
+  created_at: CreatedAt
+}
+
+export interface DeviceRegistrationsTable {
+  device_id: string
+  token_id: string | null
+  remote_address: string | null
+  registered_at: CreatedAt
+}
+
+interface MetricColumns {
+  recorded_at: Timestamp
+  cpu_percent: number | null
+  memory_used_bytes: number | null
+  memory_total_bytes: number | null
+  disk_used_bytes: number | null
+  disk_total_bytes: number | null
+  uptime_seconds: number | null
+  load_1: number | null
+  net_rx_bytes: number | null
+  net_tx_bytes: number | null
+  containers: Json<unknown[]>
+}
+
+export interface DeviceMetricsTable extends MetricColumns {
+  id: Generated<string>
+  device_id: string
+}
+
+export interface DeviceMetricsLatestTable extends MetricColumns {
+  device_id: string
+}
+
+export interface AgentOutboxCursorsTable {
+  device_id: string
+  outbox_id: string
+  last_seq: ColumnType<string | number, number, number>
+  updated_at: UpdatedAt
 }
 
 export interface ExposedServicesTable {
@@ -232,6 +291,11 @@ export interface Database {
   container_restarts: ContainerRestartsTable
   acme_accounts: AcmeAccountsTable
   tls_certificates: TlsCertificatesTable
+  registration_tokens: RegistrationTokensTable
+  device_registrations: DeviceRegistrationsTable
+  device_metrics: DeviceMetricsTable
+  device_metrics_latest: DeviceMetricsLatestTable
+  agent_outbox_cursors: AgentOutboxCursorsTable
 }
 
 export type UserRow = Selectable<UsersTable>

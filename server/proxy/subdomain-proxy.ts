@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js'
 import type { HostRoute } from '../http/front-door.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
 import type { PublicUrls } from './public-urls.js'
+import type { HandoffTickets } from '../auth/handoff-tickets.js'
 import type { RouteTable } from './route-table.js'
 import { createTunnelAgents } from './tunnel-agent.js'
 import { refuseUpgrade, sendProxyError } from './proxy-pages.js'
@@ -35,6 +36,7 @@ export function createSubdomainProxy(deps: {
   authenticator: Authenticator
   urls: PublicUrls
   consoleHost: string
+  handoff: HandoffTickets
   logger: Logger
 }): HostRoute {
   const { routes, registry, authenticator, urls, logger } = deps
@@ -82,9 +84,26 @@ export function createSubdomainProxy(deps: {
     }
   }
 
+  /** Browsers go to the console, which signs them in if needed and hands the session to this host. */
   function loginRedirect(req: IncomingMessage, res: ServerResponse, host: string) {
     const next = `${urls.origin(host)}${req.url ?? '/'}`
-    res.writeHead(302, { Location: `${urls.consoleOrigin()}/login?next=${encodeURIComponent(next)}`, 'Cache-Control': 'no-store' })
+    res.writeHead(302, { Location: `${urls.consoleOrigin()}/api/auth/handoff?next=${encodeURIComponent(next)}`, 'Cache-Control': 'no-store' })
+    res.end()
+  }
+
+  /** `/.edgetainer/handoff?ticket=…&next=/path`: redeem the one-time ticket into a host-only session cookie. */
+  function landHandoff(req: IncomingMessage, res: ServerResponse, host: string) {
+    const url = new URL(req.url ?? '/', 'http://device')
+    const token = deps.handoff.redeem(url.searchParams.get('ticket') ?? '', host)
+    const next = url.searchParams.get('next') ?? '/'
+    if (!token) return sendProxyError(req, res, 401, 'HANDOFF_INVALID', 'This sign-in link has expired or was already used. Open the service again.')
+    const secure = Boolean((req.socket as { encrypted?: boolean }).encrypted)
+    res.writeHead(302, {
+      'Set-Cookie': serializeCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure, path: '/' }),
+      // Only a path on this same host: never an open redirect.
+      Location: next.startsWith('/') && !next.startsWith('//') ? next : '/',
+      'Cache-Control': 'no-store',
+    })
     res.end()
   }
 
@@ -93,6 +112,7 @@ export function createSubdomainProxy(deps: {
 
     handleRequest(req, res) {
       const host = (req.headers.host ?? '').split(':')[0]!.toLowerCase()
+      if (req.url?.startsWith('/.edgetainer/handoff?')) return landHandoff(req, res, host)
       decide(req, host).then(
         (decision) => {
           if (!decision.ok) {

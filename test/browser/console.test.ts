@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
-import { startTerminalEchoServer } from './terminal-echo-server.js'
+import { newKeyPair, writeKeyPair } from '../lib/keys.js'
+import { startOpenSshDevice, startTestSshd } from '../lib/openssh.js'
+import { startDeviceApp } from '../lib/device-app.js'
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const consoleIndex = path.join(root, 'dist/web/index.html')
@@ -44,6 +46,8 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 }
 
 t.test('the admin console in a real browser', async (t) => {
+  // Resources that must outlive the subtest that starts them (the device's sshd and tunnel) hang off this test.
+  const suite = t
   if (!existsSync(consoleIndex)) {
     t.fail(`the console is not built (${path.relative(root, consoleIndex)} is missing): run \`make build\`, or \`npx vite build --config web/vite.config.ts\`, then this test`)
     return
@@ -54,7 +58,8 @@ t.test('the admin console in a real browser', async (t) => {
   }
   mkdirSync(screenshots, { recursive: true })
 
-  const gw = await startTestGateway(t, 'pglite')
+  // The terminal logs in to the test sshd, which runs as root here (a Flatcar device's user is `core`).
+  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' } })
   // localhost, not 127.0.0.1: the console host is `localhost`, and cookie-authenticated writes must come from it.
   const base = `http://localhost:${gw.server.httpPort}`
   const browser: Browser = await chromium.launch({
@@ -64,6 +69,12 @@ t.test('the admin console in a real browser', async (t) => {
   t.teardown(() => browser.close())
   const admin: BrowserContext = await browser.newContext({ viewport: { width: 1440, height: 900 } })
   admin.setDefaultTimeout(TIMEOUT)
+  // Script errors and CSP refusals in any admin page fail the run (a 401 or 409 answer logged by the browser is expected).
+  const pageProblems: string[] = []
+  admin.on('page', (p) => {
+    p.on('pageerror', (err) => pageProblems.push(`${p.url()}: ${err.message}`))
+    p.on('console', (m) => m.type() === 'error' && !/Failed to load resource/.test(m.text()) && pageProblems.push(`${p.url()}: ${m.text()}`))
+  })
   const page = await admin.newPage()
   const shot = (name: string, p: Page = page) => p.screenshot({ path: path.join(screenshots, `${name}.png`) })
 
@@ -162,20 +173,29 @@ t.test('the admin console in a real browser', async (t) => {
     await page.click('.modal button:has-text("Cancel")')
   })
 
-  await t.test('status badges follow the event stream without a reload', async (t) => {
+  await t.test('a device comes online as a real OpenSSH client connects, without a reload', async (t) => {
     await page.waitForSelector('[data-live=live]')
     await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'same page'))
     const badge = page.locator('tr[data-device=pump-7] .badge.status')
     t.equal(await badge.getAttribute('data-status'), 'offline')
 
-    const lastSeen = new Date()
-    await gw.server.database.db.updateTable('devices').set({ status: 'online', last_seen: lastSeen }).where('id', '=', pumpId).execute()
-    gw.server.events.emit('device.status', { id: pumpId, device_id: 'pump-7', status: 'online', last_seen: lastSeen })
+    // The device: its own sshd (authorising the gateway's terminal key, as Ignition does), a web app, and stock `ssh -R`.
+    const terminalKey = String((await gw.http.get('/api/provision/terminal-key', { token: gw.adminToken })).body).trim()
+    const sshd = await startTestSshd(suite, [terminalKey])
+    const app = await startDeviceApp(suite, 'pump-7 web')
+    const key = newKeyPair('pump-7')
+    t.equal((await gw.http.put('/api/devices/pump-7', { public_key: key.publicKey }, { token: gw.adminToken })).status, 200)
+    startOpenSshDevice(suite, {
+      gatewayPort: gw.server.sshPort,
+      gatewayHostKey: gw.server.hostPublicKey,
+      deviceId: 'pump-7',
+      keyFile: writeKeyPair(key),
+      forwards: [`0:localhost:${sshd.port}`, `web:8080:localhost:${app.port}`],
+    })
     await page.waitForSelector('tr[data-device=pump-7] .badge.status[data-status=online]')
-    t.pass('the badge turned online')
+    t.pass('the badge turned online when the tunnel came up')
 
-    await gw.server.database.db.updateTable('devices').set({ name: 'Pump 7 (north)' }).where('id', '=', pumpId).execute()
-    gw.server.events.emit('device.changed', { id: pumpId, device_id: 'pump-7' })
+    t.equal((await gw.http.put('/api/devices/pump-7', { name: 'Pump 7 (north)' }, { token: gw.adminToken })).status, 200)
     await page.waitForSelector('tr[data-device=pump-7] >> text=Pump 7 (north)')
     t.pass('a changed device is refetched')
     t.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), 'same page', 'no reload happened')
@@ -204,13 +224,24 @@ t.test('the admin console in a real browser', async (t) => {
     const row = page.locator('tr[data-service=web]')
     await row.waitFor()
     t.match(await row.locator('a.link-external').getAttribute('href'), /^http:\/\/web\.pump-7\.localhost[:/]/, 'the service shows its URL')
-    t.match(await row.innerText(), /web:8080[\s\S]*sign-in[\s\S]*not forwarded/, 'enabled, signed-in only, not forwarded by the (offline) device yet')
+    t.match(await row.innerText(), /web:8080[\s\S]*sign-in/, 'enabled, for signed-in users')
+    t.notMatch(await row.innerText(), /not forwarded/, 'the online device forwards it')
     await row.locator('button:has-text("Disable")').click()
     await page.waitForSelector('tr[data-service=web] >> text=disabled')
     await row.locator('button:has-text("Enable")').click()
-    await page.waitForSelector('tr[data-service=web] >> text=not forwarded')
+    await waitFor('the service enabled again', async () => !/disabled/.test(await row.innerText()))
     t.pass('disable and enable round-trip through the API')
     await shot('device-services')
+
+    // Open the URL as the admin would. Chromium resolves *.localhost itself but shares no cookie with it, so the
+    // gateway hands the console session over (console → one-time ticket → the service host's own cookie).
+    const href = (await row.locator('a.link-external').getAttribute('href'))!
+    const served = await admin.newPage()
+    const response = await served.goto(href)
+    t.equal(response?.status(), 200, `${href} answers`)
+    t.match(await served.locator('body').innerText(), /pump-7 web says hello at \//, 'the device service answers through the tunnel')
+    t.equal(new URL(served.url()).host, new URL(href).host, 'the browser ends on the service host, signed in')
+    await served.close()
   })
 
   await t.test('software: a compose error on its field, versions with a diff, deploy to a fleet', async (t) => {
@@ -277,49 +308,78 @@ t.test('the admin console in a real browser', async (t) => {
     await shot('device-env')
   })
 
-  await t.test('terminal tab: keystrokes, output and resize over the wire protocol', async (t) => {
-    const shell = await startTerminalEchoServer(gw.server.httpPort)
-    t.teardown(() => shell.close())
-    // The same console, loaded through a front whose terminal WebSocket is the test shell.
+  await t.test('terminal tab: a real shell on the device through the gateway and the tunnel', async (t) => {
     const term = await admin.newPage()
     await term.setViewportSize({ width: 1440, height: 900 })
-    await term.goto(`http://localhost:${shell.port}/devices/${pumpId}/terminal`)
+    await term.goto(`${base}/devices/${pumpId}/terminal`)
     await term.waitForSelector('[data-terminal-state=connected]')
-    await term.waitForSelector('.xterm-rows >> text=Welcome to the test device')
-    const session = shell.sessions[0]!
-    t.equal(session.path, `/api/devices/${pumpId}/terminal`, 'the URL comes from the device id')
-    t.match(session.cookie ?? '', /edgetainer_session=/, 'the WebSocket carries the session cookie, no token in the URL')
-    await waitFor('the first resize message', () => session.resizes.length > 0)
-    const first = session.resizes.at(-1)!
-    t.ok(first.cols > 80 && first.rows > 20, `the PTY starts at the size shown (${first.cols}×${first.rows})`)
-
     await term.click('.xterm')
-    await term.keyboard.type('uname -a')
+    await term.keyboard.type('echo "answer-$((6*7))"; stty size')
     await term.keyboard.press('Enter')
-    await waitFor('the command output on the xterm screen', async () => (await screenText(term)).includes('ran: uname -a'))
-    t.match(await screenText(term), /\$ uname -a\s+ran: uname -a/, 'echoed input and the output are on screen')
-    t.equal(session.input, 'uname -a\r', 'keystrokes travel as bytes')
+    await waitFor('the command output on the xterm screen', async () => (await screenText(term)).includes('answer-42'))
+    const rowsShown = await term.locator('.xterm-rows > div').count()
+    const size = /answer-42\s+(\d+) (\d+)/.exec(await screenText(term))
+    t.ok(size, 'stty size printed the PTY size')
+    t.equal(Number(size![1]), rowsShown, 'the PTY has as many rows as xterm draws')
     await term.screenshot({ path: path.join(screenshots, 'device-terminal.png') })
 
     await term.setViewportSize({ width: 1000, height: 640 })
-    await waitFor('a resize message for the smaller viewport', () => session.resizes.at(-1)!.cols < first.cols && session.resizes.at(-1)!.rows < first.rows)
-    const last = session.resizes.at(-1)!
-    t.ok(last.cols > 20 && last.rows > 5, `resized to ${last.cols}×${last.rows}`)
-    const rowsShown = await term.locator('.xterm-rows > div').count()
-    t.equal(rowsShown, last.rows, 'the rows sent match the rows xterm draws')
+    await waitFor('xterm to redraw smaller', async () => (await term.locator('.xterm-rows > div').count()) < rowsShown)
+    const smallerRows = await term.locator('.xterm-rows > div').count()
+    await term.keyboard.type('clear; stty size')
+    await term.keyboard.press('Enter')
+    await waitFor('the new size from the device', async () => new RegExp(`^\\s*${smallerRows} \\d+`, 'm').test(await screenText(term)))
+    t.pass(`resize reached the device's PTY (${smallerRows} rows)`)
 
     await term.keyboard.type('exit')
     await term.keyboard.press('Enter')
-    await waitFor('the exit message', async () => (await screenText(term)).includes('[session ended: the shell exited (exit code 0)]'))
+    await waitFor('the exit message', async () => /\[session ended: .*exit code 0\)\]/.test(await screenText(term)))
     await term.waitForSelector('[data-terminal-state=closed]')
-    t.pass('an exit control message ends the session with a clear message')
+    t.pass('exiting the shell ends the session with a clear message')
     await term.close()
+
+    // The same tab against the gateway's own bridge: valve-3 has no tunnel, which the bridge says in protocol.
+    await page.goto(`${base}/devices/valve-3/terminal`)
+    await waitFor('the offline message from the real bridge', async () => /\[session ended: the device is offline \(exit code 1\)\]/.test(await screenText(page)))
+    await page.waitForSelector('[data-terminal-state=closed]')
+    t.pass("the gateway's terminal bridge accepts the console's session and URL")
+  })
+
+  await t.test('users and API tokens through the forms', async (t) => {
+    await page.click('[data-nav=Users]')
+    await page.click('.page-actions >> text=New user')
+    await page.fill('#f-username', 'olga')
+    await page.fill('#f-email', 'olga@example.com')
+    await page.fill('#f-password', 'short')
+    await page.selectOption('#f-role', 'operator')
+    await page.click('.modal button[type=submit]')
+    const error = page.locator('.field[data-field=password] .field-error')
+    await error.waitFor()
+    t.equal(await error.innerText(), 'must be at least 10 characters', 'a refused password is explained on its field')
+    await page.fill('#f-password', 'olga-password-123')
+    await page.click('.modal button[type=submit]')
+    const row = page.locator('tr[data-user=olga]')
+    await row.waitFor()
+    t.match(await row.innerText(), /olga[\s\S]*olga@example\.com[\s\S]*operator[\s\S]*active/i, 'the new operator is listed')
+    await shot('users')
+
+    await page.click('[data-nav="API tokens"]')
+    await page.click('.page-actions >> text=New token')
+    await page.fill('#f-description', 'Prometheus')
+    await page.click('.modal button[type=submit]')
+    const value = await page.locator('[data-testid=new-token]').innerText()
+    t.match(value, /^et_[\w-]{20,}$/, 'the token value is shown once')
+    await page.click('text=I have saved it')
+    const listed = page.locator('[data-testid=tokens-table] tr:has-text("Prometheus")')
+    await listed.waitFor()
+    t.notMatch(await page.content(), new RegExp(value), 'and never again')
+    const check = await fetch(`${base}/api/auth/me`, { headers: { authorization: `Bearer ${value}` } })
+    t.equal(check.status, 200, 'the shown value works as a Bearer token')
+    await shot('tokens')
   })
 
   await t.test('the other pages render for an admin', async (t) => {
     const pages: [string, string, string][] = [
-      ['users', '/users', '[data-testid=users-table] >> text=admin'],
-      ['tokens', '/tokens', 'h1:has-text("API tokens")'],
       ['software', '/software', 'h1:has-text("Software")'],
       ['environment', '/env', 'h1:has-text("Environment")'],
       ['activity', '/activity', 'text=fleet.create'],
@@ -336,6 +396,8 @@ t.test('the admin console in a real browser', async (t) => {
     await page.waitForSelector('tr[data-device=pump-7]')
     await shot('fleet-detail')
   })
+
+  t.same(pageProblems, [], 'no script errors or CSP refusals in the admin session')
 
   await t.test('a viewer does not get the users page', async (t) => {
     await gw.tokenFor('viewer', 'vera')

@@ -50,7 +50,7 @@ t.test('the subdomain proxy’s own answers', async (t) => {
     t.equal(browser.status, 302)
     const location = new URL(browser.headers.location!)
     t.equal(location.origin, `http://localhost:${port}`)
-    t.equal(location.pathname, '/login')
+    t.equal(location.pathname, '/api/auth/handoff', 'to the console, which hands the session over')
     t.equal(location.searchParams.get('next'), `http://secret.kiosk-1.localhost:${port}/data?q=1`)
     const bad = await requestViaHost(port, 'secret.kiosk-1.localhost', '/', { cookie: 'edgetainer_session=forged' })
     t.equal(bad.status, 401, 'a forged cookie is no session')

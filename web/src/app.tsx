@@ -11,6 +11,18 @@ import { Toasts, toast } from './ui/toasts'
 import { LoginPage } from './pages/login-page'
 import { Routes } from './routes'
 
+/**
+ * Back to where sign-in was asked for: a console page, or the gateway's
+ * hand-off to a device service (a server route, so a full navigation). Only
+ * same-origin paths: `next` comes from the address bar and must not become an
+ * open redirect.
+ */
+function goNext(next: string | null) {
+  const safe = next && next.startsWith('/') && !next.startsWith('//') ? next : '/'
+  if (safe.startsWith('/api/')) window.location.assign(safe)
+  else navigate(safe, { replace: true })
+}
+
 /** Boot: ask the gateway who we are (the cookie decides), then show the console or the login form. */
 export function App() {
   const [user, setUser] = useState<Me | null | undefined>(undefined)
@@ -48,7 +60,7 @@ export function App() {
     if (user === null && location.path !== '/login') {
       const here = location.path + (location.query.size ? `?${location.query}` : '')
       navigate(here === '/' ? '/login' : `/login?next=${encodeURIComponent(here)}`, { replace: true })
-    } else if (user && location.path === '/login') navigate('/', { replace: true })
+    } else if (user && location.path === '/login') goNext(location.query.get('next'))
   }, [user, location.path])
 
   const session = useMemo<Session | null>(
@@ -74,8 +86,7 @@ export function App() {
       <LoginPage
         onLogin={(me) => {
           setUser(me)
-          const next = location.query.get('next')
-          navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true })
+          goNext(location.query.get('next'))
         }}
       />
     )

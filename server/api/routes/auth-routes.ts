@@ -1,6 +1,8 @@
 import type { Response } from 'express'
 import { z } from 'zod'
+import { parse as parseCookie } from 'cookie'
 import { SESSION_COOKIE } from '../../auth/authenticator.js'
+import type { HandoffTickets } from '../../auth/handoff-tickets.js'
 import type { LoginLimiter } from '../../auth/login-limiter.js'
 import { decoyPasswordHash, verifyPassword } from '../../auth/passwords.js'
 import type { SessionTokens, IssuedSession } from '../../auth/session-tokens.js'
@@ -13,7 +15,21 @@ const loginBody = z.object({
   password: z.string().min(1).max(1000),
 })
 
-export function registerAuthRoutes(api: RouteRegistry, deps: { users: UserStore; sessions: SessionTokens; loginLimiter: LoginLimiter; consoleHost: string; baseDomain: string }) {
+const handoffQuery = z.object({ next: z.string().url().max(4096) })
+
+export function registerAuthRoutes(
+  api: RouteRegistry,
+  deps: {
+    users: UserStore
+    sessions: SessionTokens
+    loginLimiter: LoginLimiter
+    consoleHost: string
+    baseDomain: string
+    handoff: HandoffTickets
+    /** True for hosts the subdomain proxy serves; hand-offs go nowhere else. */
+    isDeviceHost(host: string): boolean
+  },
+) {
   const { users, sessions, loginLimiter } = deps
 
   /** The console cookie for the console host, and for `.<base>` so auth_required device services see it too. */
@@ -80,6 +96,33 @@ export function registerAuthRoutes(api: RouteRegistry, deps: { users: UserStore;
       if (user.via === 'session') await sessions.revoke(user.credentialId)
       setSessionCookies(res, req.secure, undefined)
       await audit('auth.logout', 'user', user.id)
+      return undefined
+    },
+  })
+
+  api.publicRoute({
+    method: 'get',
+    path: '/api/auth/handoff',
+    summary: 'Browser redirect that carries the console session to a device service host (auth_required services)',
+    tag: 'auth',
+    access: 'public',
+    query: handoffQuery,
+    async handler({ req, res, query }) {
+      const target = new URL(query.next)
+      if (!['http:', 'https:'].includes(target.protocol) || !deps.isDeviceHost(target.hostname)) {
+        throw new HttpError(400, 'VALIDATION_FAILED', 'next: must be a URL on a device service host', 'next')
+      }
+      // Only the cookie counts here: this is a browser navigation, never an API call.
+      const token = parseCookie(req.get('cookie') ?? '')[SESSION_COOKIE]
+      if (!token || !(await sessions.verify(token))) {
+        res.redirect(302, `/login?next=${encodeURIComponent(req.originalUrl)}`)
+        return undefined
+      }
+      const ticket = deps.handoff.issue(token, target.hostname)
+      const landing = new URL('/.edgetainer/handoff', target)
+      landing.searchParams.set('ticket', ticket)
+      landing.searchParams.set('next', `${target.pathname}${target.search}`)
+      res.set('Cache-Control', 'no-store').redirect(302, landing.toString())
       return undefined
     },
   })

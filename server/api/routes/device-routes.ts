@@ -3,7 +3,7 @@ import type { DeviceStore } from '../../devices/device-store.js'
 import { deviceIdPattern, subdomainPattern } from '../../devices/device-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery } from '../validation.js'
-import { deviceView } from './device-view.js'
+import { deviceDetailView, deviceView } from './device-view.js'
 
 const name = z.string().trim().min(1).max(100)
 const fleetId = z.uuid().nullish()
@@ -32,7 +32,7 @@ const deviceListQuery = paginationQuery.extend({
 
 const moveBody = z.object({ fleet_id: z.uuid().nullable() }).strict()
 
-export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: DeviceStore }) {
+export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: DeviceStore; metrics?: { latest(deviceUuid: string): Promise<unknown> } }) {
   const { devices } = deps
 
   api.route({
@@ -70,7 +70,8 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: Device
     tag: 'devices',
     access: 'viewer',
     async handler({ params }) {
-      return deviceView(await devices.get(params.id!))
+      const device = await devices.get(params.id!)
+      return deps.metrics ? deviceDetailView(device, await deps.metrics.latest(device.id)) : deviceView(device)
     },
   })
 

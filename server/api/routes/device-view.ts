@@ -21,3 +21,8 @@ export function deviceView(device: DeviceRow) {
     updated_at: device.updated_at,
   }
 }
+
+/** One device with its newest heartbeat metrics (lists leave them out and stay one query). */
+export function deviceDetailView(device: DeviceRow, metrics: unknown) {
+  return { ...deviceView(device), metrics: metrics ?? null }
+}

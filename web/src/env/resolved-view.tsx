@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks'
 import { devices } from '../api/endpoints'
-import type { EnvSource } from '../api/types'
+import type { EnvSource, ResolvedVar } from '../api/types'
 import { useCan } from '../state/session'
 import { Icon } from '../ui/icons'
 import { EmptyState, ErrorState, Loading } from '../ui/states'
@@ -25,6 +25,48 @@ export function SourceLegend() {
       ))}
       <span class="muted small">later levels win</span>
     </div>
+  )
+}
+
+function ResolvedTable(props: { vars: Record<string, ResolvedVar> }) {
+  const names = Object.keys(props.vars).sort()
+  if (!names.length) return <p class="muted small">No variables set at any level; the container runs with its compose file's environment.</p>
+  return (
+    <table class="table table-compact table-fixed">
+      <thead>
+        <tr>
+          <th>Variable</th>
+          <th>Effective value</th>
+          <th>From</th>
+          <th>Overrides</th>
+        </tr>
+      </thead>
+      <tbody>
+        {names.map((name) => {
+          const v = props.vars[name]!
+          return (
+            <tr key={name} class={`from-${v.source}`}>
+              <td class="mono strong env-name">{name}</td>
+              <td class="mono env-value">{v.secret ? <span class="masked">{SECRET_MASK}</span> : v.value}</td>
+              <td>
+                <SourceBadge source={v.source} />
+              </td>
+              <td>
+                {v.overrides?.length ? (
+                  v.overrides.map((o) => (
+                    <span key={o} class="overridden">
+                      {o}
+                    </span>
+                  ))
+                ) : (
+                  <span class="muted small">—</span>
+                )}
+              </td>
+            </tr>
+          )
+        })}
+      </tbody>
+    </table>
   )
 }
 
@@ -74,43 +116,7 @@ export function ResolvedEnvView(props: { deviceId: string }) {
                 </button>
               )}
             </div>
-            <table class="table table-compact">
-              <thead>
-                <tr>
-                  <th>Variable</th>
-                  <th>Effective value</th>
-                  <th>From</th>
-                  <th>Overrides</th>
-                </tr>
-              </thead>
-              <tbody>
-                {Object.keys(vars)
-                  .sort()
-                  .map((name) => {
-                    const v = vars[name]!
-                    return (
-                      <tr key={name} class={`from-${v.source}`}>
-                        <td class="mono strong env-name">{name}</td>
-                        <td class="mono env-value">{v.secret ? <span class="masked">{SECRET_MASK}</span> : v.value}</td>
-                        <td>
-                          <SourceBadge source={v.source} />
-                        </td>
-                        <td>
-                          {v.overrides?.length ? (
-                            v.overrides.map((o) => (
-                              <span key={o} class="overridden">
-                                {o}
-                              </span>
-                            ))
-                          ) : (
-                            <span class="muted small">—</span>
-                          )}
-                        </td>
-                      </tr>
-                    )
-                  })}
-              </tbody>
-            </table>
+            <ResolvedTable vars={vars} />
           </div>
         )
       })}

@@ -83,7 +83,7 @@ export function SoftwareDetailPage(props: { params: Record<string, string> }) {
         title={s.name}
         subtitle={
           <>
-            {s.source === 'git' ? <Pill tone="violet">git</Pill> : <Pill>manual</Pill>} <span class="mono">{s.current_version ?? 'no version'}</span> · updated {formatDate(s.updated_at)}
+            {s.source === 'git' ? <Pill tone="violet">git</Pill> : <Pill>manual</Pill>} <span>{s.current_version ? `version ${s.current_version}` : 'no version'}</span> · updated {formatDate(s.updated_at)}
             {s.repo_url && (
               <span class="mono">
                 {' '}
@@ -122,7 +122,7 @@ export function SoftwareDetailPage(props: { params: Record<string, string> }) {
           software={s}
           onSaved={(next) => {
             item.setData(next)
-            toast('success', 'New version saved', next.current_version ?? next.name)
+            toast('success', 'New version saved', next.current_version ? `Version ${next.current_version}` : next.name)
           }}
         />
       )}

@@ -25,9 +25,9 @@ export function dismissToast(id: number) {
 
 export function toast(kind: ToastKind, title: string, detail?: string) {
   const id = nextId++
-  publish([...toasts.slice(-4), { id, kind, title, detail }])
+  publish([...toasts.slice(-2), { id, kind, title, detail }])
   // Errors stay until read (they may explain why something did not happen); the rest fade.
-  if (kind !== 'error') setTimeout(() => dismissToast(id), 4000)
+  if (kind !== 'error') setTimeout(() => dismissToast(id), 3000)
 }
 
 /** Shows an API failure with its code, so the user can tell "forbidden" from "conflict" from "down". */

@@ -1,0 +1,143 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { stringify } from 'yaml'
+import { MANAGED_LABEL } from '../docker/containers.js'
+import { writeFileAtomic } from '../identity/identity-store.js'
+import { encodeEnvFile } from './env-file.js'
+import { composeHash, targetDigest, type CurrentStack, type TargetStack } from './planner.js'
+
+export type Release = 'current' | 'previous' | 'next'
+
+export interface StackMeta extends CurrentStack {
+  project: string
+  digest: string
+}
+
+const COMPOSE_FILE = 'docker-compose.yml'
+const OVERRIDE_FILE = 'edgetainer.override.yml'
+
+/** Compose project names: lowercase letters, digits and dashes; the id suffix keeps two similar names apart. */
+export function projectName(name: string, softwareId: string): string {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'software'
+  return `et-${slug}-${softwareId.replace(/-/g, '').slice(0, 6)}`
+}
+
+/**
+ * Stacks on disk, one directory per software with up to three releases:
+ * `current` (what runs), `previous` (what ran before, for rollback) and
+ * `next` (staged, being validated). Each release holds the compose file as
+ * the gateway sent it, one mode-0600 env file per service, an override file
+ * that points services at those env files and labels their containers, and
+ * meta.json.
+ */
+export function createStackStore(deps: { dataDir: string }) {
+  const root = path.join(deps.dataDir, 'stacks')
+  const failedFile = path.join(root, 'failed.json')
+  mkdirSync(root, { recursive: true, mode: 0o700 })
+
+  const dirOf = (softwareId: string, release: Release) => path.join(root, softwareId, release)
+
+  function files(softwareId: string, release: Release): string[] {
+    const dir = dirOf(softwareId, release)
+    return [path.join(dir, COMPOSE_FILE), path.join(dir, OVERRIDE_FILE)]
+  }
+
+  function writeEnvFiles(dir: string, env: Record<string, Record<string, string>>) {
+    const envDir = path.join(dir, 'env')
+    rmSync(envDir, { recursive: true, force: true })
+    mkdirSync(envDir, { recursive: true, mode: 0o700 })
+    for (const [service, vars] of Object.entries(env)) writeFileSync(path.join(envDir, `${service}.env`), encodeEnvFile(vars), { mode: 0o600 })
+  }
+
+  /** Env file paths are relative (to the release directory, compose's project directory), so a release can be moved. */
+  function overrideYaml(services: string[]): string {
+    const doc = {
+      services: Object.fromEntries(services.map((s) => [s, { env_file: [`./env/${s}.env`], labels: { [MANAGED_LABEL]: 'true' } }])),
+    }
+    return stringify(doc)
+  }
+
+  /** Writes a target as a release (normally `next`). `services` are the compose file's services. */
+  function write(target: TargetStack, services: string[], release: Release): StackMeta {
+    const dir = dirOf(target.software_id, release)
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    writeFileSync(path.join(dir, COMPOSE_FILE), target.compose, { mode: 0o600 })
+    const env = Object.fromEntries(services.map((s) => [s, target.env[s] ?? {}]))
+    writeEnvFiles(dir, env)
+    writeFileSync(path.join(dir, OVERRIDE_FILE), overrideYaml(services), { mode: 0o600 })
+    const meta: StackMeta = {
+      software_id: target.software_id,
+      name: target.name,
+      version: target.version,
+      compose_hash: composeHash(target.compose),
+      env: target.env,
+      services,
+      project: projectName(target.name, target.software_id),
+      digest: targetDigest(target),
+    }
+    writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta), 0o600)
+    return meta
+  }
+
+  /** Rewrites the env files (and meta) of a release in place: an environment-only change. */
+  function rewriteEnv(meta: StackMeta, target: TargetStack, release: Release): StackMeta {
+    const dir = dirOf(meta.software_id, release)
+    writeEnvFiles(dir, Object.fromEntries(meta.services.map((s) => [s, target.env[s] ?? {}])))
+    const updated: StackMeta = { ...meta, env: target.env, digest: targetDigest(target) }
+    writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(updated), 0o600)
+    return updated
+  }
+
+  function read(softwareId: string, release: Release): StackMeta | undefined {
+    try {
+      return JSON.parse(readFileSync(path.join(dirOf(softwareId, release), 'meta.json'), 'utf8')) as StackMeta
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Moves one release onto another's place (the old one there is discarded). */
+  function move(softwareId: string, from: Release, to: Release) {
+    rmSync(dirOf(softwareId, to), { recursive: true, force: true })
+    if (existsSync(dirOf(softwareId, from))) renameSync(dirOf(softwareId, from), dirOf(softwareId, to))
+  }
+
+  function failed(): Record<string, string> {
+    try {
+      return JSON.parse(readFileSync(failedFile, 'utf8')) as Record<string, string>
+    } catch {
+      return {}
+    }
+  }
+
+  function setFailed(softwareId: string, digest: string | undefined) {
+    const all = failed()
+    if (digest) all[softwareId] = digest
+    else delete all[softwareId]
+    writeFileAtomic(failedFile, JSON.stringify(all), 0o600)
+  }
+
+  return {
+    files,
+    write,
+    rewriteEnv,
+    read,
+    move,
+    /** Every stack's current release: what runs on this device. */
+    current(): StackMeta[] {
+      return readdirSync(root, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? (read(d.name, 'current') ?? []) : []))
+    },
+    discard(softwareId: string, release: Release) {
+      rmSync(dirOf(softwareId, release), { recursive: true, force: true })
+    },
+    removeAll(softwareId: string) {
+      rmSync(path.join(root, softwareId), { recursive: true, force: true })
+      setFailed(softwareId, undefined)
+    },
+    failed,
+    setFailed,
+  }
+}
+
+export type StackStore = ReturnType<typeof createStackStore>

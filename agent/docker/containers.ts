@@ -1,0 +1,77 @@
+import type { ContainerState } from '../../shared/agent-wire.js'
+import type { DockerCli } from './docker-cli.js'
+
+/** Every container the agent's stacks create carries this label (set in the compose override). */
+export const MANAGED_LABEL = 'io.edgetainer.managed'
+
+interface Inspected {
+  Id: string
+  Name: string
+  Config: { Image: string; Labels: Record<string, string> | null }
+  State: { Status: string; ExitCode: number; StartedAt: string; Health?: { Status: string } }
+  RestartCount: number
+  HostConfig: { NetworkMode: string }
+  NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[] | null> | null; Networks: Record<string, { IPAddress: string }> | null }
+}
+
+export interface ContainerInfo extends ContainerState {
+  id: string
+  /** How to reach a port of it from the host, when it can be known. */
+  endpoint(port: number): { host: string; port: number } | undefined
+}
+
+function toInfo(c: Inspected): ContainerInfo {
+  const labels = c.Config.Labels ?? {}
+  return {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    project: labels['com.docker.compose.project'] ?? null,
+    service: labels['com.docker.compose.service'] ?? null,
+    image: c.Config.Image,
+    state: c.State.Status,
+    health: c.State.Health?.Status ?? null,
+    exit_code: c.State.Status === 'running' ? null : c.State.ExitCode,
+    restart_count: c.RestartCount,
+    started_at: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : null,
+    endpoint(port) {
+      if (c.HostConfig.NetworkMode === 'host') return { host: '127.0.0.1', port }
+      const published = c.NetworkSettings.Ports?.[`${port}/tcp`]?.[0]
+      if (published?.HostPort) return { host: !published.HostIp || published.HostIp === '0.0.0.0' || published.HostIp === '::' ? '127.0.0.1' : published.HostIp, port: Number(published.HostPort) }
+      const address = Object.values(c.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress
+      return address ? { host: address, port } : undefined
+    },
+  }
+}
+
+/** Reads containers through the docker CLI: the agent's own (by label or project) and single ones by name. */
+export function createContainers(deps: { docker: DockerCli }) {
+  const { docker } = deps
+
+  async function inspect(ids: string[]): Promise<ContainerInfo[]> {
+    if (!ids.length) return []
+    const r = await docker.docker(['inspect', ...ids], { timeoutMs: 30_000 })
+    // A container removed between listing and inspecting fails the call but the rest still print.
+    const parsed = r.stdout.trim() ? (JSON.parse(r.stdout) as Inspected[]) : []
+    return parsed.map(toInfo)
+  }
+
+  async function list(filter: string): Promise<ContainerInfo[]> {
+    const r = await docker.docker(['ps', '-a', '--no-trunc', '--filter', filter, '--format', '{{.ID}}'], { timeoutMs: 30_000 })
+    if (r.failed) throw new Error(`docker ps failed: ${r.stderr.trim().split('\n').at(-1)}`)
+    return inspect(r.stdout.split('\n').filter(Boolean))
+  }
+
+  return {
+    managed: () => list(`label=${MANAGED_LABEL}`),
+    ofProject: (project: string) => list(`label=com.docker.compose.project=${project}`),
+    /** A container by compose service name among the agent's own, else by container name. */
+    async find(name: string): Promise<ContainerInfo | undefined> {
+      const own = (await list(`label=${MANAGED_LABEL}`)).filter((c) => c.service === name || c.name === name)
+      const pick = own.find((c) => c.state === 'running') ?? own[0]
+      if (pick) return pick
+      return (await inspect([name]).catch(() => []))[0]
+    },
+  }
+}
+
+export type Containers = ReturnType<typeof createContainers>

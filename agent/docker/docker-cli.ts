@@ -1,0 +1,86 @@
+import path from 'node:path'
+import { execa } from 'execa'
+import type { Logger } from '../agent-logger.js'
+
+export interface ExecResult {
+  exitCode: number | undefined
+  stdout: string
+  stderr: string
+  failed: boolean
+  timedOut: boolean
+}
+
+export class DockerUnavailableError extends Error {
+  override name = 'DockerUnavailableError'
+}
+
+interface Resolved {
+  docker: string
+  compose: string[]
+}
+
+/** The last lines of a command's error output: enough to say why, short enough for a status report. */
+export function errorSummary(r: ExecResult, maxLines = 8): string {
+  const text = (r.stderr || r.stdout).trim()
+  const lines = text.split('\n').filter((l) => l.trim())
+  const tail = lines.slice(-maxLines).join('\n')
+  if (r.timedOut) return `timed out${tail ? `: ${tail}` : ''}`
+  return tail || `exit code ${r.exitCode ?? 'unknown'}`
+}
+
+/**
+ * The docker and compose command lines. `configured` is the agent config's
+ * `docker` key: a compose command (`docker compose`, `docker-compose`) or a
+ * docker binary. Unset, `docker compose` is used if the plugin answers,
+ * else `docker-compose`. Nothing secret ever goes on these command lines:
+ * environments travel in 0600 env files.
+ */
+export function createDockerCli(deps: { configured?: string; logger: Logger }) {
+  let resolved: Promise<Resolved> | undefined
+
+  async function run(file: string, args: string[], options: { timeoutMs?: number; cwd?: string } = {}): Promise<ExecResult> {
+    const r = await execa(file, args, { reject: false, timeout: options.timeoutMs ?? 120_000, cwd: options.cwd, stdin: 'ignore', maxBuffer: 64 * 1024 * 1024 })
+    return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? r.message ?? ''), failed: Boolean(r.failed), timedOut: Boolean(r.timedOut) }
+  }
+
+  async function works(argv: string[]): Promise<boolean> {
+    const r = await run(argv[0]!, [...argv.slice(1), 'version'], { timeoutMs: 20_000 })
+    return !r.failed
+  }
+
+  async function resolve(): Promise<Resolved> {
+    const words = deps.configured?.trim().split(/\s+/) ?? []
+    const isCompose = words.length > 1 ? words.at(-1) === 'compose' : path.basename(words[0] ?? '').includes('compose')
+    if (words.length && isCompose) return { docker: words.length > 1 ? words[0]! : 'docker', compose: words }
+    const docker = words[0] ?? 'docker'
+    for (const compose of [[docker, 'compose'], ['docker-compose']]) if (await works(compose)) return { docker, compose }
+    throw new DockerUnavailableError('neither `docker compose` nor `docker-compose` works on this device')
+  }
+
+  function commands(): Promise<Resolved> {
+    resolved ??= resolve().catch((err) => {
+      resolved = undefined
+      throw err
+    })
+    return resolved
+  }
+
+  return {
+    async docker(args: string[], options?: { timeoutMs?: number }): Promise<ExecResult> {
+      return run((await commands()).docker, args, options)
+    },
+    /** `<compose> -p <project> -f <file>… <args>` */
+    async compose(project: string, files: string[], args: string[], options?: { timeoutMs?: number; cwd?: string }): Promise<ExecResult> {
+      const { compose } = await commands()
+      const fileArgs = files.flatMap((f) => ['-f', f])
+      return run(compose[0]!, [...compose.slice(1), '-p', project, ...fileArgs, ...args], options)
+    },
+    async describe(): Promise<string> {
+      const { docker, compose } = await commands()
+      return `docker=${docker} compose=${compose.join(' ')}`
+    },
+    run,
+  }
+}
+
+export type DockerCli = ReturnType<typeof createDockerCli>

@@ -1,0 +1,158 @@
+import type { Logger } from '../agent-logger.js'
+import type { ComposeExecutor } from '../deploy/compose-executor.js'
+import { plan, type TargetStack } from '../deploy/planner.js'
+import type { StackStore } from '../deploy/stack-store.js'
+import type { Outbox } from '../outbox/outbox.js'
+import type { ContainerWatch } from '../status/container-watch.js'
+import type { LogCollector } from '../status/log-collector.js'
+import type { AgentApiClient } from '../tunnel/agent-api-client.js'
+import {
+  AGENT_PATHS,
+  type AgentConfigResponse,
+  type AgentRestartsResponse,
+  type AgentSoftwareResponse,
+  type DeviceMetrics,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+} from '../../shared/agent-wire.js'
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/**
+ * The agent's rhythm. A watch tick (containers and their logs) runs whether
+ * or not the gateway is reachable, so offline events still land in the
+ * outbox. Heartbeats go out while the tunnel is up; a changed revision or a
+ * queued restart triggers a sync: fetch config and software, plan, execute.
+ * Syncs never overlap.
+ */
+export function createSyncLoop(deps: {
+  api: AgentApiClient
+  stacks: StackStore
+  executor: ComposeExecutor
+  watch: ContainerWatch
+  logs: LogCollector
+  outbox: Outbox
+  metrics: { sample(): DeviceMetrics }
+  online(): boolean
+  /** The gateway's config arrived: forwards and the control key follow it. */
+  applyConfig(config: AgentConfigResponse): Promise<void>
+  agentVersion: string
+  heartbeatSeconds: number
+  watchSeconds: number
+  logger: Logger
+}) {
+  const { api, logger } = deps
+  let heartbeatMs = deps.heartbeatSeconds * 1000
+  let appliedRevision: string | undefined
+  let syncing: Promise<void> = Promise.resolve()
+  let syncQueued = false
+  let closed = false
+  let heartbeatTimer: NodeJS.Timeout | undefined
+  let watchTimer: NodeJS.Timeout | undefined
+  let watching: Promise<void> = Promise.resolve()
+
+  async function syncOnce(): Promise<void> {
+    const config = await api.request<AgentConfigResponse>('GET', AGENT_PATHS.config)
+    await deps.applyConfig(config)
+    const software = await api.request<AgentSoftwareResponse>('GET', AGENT_PATHS.software)
+    const { restarts } = await api.request<AgentRestartsResponse>('POST', AGENT_PATHS.restarts)
+    const target: TargetStack[] = software.software.filter((s) => uuidPattern.test(s.software_id))
+    const steps = plan({ current: deps.stacks.current(), target, failed: deps.stacks.failed(), restarts })
+    if (steps.length) logger.info({ steps: steps.map((s) => s.kind), revision: software.revision }, 'applying the gateway plan')
+    for (const step of steps) {
+      if (closed) return
+      await deps.executor.execute(step)
+    }
+    appliedRevision = software.revision
+  }
+
+  /** Runs a sync after the current one (at most one more waits). */
+  function syncNow(): Promise<void> {
+    if (syncQueued) return syncing
+    syncQueued = true
+    syncing = syncing.then(async () => {
+      syncQueued = false
+      if (closed || !deps.online()) return
+      try {
+        await syncOnce()
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'sync with the gateway failed; the next heartbeat retries')
+      }
+    })
+    return syncing
+  }
+
+  function heartbeatBody(): HeartbeatRequest {
+    return {
+      agent_version: deps.agentVersion,
+      at: new Date().toISOString(),
+      metrics: deps.metrics.sample(),
+      containers: deps.watch.latest.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at }) => ({
+        name,
+        project,
+        service,
+        image,
+        state,
+        health,
+        exit_code,
+        restart_count,
+        started_at,
+      })),
+      software: deps.stacks.current().map((s) => ({ software_id: s.software_id, name: s.name, version: s.version })),
+      outbox: { pending: deps.outbox.pending, dropped_log_lines: deps.outbox.dropped },
+    }
+  }
+
+  async function heartbeat(): Promise<void> {
+    if (!deps.online()) return
+    try {
+      const reply = await api.request<HeartbeatResponse>('POST', AGENT_PATHS.heartbeat, heartbeatBody())
+      heartbeatMs = Math.max(1000, reply.interval_seconds * 1000)
+      if (reply.revision !== appliedRevision || reply.restarts_pending > 0) void syncNow()
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'heartbeat failed')
+    }
+  }
+
+  function scheduleHeartbeat(ms = heartbeatMs) {
+    if (closed) return
+    clearTimeout(heartbeatTimer)
+    heartbeatTimer = setTimeout(() => void heartbeat().finally(() => scheduleHeartbeat()), ms)
+  }
+
+  async function watchOnce(): Promise<void> {
+    try {
+      const containers = await deps.watch.check()
+      await deps.logs.collect(containers)
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'container watch failed')
+    }
+  }
+
+  function scheduleWatch() {
+    if (closed) return
+    watchTimer = setTimeout(() => {
+      watching = watchOnce().finally(scheduleWatch)
+    }, deps.watchSeconds * 1000)
+  }
+
+  return {
+    start(): void {
+      watching = watchOnce().finally(scheduleWatch)
+    },
+    /** The tunnel came up: heartbeat and sync at once rather than at the next tick. */
+    onTunnelUp(): void {
+      void syncNow()
+      scheduleHeartbeat(0)
+    },
+    syncNow,
+    async close(): Promise<void> {
+      closed = true
+      clearTimeout(heartbeatTimer)
+      clearTimeout(watchTimer)
+      await Promise.allSettled([syncing, watching])
+    },
+  }
+}
+
+export type SyncLoop = ReturnType<typeof createSyncLoop>

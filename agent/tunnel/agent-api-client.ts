@@ -1,0 +1,89 @@
+import http from 'node:http'
+import type { Duplex } from 'node:stream'
+import { AGENT_API_HOST, AGENT_API_PORT } from '../../shared/agent-protocol.js'
+import { asSocketLike } from './socket-like.js'
+import type { TunnelConnection } from './tunnel-client.js'
+
+export class AgentApiError extends Error {
+  override name = 'AgentApiError'
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** An http.Agent whose connections are `direct-tcpip` channels to the gateway's agent API, inside one tunnel connection. */
+class TunnelApiAgent extends http.Agent {
+  constructor(readonly connection: TunnelConnection) {
+    // Idle channels close before the gateway's 65 s keep-alive timeout would cut them under a request.
+    super({ keepAlive: true, maxSockets: 8, timeout: 30_000 })
+  }
+
+  override createConnection(_options: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined {
+    this.connection.openApiChannel().then(
+      (channel) => callback(null, asSocketLike(channel)),
+      (err: Error) => callback(err),
+    )
+    return undefined
+  }
+}
+
+/**
+ * JSON calls to the gateway's agent API through the current tunnel. The
+ * gateway knows the device from the tunnel, so requests carry no credential.
+ */
+export function createAgentApiClient(deps: { connection: () => TunnelConnection | undefined }) {
+  const agents = new WeakMap<TunnelConnection, TunnelApiAgent>()
+
+  function agentFor(connection: TunnelConnection): TunnelApiAgent {
+    let agent = agents.get(connection)
+    if (!agent) agents.set(connection, (agent = new TunnelApiAgent(connection)))
+    return agent
+  }
+
+  function request<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
+    const connection = deps.connection()
+    if (!connection) return Promise.reject(new AgentApiError(0, 'TUNNEL_DOWN', 'the tunnel is down'))
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          agent: agentFor(connection),
+          host: AGENT_API_HOST,
+          port: AGENT_API_PORT,
+          method,
+          path,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('error', reject)
+          res.on('end', () => {
+            let parsed: Record<string, unknown> = {}
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+            } catch {
+              // Answered below by status.
+            }
+            const status = res.statusCode ?? 0
+            if (status >= 200 && status < 300) resolve(parsed as T)
+            else reject(new AgentApiError(status, String(parsed.code ?? 'HTTP_ERROR'), String(parsed.error ?? `agent API answered ${status}`)))
+          })
+        },
+      )
+      // Our own timer: a channel's socket timeouts are idle timers, not request deadlines.
+      const timer = setTimeout(() => req.destroy(new AgentApiError(0, 'TIMEOUT', `agent API call ${path} timed out`)), timeoutMs)
+      req.on('close', () => clearTimeout(timer))
+      req.on('error', reject)
+      req.end(payload)
+    })
+  }
+
+  return { request }
+}
+
+export type AgentApiClient = ReturnType<typeof createAgentApiClient>

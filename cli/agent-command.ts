@@ -1,0 +1,34 @@
+import { AgentConfigError, loadAgentConfig } from '../agent/config/agent-config.js'
+import { createAgentLogger } from '../agent/agent-logger.js'
+import { RegistrationRefusedError } from '../agent/identity/register.js'
+import { startAgent } from '../agent/main.js'
+
+/** Errors whose message is the whole story. */
+export const agentExpectedErrors = [AgentConfigError, RegistrationRefusedError]
+
+/**
+ * `edgetainer agent`: register once, hold the tunnel, run the stacks; stop
+ * cleanly on SIGTERM/SIGINT (systemd stops it with SIGTERM).
+ */
+export async function runAgentCommand(options: { config?: string; version: string }): Promise<void> {
+  const config = loadAgentConfig({ file: options.config })
+  const logger = createAgentLogger(config.log_level)
+  const abort = new AbortController()
+  let stop: (() => Promise<void>) | undefined
+  let stopping = false
+  const onSignal = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'shutting down')
+    // A deploy in flight gets a while to roll back cleanly, not forever.
+    setTimeout(() => process.exit(1), 30_000).unref()
+    abort.abort()
+    void (stop ? stop() : Promise.resolve()).then(() => process.exit(0))
+  }
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
+  const agent = await startAgent(config, logger, { version: options.version, signal: abort.signal })
+  if (!agent) return
+  stop = () => agent.close()
+  if (stopping) await agent.close().then(() => process.exit(0))
+}

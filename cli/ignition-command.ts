@@ -1,0 +1,77 @@
+import { chmodSync, writeFileSync } from 'node:fs'
+import type { Command, Option } from 'commander'
+import { loadConfig } from '../server/config/load-config.js'
+import { openDatabase } from '../server/db/open-database.js'
+import { migrateToLatest } from '../server/db/migrate.js'
+import { ValidationError } from '../server/errors.js'
+import { loadOrCreateHostKey } from '../server/tunnel/host-key.js'
+import { createAgentExecutable, defaultAgentDir } from '../server/provision/agent-executable.js'
+import { createRegistrationTokens } from '../server/provision/registration-tokens.js'
+import { createIgnitionConfigs, type IgnitionFormat } from '../server/provision/ignition-configs.js'
+import { gatewayEndpoints } from '../server/provision/gateway-endpoints.js'
+
+interface IgnitionOptions {
+  config?: string
+  token: string
+  out?: string
+  format: string
+  agentDir?: string
+}
+
+/** Hosts a device in the field can never reach: worth a warning, since the config would be useless. */
+const loopbackHost = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/
+
+/**
+ * Renders a device's config without a running gateway: the same renderer and
+ * the same token checks as `GET /api/provision/config/:token`, reading the
+ * database, the host keys in the data dir and the built agent directly.
+ */
+export async function runIgnitionCommand(opts: IgnitionOptions): Promise<void> {
+  if (opts.format !== 'ignition' && opts.format !== 'butane') throw new ValidationError('format', 'must be ignition or butane')
+  const config = loadConfig({ file: opts.config })
+  const endpoints = gatewayEndpoints(config)
+  if (config.sshPort === 0 || new URL(endpoints.url).port === '0') {
+    throw new ValidationError('public_url', 'the gateway is configured with port 0; set public_url and ssh_port to what devices dial')
+  }
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+  try {
+    await migrateToLatest(database.db)
+    // The same key files the server uses, so the config pins the gateway that will answer.
+    const configs = createIgnitionConfigs({
+      tokens: createRegistrationTokens({ db: database.db }),
+      agent: createAgentExecutable({ dir: opts.agentDir ?? defaultAgentDir() }),
+      endpoints: () => endpoints,
+      hostPublicKey: loadOrCreateHostKey(config.dataDir).publicKey,
+      terminalPublicKey: loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key').publicKey,
+      user: config.terminalUser,
+    })
+    const rendered = await configs.render(opts.token, opts.format as IgnitionFormat)
+    const text = rendered.format === 'butane' ? rendered.config : JSON.stringify(rendered.config, null, 2) + '\n'
+    if (loopbackHost.test(endpoints.ssh.host)) {
+      process.stderr.write(`edgetainer: warning: devices will dial ${endpoints.url}, a loopback address; set public_url (EDGETAINER_PUBLIC_URL)\n`)
+    }
+    if (opts.out) {
+      // 0600: the file holds the registration token.
+      writeFileSync(opts.out, text, { mode: 0o600 })
+      chmodSync(opts.out, 0o600)
+      const { token } = rendered
+      process.stderr.write(`wrote ${opts.out} for token ${token.prefix}… (fleet ${token.fleet_id}, ${token.max_uses - token.uses} use(s) left, expires ${token.expires_at.toISOString()})\n`)
+    } else {
+      process.stdout.write(text)
+    }
+  } finally {
+    await database.close()
+  }
+}
+
+export function registerIgnitionCommand(program: Command, configOption: Option) {
+  program
+    .command('ignition')
+    .description("render a device's Flatcar Ignition config (or Butane YAML) for a registration token, offline")
+    .addOption(configOption)
+    .requiredOption('--token <value>', 'registration token value (etr_…), as shown when it was created')
+    .option('-o, --out <file>', 'write to this file (mode 0600) instead of standard output')
+    .option('--format <format>', 'ignition (JSON, spec 3.3.0) or butane (YAML)', 'ignition')
+    .option('--agent-dir <dir>', 'where `make agent` put the executable (default dist/agent)')
+    .action(runIgnitionCommand)
+}

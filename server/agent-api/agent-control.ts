@@ -1,0 +1,105 @@
+import { createHmac } from 'node:crypto'
+import http from 'node:http'
+import { HttpError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { createTunnelAgents } from '../proxy/tunnel-agent.js'
+import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
+import { AGENT_CONTROL_NAME, AGENT_CONTROL_PORT } from '../../shared/agent-protocol.js'
+import { CONTROL_KEY_HEADER, CONTROL_PATHS, type CommandRequest, type CommandResult, type ControlRestartRequest } from '../../shared/agent-wire.js'
+
+/** The per-device control key: derived, so it survives gateway restarts without being stored. */
+export function controlKeyFor(secret: Buffer, deviceUuid: string): string {
+  return createHmac('sha256', secret).update(deviceUuid).digest('base64url')
+}
+
+/** Output the gateway accepts from an agent's answer; the agent cuts its own well below this. */
+const MAX_REPLY_BYTES = 4 * 1024 * 1024
+
+/**
+ * Sends control requests to a device's agent: HTTP over `forwarded-tcpip`
+ * channels to the agent's control forward. The agent decides what it runs;
+ * the gateway relays and reports.
+ */
+export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buffer; logger: Logger }) {
+  const agents = createTunnelAgents()
+
+  function sessionFor(deviceUuid: string) {
+    const session = deps.registry.get(deviceUuid)
+    if (!session) throw new HttpError(409, 'DEVICE_OFFLINE', 'the device is offline')
+    if (!session.hasServiceForward(AGENT_CONTROL_NAME, AGENT_CONTROL_PORT)) {
+      throw new HttpError(409, 'AGENT_NOT_CONNECTED', 'the device is online but its agent takes no commands (no control forward)')
+    }
+    return session
+  }
+
+  function post<T>(deviceUuid: string, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: T }> {
+    const session = sessionFor(deviceUuid)
+    const payload = Buffer.from(JSON.stringify(body))
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          agent: agents.get(session, AGENT_CONTROL_NAME, AGENT_CONTROL_PORT),
+          host: AGENT_CONTROL_NAME,
+          port: AGENT_CONTROL_PORT,
+          method: 'POST',
+          path,
+          headers: { 'content-type': 'application/json', 'content-length': payload.length, [CONTROL_KEY_HEADER]: controlKeyFor(deps.secret, deviceUuid) },
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          let size = 0
+          res.on('data', (c: Buffer) => {
+            size += c.length
+            if (size > MAX_REPLY_BYTES) return req.destroy(new HttpError(502, 'AGENT_REPLY_TOO_LARGE', "the agent's answer is too large"))
+            chunks.push(c)
+          })
+          res.on('end', () => {
+            try {
+              resolve({ status: res.statusCode ?? 502, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T })
+            } catch {
+              reject(new HttpError(502, 'AGENT_BAD_REPLY', 'the agent answered with something other than JSON'))
+            }
+          })
+        },
+      )
+      // A deadline of our own: channel sockets have no timers for http's `timeout` to use.
+      const timer = setTimeout(() => req.destroy(new HttpError(504, 'AGENT_TIMEOUT', 'the agent did not answer in time')), timeoutMs)
+      req.on('close', () => clearTimeout(timer))
+      req.on('error', (err) => {
+        if (err instanceof HttpError) return reject(err)
+        deps.logger.debug({ err: err.message, device: session.device.device_id, path }, 'agent control request failed')
+        reject(new HttpError(502, 'AGENT_UNREACHABLE', 'the agent could not be reached through the tunnel'))
+      })
+      req.end(payload)
+    })
+  }
+
+  /** Refusals from the agent (allow-list, bad input) come back as the agent's own status and code. */
+  function relay<T>(reply: { status: number; body: T }): T {
+    if (reply.status >= 400) {
+      const { error, code } = reply.body as { error?: string; code?: string }
+      throw new HttpError(reply.status, code ?? 'AGENT_ERROR', error ?? 'the agent refused')
+    }
+    return reply.body
+  }
+
+  return {
+    async runCommand(deviceUuid: string, request: CommandRequest): Promise<CommandResult> {
+      return relay(await post<CommandResult>(deviceUuid, CONTROL_PATHS.command, request, (request.timeout_seconds + 15) * 1000))
+    },
+    async restart(deviceUuid: string, request: ControlRestartRequest): Promise<Record<string, unknown>> {
+      return relay(await post<Record<string, unknown>>(deviceUuid, CONTROL_PATHS.restart, request, 120_000))
+    },
+    /** Asks the agent to refetch its config and software now instead of at its next heartbeat. Best effort. */
+    async sync(deviceUuid: string): Promise<boolean> {
+      try {
+        relay(await post(deviceUuid, CONTROL_PATHS.sync, {}, 10_000))
+        return true
+      } catch {
+        return false
+      }
+    },
+  }
+}
+
+export type AgentControl = ReturnType<typeof createAgentControl>

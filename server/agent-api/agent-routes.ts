@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto'
+import type { Express, Request } from 'express'
+import type { Kysely } from 'kysely'
+import type { Database } from '../db/schema.js'
+import type { DeviceResolver } from '../deployments/device-resolver.js'
+import type { RestartQueue } from '../env/restart-queue.js'
+import { NotFoundError } from '../errors.js'
+import { parseInput } from '../api/validation.js'
+import type { ExposedServiceStore } from '../services/exposed-service-store.js'
+import type { DeviceMetricsStore } from '../telemetry/device-metrics-store.js'
+import type { OutboxIngest } from '../telemetry/outbox-ingest.js'
+import type { DeviceSession } from '../tunnel/device-session.js'
+import {
+  AGENT_PATHS,
+  type AgentConfigResponse,
+  type AgentRestartsResponse,
+  type AgentSoftwareResponse,
+  type HeartbeatResponse,
+  type StatusAck,
+} from '../../shared/agent-wire.js'
+import { heartbeatBody, statusBody } from './agent-schemas.js'
+
+export interface AgentRouteDeps {
+  db: Kysely<Database>
+  resolver: DeviceResolver
+  services: ExposedServiceStore
+  restarts: RestartQueue
+  metrics: DeviceMetricsStore
+  ingest: OutboxIngest
+  /** The key the gateway sends with control requests to this device. */
+  controlKey(deviceUuid: string): string
+  heartbeatSeconds: number
+}
+
+/**
+ * The agent API: every handler acts as the device whose tunnel carried the
+ * request, never as one named in the request.
+ */
+export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => DeviceSession, deps: AgentRouteDeps) {
+  const { db } = deps
+
+  async function deviceOf(req: Request) {
+    const session = sessionOf(req)
+    const device = await db.selectFrom('devices').selectAll().where('id', '=', session.device.id).executeTakeFirst()
+    if (!device) throw new NotFoundError('device')
+    return device
+  }
+
+  async function snapshot(device: { id: string; device_id: string; name: string; subdomain: string }) {
+    const [plan, services] = await Promise.all([deps.resolver.resolveForDevice(device.id, { revealSecrets: true }), deps.services.list(device.id)])
+    const config: AgentConfigResponse = {
+      id: device.id,
+      device_id: device.device_id,
+      name: device.name,
+      subdomain: device.subdomain,
+      heartbeat_seconds: deps.heartbeatSeconds,
+      services: services
+        .filter((s) => s.enabled)
+        .map((s) => ({ name: s.name, container_name: s.container_name, internal_port: s.internal_port, protocol: s.protocol })),
+      control_key: deps.controlKey(device.id),
+    }
+    // One digest over everything the agent acts on: any change makes it refetch.
+    const revision = createHash('sha256').update(JSON.stringify({ config, plan })).digest('hex').slice(0, 32)
+    return { config, software: plan.software, revision }
+  }
+
+  app.post(AGENT_PATHS.heartbeat, async (req, res) => {
+    const device = await deviceOf(req)
+    const body = parseInput(heartbeatBody, req.body)
+    // The gateway's clock, not the device's: history queries by time must agree across devices.
+    await deps.metrics.record(device.id, { recorded_at: new Date(), metrics: body.metrics, containers: body.containers })
+    await db.updateTable('devices').set({ last_seen: new Date() }).where('id', '=', device.id).execute()
+    const [{ revision }, pending] = await Promise.all([snapshot(device), deps.restarts.pending(device.id)])
+    const reply: HeartbeatResponse = { interval_seconds: deps.heartbeatSeconds, revision, restarts_pending: pending.length }
+    res.json(reply)
+  })
+
+  app.get(AGENT_PATHS.config, async (req, res) => {
+    const { config } = await snapshot(await deviceOf(req))
+    res.json(config)
+  })
+
+  app.get(AGENT_PATHS.software, async (req, res) => {
+    const { software, revision } = await snapshot(await deviceOf(req))
+    const reply: AgentSoftwareResponse = { revision, software }
+    res.json(reply)
+  })
+
+  app.post(AGENT_PATHS.status, async (req, res) => {
+    const device = await deviceOf(req)
+    const batch = parseInput(statusBody, req.body)
+    const { acked_seq } = await deps.ingest.ingest(device.id, batch)
+    const reply: StatusAck = { acked_seq }
+    res.json(reply)
+  })
+
+  app.post(AGENT_PATHS.restarts, async (req, res) => {
+    const device = await deviceOf(req)
+    const taken = await deps.restarts.take(device.id)
+    const reply: AgentRestartsResponse = { restarts: taken.map((r) => ({ id: r.id, container: r.container })) }
+    res.json(reply)
+  })
+}

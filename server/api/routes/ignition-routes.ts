@@ -1,0 +1,102 @@
+import { pipeline } from 'node:stream/promises'
+import { z } from 'zod'
+import type { Logger } from '../../logger.js'
+import { AGENT_EXECUTABLE_NAME, type AgentExecutable } from '../../provision/agent-executable.js'
+import type { ConfigFetchLimiter } from '../../provision/config-fetch-limiter.js'
+import type { IgnitionConfigs } from '../../provision/ignition-configs.js'
+import { RegistrationTokenError } from '../../provision/registration-tokens.js'
+import type { RouteRegistry } from '../route-registry.js'
+
+const configQuery = z.object({ format: z.enum(['ignition', 'butane']).default('ignition') })
+
+/** The client went away mid-download: nothing to answer and nothing worth an error log. */
+function isAbort(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE'
+}
+
+/**
+ * Provisioning downloads. All three are public on purpose: a device fetches
+ * them from Ignition, before it has any identity. The config's credential is
+ * its registration token (256 random bits, one-time, short-lived, checked on
+ * every fetch, failures rate-limited per address); the agent executable holds
+ * nothing secret.
+ */
+export function registerIgnitionRoutes(
+  api: RouteRegistry,
+  deps: { configs: IgnitionConfigs; agent: AgentExecutable; limiter: ConfigFetchLimiter; logger: Logger },
+) {
+  const { configs, agent, limiter, logger } = deps
+
+  api.publicRoute({
+    method: 'get',
+    path: '/api/provision/config/:token',
+    summary: 'The Ignition config (spec 3.3.0) for a usable registration token, or with ?format=butane its Butane YAML; the token is the credential',
+    tag: 'provisioning',
+    access: 'public',
+    query: configQuery,
+    async handler({ req, res, params, query }) {
+      const address = req.ip ?? 'unknown'
+      await limiter.assertAllowed(address)
+      let rendered
+      try {
+        rendered = await configs.render(params.token ?? '', query.format)
+      } catch (err) {
+        if (err instanceof RegistrationTokenError) await limiter.recordFailure(address)
+        throw err
+      }
+      const { token } = rendered
+      // Never the token value: its id and visible prefix say which one was used.
+      logger.info({ token_id: token.id, token_prefix: token.prefix, format: rendered.format, address }, 'provisioning config rendered')
+      const base = token.options.hostname ?? 'device'
+      // The token inside is a credential: no cache may keep a copy.
+      res.set('Cache-Control', 'no-store')
+      if (rendered.format === 'butane') {
+        res.set('Content-Disposition', `attachment; filename="${base}.bu"`)
+        res.type('application/yaml').send(rendered.config)
+      } else {
+        res.set('Content-Disposition', `attachment; filename="${base}.ign"`)
+        res.type('application/vnd.coreos.ignition+json').send(JSON.stringify(rendered.config, null, 2) + '\n')
+      }
+      return undefined
+    },
+  })
+
+  api.publicRoute({
+    method: 'get',
+    path: '/api/provision/agent/linux-x64',
+    summary: 'The agent as one self-contained linux-x64 executable (Ignition downloads it and checks its sha512); 503 until `make agent` has built it',
+    tag: 'provisioning',
+    access: 'public',
+    async handler({ res }) {
+      const opened = await agent.open()
+      res.set({
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(opened.size),
+        'Content-Disposition': `attachment; filename="${AGENT_EXECUTABLE_NAME}"`,
+        ETag: `"sha512-${opened.sha512.slice(0, 32)}"`,
+        'Cache-Control': 'no-cache',
+      })
+      try {
+        await pipeline(opened.handle.createReadStream({ start: 0 }), res)
+      } catch (err) {
+        if (!isAbort(err)) throw err
+      }
+      return undefined
+    },
+  })
+
+  api.publicRoute({
+    method: 'get',
+    path: '/api/provision/agent/linux-x64.sha512',
+    summary: "The agent executable's sha512, in `sha512sum` format; 503 until `make agent` has built it",
+    tag: 'provisioning',
+    access: 'public',
+    async handler({ res }) {
+      const { sha512 } = await agent.info()
+      res.set('Cache-Control', 'no-cache')
+      res.type('text/plain').send(`${sha512}  ${AGENT_EXECUTABLE_NAME}\n`)
+      return undefined
+    },
+  })
+}

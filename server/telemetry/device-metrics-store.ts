@@ -1,0 +1,80 @@
+import type { Kysely, Selectable } from 'kysely'
+import type { Database, DeviceMetricsLatestTable } from '../db/schema.js'
+import type { ContainerState, DeviceMetrics } from '../../shared/agent-wire.js'
+
+export interface MetricsSample {
+  recorded_at: Date
+  metrics: DeviceMetrics
+  containers: ContainerState[]
+}
+
+type LatestRow = Selectable<DeviceMetricsLatestTable>
+
+const metricKeys = [
+  'cpu_percent',
+  'memory_used_bytes',
+  'memory_total_bytes',
+  'disk_used_bytes',
+  'disk_total_bytes',
+  'uptime_seconds',
+  'load_1',
+  'net_rx_bytes',
+  'net_tx_bytes',
+] as const satisfies readonly (keyof DeviceMetrics)[]
+
+/** A sample as the API shows it. */
+export function metricsView(row: Omit<LatestRow, 'device_id'>) {
+  const metrics = Object.fromEntries(metricKeys.map((k) => [k, row[k] === null ? null : Number(row[k])])) as unknown as DeviceMetrics
+  return { recorded_at: row.recorded_at, ...metrics, containers: row.containers as ContainerState[] }
+}
+
+/**
+ * Heartbeat metrics: every sample goes to the history, and the newest one
+ * per device is kept apart so device views read one row. History older than
+ * `retentionDays` is pruned as new samples arrive.
+ */
+export function createDeviceMetricsStore(deps: { db: Kysely<Database>; retentionDays?: number }) {
+  const { db } = deps
+  const retentionMs = (deps.retentionDays ?? 7) * 86_400_000
+  let lastPrune = 0
+
+  async function record(deviceUuid: string, sample: MetricsSample): Promise<void> {
+    const values = {
+      recorded_at: sample.recorded_at,
+      ...Object.fromEntries(metricKeys.map((k) => [k, finite(sample.metrics[k])])),
+      containers: JSON.stringify(sample.containers),
+    } as Omit<LatestRow, 'device_id' | 'containers'> & { containers: string }
+    await db.insertInto('device_metrics').values({ device_id: deviceUuid, ...values }).execute()
+    await db
+      .insertInto('device_metrics_latest')
+      .values({ device_id: deviceUuid, ...values })
+      .onConflict((oc) => oc.column('device_id').doUpdateSet(values))
+      .execute()
+    // One prune a minute per gateway is plenty; it is an indexed range delete.
+    if (Date.now() - lastPrune > 60_000) {
+      lastPrune = Date.now()
+      await db.deleteFrom('device_metrics').where('recorded_at', '<', new Date(Date.now() - retentionMs)).execute()
+    }
+  }
+
+  async function latest(deviceUuid: string) {
+    const row = await db.selectFrom('device_metrics_latest').selectAll().where('device_id', '=', deviceUuid).executeTakeFirst()
+    return row ? metricsView(row) : null
+  }
+
+  async function history(deviceUuid: string, options: { since?: Date; limit: number }) {
+    let q = db.selectFrom('device_metrics').selectAll().where('device_id', '=', deviceUuid)
+    if (options.since) q = q.where('recorded_at', '>=', options.since)
+    // Newest samples when the window holds more than the limit, returned oldest first for charts.
+    const rows = await q.orderBy('recorded_at', 'desc').limit(options.limit).execute()
+    return rows.reverse().map(metricsView)
+  }
+
+  return { record, latest, history }
+}
+
+function finite(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null
+}
+
+export type DeviceMetricsStore = ReturnType<typeof createDeviceMetricsStore>

@@ -1,0 +1,171 @@
+/**
+ * Wire types of the agent API (agent → gateway, inside the tunnel) and of the
+ * agent's control API (gateway → agent). Both sides import this module; keep
+ * it to request and response shapes, nothing else.
+ */
+
+export const AGENT_PATHS = {
+  heartbeat: '/api/agent/heartbeat',
+  config: '/api/agent/config',
+  software: '/api/agent/software',
+  status: '/api/agent/status',
+  restarts: '/api/agent/restarts',
+} as const
+
+export const CONTROL_PATHS = {
+  command: '/command',
+  restart: '/restart',
+  sync: '/sync',
+} as const
+
+/** The gateway proves a control request is its own with this header (the key comes with the agent's config). */
+export const CONTROL_KEY_HEADER = 'x-edgetainer-control-key'
+
+export interface ContainerState {
+  /** Container name, e.g. `edgetainer-web-web-1`. */
+  name: string
+  /** Compose project and service, from the container's labels. */
+  project: string | null
+  service: string | null
+  image: string
+  /** docker's State.Status: created, running, restarting, exited, … */
+  state: string
+  /** State.Health.Status when the container has a healthcheck, else null. */
+  health: string | null
+  exit_code: number | null
+  restart_count: number
+  started_at: string | null
+}
+
+export interface DeviceMetrics {
+  cpu_percent: number | null
+  memory_used_bytes: number | null
+  memory_total_bytes: number | null
+  disk_used_bytes: number | null
+  disk_total_bytes: number | null
+  uptime_seconds: number | null
+  load_1: number | null
+  /** Totals since boot over every interface but loopback. */
+  net_rx_bytes: number | null
+  net_tx_bytes: number | null
+}
+
+export interface RunningSoftware {
+  software_id: string
+  name: string
+  version: string
+}
+
+export interface HeartbeatRequest {
+  agent_version: string
+  /** When the sample was taken, on the device's clock (ISO 8601). */
+  at: string
+  metrics: DeviceMetrics
+  containers: ContainerState[]
+  software: RunningSoftware[]
+  outbox: { pending: number; dropped_log_lines: number }
+}
+
+export interface HeartbeatResponse {
+  interval_seconds: number
+  /** Changes whenever the device's config or software changes: the agent refetches when it differs. */
+  revision: string
+  restarts_pending: number
+}
+
+export interface ForwardedService {
+  name: string
+  /** The compose service or container the traffic goes to; also the forward's bind name. */
+  container_name: string
+  internal_port: number
+  protocol: 'http' | 'tcp'
+}
+
+export interface AgentConfigResponse {
+  id: string
+  device_id: string
+  name: string
+  subdomain: string
+  heartbeat_seconds: number
+  /** Exposed services to forward, one remote forward each. */
+  services: ForwardedService[]
+  /** Sent back by the gateway on every control request; other callers are refused. */
+  control_key: string
+}
+
+export interface AgentSoftware {
+  software_id: string
+  name: string
+  version: string
+  compose: string
+  /** Per compose service, the merged environment, secrets decrypted. */
+  env: Record<string, Record<string, string>>
+}
+
+export interface AgentSoftwareResponse {
+  revision: string
+  software: AgentSoftware[]
+}
+
+export type DeployState = 'deploying' | 'running' | 'failed' | 'rolled_back'
+
+interface EventBase {
+  /** Outbox sequence number: strictly increasing per outbox. */
+  seq: number
+  /** When it happened, on the device's clock (ISO 8601). */
+  at: string
+}
+
+export type OutboxEvent = EventBase &
+  (
+    | { kind: 'log'; container: string; stream: 'stdout' | 'stderr'; line: string }
+    | { kind: 'deploy'; software_id: string; name: string; version: string; status: DeployState; error: string | null }
+    | { kind: 'container'; container: string; service: string | null; state: string; health: string | null; previous: string | null }
+    | { kind: 'agent'; message: string }
+  )
+
+/** The events an outbox event carries before the outbox numbers it. */
+export type OutboxEventInput = OutboxEvent extends infer E ? (E extends OutboxEvent ? Omit<E, 'seq'> : never) : never
+
+export interface StatusBatch {
+  /** Identifies the outbox (a fresh data dir starts a new one), so its sequence numbers are not confused with another's. */
+  outbox_id: string
+  events: OutboxEvent[]
+  /** Log lines dropped to keep the outbox within its size since the last accepted batch. */
+  dropped_log_lines: number
+}
+
+export interface StatusAck {
+  /** Every event up to this sequence number is stored; the agent may forget them. */
+  acked_seq: number
+}
+
+export interface AgentRestartsResponse {
+  restarts: { id: string; container: string }[]
+}
+
+export interface CommandRequest {
+  /** argv: run without a shell. */
+  command: string[]
+  timeout_seconds: number
+}
+
+export interface CommandResult {
+  exit_code: number | null
+  signal: string | null
+  stdout: string
+  stderr: string
+  timed_out: boolean
+  /** Output beyond the limit was cut. */
+  truncated: boolean
+  duration_ms: number
+}
+
+export interface ControlRestartRequest {
+  target: 'stacks' | 'host'
+}
+
+export interface ControlError {
+  error: string
+  code: string
+}

@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import { AGENT_EXECUTABLE_NAME } from '../../server/provision/agent-executable.js'
+
+const root = path.resolve(import.meta.dirname, '../..')
+export const AGENT_DIR = path.join(root, 'dist', 'agent')
+export const AGENT_FILE = path.join(AGENT_DIR, AGENT_EXECUTABLE_NAME)
+const LOCK = path.join(root, 'dist', '.agent-build-lock')
+
+/** What goes into the executable: a change to any of these makes a build stale. */
+const inputs = ['agent', 'shared', 'server', 'cli', 'scripts/build-agent.sh', 'scripts/bundle-agent.mjs', 'package-lock.json']
+
+function newestInput(p: string): number {
+  const full = path.join(root, p)
+  if (!existsSync(full)) return 0
+  const stat = statSync(full)
+  if (!stat.isDirectory()) return stat.mtimeMs
+  return Math.max(stat.mtimeMs, ...readdirSync(full).map((name) => newestInput(path.join(p, name))))
+}
+
+function isFresh(): boolean {
+  if (!existsSync(AGENT_FILE) || !existsSync(`${AGENT_FILE}.sha512`)) return false
+  return statSync(AGENT_FILE).mtimeMs >= Math.max(...inputs.map(newestInput))
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** mkdir is atomic: the test process that creates the lock builds, the others wait for it. */
+function tryLock(): boolean {
+  mkdirSync(path.dirname(LOCK), { recursive: true })
+  try {
+    mkdirSync(LOCK)
+    writeFileSync(path.join(LOCK, 'pid'), String(process.pid))
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    const owner = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8') || 0)
+    // A build whose process died leaves its lock behind: take it over.
+    if (owner && !alive(owner)) rmSync(LOCK, { recursive: true, force: true })
+    return false
+  }
+}
+
+async function build(): Promise<void> {
+  const child = spawn('scripts/build-agent.sh', [], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (d) => (output += d))
+  child.stderr.on('data', (d) => (output += d))
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  if (code !== 0) throw new Error(`scripts/build-agent.sh failed (${code}):\n${output}`)
+}
+
+/**
+ * The real agent executable in dist/agent, as `make agent` makes it: built
+ * here when missing or older than its sources, once even when several test
+ * files ask at the same time.
+ */
+export async function ensureAgentBuilt(deadlineMs = 200_000): Promise<{ dir: string; file: string; sha512: string }> {
+  const deadline = Date.now() + deadlineMs
+  while (!isFresh()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the agent executable to be built')
+    if (!tryLock()) {
+      await delay(250)
+      continue
+    }
+    try {
+      if (!isFresh()) await build()
+    } finally {
+      rmSync(LOCK, { recursive: true, force: true })
+    }
+  }
+  return { dir: AGENT_DIR, file: AGENT_FILE, sha512: readFileSync(`${AGENT_FILE}.sha512`, 'utf8').trim() }
+}
