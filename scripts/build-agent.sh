@@ -4,12 +4,12 @@
 # inside. Output: dist/agent/edgetainer-agent-linux-x64 and its .sha512, which the
 # gateway serves to devices during Ignition.
 #
-#   scripts/build-agent.sh            # bundles agent/main.ts
+#   scripts/build-agent.sh            # bundles cli/agent-executable.ts (the agent command only)
 #   AGENT_ENTRY=cli/edgetainer.ts scripts/build-agent.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-entry=${AGENT_ENTRY:-agent/main.ts}
+entry=${AGENT_ENTRY:-cli/agent-executable.ts}
 out_dir=${AGENT_OUT_DIR:-dist/agent}
 name=edgetainer-agent-linux-x64
 # The fuse postject flips so the node binary looks for its injected blob; it is fixed in Node's sources.
@@ -54,8 +54,11 @@ chmod 0755 "$work/$name"
 mkdir -p "$out_dir"
 cp "$work/$name" "$out_dir/.$name.tmp"
 cp "$work/$name.sha512" "$out_dir/.$name.sha512.tmp"
+cp "$work/agent.cjs.inputs" "$out_dir/.$name.inputs.tmp"
 mv -f "$out_dir/.$name.tmp" "$out_dir/$name"
 mv -f "$out_dir/.$name.sha512.tmp" "$out_dir/$name.sha512"
+# The sources it was built from (relative to the repository), for tools that check whether it is stale.
+mv -f "$out_dir/.$name.inputs.tmp" "$out_dir/$name.inputs"
 
 size=$(stat -c %s "$out_dir/$name")
 echo "built $out_dir/$name ($((size / 1024 / 1024)) MiB, sha512 $(cut -c1-16 "$out_dir/$name.sha512")…)" >&2

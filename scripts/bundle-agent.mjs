@@ -4,7 +4,7 @@
 // and its `require` loads only built-in modules, so every dependency goes into the file.
 //
 // usage: node scripts/bundle-agent.mjs <entry.ts> <out.cjs>
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -49,6 +49,7 @@ const inlineVersion = {
 const result = await build({
   entryPoints: [path.resolve(root, entry)],
   outfile: path.resolve(root, outfile),
+  absWorkingDir: root,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -61,5 +62,8 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 })
+// The source files that went in, one per line: what decides whether a build is stale (test/lib/agent-build.ts).
+const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.includes(':')).sort()
+writeFileSync(`${path.resolve(root, outfile)}.inputs`, inputs.join('\n') + '\n')
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0)
 process.stderr.write(`bundled ${entry} → ${outfile} (${(bytes / 1024).toFixed(0)} KiB)\n`)

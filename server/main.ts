@@ -35,7 +35,7 @@ import { registerEventRoutes } from './api/routes/event-routes.js'
 import { createHttpApp } from './http/create-http-app.js'
 import { createConsoleAssets, defaultConsoleDir } from './http/console-assets.js'
 import { createMetricsRegistry } from './http/http-metrics.js'
-import { closeServer, listen } from './http/listen.js'
+import { closeServer, listen, trackUpgrades } from './http/listen.js'
 import { createFrontDoor, type HostRoute } from './http/front-door.js'
 import { createGatewayEvents, type GatewayEvents } from './events/gateway-events.js'
 import { packageVersion } from './version.js'
@@ -298,6 +298,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const plainDoor = tls.enabled ? tls.plainHttpDoor(frontDoor) : frontDoor
     const httpServer = http.createServer(plainDoor.handleRequest)
     httpServer.on('upgrade', plainDoor.handleUpgrade)
+    trackUpgrades(httpServer)
     httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
     const sshPort = await tunnelServer.listen().catch(async (err) => {
       await closeServer(httpServer)

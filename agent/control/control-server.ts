@@ -65,8 +65,8 @@ export function createControlServer(deps: { allowlist: string[][]; controlKey: (
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
-    if (req.method !== 'POST') throw new Refusal(405, 'METHOD_NOT_ALLOWED', 'use POST')
     checkKey(req)
+    if (req.method !== 'POST') throw new Refusal(405, 'METHOD_NOT_ALLOWED', 'use POST')
     const body = await readJson(req)
     switch (req.url) {
       case CONTROL_PATHS.command: {

@@ -1,7 +1,7 @@
 import { parse as parseYaml } from 'yaml'
 import type { Logger } from '../agent-logger.js'
 import type { Containers } from '../docker/containers.js'
-import { errorSummary, type DockerCli } from '../docker/docker-cli.js'
+import { DockerUnavailableError, errorSummary, type DockerCli } from '../docker/docker-cli.js'
 import type { DeployState, OutboxEventInput } from '../../shared/agent-wire.js'
 import type { Step, TargetStack } from './planner.js'
 import type { StackMeta, StackStore } from './stack-store.js'
@@ -93,6 +93,8 @@ export function createComposeExecutor(deps: {
       await pull(meta, config)
     } catch (err) {
       stacks.discard(target.software_id, 'next')
+      // No docker at all says nothing about this release: leave it to be tried again.
+      if (err instanceof DockerUnavailableError) throw err
       stacks.setFailed(target.software_id, digest)
       report(target, 'failed', (err as Error).message)
       return

@@ -83,9 +83,7 @@ export function plan(input: PlanInput): Step[] {
   const restarts = new Map<string, { name: string; services: Set<string> }>()
   const unknown: Step[] = []
   for (const r of input.restarts) {
-    const owner =
-      input.target.find((t) => current.has(t.software_id) && (current.get(t.software_id)!.services.includes(r.container) || r.container in t.env)) ??
-      undefined
+    const owner = input.target.find((t) => current.get(t.software_id)?.services.includes(r.container) || (current.has(t.software_id) && r.container in t.env))
     if (!owner) {
       if (!unknown.some((u) => u.kind === 'unknown-restart' && u.container === r.container)) unknown.push({ kind: 'unknown-restart', container: r.container })
       continue

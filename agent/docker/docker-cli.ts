@@ -19,9 +19,13 @@ interface Resolved {
   compose: string[]
 }
 
-/** The last lines of a command's error output: enough to say why, short enough for a status report. */
+/**
+ * The last lines of a command's error output: enough to say why, short
+ * enough for a status report. Never stdout: `compose config` prints the
+ * resolved environment there, secrets included.
+ */
 export function errorSummary(r: ExecResult, maxLines = 8): string {
-  const text = (r.stderr || r.stdout).trim()
+  const text = r.stderr.trim()
   const lines = text.split('\n').filter((l) => l.trim())
   const tail = lines.slice(-maxLines).join('\n')
   if (r.timedOut) return `timed out${tail ? `: ${tail}` : ''}`

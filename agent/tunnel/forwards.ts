@@ -58,7 +58,9 @@ export function createForwards(deps: { sshdAddress: string; containers: Containe
     },
     /** Brings the service forwards in line with the gateway's list. */
     async setServices(connection: TunnelConnection, wanted: ForwardedService[]): Promise<void> {
-      const next = new Map(wanted.map((s) => [key(s.container_name, s.internal_port), s]))
+      // The sshd and control forwards are the agent's own; a service that names them changes nothing.
+      const own = (s: ForwardedService) => s.container_name === AGENT_CONTROL_NAME || s.container_name === SSHD_BIND
+      const next = new Map(wanted.filter((s) => !own(s)).map((s) => [key(s.container_name, s.internal_port), s]))
       for (const [k, s] of services) {
         if (next.has(k)) continue
         await connection.unforwardIn(s.container_name, s.internal_port).catch(() => undefined)

@@ -10,7 +10,7 @@
  *   BENCH_CONNECTIONS [50]       concurrent keep-alive connections
  *   BENCH_CIPHER [aes128-gcm@openssh.com]  forced on both ssh -R clients
  *   BENCH_SCALE_N [10000]        idle sessions; BENCH_SCALE_PROCS [2] client processes
- *   BENCH_SCALE_INFLIGHT [256]   handshakes in flight across the client processes
+ *   BENCH_SCALE_INFLIGHT [1000]  handshakes in flight across the client processes (a reconnect burst)
  *   BENCH_SCALE_READY_TIMEOUT_MS [20000]  ssh2's default handshake timeout
  *   BENCH_SCALE_RETRIES [2]      retries of a failed handshake (each failure is counted)
  *   BENCH_PHASES [throughput,rps,scale]
@@ -23,10 +23,12 @@
  *   BENCH_STRICT=1               exit 1 when a target is missed
  */
 import { readFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { cleanupAll, run } from '../lib/processes.js'
 import { GiB, MiB, envBytes, envInt, fmt, ratio } from '../lib/stats.js'
 import { wrkAvailable } from '../lib/wrk.js'
+import { backgroundLoad } from '../lib/machine-load.js'
 import { runTunnelPhases, type TunnelResults } from './tunnel-phases.js'
 import { runScale, type ScaleResult } from './scale.js'
 
@@ -44,9 +46,10 @@ const options = {
   phases,
 }
 const scaleOptions = {
+  profileDir: options.profileDir,
   sessions: envInt('BENCH_SCALE_N', 10_000),
   processes: envInt('BENCH_SCALE_PROCS', 2),
-  inflight: envInt('BENCH_SCALE_INFLIGHT', 256),
+  inflight: envInt('BENCH_SCALE_INFLIGHT', 1000),
   readyTimeoutMs: envInt('BENCH_SCALE_READY_TIMEOUT_MS', 20_000),
   retries: envInt('BENCH_SCALE_RETRIES', 2),
   timeoutSeconds: envInt('BENCH_SCALE_TIMEOUT_S', 180),
@@ -123,6 +126,9 @@ try {
     `bench/tunnel: ${fmt(options.bytes / MiB, 0)} MiB downloads, ${options.connections} connections for ${options.rpsSeconds} s, ${scaleOptions.sessions} idle sessions; phases ${[...phases].join(',')}`,
   )
   await preflight()
+  const background = await backgroundLoad()
+  const cpus = os.cpus().length
+  console.log(`  before starting, the machine's ${cpus} CPUs were ${(100 * background).toFixed(0)}% busy with other processes`)
   let tunnel: TunnelResults | undefined
   let scale: ScaleResult | undefined
   if (phases.has('throughput') || phases.has('rps')) {
@@ -134,6 +140,7 @@ try {
     scale = await runScale(scaleOptions)
   }
   const met = summary(tunnel, scale)
+  console.log(`background load at start: ${(100 * background).toFixed(0)}% of ${cpus} CPUs busy before the bench (absolute figures shrink with it; ratios are measured in alternation)`)
   if (!met && process.env.BENCH_STRICT === '1') exitCode = 1
 } catch (err) {
   console.error('bench/tunnel failed:', err)

@@ -3,7 +3,9 @@
  * separate processes against a fresh gateway process. Reports the gateway's
  * RSS per session, the time until all are online and every failed handshake.
  */
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { formatProfile, type ProfileSummary } from '../lib/cpu-profile.js'
 import { RpcChild } from '../lib/child-rpc.js'
 import { forkTs, stop } from '../lib/processes.js'
 import { cpuMeter } from '../lib/proc-cpu.js'
@@ -11,6 +13,8 @@ import { fmt, sleep } from '../lib/stats.js'
 import { startGatewayChild } from './gateway.js'
 
 export interface ScaleOptions {
+  /** CPU-profile the gateway during the ramp into this directory (BENCH_PROFILE=1). */
+  profileDir?: string
   sessions: number
   processes: number
   inflight: number
@@ -78,6 +82,7 @@ export async function runScale(options: ScaleOptions): Promise<ScaleResult> {
   const baseStats = await gateway.rpc.call<{ cpu: NodeJS.CpuUsage }>('stats')
   const meter = cpuMeter({ gateway: gateway.info.pid, ...Object.fromEntries(fleets.map((f) => [f.name, f.pid])) })
 
+  if (options.profileDir) await gateway.rpc.call('profileStart', { intervalUs: 1000 })
   let progress = 0
   for (const f of fleets) f.onEvent((e, d) => e === 'progress' && (progress = Math.max(progress, (d as { ok: number }).ok)))
   const startedAt = Date.now()
@@ -121,6 +126,10 @@ export async function runScale(options: ScaleOptions): Promise<ScaleResult> {
   }
   const results = done ?? (await connecting)
   const cpu = meter.stop()
+  if (options.profileDir) {
+    const summary = await gateway.rpc.call<ProfileSummary>('profileStop', { file: path.join(options.profileDir, 'gateway-scale.cpuprofile') })
+    console.log(formatProfile('gateway CPU profile, scale ramp', summary))
+  }
   const after = await gateway.rpc.call<{ cpu: NodeJS.CpuUsage }>('stats')
   const gatewayCpuMs = (after.cpu.user + after.cpu.system - baseStats.cpu.user - baseStats.cpu.system) / 1000
   const lastOnline = Math.max(...results.map((r) => r.lastOnlineAt))

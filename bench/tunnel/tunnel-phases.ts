@@ -10,6 +10,7 @@ import { RpcChild } from '../lib/child-rpc.js'
 import { forkTs, onCleanup, run, stop } from '../lib/processes.js'
 import { startSshd, startSshTunnel, tempDir, writeNewKeyPair, type Negotiated } from '../lib/openssh.js'
 import { cpuMeter, formatCores } from '../lib/proc-cpu.js'
+import { machineLoad } from '../lib/machine-load.js'
 import { MiB, fmt, median, ratio } from '../lib/stats.js'
 import { runWrk, wrkAvailable, type LoadResult } from '../lib/wrk.js'
 import { runNodeLoad } from '../lib/http-load.js'
@@ -186,6 +187,7 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
       const order = round % 2 === 0 ? targets : [...targets].reverse()
       for (const t of order) {
         const meter = cpuMeter(t.cpuRoots)
+        const machine = machineLoad()
         let measure = () => curlDownload(t, options.bytes)
         const straceFile = path.join(options.profileDir ?? path.resolve('test-artifacts/bench'), `strace-throughput-${t.name}.txt`)
         if (options.strace && round === 0) {
@@ -199,7 +201,9 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
         // CPU per MiB of the server side: steadier than MiB/s on a shared machine.
         const serverMsPerMiB = (1000 * used.seconds.server!) / (options.bytes / MiB)
         runs.push({ path: t.name, mibs, cores, serverMsPerMiB })
-        console.log(`    round ${round + 1} ${t.name.padEnd(11)} ${fmt(mibs).padStart(8)} MiB/s   server ${fmt(serverMsPerMiB, 2)} ms CPU/MiB   cpu cores: ${cores}`)
+        console.log(
+          `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(mibs).padStart(8)} MiB/s   server ${fmt(serverMsPerMiB, 2)} ms CPU/MiB   cores: ${cores}; machine ${(100 * machine.busyFraction()).toFixed(0)}% busy`,
+        )
       }
     }
     const gatewayMiBs = median(runs.filter((r) => r.path === 'gateway').map((r) => r.mibs))
@@ -223,6 +227,7 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
       const order = round % 2 === 0 ? targets : [...targets].reverse()
       for (const t of order) {
         const meter = cpuMeter(t.cpuRoots)
+        const machine = machineLoad()
         let measure = () => load(t, options.rpsSeconds, options.connections, useWrk)
         const straceFile = path.join(options.profileDir ?? path.resolve('test-artifacts/bench'), `strace-rps-${t.name}.txt`)
         if (options.strace && round === 0) {
@@ -231,10 +236,12 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
         }
         const r = t.name.startsWith('gateway') && round === 0 ? await profiled(gateway, options, `rps-${t.name}`, results.profiles, measure) : await measure()
         if (options.strace && round === 0) console.log(readStraceSummary(straceFile))
-        cores[t.name] = formatCores(meter.stop().cores)
+        const used = meter.stop()
+        cores[t.name] = formatCores(used.cores)
+        const serverUsPerRequest = (1e6 * used.seconds.server!) / Math.max(1, r.requests)
         byPath[t.name]!.push(r)
         console.log(
-          `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  errors ${r.errors} non-2xx ${r.non2xx}   cpu cores: ${cores[t.name]}`,
+          `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  errors ${r.errors} non-2xx ${r.non2xx}  server ${fmt(serverUsPerRequest, 0)} us CPU/req  cores: ${cores[t.name]}; machine ${(100 * machine.busyFraction()).toFixed(0)}% busy`,
         )
       }
     }

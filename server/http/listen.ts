@@ -1,4 +1,5 @@
 import type { Server } from 'node:net'
+import type { Duplex } from 'node:stream'
 
 export class ListenError extends Error {
   override name = 'ListenError'
@@ -19,10 +20,27 @@ export function listen(server: Server, port: number, host: string, what: string)
   })
 }
 
+const upgradedSockets = new WeakMap<Server, Set<Duplex>>()
+
+/**
+ * Remembers sockets that leave HTTP through an upgrade (WebSockets to the
+ * terminal or to device apps): `closeAllConnections()` no longer sees them,
+ * and one left open would keep `close()` waiting forever.
+ */
+export function trackUpgrades(server: Server): void {
+  const sockets = new Set<Duplex>()
+  upgradedSockets.set(server, sockets)
+  server.on('upgrade', (_req: unknown, socket: Duplex) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+}
+
 export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve()
     server.close(() => resolve())
     ;(server as Server & { closeAllConnections?: () => void }).closeAllConnections?.()
+    for (const socket of upgradedSockets.get(server) ?? []) socket.destroy()
   })
 }

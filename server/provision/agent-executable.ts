@@ -52,7 +52,7 @@ export function createAgentExecutable(deps: { dir: string }) {
   let verified: { identity: string; sha512: string } | undefined
 
   /** Opens and checks the executable; throws AgentExecutableUnavailableError with the reason when it cannot be served. */
-  async function open_(): Promise<OpenedAgentExecutable> {
+  async function openVerified(): Promise<OpenedAgentExecutable> {
     let handle: FileHandle
     try {
       handle = await open(file, 'r')
@@ -76,7 +76,7 @@ export function createAgentExecutable(deps: { dir: string }) {
 
   /** The published hash and size, or the reason there is none. */
   async function info(): Promise<AgentExecutableInfo> {
-    const opened = await open_()
+    const opened = await openVerified()
     await opened.handle.close()
     return { sha512: opened.sha512, size: opened.size }
   }
@@ -86,7 +86,7 @@ export function createAgentExecutable(deps: { dir: string }) {
     return existsSync(file) && existsSync(`${file}.sha512`)
   }
 
-  return { file, open: open_, info, isBuilt }
+  return { file, open: openVerified, info, isBuilt }
 }
 
 export type AgentExecutable = ReturnType<typeof createAgentExecutable>

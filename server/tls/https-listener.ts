@@ -3,7 +3,7 @@ import type net from 'node:net'
 import { Duplex } from 'node:stream'
 import tls from 'node:tls'
 import type { RequestHandler, UpgradeHandler } from '../http/front-door.js'
-import { closeServer, listen } from '../http/listen.js'
+import { closeServer, listen, trackUpgrades } from '../http/listen.js'
 import type { Logger } from '../logger.js'
 import { ACME_TLS_PROTOCOL, type AlpnChallenges } from './alpn-challenge.js'
 import { secureOptions } from './certificate-cache.js'
@@ -68,6 +68,7 @@ export function createHttpsListener(deps: {
     deps.handleRequest(req, res)
   })
   server.on('upgrade', deps.handleUpgrade)
+  trackUpgrades(server)
   server.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'))
 
   // The TLS server's own connection handler, called by us (documented as injectable) after our look at the ClientHello.

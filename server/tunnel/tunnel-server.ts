@@ -138,7 +138,12 @@ export function createTunnelServer(deps: {
       const closing = boundPort === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()))
       for (const c of connections) c.end()
       await Promise.all([...registry.sessions()].map((s) => s.close()))
+      // A peer that does not answer the disconnect must not hold shutdown: cut its socket after a grace period.
+      const cut = setTimeout(() => {
+        for (const c of connections) (c as unknown as { _sock?: net.Socket })._sock?.destroy()
+      }, 2000)
       await closing
+      clearTimeout(cut)
     },
     /** Drops one device's tunnel (device deleted, key changed). */
     async disconnect(deviceUuid: string): Promise<void> {

@@ -8,6 +8,7 @@ import { RegistrationRefusedError } from '../../agent/identity/register.js'
 import { requestViaHost } from '../lib/device-app.js'
 import { sshExec, startTestSshd, waitFor } from '../lib/openssh.js'
 import { registrationToken, startTestAgent, waitOnline } from '../lib/test-agent.js'
+import { createOutboxIngest } from '../../server/telemetry/outbox-ingest.js'
 import { startTestGateway } from '../lib/test-gateway.js'
 
 t.test('an agent registers once, holds its tunnel, reports metrics and keeps its identity', async (t) => {
@@ -22,6 +23,7 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
   const agentConfig = { sshd_address: `127.0.0.1:${sshd.port}`, command_allowlist: ['echo *', 'uptime', 'sleep *'] }
 
   const first = await startTestAgent(t, { gateway: address, token: value, dataDir, config: agentConfig })
+  const agent = () => first.agent
   const deviceId = first.agent.registration.device_id
   const device = (await http.get(`/api/devices/${deviceId}`, { token })).body
 
@@ -34,7 +36,11 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
   })
 
   await t.test('its tunnel comes up with the sshd and control forwards', async (t) => {
-    const status = await waitOnline(http, token, deviceId)
+    await waitOnline(http, token, deviceId)
+    const status = await waitFor('both forwards', async () => {
+      const body = (await http.get(`/api/devices/${deviceId}/status`, { token })).body
+      return body.session?.forwards.length === 2 ? body : undefined
+    })
     const kinds = status.session.forwards.map((f: { kind: string; bind_address: string; gateway_port: number | null }) => `${f.kind}:${f.bind_address}:${f.gateway_port}`).sort()
     t.same(kinds, [`service:edgetainer-agent:null`, `ssh:localhost:${device.ssh_port}`])
     const res = await sshExec(device.ssh_port, sshd.clientKeyFile, sshd.hostPublicKey, 'echo through-the-agent')
@@ -84,9 +90,34 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
     )
     t.equal(svc.status, 201, JSON.stringify(svc.body))
     const res = await requestViaHost(gw.server.httpPort, `sneaky.${device.subdomain}.localhost`, '/command')
-    t.equal(res.status, 401, 'the agent refuses a request without the control key')
+    t.equal(res.status, 401, `the agent refuses a request without the control key: ${res.status} ${res.body}`)
     t.match(res.body, /CONTROL_KEY_INVALID/)
     t.equal((await http.delete(`/api/devices/${deviceId}/exposed-services/${svc.body.id}`, { token })).status, 204)
+    await agent().syncNow()
+    const still = await http.post(`/api/devices/${deviceId}/command`, { command: ['echo', 'still', 'here'] }, { token })
+    t.equal(still.body.stdout, 'still here\n', 'removing that service left the control forward alone')
+  })
+
+  await t.test('a resent outbox batch is stored once', async (t) => {
+    const ingest = createOutboxIngest({ db: gw.server.database.db })
+    const at = new Date().toISOString()
+    const batch = {
+      outbox_id: 'resend-test-1',
+      dropped_log_lines: 3,
+      events: [
+        { seq: 1, at, kind: 'agent' as const, message: 'first' },
+        { seq: 2, at, kind: 'log' as const, container: 'web', stream: 'stdout' as const, line: 'second' },
+      ],
+    }
+    t.same(await ingest.ingest(device.id, batch), { acked_seq: 2, stored: 2 })
+    t.same(await ingest.ingest(device.id, batch), { acked_seq: 2, stored: 0 }, 'the same batch again (its reply was lost) stores nothing')
+    const next = { ...batch, dropped_log_lines: 0, events: [...batch.events, { seq: 3, at, kind: 'agent' as const, message: 'third' }] }
+    t.same(await ingest.ingest(device.id, next), { acked_seq: 3, stored: 1 }, 'an overlapping batch stores only what is new')
+    const rows = await gw.server.database.db.selectFrom('device_logs').select(['message', 'log_type']).where('device_id', '=', device.id).where('message', 'in', ['first', 'second', 'third']).execute()
+    t.equal(rows.length, 3)
+    const dropped = await gw.server.database.db.selectFrom('device_logs').select('message').where('device_id', '=', device.id).where('log_type', '=', 'dropped').execute()
+    t.equal(dropped.length, 1, 'the dropped count is recorded once')
+    t.match(dropped[0]!.message, /^3 log lines were dropped/)
   })
 
   await t.test('the token is spent: another device replaying it is refused', async (t) => {

@@ -29,6 +29,13 @@ t.test('make agent builds one executable that links only against glibc, libstdc+
   for (const lib of libraries) t.match(lib, allowedLibraries, `${lib} is part of glibc, libstdc++ or libgcc`)
   t.notMatch(stdout, /not found/, 'every library resolves')
 
+  // env -i: tap adds NODE_OPTIONS to children's environments, and the device gives the agent nothing.
+  const { stdout: version } = await run('/usr/bin/env', ['-i', agent.file, '--version'])
+  t.equal(version.trim(), JSON.parse(readFileSync('package.json', 'utf8')).version, 'it runs on its own, with an empty environment')
+  const { stdout: help } = await run('/usr/bin/env', ['-i', agent.file, '--help'])
+  t.match(help, /^Usage: edgetainer-agent .*\n[\s\S]*\bagent \[options\]/, 'the agent command, and none of the gateway')
+  t.notMatch(help, /\bserver\b|\bmigrate\b/)
+
   const bytes = readFileSync(agent.file)
   t.equal(createHash('sha512').update(bytes).digest('hex'), agent.sha512, 'the .sha512 next to it is its hash')
   t.ok(bytes.length > 30 * 1024 * 1024, `it carries the Node runtime (${(bytes.length / 1024 / 1024).toFixed(0)} MiB)`)

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { AGENT_EXECUTABLE_NAME } from '../../server/provision/agent-executable.js'
@@ -9,20 +9,21 @@ export const AGENT_DIR = path.join(root, 'dist', 'agent')
 export const AGENT_FILE = path.join(AGENT_DIR, AGENT_EXECUTABLE_NAME)
 const LOCK = path.join(root, 'dist', '.agent-build-lock')
 
-/** What goes into the executable: a change to any of these makes a build stale. */
-const inputs = ['agent', 'shared', 'server', 'cli', 'scripts/build-agent.sh', 'scripts/bundle-agent.mjs', 'package-lock.json']
+/** Besides the bundle's own inputs (listed by the build next to the executable), what decides how it is built. */
+const buildFiles = ['scripts/build-agent.sh', 'scripts/bundle-agent.mjs', 'package-lock.json']
 
-function newestInput(p: string): number {
-  const full = path.join(root, p)
-  if (!existsSync(full)) return 0
-  const stat = statSync(full)
-  if (!stat.isDirectory()) return stat.mtimeMs
-  return Math.max(stat.mtimeMs, ...readdirSync(full).map((name) => newestInput(path.join(p, name))))
+function mtime(relative: string): number {
+  const full = path.join(root, relative)
+  // A source that is gone (renamed, deleted) makes the build stale as surely as a newer one.
+  return existsSync(full) ? statSync(full).mtimeMs : Infinity
 }
 
+/** Built, and newer than every source file that went into it. */
 function isFresh(): boolean {
-  if (!existsSync(AGENT_FILE) || !existsSync(`${AGENT_FILE}.sha512`)) return false
-  return statSync(AGENT_FILE).mtimeMs >= Math.max(...inputs.map(newestInput))
+  const inputs = `${AGENT_FILE}.inputs`
+  if (![AGENT_FILE, `${AGENT_FILE}.sha512`, inputs].every(existsSync)) return false
+  const sources = readFileSync(inputs, 'utf8').split('\n').filter(Boolean)
+  return statSync(AGENT_FILE).mtimeMs >= Math.max(...[...sources, ...buildFiles].map(mtime))
 }
 
 function alive(pid: number): boolean {

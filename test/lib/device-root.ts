@@ -95,7 +95,8 @@ export function createDeviceRoot(t: Teardown): DeviceRoot {
   }
 
   function start(argv: string[]): DeviceProcess {
-    const child = spawn('/usr/bin/unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', NAMESPACE_SCRIPT, 'device-boot', root, base, ...argv], {
+    // env -i, not just env: {}: tap's process hooks add NODE_OPTIONS and friends to every child's environment.
+    const child = spawn('/usr/bin/env', ['-i', '/usr/bin/unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', NAMESPACE_SCRIPT, 'device-boot', root, base, ...argv], {
       env: {},
       stdio: ['ignore', 'pipe', 'pipe'],
     })

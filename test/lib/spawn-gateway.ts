@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+
+interface Teardown {
+  teardown(fn: () => Promise<void> | void): void
+}
+
+export interface GatewayProcess {
+  child: ChildProcess
+  httpPort: number
+  sshPort: number
+  hostPublicKey: string
+  /** When it printed that it listens (ms since the epoch). */
+  readyAt: number
+  /** Sends a signal and resolves when the process has exited. */
+  stop(signal: NodeJS.Signals): Promise<void>
+}
+
+/** Starts test/lib/gateway-process.ts with exactly `env` (plus PATH) and waits until it listens. */
+export async function spawnGateway(t: Teardown, env: Record<string, string>): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/lib/gateway-process.ts'], {
+    cwd: path.resolve(import.meta.dirname, '../..'),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d) => (stderr += d))
+  const info = await new Promise<{ httpPort: number; sshPort: number; hostPublicKey: string }>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d) => {
+      out += d
+      // Its logs share stdout; the ready line has a marker of its own.
+      const line = out.split('\n').find((l) => l.startsWith('GATEWAY_READY '))
+      if (line) resolve(JSON.parse(line.slice('GATEWAY_READY '.length)))
+    })
+    child.once('exit', (code) => reject(new Error(`gateway process exited (${code}) before listening: ${stderr.slice(-2000)}`)))
+  })
+  return {
+    child,
+    ...info,
+    readyAt: Date.now(),
+    async stop(signal) {
+      child.kill(signal)
+      await exited
+    },
+  }
+}
