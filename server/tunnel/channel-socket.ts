@@ -2,8 +2,12 @@ import type { Duplex } from 'node:stream'
 
 /**
  * http.Agent and http-proxy treat an upstream connection as a net.Socket and
- * call these on it; an ssh2 Channel has none of them. The channel has no Nagle
- * or idle timer of its own (the SSH connection's socket has), so no-ops are right.
+ * call these on it; an ssh2 Channel has none of them. Nagle and keepalive
+ * belong to the SSH connection's socket, so those are no-ops. `setTimeout`
+ * must behave as a socket's does: one idle timer, refreshed by traffic either
+ * way, and `setTimeout(0, cb)` removes `cb`. (Node's http client calls it on
+ * every keep-alive request; a shim that only added listeners leaked one per
+ * request and never timed a hung service out.)
  */
 interface SocketMethods {
   setNoDelay?: (noDelay?: boolean) => unknown
@@ -17,12 +21,35 @@ export function asSocketLike<T extends Duplex>(channel: T): T {
   const c = channel as T & SocketMethods
   c.setNoDelay ??= () => c
   c.setKeepAlive ??= () => c
-  c.setTimeout ??= (_ms: number, cb?: () => void) => {
-    if (cb) c.once('timeout', cb)
-    return c
-  }
   c.ref ??= () => c
   c.unref ??= () => c
+
+  let timer: NodeJS.Timeout | undefined
+  c.setTimeout = (ms: number, cb?: () => void) => {
+    clearTimeout(timer)
+    timer = undefined
+    if (ms > 0) {
+      timer = setTimeout(() => c.emit('timeout'), ms)
+      timer.unref()
+    }
+    if (cb) {
+      if (ms === 0) c.removeListener('timeout', cb)
+      else c.once('timeout', cb)
+    }
+    return c
+  }
+  // Activity in either direction restarts the idle timer, as on a socket.
+  const push = c.push.bind(c)
+  c.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    timer?.refresh()
+    return push(chunk, encoding)
+  }
+  const write = c.write.bind(c) as (...args: unknown[]) => boolean
+  ;(c as { write: (...args: unknown[]) => boolean }).write = (...args: unknown[]) => {
+    timer?.refresh()
+    return write(...args)
+  }
+  c.once('close', () => clearTimeout(timer))
   return channel
 }
 
