@@ -83,16 +83,23 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
   })
 
   await t.test('the control forward answers only the gateway, even when exposed as a service', async (t) => {
-    const svc = await http.post(
+    const refused = await http.post(
       `/api/devices/${deviceId}/exposed-services`,
       { name: 'sneaky', container_name: 'edgetainer-agent', internal_port: 1, auth_required: false },
       { token },
     )
-    t.equal(svc.status, 201, JSON.stringify(svc.body))
+    t.equal(refused.status, 400, 'the API refuses to expose the reserved control name')
+    // Second layer: even a row written behind the API's back reaches an agent that wants the control key.
+    const row = await gw.server.database.db
+      .insertInto('exposed_services')
+      .values({ device_id: device.id, name: 'sneaky', container_name: 'edgetainer-agent', internal_port: 1, external_port: null, auth_required: false, enabled: true, url_path: null })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    gw.server.events.emit('service.changed', { device_uuid: device.id })
     const res = await requestViaHost(gw.server.httpPort, `sneaky.${device.subdomain}.localhost`, '/command')
     t.equal(res.status, 401, `the agent refuses a request without the control key: ${res.status} ${res.body}`)
     t.match(res.body, /CONTROL_KEY_INVALID/)
-    t.equal((await http.delete(`/api/devices/${deviceId}/exposed-services/${svc.body.id}`, { token })).status, 204)
+    t.equal((await http.delete(`/api/devices/${deviceId}/exposed-services/${row.id}`, { token })).status, 204)
     await agent().syncNow()
     const still = await http.post(`/api/devices/${deviceId}/command`, { command: ['echo', 'still', 'here'] }, { token })
     t.equal(still.body.stdout, 'still here\n', 'removing that service left the control forward alone')

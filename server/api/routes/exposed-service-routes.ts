@@ -6,9 +6,14 @@ import type { ExposedServiceStore } from '../../services/exposed-service-store.j
 import type { TunnelRegistry } from '../../tunnel/tunnel-registry.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { uuidParam } from '../validation.js'
+import { AGENT_CONTROL_NAME } from '../../../shared/agent-protocol.js'
 
 const label = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be one DNS label: a-z, 0-9 and dashes')
-const containerName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'must be a container or compose service name')
+const containerName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'must be a container or compose service name')
+  // The agent's control channel travels under this name; exposing it would publish the agent's API.
+  .refine((name) => name.toLowerCase() !== AGENT_CONTROL_NAME, `${AGENT_CONTROL_NAME} is reserved for the agent`)
 const urlPath = z
   .string()
   .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'must be an absolute path such as /grafana')
