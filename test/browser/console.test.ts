@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -7,6 +7,10 @@ import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
 import { newKeyPair, writeKeyPair } from '../lib/keys.js'
 import { startOpenSshDevice, startTestSshd } from '../lib/openssh.js'
 import { startDeviceApp } from '../lib/device-app.js'
+import { ensureAgentBuilt } from '../lib/agent-build.js'
+import { filesOf } from '../lib/ignition-config.js'
+import { parse as parseYaml } from 'yaml'
+import type { IgnitionConfig } from '../../ignition/render-ignition.js'
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const consoleIndex = path.join(root, 'dist/web/index.html')
@@ -59,7 +63,9 @@ t.test('the admin console in a real browser', async (t) => {
   mkdirSync(screenshots, { recursive: true })
 
   // The terminal logs in to the test sshd, which runs as root here (a Flatcar device's user is `core`).
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' } })
+  // The provisioning config route answers only once the agent executable is built (`make agent`, once across test files).
+  const agent = await ensureAgentBuilt()
+  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentDir: agent.dir } })
   // localhost, not 127.0.0.1: the console host is `localhost`, and cookie-authenticated writes must come from it.
   const base = `http://localhost:${gw.server.httpPort}`
   const browser: Browser = await chromium.launch({
@@ -395,6 +401,60 @@ t.test('the admin console in a real browser', async (t) => {
     await page.goto(`${base}/fleets/${fleet.body.items[0].id}`)
     await page.waitForSelector('tr[data-device=pump-7]')
     await shot('fleet-detail')
+  })
+
+  await t.test('provisioning: create a token and download the device’s Ignition file', async (t) => {
+    const fleet = (await gw.http.get('/api/fleets?q=north-plant', { token: gw.adminToken })).body.items[0]
+    const other = await gw.http.post('/api/provision/tokens', { fleet_id: fleet.id, name: 'Spare valve', hostname: 'valve-9' }, { token: gw.adminToken })
+    t.equal(other.status, 201, 'a second token, made through the API')
+
+    await page.click('[data-nav=Provisioning]')
+    await page.waitForSelector(`tr[data-token="${other.body.prefix}"] [data-state=active]`)
+    await page.click('.page-actions >> text=New registration token')
+    await page.selectOption('#f-fleet_id', { label: 'north-plant' })
+    await page.fill('#f-name', 'North batch')
+    await page.fill('#f-name_pattern', 'pump-{id}')
+    await page.fill('#f-max_uses', '3')
+    await page.fill('#f-expires_in', '48')
+    await page.click('.modal button:has-text("Static address")')
+    await page.fill('[id="f-network.address"]', '10.0.0.5/24')
+    await page.fill('[id="f-network.gateway"]', '10.0.0.1')
+    await page.fill('[id="f-network.dns"]', '10.0.0.1, 1.1.1.1')
+    await page.click('.modal button[type=submit]')
+    const error = page.locator('.field[data-field=name_pattern] .field-error')
+    await error.waitFor()
+    t.equal(await error.innerText(), 'the only placeholders are {n} and {hostname}', 'a refused pattern is explained on its field')
+    await shot('provisioning-new-token')
+    await page.fill('#f-name_pattern', 'pump-{n}')
+    await page.click('.modal button[type=submit]')
+
+    const value = await page.locator('[data-testid=new-registration-token]').innerText()
+    t.match(value, /^etr_[\w-]{40,}$/, 'the token value is shown once')
+    t.match(await page.locator('[data-testid=token-result]').innerText(), /shown once[\s\S]*one-time token/i, 'with the warning that it is shown once and is in the file')
+    t.equal(await page.locator('[data-testid=install-command]').innerText(), 'flatcar-install -d /dev/sda -i north-batch-device.ign', 'the install command names the file')
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('.modal a:has-text("Download device.ign")')])
+    t.equal(download.suggestedFilename(), 'north-batch-device.ign')
+    const config = JSON.parse(readFileSync((await download.path())!, 'utf8')) as IgnitionConfig
+    t.equal(config.ignition.version, '3.3.0', 'an Ignition 3.3.0 config')
+    const files = filesOf(config)
+    t.equal(parseYaml(files.get('/etc/edgetainer/agent.yaml')!.text!).token, value, "its agent.yaml carries the shown token")
+    t.match(files.get('/etc/systemd/network/00-edgetainer-static.network')?.text, /Address=10\.0\.0\.5\/24\nGateway=10\.0\.0\.1\nDNS=10\.0\.0\.1\nDNS=1\.1\.1\.1/, 'and the static network from the form')
+    t.equal(await page.locator('[data-testid=download-error] .form-error').count(), 0, 'no download error')
+    await shot('provisioning-token')
+
+    await page.click('.modal-footer button:has-text("Done")')
+    const row = page.locator(`tr[data-token="${value.slice(0, 10)}"]`)
+    await row.waitFor()
+    t.match(await row.innerText(), /North batch[\s\S]*north-plant[\s\S]*pump-\{n\}[\s\S]*static 10\.0\.0\.5\/24[\s\S]*0\s*\/\s*3[\s\S]*Active/, 'listed with its fleet, pattern, network and uses')
+    t.notMatch(await page.content(), new RegExp(value), 'the value is not shown again')
+
+    await row.locator('button:has-text("Revoke")').click()
+    await page.click('.modal button:has-text("Revoke")')
+    await row.locator('[data-state=revoked]').waitFor()
+    t.equal(await row.locator('button:has-text("Revoke")').count(), 0, 'revoked through the list: the status changes and the action goes')
+    t.equal((await fetch(`${base}/api/provision/config/${value}`)).status, 410, 'its config is gone')
+    await page.waitForSelector('.toast', { state: 'detached' })
+    await shot('provisioning')
   })
 
   t.same(pageProblems, [], 'no script errors or CSP refusals in the admin session')

@@ -15,6 +15,7 @@ import { EnvPage } from './pages/env-page'
 import { UsersPage } from './pages/users-page'
 import { TokensPage } from './pages/tokens-page'
 import { ActivityPage } from './pages/activity-page'
+import { ProvisioningPage } from './pages/provisioning-page'
 
 type Params = Record<string, string>
 
@@ -27,6 +28,7 @@ const routes: { pattern: string; page: ComponentType<{ params: Params }>; role?:
   { pattern: '/software', page: SoftwarePage },
   { pattern: '/software/:id/:tab?', page: SoftwareDetailPage },
   { pattern: '/env', page: EnvPage },
+  { pattern: '/provisioning', page: ProvisioningPage, role: 'admin' },
   { pattern: '/users', page: UsersPage, role: 'admin' },
   { pattern: '/tokens', page: TokensPage },
   { pattern: '/activity', page: ActivityPage, role: 'admin' },

@@ -10,7 +10,9 @@ import type {
   Fleet,
   LoginResult,
   Me,
+  NewRegistrationToken,
   Page,
+  RegistrationToken,
   ResolvedEnv,
   Software,
   SoftwareVersion,
@@ -116,4 +118,12 @@ export const deployments = {
 
 export const audit = {
   list: (q?: Query) => http.get<Page<AuditEntry>>('/api/audit', q),
+}
+
+export const provisioning = {
+  tokens: (q?: Query) => http.get<{ items: RegistrationToken[] }>('/api/provision/tokens', q),
+  createToken: (body: NewRegistrationToken) => http.post<RegistrationToken & { token: string }>('/api/provision/tokens', body),
+  revokeToken: (id: string) => http.delete(`/api/provision/tokens/${enc(id)}`),
+  /** Where a device (or an admin) fetches the rendered config; the token value is the credential. */
+  configUrl: (token: string, format: 'ignition' | 'butane' = 'ignition') => `/api/provision/config/${enc(token)}${format === 'butane' ? '?format=butane' : ''}`,
 }

@@ -183,3 +183,40 @@ export interface Deployment {
 export type LiveEvent =
   | { type: 'device.status'; id: string; device_id: string; status: DeviceStatus; last_seen: string | null }
   | { type: 'device.changed'; id: string; device_id: string }
+
+export type RegistrationTokenState = 'active' | 'expired' | 'used_up' | 'revoked'
+
+export type TokenNetwork = { dhcp: true } | { address: string; gateway?: string; dns?: string[] }
+
+/** What a registration token carries besides its fleet (see server/provision/token-options.ts). */
+export interface RegistrationTokenOptions {
+  name_pattern?: string
+  network?: TokenNetwork
+  ssh_keys?: string[]
+  hostname?: string
+}
+
+/** A registration token as listed: never its value. */
+export interface RegistrationToken {
+  id: string
+  fleet_id: string
+  name: string | null
+  prefix: string
+  max_uses: number
+  uses: number
+  expires_at: string
+  revoked_at: string | null
+  state: RegistrationTokenState
+  options: RegistrationTokenOptions
+  created_by: string | null
+  created_at: string
+  last_used_at: string | null
+}
+
+export interface NewRegistrationToken extends RegistrationTokenOptions {
+  fleet_id: string
+  name?: string
+  /** Seconds, or a duration such as "24h". */
+  expires_in?: number | string
+  max_uses?: number
+}

@@ -26,6 +26,7 @@ const sections: { title: string; items: NavItem[] }[] = [
     items: [
       { href: '/software', label: 'Software', icon: 'software' },
       { href: '/env', label: 'Environment', icon: 'env' },
+      { href: '/provisioning', label: 'Provisioning', icon: 'rocket', role: 'admin' },
     ],
   },
   {
