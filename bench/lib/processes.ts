@@ -47,14 +47,42 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** Forks a TypeScript module with the same tsx loader as this process, plus extra node flags. */
-export function forkTs(file: string, options: { env?: NodeJS.ProcessEnv; execArgv?: string[]; silent?: boolean } = {}): ChildProcess {
+export function forkTs(file: string, options: { env?: NodeJS.ProcessEnv; execArgv?: string[]; silent?: boolean; pipeStderr?: boolean } = {}): ChildProcess {
   return track(
     fork(file, [], {
       env: { ...process.env, ...options.env },
       execArgv: [...process.execArgv, ...(options.execArgv ?? [])],
-      stdio: options.silent ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: options.silent ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'inherit', options.pipeStderr ? 'pipe' : 'inherit', 'ipc'],
     }),
   )
+}
+
+/**
+ * Passes a child's stderr through, but a warning Node repeats (one per
+ * socket, say) is shown once and counted; `summary()` tells how often.
+ */
+export function dedupeWarnings(child: ChildProcess, name: string) {
+  const counts = new Map<string, number>()
+  let partial = ''
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n')
+    partial = lines.pop() ?? ''
+    for (const line of lines) {
+      const warning = /\((?:node|tsx):\d+\) (\w*Warning: .*)/.exec(line)?.[1]
+      const key = warning?.replace(/\d+/g, 'N')
+      if (key) {
+        const n = (counts.get(key) ?? 0) + 1
+        counts.set(key, n)
+        if (n === 1) process.stderr.write(`[${name}] ${warning}\n`)
+      } else if (!/^\(Use `node --trace-warnings/.test(line)) process.stderr.write(`${line}\n`)
+    }
+  })
+  return {
+    summary(): string[] {
+      return [...counts.entries()].filter(([, n]) => n > 1).map(([w, n]) => `${name} printed ${n}x: ${w}`)
+    },
+  }
 }
 
 export function spawnTracked(command: string, args: string[], options: SpawnOptions = {}): ChildProcess {

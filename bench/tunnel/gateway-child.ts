@@ -23,7 +23,8 @@ const { createLogger } = await load<typeof LoggerModule>('logger.ts')
 const { startServer } = await load<typeof MainModule>('main.ts')
 const { parsePublicKey } = await load<typeof DeviceKeysModule>('devices/device-keys.ts')
 
-const dataDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-bench-'))
+// The parent makes (and always removes) the data dir; a child started by hand makes its own.
+const dataDir = process.env.BENCH_DATA_DIR ?? mkdtempSync(path.join(tmpdir(), 'edgetainer-bench-'))
 // Only what the parent passes: a developer's own EDGETAINER_* or DATABASE_URL must not leak into the measurement.
 const env: NodeJS.ProcessEnv = {
   EDGETAINER_DATA_DIR: dataDir,

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { RpcChild } from '../lib/child-rpc.js'
-import { forkTs, onCleanup, stop } from '../lib/processes.js'
+import { dedupeWarnings, forkTs, onCleanup, stop } from '../lib/processes.js'
+import { tempDir } from '../lib/openssh.js'
 
 export const ADMIN_PASSWORD = 'bench-admin-password'
 
@@ -15,13 +16,17 @@ export interface GatewayInfo {
 export interface GatewayChild {
   rpc: RpcChild
   info: GatewayInfo
+  /** Warnings the gateway repeated, with their counts (a leak shows up here). */
+  warnings(): string[]
   close(): Promise<void>
 }
 
 /** Starts gateway-child.ts (with --expose-gc) and waits until it listens. */
 export async function startGatewayChild(env: Record<string, string>): Promise<GatewayChild> {
+  const dataDir = tempDir('edgetainer-bench-')
   const child = forkTs(fileURLToPath(new URL('./gateway-child.ts', import.meta.url)), {
     env: {
+      BENCH_DATA_DIR: dataDir,
       BENCH_GATEWAY_ENV: JSON.stringify({
         EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
         // BENCH_GATEWAY_LOG_LEVEL=debug shows the gateway's own logs (silent by default).
@@ -31,7 +36,9 @@ export async function startGatewayChild(env: Record<string, string>): Promise<Ga
     },
     // BENCH_GATEWAY_NODE_FLAGS: extra node flags for the gateway, e.g. --max-semi-space-size=32 (diagnosis).
     execArgv: ['--expose-gc', ...(process.env.BENCH_GATEWAY_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [])],
+    pipeStderr: true,
   })
+  const warnings = dedupeWarnings(child, 'gateway')
   const rpc = new RpcChild(child, 'gateway')
   await rpc.waitEvent('ready', 120_000)
   const info = await rpc.call<GatewayInfo>('info')
@@ -43,7 +50,7 @@ export async function startGatewayChild(env: Record<string, string>): Promise<Ga
     await stop(child, 'SIGTERM', 5000)
   }
   onCleanup(close)
-  return { rpc, info, close }
+  return { rpc, info, close, warnings: () => warnings.summary() }
 }
 
 /** A small JSON client for the gateway's API, signed in as the bootstrap admin. */

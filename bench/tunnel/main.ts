@@ -13,6 +13,7 @@
  *   BENCH_SCALE_INFLIGHT [1000]  handshakes in flight across the client processes (a reconnect burst)
  *   BENCH_SCALE_READY_TIMEOUT_MS [20000]  ssh2's default handshake timeout
  *   BENCH_SCALE_RETRIES [2]      retries of a failed handshake (each failure is counted)
+ *   BENCH_SCALE_TIMEOUT_S [180]  how long to wait for the registry to fill
  *   BENCH_PHASES [throughput,rps,scale]
  *   BENCH_PROFILE=1              CPU-profile the gateway during the first gateway run of each phase
  *                                (slows it; for diagnosis, not for the figures)
@@ -20,6 +21,8 @@
  *   BENCH_HOLD=<seconds>         keep the tunnels up that long before measuring and print their ports and pids
  *   BENCH_SERVER_DIR=<dir>       benchmark a modified copy of server/ (migrations/ etc. beside it)
  *   BENCH_PATHS [gateway,openssh,gateway-tcp]  gateway-tcp = the device's sshd-style port forward (no HTTP proxy)
+ *   BENCH_GATEWAY_NODE_FLAGS     extra node flags for the gateway process (e.g. --max-semi-space-size=32)
+ *   BENCH_GATEWAY_LOG_LEVEL      the gateway's log level (silent by default)
  *   BENCH_STRICT=1               exit 1 when a target is missed
  */
 import { readFileSync } from 'node:fs'
@@ -88,6 +91,8 @@ function summary(tunnel: TunnelResults | undefined, scale: ScaleResult | undefin
     const met = g / o >= 1
     allMet &&= met
     rows.push(line(['throughput', `${fmt(g)} MiB/s`, `${fmt(o)} MiB/s`, ratio(g, o), '>= 1.00', verdict(met)]))
+    const tcp = tunnel.throughput.gatewayTcpMiBs
+    if (Number.isFinite(tcp)) rows.push(line(['  tcp fwd*', `${fmt(tcp)} MiB/s`, '', ratio(tcp, o), '', '']))
   }
   if (tunnel?.rps) {
     const { gateway: g, openssh: o } = tunnel.rps
@@ -96,6 +101,8 @@ function summary(tunnel: TunnelResults | undefined, scale: ScaleResult | undefin
     rows.push(line(['requests/s', `${fmt(g.rps, 0)} req/s`, `${fmt(o.rps, 0)} req/s`, ratio(g.rps, o.rps), '>= 1.00', verdict(met)]))
     rows.push(line(['  p50', `${fmt(g.p50Ms, 2)} ms`, `${fmt(o.p50Ms, 2)} ms`, ratio(g.p50Ms, o.p50Ms), '', '']))
     rows.push(line(['  p99', `${fmt(g.p99Ms, 2)} ms`, `${fmt(o.p99Ms, 2)} ms`, ratio(g.p99Ms, o.p99Ms), '', '']))
+    const tcp = tunnel.rps.gatewayTcp
+    if (tcp) rows.push(line(['  tcp fwd*', `${fmt(tcp.rps, 0)} req/s`, '', ratio(tcp.rps, o.rps), '', '']))
   }
   if (scale) {
     const memMet = scale.rssPerSessionKiB <= 40
@@ -110,7 +117,9 @@ function summary(tunnel: TunnelResults | undefined, scale: ScaleResult | undefin
   }
   console.log('\n== bench/tunnel summary')
   for (const r of rows) console.log(r)
+  if (tunnel?.throughput || tunnel?.rps) console.log('* tcp fwd: the same device through the gateway\'s loopback port forward (ssh2 transport only, no HTTP proxy), for diagnosis')
   if (tunnel) console.log(`cipher both paths: ${tunnel.negotiated.gateway.serverToClient} (kex ${tunnel.negotiated.gateway.kex})`)
+  for (const w of tunnel?.warnings ?? []) console.log(`warning: ${w}`)
   if (scale) {
     console.log(
       `scale detail: heap ${fmt(scale.heapPerSessionKiB)} KiB + external ${fmt(scale.externalPerSessionKiB)} KiB per session; gateway CPU ${fmt(scale.gatewayCpuMsPerSession, 2)} ms per session; ` +

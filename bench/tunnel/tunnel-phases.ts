@@ -61,6 +61,8 @@ export interface TunnelResults {
   throughput?: ThroughputResult
   rps?: RpsResult
   profiles: string[]
+  /** Warnings the gateway printed more than once (e.g. a listener leak per channel). */
+  warnings?: string[]
 }
 
 const SERVICE_HOST = 'web.bench-tp.localhost'
@@ -260,6 +262,8 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
     results.rps = { gateway: gw, openssh: ref, gatewayTcp: tcp, cores }
   }
 
+  results.warnings = gateway.warnings()
+  for (const w of results.warnings) console.log(`  ${w}`)
   await setup.close()
   return results
 }
