@@ -1,6 +1,6 @@
+import { generateEd25519 } from '../../shared/ed25519-keys.js'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import ssh2 from 'ssh2'
 
 export interface KeyPair {
   /** OpenSSH private key; never leaves the device. */
@@ -52,7 +52,7 @@ export function createIdentityStore(dataDir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     const existing = readOrUndefined(keyFile)
     if (existing) return { privateKey: existing, publicKey: readFileSync(`${keyFile}.pub`, 'utf8').trim() }
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'edgetainer-agent' })
+    const pair = generateEd25519('edgetainer-agent')
     const publicKey = pair.public.split(' ').slice(0, 2).join(' ')
     // The public half first: a crash in between leaves no private key without its public one.
     writeFileAtomic(`${keyFile}.pub`, publicKey + '\n', 0o644)

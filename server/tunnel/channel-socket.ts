@@ -17,6 +17,11 @@ interface SocketMethods {
   unref?: () => unknown
 }
 
+interface WritableInternals {
+  _write(chunk: Buffer, encoding: BufferEncoding | null, cb: (err?: Error | null) => void): void
+  _writev?: (chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void) => void
+}
+
 export function asSocketLike<T extends Duplex>(channel: T): T {
   const c = channel as T & SocketMethods
   c.setNoDelay ??= () => c
@@ -50,6 +55,13 @@ export function asSocketLike<T extends Duplex>(channel: T): T {
     return write(...args)
   }
   c.once('close', () => clearTimeout(timer))
+  // Corked writes (an HTTP request's head and body) leave as one SSH packet and
+  // one encryption, not one per chunk: a Channel has no _writev of its own.
+  const channelWrite = (c as unknown as WritableInternals)._write.bind(c)
+  ;(c as unknown as WritableInternals)._writev = (chunks, cb) => {
+    const buffers = chunks.map(({ chunk, encoding }) => (typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk))
+    channelWrite(buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers), null, cb)
+  }
   return channel
 }
 

@@ -2,12 +2,13 @@ import net from 'node:net'
 import ssh2, { type AuthContext, type Connection } from 'ssh2'
 import type { Logger } from '../logger.js'
 import { listen } from '../http/listen.js'
+import { batchWrites } from './batch-writes.js'
 import type { DeviceAuthenticator, DeviceKeyRecord } from './device-authenticator.js'
 import { DeviceSession } from './device-session.js'
 import type { SshAuthLimiter } from './auth-limiter.js'
 import type { StatusRecorder } from './status-recorder.js'
 import type { TunnelRegistry } from './tunnel-registry.js'
-import type { HostKey } from './host-key.js'
+import { sshHostKey, type HostKey } from './host-key.js'
 import type { ServerChannel } from 'ssh2'
 import { asSocketLike } from './channel-socket.js'
 
@@ -24,6 +25,8 @@ export interface TunnelServerOptions {
   /** Seconds between keepalives, and how many may go unanswered before the peer is declared dead. */
   keepaliveIntervalSeconds?: number
   keepaliveCountMax?: number
+  /** Handshakes (connect to authenticated) served at once; the rest wait their turn, first come first served. */
+  maxConcurrentHandshakes?: number
 }
 
 /**
@@ -47,7 +50,8 @@ export function createTunnelServer(deps: {
 
   const server = new ssh2.Server(
     {
-      hostKeys: [deps.hostKey.privateKey],
+      // Parsed once and signing with a KeyObject: see sshHostKey.
+      hostKeys: [{ key: sshHostKey(deps.hostKey.privateKey) }],
       ident: 'Edgetainer',
       // Undocumented in ssh2 but honoured by its Server: detects peers that vanished without a FIN.
       keepaliveInterval: (options.keepaliveIntervalSeconds ?? 15) * 1000,
@@ -56,14 +60,51 @@ export function createTunnelServer(deps: {
     (connection, info) => handleConnection(connection, info.ip),
   )
 
+  // Admission: a reconnect storm of thousands of devices must not turn into
+  // thousands of interleaved key exchanges that all finish late and time out.
+  // Sockets wait paused (nothing read, nothing computed) and are handed to ssh2
+  // a few at a time; a handshake's slot frees when it authenticates or fails.
+  const maxHandshakes = options.maxConcurrentHandshakes ?? 32
+  const waiting: net.Socket[] = []
+  const releases = new WeakMap<net.Socket, () => void>()
+  let handshaking = 0
+  function admit() {
+    while (handshaking < maxHandshakes && waiting.length) {
+      const socket = waiting.shift()!
+      if (socket.destroyed) continue
+      handshaking++
+      let released = false
+      const release = () => {
+        if (released) return
+        released = true
+        handshaking--
+        admit()
+      }
+      releases.set(socket, release)
+      socket.once('close', release)
+      socket.resume()
+      server.injectSocket(socket)
+    }
+  }
+  const front = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+    socket.on('error', () => socket.destroy())
+    waiting.push(socket)
+    admit()
+  })
+
   function handleConnection(connection: Connection, ip: string) {
     connections.add(connection)
+    const sock = (connection as unknown as { _sock?: net.Socket })._sock
+    const release = (sock && releases.get(sock)) || (() => {})
     let device: DeviceKeyRecord | undefined
     let session: DeviceSession | undefined
     let ready: Promise<void> = Promise.resolve()
     const log = logger.child({ remote: ip })
     // ssh2 exposes the raw socket only privately; Nagle on it adds ~45 ms per proxied request.
-    ;(connection as unknown as { _sock?: net.Socket })._sock?.setNoDelay?.(true)
+    if (sock) {
+      sock.setNoDelay(true)
+      batchWrites(sock)
+    }
 
     connection.on('authentication', (ctx: AuthContext) => {
       void authenticate(ctx)
@@ -88,6 +129,7 @@ export function createTunnelServer(deps: {
     }
 
     connection.on('ready', () => {
+      release()
       if (!device) return connection.end()
       session = new DeviceSession(device, connection, ip, logger)
       const previous = registry.register(session)
@@ -130,12 +172,13 @@ export function createTunnelServer(deps: {
       return boundPort
     },
     async listen(): Promise<number> {
-      boundPort = await listen(server as unknown as net.Server, options.port, options.host, 'SSH')
+      boundPort = await listen(front, options.port, options.host, 'SSH')
       return boundPort
     },
     async close(): Promise<void> {
       // ssh2's Server wraps a net.Server but has no `listening` flag, so close it directly.
-      const closing = boundPort === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()))
+      const closing = boundPort === undefined ? Promise.resolve() : new Promise<void>((resolve) => front.close(() => resolve()))
+      for (const socket of waiting.splice(0)) socket.destroy()
       for (const c of connections) c.end()
       await Promise.all([...registry.sessions()].map((s) => s.close()))
       // A peer that does not answer the disconnect must not hold shutdown: cut its socket after a grace period.

@@ -1,7 +1,7 @@
+import { generateEd25519 } from '../../shared/ed25519-keys.js'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import ssh2 from 'ssh2'
 
 export interface TestKeyPair {
   /** OpenSSH private key (PEM-like `-----BEGIN OPENSSH PRIVATE KEY-----`). */
@@ -11,7 +11,7 @@ export interface TestKeyPair {
 }
 
 export function newKeyPair(comment = 'test'): TestKeyPair {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment })
+  const pair = generateEd25519(comment)
   return { privateKey: pair.private, publicKey: pair.public }
 }
 
