@@ -322,9 +322,11 @@ t.test('the admin console in a real browser', async (t) => {
     await term.click('.xterm')
     await term.keyboard.type('echo "answer-$((6*7))"; stty size')
     await term.keyboard.press('Enter')
-    await waitFor('the command output on the xterm screen', async () => (await screenText(term)).includes('answer-42'))
+    // Both outputs, not just the first: `stty size` prints a moment after the echo.
+    const sizePattern = /answer-42\s+(\d+) (\d+)/
+    await waitFor('the command output on the xterm screen', async () => sizePattern.test(await screenText(term)))
     const rowsShown = await term.locator('.xterm-rows > div').count()
-    const size = /answer-42\s+(\d+) (\d+)/.exec(await screenText(term))
+    const size = sizePattern.exec(await screenText(term))
     t.ok(size, 'stty size printed the PTY size')
     t.equal(Number(size![1]), rowsShown, 'the PTY has as many rows as xterm draws')
     await term.screenshot({ path: path.join(screenshots, 'device-terminal.png') })
