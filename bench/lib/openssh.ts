@@ -1,9 +1,9 @@
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { newEd25519KeyPair } from './keys.js'
+import { generateEd25519 } from '../../shared/ed25519-keys.js'
+import { connects, freePort, sshdConfigLines } from '../../test/lib/openssh.js'
 import { onCleanup, spawnTracked, stop } from './processes.js'
 import { waitUntil } from './stats.js'
 
@@ -23,30 +23,11 @@ export function tempDir(prefix: string): string {
 }
 
 export function writeNewKeyPair(dir: string, name: string): KeyFiles {
-  const pair = newEd25519KeyPair(name)
+  const pair = generateEd25519(name)
   const file = path.join(dir, name)
-  writeFileSync(file, pair.privateKey, { mode: 0o600 })
-  writeFileSync(`${file}.pub`, `${pair.publicKey}\n`)
-  return { publicKey: pair.publicKey, privateKeyFile: file }
-}
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
-export function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
+  writeFileSync(file, pair.private, { mode: 0o600 })
+  writeFileSync(`${file}.pub`, `${pair.public}\n`)
+  return { publicKey: pair.public, privateKeyFile: file }
 }
 
 export interface Sshd {
@@ -65,21 +46,7 @@ export async function startSshd(): Promise<Sshd> {
   const client = writeNewKeyPair(dir, 'client_ed25519')
   writeFileSync(path.join(dir, 'authorized_keys'), `${client.publicKey}\n`, { mode: 0o600 })
   const port = await freePort()
-  const config = [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${hostKey}`,
-    `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-    `PidFile ${path.join(dir, 'sshd.pid')}`,
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    'StrictModes no',
-    'PermitRootLogin prohibit-password',
-    'AllowTcpForwarding yes',
-    'GatewayPorts no',
-    'UseDNS no',
-  ]
+  const config = [...sshdConfigLines(port, dir, hostKey), 'AllowTcpForwarding yes', 'GatewayPorts no', 'UseDNS no']
   writeFileSync(path.join(dir, 'sshd_config'), config.join('\n') + '\n')
   const child = spawnTracked('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import ssh2 from 'ssh2'
 import { sendEvent, serveRpc } from '../lib/child-rpc.js'
 import { percentile } from '../lib/stats.js'
-import { newEd25519KeyPair } from '../lib/keys.js'
+import { generateEd25519 } from '../../shared/ed25519-keys.js'
 
 interface Device {
   id: string
@@ -122,9 +122,9 @@ serveRpc({
   keys(arg: { ids: string[] }) {
     const publics: string[] = []
     for (const id of arg.ids) {
-      const pair = newEd25519KeyPair(id)
-      devices.push({ id, privateKey: pair.privateKey })
-      publics.push(pair.publicKey)
+      const pair = generateEd25519(id)
+      devices.push({ id, privateKey: pair.private })
+      publics.push(pair.public)
     }
     return publics
   },

@@ -32,6 +32,22 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/** A key-only sshd on 127.0.0.1 whose files live in `dir` (shared by the tests and the OpenSSH benchmark reference). */
+export function sshdConfigLines(port: number, dir: string, hostKey: string): string[] {
+  return [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${hostKey}`,
+    `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+    `PidFile ${path.join(dir, 'sshd.pid')}`,
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'StrictModes no',
+    'PermitRootLogin prohibit-password',
+  ]
+}
+
 export interface TestSshd {
   port: number
   /** Private key file that logs in as root. */
@@ -49,20 +65,7 @@ export async function startTestSshd(t: Teardown, extraAuthorizedKeys: string[] =
   const clientKeyFile = writeKeyPair(client)
   writeFileSync(path.join(dir, 'authorized_keys'), [client.publicKey, ...extraAuthorizedKeys].join('\n') + '\n', { mode: 0o600 })
   const port = await freePort()
-  const config = [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${hostKey}`,
-    `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-    `PidFile ${path.join(dir, 'sshd.pid')}`,
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    'StrictModes no',
-    'PermitRootLogin prohibit-password',
-    'PermitUserEnvironment no',
-  ].join('\n')
-  writeFileSync(path.join(dir, 'sshd_config'), config + '\n')
+  writeFileSync(path.join(dir, 'sshd_config'), [...sshdConfigLines(port, dir, hostKey), 'PermitUserEnvironment no'].join('\n') + '\n')
   const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (d) => (stderr += d))
