@@ -2,6 +2,10 @@
 # Installs (from Debian's packages) and starts what the test suite talks to.
 # Idempotent: on a machine that has everything running it only checks.
 set -euo pipefail
+# Only the last line belongs on stdout (run-tests.sh exports it). Everything else the tools print
+# (apt, pg_ctlcluster's "Removed stale pid file.", ...) goes to stderr, so it cannot break that export.
+# Daemons started below get fd 3 closed, or they would hold the caller's $(...) open.
+exec 3>&1 1>&2
 
 # pebble brings pebble and pebble-challtestsrv (the TLS tests' ACME CA and fake DNS; the tests start them);
 # openssl makes their throwaway certificates; chromium is the headless browser of the console tests.
@@ -27,7 +31,9 @@ mkdir -p /run/sshd && chmod 0755 /run/sshd
 # dockerd for the agent's tests: vfs storage, no iptables and no bridge, so it also runs inside a container;
 # test stacks use host networking. Detached (setsid) so it outlives this script and the test run.
 if ! docker info >/dev/null 2>&1; then
-  setsid nohup dockerd --storage-driver=vfs --iptables=false --bridge=none >/tmp/edgetainer-dockerd.log 2>&1 < /dev/null &
+  # After a reboot a pid file can outlive its dockerd; dockerd refuses to start if that pid now belongs to another process.
+  if [ -f /var/run/docker.pid ] && ! pgrep -x dockerd >/dev/null; then rm -f /var/run/docker.pid; fi
+  setsid nohup dockerd --storage-driver=vfs --iptables=false --bridge=none >/tmp/edgetainer-dockerd.log 2>&1 </dev/null 3>&- &
   for _ in $(seq 1 100); do docker info >/dev/null 2>&1 && break; sleep 0.3; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/edgetainer-dockerd.log" >&2; exit 1; }
 fi
@@ -35,10 +41,10 @@ fi
 # PostgreSQL on loopback, with a role that may create the per-test databases.
 cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2" "$3" "$4}')
 read -r pg_version pg_name pg_port pg_state <<<"$cluster"
-if [ "$pg_state" != "online" ]; then pg_ctlcluster "$pg_version" "$pg_name" start; fi
+if [ "$pg_state" != "online" ]; then pg_ctlcluster "$pg_version" "$pg_name" start 3>&-; fi
 for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.2; done
 su postgres -c "psql -p $pg_port -q -tAc \"select 1 from pg_roles where rolname='edgetainer'\"" | grep -q 1 ||
   su postgres -c "psql -p $pg_port -q -c \"create role edgetainer login createdb password 'edgetainer'\""
 echo "test services ready: PostgreSQL $pg_version on 127.0.0.1:$pg_port" >&2
 # The one line on stdout: what the suite connects to.
-echo "EDGETAINER_TEST_PG_URL=postgres://edgetainer:edgetainer@127.0.0.1:$pg_port/postgres"
+echo "EDGETAINER_TEST_PG_URL=postgres://edgetainer:edgetainer@127.0.0.1:$pg_port/postgres" >&3
