@@ -9,6 +9,15 @@ import type { ExposedServiceStore } from './exposed-service-store.js'
 interface Listener {
   service: ExposedServiceRow
   server: net.Server
+  /** Open client connections: `server.close()` waits for them, so unbinding cuts them. */
+  sockets: Set<net.Socket>
+}
+
+/** Stops listening and cuts the connections still open; without the cut, close() would wait on every idle client. */
+function unbind(listener: Listener): Promise<void> {
+  const closed = new Promise<void>((resolve) => listener.server.close(() => resolve()))
+  for (const socket of listener.sockets) socket.destroy()
+  return closed
 }
 
 /**
@@ -33,7 +42,12 @@ export function createTcpServiceListeners(deps: { services: ExposedServiceStore;
   }
 
   async function bind(service: ExposedServiceRow) {
-    const server = net.createServer((socket) => connect(service, socket))
+    const sockets = new Set<net.Socket>()
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      socket.once('close', () => sockets.delete(socket))
+      connect(service, socket)
+    })
     await new Promise<void>((resolve) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         logger.warn({ service: service.name, port: service.external_port, err: err.code }, 'cannot bind tcp service port')
@@ -41,7 +55,7 @@ export function createTcpServiceListeners(deps: { services: ExposedServiceStore;
       })
       // Loopback only: public TCP ports are a deliberate later feature, not a side effect.
       server.listen({ port: service.external_port!, host: '127.0.0.1', exclusive: true }, () => {
-        listeners.set(service.id, { service, server })
+        listeners.set(service.id, { service, server, sockets })
         resolve()
       })
     })
@@ -58,7 +72,7 @@ export function createTcpServiceListeners(deps: { services: ExposedServiceStore;
         continue
       }
       listeners.delete(id)
-      await new Promise<void>((resolve) => l.server.close(() => resolve()))
+      await unbind(l)
     }
     for (const service of wanted.values()) if (service.external_port) await bind(service)
   }
@@ -80,7 +94,7 @@ export function createTcpServiceListeners(deps: { services: ExposedServiceStore;
     async close() {
       deps.events.off('service.changed', onServiceChanged)
       await reconciling
-      await Promise.all([...listeners.values()].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))))
+      await Promise.all([...listeners.values()].map(unbind))
       listeners.clear()
     },
   }

@@ -43,7 +43,20 @@ t.test('a tcp service is reachable on a gateway loopback port while its device i
   await waitFor('forward registered', async () => (await gw.http.get(`/api/devices/plc-1/exposed-services/${created.body.id}`, { token: gw.adminToken })).body.connected)
   t.equal(await roundTrip(gatewayPort, 'read coils'), 'echo:read coils', 'bytes go through the tunnel both ways')
 
+  // A client that stays connected (a PLC poller) must not hold the port open after the service is disabled.
+  const held = net.connect(gatewayPort, '127.0.0.1')
+  held.on('error', () => {})
+  const heldClosed = new Promise<void>((resolve) => held.once('close', () => resolve()))
+  await new Promise<void>((resolve) => held.once('connect', () => resolve()))
+  held.write('still here')
+  t.equal(String(await new Promise<Buffer>((resolve) => held.once('data', resolve))), 'echo:still here', 'a long-lived connection works')
+
   await gw.http.post(`/api/devices/plc-1/exposed-services/${created.body.id}/disable`, undefined, { token: gw.adminToken })
   await waitFor('listener closed when disabled', async () => !(await connects(gatewayPort)))
-  t.pass('disabling unbinds the port')
+  await heldClosed
+  t.pass('disabling unbinds the port and cuts the connection still open')
+
+  await gw.http.post(`/api/devices/plc-1/exposed-services/${created.body.id}/enable`, undefined, { token: gw.adminToken })
+  await waitFor('listener bound again when enabled', () => connects(gatewayPort))
+  t.equal(await roundTrip(gatewayPort, 'again'), 'echo:again', 'enabling binds it again')
 })
