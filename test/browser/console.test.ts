@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -68,11 +69,17 @@ t.test('the admin console in a real browser', async (t) => {
   const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentDir: agent.dir } })
   // localhost, not 127.0.0.1: the console host is `localhost`, and cookie-authenticated writes must come from it.
   const base = `http://localhost:${gw.server.httpPort}`
-  const browser: Browser = await chromium.launch({
+  // launchServer, not launch: its handle can kill the process. Chromium now and then never answers Browser.close
+  // on a loaded machine (a known Chromium/Playwright hang), and a test must not wait on it until tap's timeout.
+  const browserServer = await chromium.launchServer({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   })
-  t.teardown(() => browser.close())
+  t.teardown(async () => {
+    const closed = await Promise.race([browserServer.close().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000))])
+    if (!closed) await browserServer.kill()
+  })
+  const browser: Browser = await chromium.connect(browserServer.wsEndpoint())
   const admin: BrowserContext = await browser.newContext({ viewport: { width: 1440, height: 900 } })
   admin.setDefaultTimeout(TIMEOUT)
   // Script errors and CSP refusals in any admin page fail the run (a 401 or 409 answer logged by the browser is expected).
@@ -436,7 +443,12 @@ t.test('the admin console in a real browser', async (t) => {
     t.equal(await page.locator('[data-testid=install-command]').innerText(), 'flatcar-install -d /dev/sda -i north-batch-device.ign', 'the install command names the file')
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('.modal a:has-text("Download device.ign")')])
     t.equal(download.suggestedFilename(), 'north-batch-device.ign')
-    const config = JSON.parse(readFileSync((await download.path())!, 'utf8')) as IgnitionConfig
+    // saveAs, not path(): the browser runs as a server process, so the download is streamed back to us.
+    const downloads = mkdtempSync(path.join(tmpdir(), 'et-download-'))
+    t.teardown(() => rmSync(downloads, { recursive: true, force: true }))
+    const saved = path.join(downloads, download.suggestedFilename())
+    await download.saveAs(saved)
+    const config = JSON.parse(readFileSync(saved, 'utf8')) as IgnitionConfig
     t.equal(config.ignition.version, '3.3.0', 'an Ignition 3.3.0 config')
     const files = filesOf(config)
     t.equal(parseYaml(files.get('/etc/edgetainer/agent.yaml')!.text!).token, value, "its agent.yaml carries the shown token")

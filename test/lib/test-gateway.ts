@@ -56,7 +56,14 @@ export async function startTestGateway(
   if (dialect === 'postgres') env.DATABASE_URL = await createPostgresDatabase(t)
   const config = loadConfig({ env })
   const server = await startServer(config, createLogger(config.logLevel), { pgliteDir: dialect === 'pglite' ? 'memory://' : undefined, ...options.start })
-  t.teardown(() => server.close())
+  t.teardown(async () => {
+    // A close() that never ends would surface only as tap's anonymous timeout minutes later; name it instead.
+    let timer: NodeJS.Timeout | undefined
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the gateway did not close within 20 s (a listener waiting on an open connection?)')), 20_000)
+    })
+    await Promise.race([server.close(), stalled]).finally(() => clearTimeout(timer))
+  })
   const http = createHttpClient(`http://127.0.0.1:${server.httpPort}`)
 
   async function login(username: string, password: string): Promise<string> {
