@@ -36,6 +36,25 @@ export function declaredServices(compose: string): string[] {
 }
 
 /**
+ * One-shot jobs (migrations, seeders): the services another service waits on with
+ * `depends_on: {<job>: {condition: service_completed_successfully}}`, the Compose way of
+ * saying a container is meant to finish. Their exit with code 0 is success, not a crash.
+ */
+export function oneShotServices(compose: string): string[] {
+  const services = (parseYaml(compose) as { services?: Record<string, { depends_on?: unknown } | null> } | null)?.services ?? {}
+  const jobs = new Set<string>()
+  for (const service of Object.values(services)) {
+    const dependsOn = service?.depends_on
+    // The short list form has no conditions; only the long map form can name one.
+    if (!dependsOn || typeof dependsOn !== 'object' || Array.isArray(dependsOn)) continue
+    for (const [name, spec] of Object.entries(dependsOn as Record<string, { condition?: unknown } | null>)) {
+      if (spec?.condition === 'service_completed_successfully') jobs.add(name)
+    }
+  }
+  return [...jobs]
+}
+
+/**
  * Carries out the planner's steps with docker compose, one project per
  * software. A deploy is validated (`config`) and its images pulled before
  * anything running is touched; after `up` it must verify, or the previous
@@ -77,8 +96,15 @@ export function createComposeExecutor(deps: {
     if (r.failed) throw new StepFailure(`pull failed: ${errorSummary(r)}`)
   }
 
-  async function verify(meta: StackMeta, services: string[]) {
-    await verifyRunning({ containers: deps.containers, project: meta.project, services, timeoutMs: deps.timeouts.deployMs, stableMs: deps.timeouts.stableMs, signal: deps.signal })
+  /** "migrate exited with code 1": what an admin needs from a failed `up`, rather than compose's progress output. */
+  async function failedContainers(meta: StackMeta): Promise<string | undefined> {
+    const exited = (await deps.containers.ofProject(meta.project).catch(() => [])).filter((c) => c.state === 'exited' && c.exit_code !== 0)
+    return exited.length ? exited.map((c) => `${c.service ?? c.name} exited with code ${c.exit_code ?? '?'}`).join('; ') : undefined
+  }
+
+  async function verify(meta: StackMeta, services: string[], compose: string) {
+    const oneShot = oneShotServices(compose)
+    await verifyRunning({ containers: deps.containers, project: meta.project, services, oneShot, timeoutMs: deps.timeouts.deployMs, stableMs: deps.timeouts.stableMs, signal: deps.signal })
   }
 
   async function deploy(target: TargetStack, digest: string) {
@@ -105,8 +131,8 @@ export function createComposeExecutor(deps: {
     stacks.move(target.software_id, 'next', 'current')
     try {
       const up = await compose(meta, 'current', ['up', '-d', '--remove-orphans'])
-      if (up.failed) throw new StepFailure(`compose up failed: ${errorSummary(up)}`)
-      await verify(meta, meta.services)
+      if (up.failed) throw new StepFailure(`compose up failed: ${(await failedContainers(meta)) ?? errorSummary(up)}`)
+      await verify(meta, meta.services, target.compose)
     } catch (err) {
       await rollBack(meta, hadPrevious, digest, (err as Error).message)
       return
@@ -144,7 +170,7 @@ export function createComposeExecutor(deps: {
         // --no-deps: only the services whose environment changed are recreated.
         const up = await compose(updated, 'current', ['up', '-d', '--no-deps', ...running])
         if (up.failed) throw new StepFailure(`compose up failed: ${errorSummary(up)}`)
-        await verify(updated, running)
+        await verify(updated, running, target.compose)
       }
     } catch (err) {
       stacks.rewriteEnv(before, { ...target, env: before.env }, 'current')

@@ -14,12 +14,14 @@ function describe(c: ContainerInfo): string {
  * Waits until every given service of a project has a running container
  * (healthy, when it has a healthcheck) that stays up, unrestarted, for
  * `stableMs`. Fails at once on an exit, a restart or an unhealthy verdict,
- * and at the deadline otherwise.
+ * and at the deadline otherwise. Services in `oneShot` (jobs such as a
+ * migration) are done when they exit with code 0; any other exit fails.
  */
 export async function verifyRunning(deps: {
   containers: Containers
   project: string
   services: string[]
+  oneShot?: string[]
   timeoutMs: number
   stableMs: number
   pollMs?: number
@@ -39,6 +41,7 @@ export async function verifyRunning(deps: {
       else if (c.restart_count > seen.restart_count || (seen.started_at && c.started_at !== seen.started_at)) {
         throw new VerifyError(`${c.service} restarted after it started (${describe(c)})`)
       }
+      if (c.state === 'exited' && c.exit_code === 0 && deps.oneShot?.includes(c.service!)) continue
       if (c.state === 'exited' || c.state === 'dead' || c.health === 'unhealthy') throw new VerifyError(describe(c))
       if (c.state === 'restarting') throw new VerifyError(`${c.service} keeps restarting (exit code ${c.exit_code ?? '?'})`)
       if (c.state !== 'running' || (c.health !== null && c.health !== 'healthy')) allGood = false

@@ -15,7 +15,7 @@ import { refuseUpgrade, sendProxyError } from './proxy-pages.js'
 
 type Decision =
   | { ok: false; status: number; code: string; message: string }
-  | { ok: true; target: string; agent: ReturnType<ReturnType<typeof createTunnelAgents>['get']>; stripPrefix: string | undefined; authenticatedByBearer: boolean }
+  | { ok: true; agent: ReturnType<ReturnType<typeof createTunnelAgents>['get']>; stripPrefix: string | undefined; authenticatedByBearer: boolean }
 
 /** Our session cookie is for the gateway only; a device's app never sees it. */
 function stripSessionCookie(req: IncomingMessage) {
@@ -66,7 +66,6 @@ export function createSubdomainProxy(deps: {
     }
     return {
       ok: true,
-      target: `http://${service.container_name}:${service.internal_port}`,
       agent: agents.get(session, service.container_name, service.internal_port),
       stripPrefix: resolution.stripPrefix,
       authenticatedByBearer,
@@ -120,7 +119,7 @@ export function createSubdomainProxy(deps: {
             return sendProxyError(req, res, decision.status, decision.code, decision.message)
           }
           prepare(req, decision)
-          proxy.web(req, res, { target: decision.target, agent: decision.agent })
+          proxy.web(req, res, { target: decision.agent.target, agent: decision.agent })
         },
         (err: Error) => {
           logger.error({ err }, 'proxy routing failed')
@@ -135,7 +134,7 @@ export function createSubdomainProxy(deps: {
         (decision) => {
           if (!decision.ok) return refuseUpgrade(socket, decision.status, decision.code)
           prepare(req, decision)
-          proxy.ws(req, socket, head, { target: decision.target, agent: decision.agent })
+          proxy.ws(req, socket, head, { target: decision.agent.target, agent: decision.agent })
         },
         () => refuseUpgrade(socket, 502, 'GATEWAY_ERROR'),
       )

@@ -11,12 +11,15 @@ export class TunnelAgent extends http.Agent {
   readonly #session: DeviceSession
   readonly #service: string
   readonly #port: number
+  /** The proxy target, parsed once: http-proxy would otherwise parse a URL string on every request. */
+  readonly target: URL
 
   constructor(session: DeviceSession, service: string, port: number) {
     super({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, timeout: 60_000 })
     this.#session = session
     this.#service = service
     this.#port = port
+    this.target = new URL(`http://${service}:${port}`)
   }
 
   // Node's Agent accepts an asynchronous createConnection that answers through the callback.

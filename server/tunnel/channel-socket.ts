@@ -30,12 +30,18 @@ export function asSocketLike<T extends Duplex>(channel: T): T {
   c.unref ??= () => c
 
   let timer: NodeJS.Timeout | undefined
+  let timerMs = 0
   c.setTimeout = (ms: number, cb?: () => void) => {
-    clearTimeout(timer)
-    timer = undefined
-    if (ms > 0) {
-      timer = setTimeout(() => c.emit('timeout'), ms)
-      timer.unref()
+    // The http client sets the same timeout on every keep-alive request: re-arm the timer rather than replace it.
+    if (ms > 0 && ms === timerMs && timer) timer.refresh()
+    else {
+      clearTimeout(timer)
+      timer = undefined
+      timerMs = ms
+      if (ms > 0) {
+        timer = setTimeout(() => c.emit('timeout'), ms)
+        timer.unref()
+      }
     }
     if (cb) {
       if (ms === 0) c.removeListener('timeout', cb)

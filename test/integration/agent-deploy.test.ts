@@ -144,6 +144,27 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
     t.ok(logs.some((l) => l.log_type === 'deploy' && /shop 3: rolled_back: web exited with code 3/.test(l.message)), 'the result is in the device log')
   })
 
+  await t.test('a one-shot job the web service waits for may finish; a failing one rolls back', async (t) => {
+    // The Compose way to say "this container is meant to finish": another service depends on it completing.
+    const withJob = (marker: string, exitCode: number) =>
+      stack(port, marker, undefined, '    depends_on:\n      migrate:\n        condition: service_completed_successfully\n') +
+      `  migrate:\n    image: ${TEST_IMAGE}\n    network_mode: host\n    command: ["sh", "-c", "echo migrating ${marker}; exit ${exitCode}"]\n`
+    t.equal((await http.put(`/api/software/${software.id}`, { docker_compose_yaml: withJob('v4', 0) }, { token })).body.current_version, '4')
+    const running = await statusOf('4', 'running')
+    t.equal(running.error, null, 'a job that exited 0 is not a crash')
+    t.match(serviceContainers(project, 'migrate'), [{ state: 'exited' }], 'the job ran and finished')
+    t.equal((await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')).body, 'v4\n', 'web started after it')
+
+    t.equal((await http.put(`/api/software/${software.id}`, { docker_compose_yaml: withJob('v5', 1) }, { token })).body.current_version, '5')
+    const rolled = await statusOf('5', 'rolled_back')
+    t.match(rolled.error, /^compose up failed: migrate exited with code 1$/, 'the report names the failed job and its exit code')
+    const back = await waitFor('v4 back', async () => {
+      const r = await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')
+      return r.status === 200 && r.body === 'v4\n' ? r : undefined
+    })
+    t.equal(back.body, 'v4\n', 'the previous version runs again')
+  })
+
   await t.test('an operator restarts every stack', async (t) => {
     const before = runningContainer(project, 'side')!
     const res = await http.post(`/api/devices/${deviceId}/restart`, { target: 'stacks' }, { token: await gw.tokenFor('operator') })

@@ -26,3 +26,14 @@ t.test('an idle channel emits timeout, as a socket does', async (t) => {
   t.pass('timeout emitted')
   channel.destroy()
 })
+
+t.test('the same timeout set again after it fired (the next keep-alive request) arms it again', async (t) => {
+  const channel = asSocketLike(new PassThrough()) as SocketLike
+  const hold = setInterval(() => {}, 1000)
+  await new Promise<void>((resolve) => channel.setTimeout(20, resolve))
+  await new Promise<void>((resolve) => channel.setTimeout(20, resolve))
+  clearInterval(hold)
+  t.pass('timeout emitted twice')
+  t.equal(channel.listenerCount('timeout'), 0, 'each once-listener went with its timeout')
+  channel.destroy()
+})
