@@ -5,6 +5,8 @@ import type {
   Deployment,
   Device,
   DeviceLiveStatus,
+  DeviceLogEntry,
+  DeviceMetricsHistory,
   EnvVar,
   ExposedService,
   Fleet,
@@ -73,6 +75,9 @@ export const devices = {
   remove: (id: string) => http.delete(`/api/devices/${enc(id)}`),
   move: (id: string, fleetId: string | null) => http.post<Device>(`/api/devices/${enc(id)}/move`, { fleet_id: fleetId }),
   status: (id: string) => http.get<DeviceLiveStatus>(`/api/devices/${enc(id)}/status`),
+  /** Oldest first; `since` is an ISO time, `limit` at most 1000. */
+  logs: (id: string, q: { since?: string; container?: string; limit: number; offset: number }) => http.get<Page<DeviceLogEntry>>(`/api/devices/${enc(id)}/logs`, q),
+  metrics: (id: string, q: { since?: string; limit?: number }) => http.get<DeviceMetricsHistory>(`/api/devices/${enc(id)}/metrics`, q),
   envVars: (id: string) => http.get<unknown>(`/api/devices/${enc(id)}/env-vars`),
   resolvedEnv: (id: string) => http.get<ResolvedEnv>(`/api/devices/${enc(id)}/env-vars`, { resolved: true }),
   putEnv: (id: string, container: string, vars: Record<string, EnvVar>) => http.put<unknown>(`/api/devices/${enc(id)}/env-vars/${enc(container)}`, { vars }),

@@ -111,6 +111,41 @@ export interface DeviceLiveStatus {
   session: { since: string; remote_address: string; forwards: TunnelForward[] } | null
 }
 
+/** A row the device shipped (server/telemetry/outbox-ingest.ts): a container's output line, a deploy result, a container state change, an agent notice. */
+export type DeviceLogType = 'stdout' | 'stderr' | 'deploy' | 'container' | 'agent' | 'dropped'
+
+export interface DeviceLogEntry {
+  id: string
+  log_type: DeviceLogType | string
+  /** The container (or compose service) it came from; null for deploy results and agent notices. */
+  container: string | null
+  message: string
+  created_at: string
+  /** The device's outbox sequence number. */
+  seq: number | null
+}
+
+/** One heartbeat sample (server/telemetry/device-metrics-store.ts); each figure is null when the agent could not read it. */
+export interface DeviceMetricsSample {
+  recorded_at: string
+  cpu_percent: number | null
+  memory_used_bytes: number | null
+  memory_total_bytes: number | null
+  disk_used_bytes: number | null
+  disk_total_bytes: number | null
+  uptime_seconds: number | null
+  load_1: number | null
+  net_rx_bytes: number | null
+  net_tx_bytes: number | null
+  containers: { name: string; service: string | null; state: string }[]
+}
+
+export interface DeviceMetricsHistory {
+  latest: DeviceMetricsSample | null
+  /** Oldest first. */
+  items: DeviceMetricsSample[]
+}
+
 /** One variable at one level, as written: `{"vars": {"NAME": EnvVar}}`. */
 export interface EnvVar {
   value: string

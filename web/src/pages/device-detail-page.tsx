@@ -13,6 +13,8 @@ import { toast, toastError } from '../ui/toasts'
 import { useResource } from '../ui/use-resource'
 import { DeviceEditModal, MoveDeviceModal } from './device-edit'
 import { DeviceEnv } from './device-env'
+import { DeviceLogs } from './device-logs'
+import { DeviceMetrics } from './device-metrics'
 import { DeviceOverview } from './device-overview'
 import { DeviceServices } from './device-services'
 import { DeviceTerminal } from './device-terminal'
@@ -95,12 +97,18 @@ export function DeviceDetailPage(props: { params: Record<string, string> }) {
         tabs={[
           { id: 'overview', label: 'Overview', href: base },
           { id: 'services', label: 'Services', href: `${base}/services` },
+          { id: 'logs', label: 'Logs', href: `${base}/logs` },
+          { id: 'metrics', label: 'Metrics', href: `${base}/metrics` },
           { id: 'env', label: 'Environment', href: `${base}/env` },
           { id: 'terminal', label: 'Terminal', href: `${base}/terminal` },
         ]}
       />
       {tab === 'services' ? (
         <DeviceServices device={d} />
+      ) : tab === 'logs' ? (
+        <DeviceLogs device={d} />
+      ) : tab === 'metrics' ? (
+        <DeviceMetrics device={d} />
       ) : tab === 'env' ? (
         <DeviceEnv device={d} />
       ) : tab === 'terminal' ? (
