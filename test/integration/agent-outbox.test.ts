@@ -12,6 +12,7 @@ import { freePort, waitFor } from '../lib/openssh.js'
 import { spawnGateway } from '../lib/spawn-gateway.js'
 import { registrationToken, startTestAgent, waitOnline } from '../lib/test-agent.js'
 import { ADMIN_PASSWORD } from '../lib/test-gateway.js'
+import { reservePortBlock } from '../lib/port-blocks.js'
 
 const RECONNECT_CAP_SECONDS = 3
 
@@ -39,14 +40,13 @@ t.test('offline, the agent keeps working; its events arrive once and in order wh
   ensureTestImage()
   const dataDir = mkdtempSync(path.join(tmpdir(), 'et-gw-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const block = 20000 + Math.floor(Math.random() * 100) * 100
   // The same data dir, database and ports across restarts: the gateway a device knows comes back.
   const env = {
     DATABASE_URL: await createPostgresDatabase(t),
     EDGETAINER_DATA_DIR: dataDir,
     EDGETAINER_HTTP_PORT: String(await freePort()),
     EDGETAINER_SSH_PORT: String(await freePort()),
-    EDGETAINER_SSH_PORT_RANGE: `${block}-${block + 99}`,
+    EDGETAINER_SSH_PORT_RANGE: reservePortBlock(t, 20000, 100),
     EDGETAINER_BIND_ADDRESS: '127.0.0.1',
     EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
     EDGETAINER_LOG_LEVEL: process.env.EDGETAINER_TEST_LOG_LEVEL ?? 'silent',

@@ -1,34 +1,8 @@
 import t from 'tap'
-import { WebSocket } from 'ws'
-import { startTestGateway, type TestGateway } from '../lib/test-gateway.js'
+import { startTestGateway } from '../lib/test-gateway.js'
 import { newKeyPair, writeKeyPair } from '../lib/keys.js'
 import { startOpenSshDevice, startTestSshd, waitFor } from '../lib/openssh.js'
-
-interface Terminal {
-  ws: WebSocket
-  output(): string
-  exit: Promise<{ type: string; code: number; reason: string }>
-  send(text: string): void
-}
-
-function openTerminal(gw: TestGateway, token: string, path: string, origin = 'http://localhost'): Promise<Terminal> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gw.server.httpPort}${path}`, { headers: { host: 'localhost', origin, cookie: `edgetainer_session=${token}` } })
-    let output = ''
-    let onExit: (m: { type: string; code: number; reason: string }) => void
-    const exit = new Promise<{ type: string; code: number; reason: string }>((r) => (onExit = r))
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) output += String(data)
-      else {
-        const message = JSON.parse(String(data))
-        if (message.type === 'exit') onExit(message)
-      }
-    })
-    ws.once('open', () => resolve({ ws, output: () => output, exit, send: (text) => ws.send(Buffer.from(text), { binary: true }) }))
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
-    ws.once('error', reject)
-  })
-}
+import { openTerminal } from '../lib/terminal-client.js'
 
 t.test('web terminal through the tunnel to a real sshd', async (t) => {
   const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' } })
@@ -60,7 +34,7 @@ t.test('web terminal through the tunnel to a real sshd', async (t) => {
   await t.test('only operators and admins, only from our origin, only with the cookie', async (t) => {
     const viewer = await gw.tokenFor('viewer')
     await t.rejects(openTerminal(gw, viewer, `/api/devices/${device.id}/terminal`), /HTTP 403/, 'viewers are refused')
-    await t.rejects(openTerminal(gw, operator, `/api/devices/${device.id}/terminal`, 'https://evil.example'), /HTTP 403/, 'foreign origins are refused')
+    await t.rejects(openTerminal(gw, operator, `/api/devices/${device.id}/terminal`, { origin: 'https://evil.example' }), /HTTP 403/, 'foreign origins are refused')
     await t.rejects(openTerminal(gw, 'not-a-token', `/api/devices/${device.id}/terminal`), /HTTP 401/, 'no session, no terminal')
     await t.rejects(openTerminal(gw, operator, '/api/devices/nope/terminal'), /HTTP 404/)
     await t.rejects(openTerminal(gw, operator, `/api/devices/${device.id}/terminal?container=$(reboot)`), /HTTP 400/, 'container names are validated')

@@ -7,14 +7,9 @@ import { startServer, type RunningServer, type StartOptions } from '../../server
 import type { Role } from '../../server/db/schema.js'
 import { createPostgresDatabase, type DialectName } from './databases.js'
 import { createHttpClient, type HttpClient } from './http-client.js'
+import { reservePortBlock } from './port-blocks.js'
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests'
-
-/** A random block of 100 ports below the kernel's ephemeral range (32768+), so no outgoing connection takes them. */
-function portBlock(from: number, blocks: number): string {
-  const start = from + Math.floor(Math.random() * blocks) * 100
-  return `${start}-${start + 99}`
-}
 
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void
@@ -46,8 +41,8 @@ export async function startTestGateway(
     EDGETAINER_HTTP_PORT: '0',
     EDGETAINER_SSH_PORT: '0',
     // Test files run in parallel: each gateway hands out device ports from a block of its own.
-    EDGETAINER_SSH_PORT_RANGE: portBlock(20000, 100),
-    EDGETAINER_TCP_PORT_RANGE: portBlock(30000, 27),
+    EDGETAINER_SSH_PORT_RANGE: reservePortBlock(t, 20000, 100),
+    EDGETAINER_TCP_PORT_RANGE: reservePortBlock(t, 30000, 27),
     EDGETAINER_BIND_ADDRESS: '127.0.0.1',
     EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
     EDGETAINER_LOG_LEVEL: process.env.EDGETAINER_TEST_LOG_LEVEL ?? 'silent',
