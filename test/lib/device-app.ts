@@ -29,12 +29,19 @@ export async function startDeviceApp(t: Teardown, name: string): Promise<DeviceA
   })
   const wss = new WebSocketServer({ server })
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${data}`)))
+  // Every socket, tracked at the TCP level: upgraded or half-handshaken ones are invisible to
+  // closeAllConnections(), and one left open would keep close() waiting for ever.
+  const sockets = new Set<net.Socket>()
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => {
-    for (const c of wss.clients) c.terminate()
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
     wss.close()
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const socket of sockets) socket.destroy()
+    await closed
   })
   return { port: (server.address() as net.AddressInfo).port, seen, urls }
 }
