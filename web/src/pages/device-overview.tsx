@@ -23,7 +23,8 @@ const gauges: { keys: string[]; label: string }[] = [
   { keys: ['disk_percent', 'disk_usage'], label: 'Disk' },
 ]
 
-function Metrics(props: { info: Record<string, unknown> | null }) {
+/** What the agent reported about the machine when it registered (usage over time is on the Metrics tab). */
+function Hardware(props: { info: Record<string, unknown> | null }) {
   const info = props.info ?? {}
   const used = new Set<string>()
   const bars = gauges.flatMap((g) => {
@@ -34,7 +35,7 @@ function Metrics(props: { info: Record<string, unknown> | null }) {
   })
   const rest = Object.entries(info).filter(([k]) => !used.has(k))
   if (!bars.length && !rest.length)
-    return <p class="muted">No metrics reported yet. The agent reports hardware and usage figures once it connects.</p>
+    return <p class="muted">No hardware details reported yet. The agent sends them when it registers; usage over time is on the Metrics tab.</p>
   return (
     <div class="metrics">
       {bars.map((b) => (
@@ -133,8 +134,8 @@ export function DeviceOverview(props: { device: Device; fleet?: Fleet }) {
         <Card title="Tunnel">
           <Connection device={d} />
         </Card>
-        <Card title="Metrics">
-          <Metrics info={d.hardware_info} />
+        <Card title="Hardware">
+          <Hardware info={d.hardware_info} />
         </Card>
       </div>
     </div>
