@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '../agent-logger.js'
-import { asSocketLike } from '../tunnel/socket-like.js'
+import { asSocketLike } from '../../shared/channel-socket.js'
 import { CONTROL_KEY_HEADER, CONTROL_PATHS, type CommandResult } from '../../shared/agent-wire.js'
 import { isAllowed } from './allowlist.js'
 

@@ -1,7 +1,7 @@
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import { AGENT_API_HOST, AGENT_API_PORT } from '../../shared/agent-protocol.js'
-import { asSocketLike } from './socket-like.js'
+import { asSocketLike } from '../../shared/channel-socket.js'
 import type { TunnelConnection } from './tunnel-client.js'
 
 export class AgentApiError extends Error {

@@ -4,7 +4,7 @@ import type { Logger } from '../agent-logger.js'
 import type { Containers } from '../docker/containers.js'
 import { AGENT_CONTROL_NAME, AGENT_CONTROL_PORT } from '../../shared/agent-protocol.js'
 import type { ForwardedService } from '../../shared/agent-wire.js'
-import { splice } from './socket-like.js'
+import { splice } from '../../shared/channel-socket.js'
 import type { ChannelHandler, TunnelConnection } from './tunnel-client.js'
 
 const key = (name: string, port: number) => `${name}:${port}`

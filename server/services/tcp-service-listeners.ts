@@ -2,7 +2,7 @@ import net from 'node:net'
 import type { ExposedServiceRow } from '../db/schema.js'
 import type { GatewayEvents } from '../events/gateway-events.js'
 import type { Logger } from '../logger.js'
-import { splice } from '../tunnel/channel-socket.js'
+import { splice } from '../../shared/channel-socket.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
 import type { ExposedServiceStore } from './exposed-service-store.js'
 

@@ -2,7 +2,7 @@ import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { Connection, ServerChannel, TcpipBindInfo } from 'ssh2'
 import type { Logger } from '../logger.js'
-import { asSocketLike, splice } from './channel-socket.js'
+import { asSocketLike, splice } from '../../shared/channel-socket.js'
 
 export interface SessionDevice {
   id: string

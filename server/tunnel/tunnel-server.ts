@@ -10,7 +10,7 @@ import type { StatusRecorder } from './status-recorder.js'
 import type { TunnelRegistry } from './tunnel-registry.js'
 import { sshHostKey, type HostKey } from './host-key.js'
 import type { ServerChannel } from 'ssh2'
-import { asSocketLike } from './channel-socket.js'
+import { asSocketLike } from '../../shared/channel-socket.js'
 
 /** Serves `direct-tcpip` channels that devices open to the gateway itself (the agent API). */
 export interface InTunnelService {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { PassThrough } from 'node:stream'
-import { asSocketLike } from '../../server/tunnel/channel-socket.js'
+import { asSocketLike } from '../../shared/channel-socket.js'
 
 type SocketLike = PassThrough & { setTimeout(ms: number, cb?: () => void): unknown; setNoDelay(): unknown; setKeepAlive(): unknown }
 

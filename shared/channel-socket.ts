@@ -1,5 +1,7 @@
 import type { Duplex } from 'node:stream'
 
+// Shared by both ends of a tunnel: the gateway's proxy agent and TCP services, and the device agent's API client and forwards.
+
 /**
  * http.Agent and http-proxy treat an upstream connection as a net.Socket and
  * call these on it; an ssh2 Channel has none of them. Nagle and keepalive
