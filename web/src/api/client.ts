@@ -1,3 +1,5 @@
+import { errorSentence } from './error-text'
+
 /**
  * The one way the console talks to the gateway. The session travels in the
  * HttpOnly cookie (credentials: 'same-origin'); the JWT is never kept in
@@ -21,8 +23,9 @@ export class ApiError extends Error {
   }
 }
 
+/** What the console shows for a failure: a sentence, never a raw code or validator text. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof ApiError) return err.message
+  if (err instanceof ApiError) return errorSentence(err.code, err.message, err.field)
   if (err instanceof Error) return err.message
   return String(err)
 }

@@ -1,13 +1,24 @@
 import { useState } from 'preact/hooks'
 import { audit } from '../api/endpoints'
 import { setQuery, useLocation } from '../state/router'
-import { describeAction, formatDate, timeAgo } from '../ui/format'
+import { formatDate, timeAgo } from '../ui/format'
+import { auditObject, auditPhrase, countOf } from '../ui/audit-sentence'
 import { Card, PageHeader, Pagination } from '../ui/page'
 import { EmptyState, ErrorState, Loading } from '../ui/states'
 import { useResource } from '../ui/use-resource'
 
 const PAGE = 50
-const targetTypes = ['', 'fleet', 'device', 'user', 'api_token', 'software', 'exposed_service', 'terminal']
+const targetTypes: [string, string][] = [
+  ['', 'Everything'],
+  ['fleet', 'Fleets'],
+  ['device', 'Devices'],
+  ['user', 'Users'],
+  ['api_token', 'API tokens'],
+  ['registration_token', 'Registration tokens'],
+  ['software', 'Software'],
+  ['exposed_service', 'Services'],
+  ['certificate', 'Certificates'],
+]
 
 function targetHref(type: string, id: string | null): string | undefined {
   if (!id) return undefined
@@ -30,13 +41,13 @@ export function ActivityPage() {
       <Card flush>
         <div class="toolbar">
           <select class="select-sm" aria-label="Filter by target" value={targetType} onChange={(e) => (setOffset(0), setQuery({ type: e.currentTarget.value || undefined }))}>
-            {targetTypes.map((t) => (
-              <option key={t} value={t}>
-                {t ? t.replace('_', ' ') : 'Everything'}
+            {targetTypes.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
               </option>
             ))}
           </select>
-          {list.data && <span class="toolbar-count">{list.data.total} entries</span>}
+          {list.data && <span class="toolbar-count">{countOf(list.data.total, 'entry', 'entries')}</span>}
         </div>
         {list.error ? (
           <ErrorState error={list.error} retry={list.reload} />
@@ -51,31 +62,21 @@ export function ActivityPage() {
                 <th>When</th>
                 <th>Who</th>
                 <th>What</th>
-                <th>Target</th>
                 <th>From</th>
               </tr>
             </thead>
             <tbody>
               {list.data.items.map((e) => {
                 const href = targetHref(e.target_type, e.target_id)
+                const object = auditObject(e)
                 return (
                   <tr key={e.id}>
                     <td class="muted" title={formatDate(e.created_at)}>
                       {timeAgo(e.created_at)}
                     </td>
                     <td class="strong">{e.actor}</td>
-                    <td>
-                      <span class="mono small action">{e.action}</span> <span class="muted small">{describeAction(e.action)}</span>
-                    </td>
-                    <td class="small">
-                      {e.target_type.replace('_', ' ')}{' '}
-                      {href ? (
-                        <a class="mono" href={href}>
-                          {String(e.details?.name ?? e.details?.device_id ?? e.target_id?.slice(0, 8))}
-                        </a>
-                      ) : (
-                        <span class="mono muted">{String(e.details?.username ?? e.target_id?.slice(0, 8) ?? '')}</span>
-                      )}
+                    <td title={e.action}>
+                      {auditPhrase(e.action)} {object && href ? <a href={href}>{object}</a> : object}
                     </td>
                     <td class="mono small muted">{e.ip_address ?? '—'}</td>
                   </tr>

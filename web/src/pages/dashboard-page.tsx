@@ -2,7 +2,8 @@ import { audit, devices, fleets } from '../api/endpoints'
 import type { AuditEntry, DeviceStatus, Fleet } from '../api/types'
 import { useLiveEvents } from '../state/live-events'
 import { useCan } from '../state/session'
-import { describeAction, formatDate, timeAgo } from '../ui/format'
+import { formatDate, timeAgo } from '../ui/format'
+import { auditSentence } from '../ui/audit-sentence'
 import { Icon, type IconName } from '../ui/icons'
 import { Card, PageHeader } from '../ui/page'
 import { EmptyState, ErrorState, Loading } from '../ui/states'
@@ -72,9 +73,7 @@ function ActivityFeed(props: { items: AuditEntry[] }) {
           <div class="feed-avatar">{e.actor.slice(0, 1).toUpperCase()}</div>
           <div class="feed-text">
             <span>
-              <strong>{e.actor}</strong> {describeAction(e.action)}
-              {typeof e.details?.name === 'string' && <em> {e.details.name}</em>}
-              {typeof e.details?.username === 'string' && <em> {e.details.username}</em>}
+              <strong>{e.actor}</strong> {auditSentence(e)}
             </span>
             <time title={formatDate(e.created_at)}>{timeAgo(e.created_at)}</time>
           </div>

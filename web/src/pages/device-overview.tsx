@@ -23,6 +23,22 @@ const gauges: { keys: string[]; label: string }[] = [
   { keys: ['disk_percent', 'disk_usage'], label: 'Disk' },
 ]
 
+/** Labels for the facts the agent reports at registration; unknown keys read as words ("disk_model" → "Disk model"). */
+const factLabels: Record<string, string> = {
+  arch: 'Architecture',
+  platform: 'Platform',
+  kernel: 'Kernel',
+  cpus: 'CPU cores',
+  cpu_model: 'CPU model',
+  memory_bytes: 'Memory',
+  disk_bytes: 'Disk',
+}
+
+function factLabel(key: string): string {
+  const words = key.replace(/_bytes$/, '').replace(/_/g, ' ')
+  return factLabels[key] ?? words.charAt(0).toUpperCase() + words.slice(1)
+}
+
 /** What the agent reported about the machine when it registered (usage over time is on the Metrics tab). */
 function Hardware(props: { info: Record<string, unknown> | null }) {
   const info = props.info ?? {}
@@ -52,7 +68,7 @@ function Hardware(props: { info: Record<string, unknown> | null }) {
       {rest.length > 0 && (
         <dl class="kv-grid">
           {rest.map(([k, v]) => (
-            <Fact key={k} label={k.replace(/_/g, ' ')}>
+            <Fact key={k} label={factLabel(k)}>
               {typeof v === 'number' && /bytes|memory|disk|ram/i.test(k) && v > 1024 ? formatBytes(v) : typeof v === 'object' ? JSON.stringify(v) : String(v)}
             </Fact>
           ))}

@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact'
 import { useState } from 'preact/hooks'
 import { ApiError, errorMessage } from '../api/client'
+import { fieldSentence } from '../api/error-text'
 import { Icon } from './icons'
 
 export interface FormState {
@@ -33,9 +34,8 @@ export function useForm(fields: readonly string[], alias?: (field: string) => st
       const field = err instanceof ApiError ? err.field?.replace(/^body\./, '') : undefined
       const target = field && (fields.includes(field) ? field : alias?.(field))
       if (field && target && fields.includes(target)) {
-        const own = target === field
-        const message = own ? errorMessage(err).replace(new RegExp(`^(body\\.)?${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\s*`), '') : errorMessage(err)
-        setFieldErrors({ [target]: message })
+        // Next to its own field the error needs no field name; next to an alias field it does.
+        setFieldErrors({ [target]: target === field ? fieldSentence((err as ApiError).message, field) : errorMessage(err) })
       } else setFormError(err)
     } finally {
       setBusy(false)
@@ -74,10 +74,7 @@ export function FormError(props: { error: unknown }) {
   return (
     <div class="form-error" role="alert">
       <Icon name="alert" size={16} />
-      <span>
-        {errorMessage(props.error)}
-        {code && <code class="error-code">{code}</code>}
-      </span>
+      <span title={code}>{errorMessage(props.error)}</span>
     </div>
   )
 }

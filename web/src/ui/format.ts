@@ -66,23 +66,3 @@ export function formatBytes(value: number): string {
   }
   return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)} ${steps[i]}`
 }
-
-/** `device.create` → `Created device` for the activity feed. */
-export function describeAction(action: string): string {
-  const [subject = action, verb = ''] = action.split('.')
-  const verbs: Record<string, string> = {
-    create: 'created',
-    update: 'updated',
-    delete: 'deleted',
-    move: 'moved',
-    revoke: 'revoked',
-    logout: 'signed out',
-    login: 'signed in',
-    enable: 'enabled',
-    disable: 'disabled',
-    deploy: 'deployed',
-  }
-  const nouns: Record<string, string> = { token: 'API token', auth: '', env: 'variables' }
-  const noun = nouns[subject] ?? subject.replace(/_/g, ' ')
-  return `${verbs[verb] ?? verb.replace(/_/g, ' ')} ${noun}`.trim()
-}

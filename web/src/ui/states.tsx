@@ -47,10 +47,7 @@ export function ErrorState(props: { error: unknown; retry?: () => void; feature?
         <Icon name="alert" size={22} />
       </div>
       <h3>Could not load this</h3>
-      <p>
-        {errorMessage(props.error)}
-        {code && <code class="error-code">{code}</code>}
-      </p>
+      <p title={code}>{errorMessage(props.error)}</p>
       {props.retry && (
         <button class="btn btn-secondary" onClick={props.retry}>
           <Icon name="refresh" size={15} /> Try again
