@@ -38,6 +38,7 @@ import { createMetricsRegistry } from './http/http-metrics.js'
 import { closeServer, listen, trackUpgrades } from './http/listen.js'
 import { createFrontDoor, type HostRoute } from './http/front-door.js'
 import { createGatewayEvents, type GatewayEvents } from './events/gateway-events.js'
+import { createCloseStack } from './lifecycle/close-stack.js'
 import { packageVersion } from './version.js'
 import { loadOrCreateHostKey } from './tunnel/host-key.js'
 import { createTunnelRegistry, type TunnelRegistry } from './tunnel/tunnel-registry.js'
@@ -121,6 +122,9 @@ export interface StartOptions {
  */
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteDir: options.pgliteDir })
+  // Every part that runs pushes its close here; shutdown and a failed start unwind it in reverse.
+  const closers = createCloseStack(logger)
+  closers.push('database', () => database.close())
   try {
     const applied = await migrateToLatest(database.db)
     if (applied.length) logger.info({ migrations: applied }, 'database migrated')
@@ -147,6 +151,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const tunnels = createTunnelRegistry()
     const status = createStatusRecorder({ db, events, logger })
     await status.resetAll()
+    closers.push('status writes', () => status.drain())
     // Filled below with the agent API once its parts exist; the tunnel server routes device-opened channels to it.
     const inTunnelServices: InTunnelService[] = []
     const tunnelServer = createTunnelServer({
@@ -180,6 +185,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const exposedServices = createExposedServiceStore({ db, events, tcpPortRange: config.tcpPortRange })
     const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger })
     const routeTable = createRouteTable({ db, events, baseDomain: config.baseDomain })
+    closers.push('route table', () => routeTable.close())
 
     const api = createRouteRegistry({ authenticator, auditLog })
     // Carries console sessions to device hosts for auth_required services (browsers share no cookie with them).
@@ -240,6 +246,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         }),
     })
     inTunnelServices.push(agentApi.service)
+    closers.push('agent API', () => agentApi.close())
     registerDeviceAgentRoutes(api, { devices, metrics: deviceMetrics, logs: createDeviceLogStore({ db }), control: agentControl })
     // A changed service list changes the device's forwards: nudge its agent rather than wait for its heartbeat.
     events.on('service.changed', ({ device_uuid }) => void agentControl.sync(device_uuid))
@@ -268,6 +275,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       idleSeconds: config.terminalIdleSeconds,
       logger,
     })
+    closers.push('terminals', () => terminals.close())
     registerEventRoutes(api, { events, authenticator, pingIntervalMs: options.eventPingMs })
 
     const metrics = createMetricsRegistry()
@@ -299,19 +307,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const httpServer = http.createServer(plainDoor.handleRequest)
     httpServer.on('upgrade', plainDoor.handleUpgrade)
     trackUpgrades(httpServer)
+    closers.push('HTTP listener', () => closeServer(httpServer))
     httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
-    const sshPort = await tunnelServer.listen().catch(async (err) => {
-      await closeServer(httpServer)
-      throw err
-    })
+    closers.push('SSH listener', () => tunnelServer.close())
+    const sshPort = await tunnelServer.listen()
+    closers.push('TCP services', () => tcpServices.close())
     await tcpServices.start()
     // The HTTPS listener serves the same front door: the console, device subdomains and WebSockets.
-    httpsPort = await tls.listen(frontDoor).catch(async (err) => {
-      await tls.close()
-      await tunnelServer.close()
-      await closeServer(httpServer)
-      throw err
-    })
+    closers.push('TLS', () => tls.close())
+    httpsPort = await tls.listen(frontDoor)
     await tls.start()
     logger.info({ http_port: httpPort, https_port: httpsPort, ssh_port: sshPort, address: config.bindAddress, database: database.description }, 'gateway listening')
 
@@ -326,20 +330,10 @@ export async function startServer(config: Config, logger: Logger, options: Start
       bootstrap,
       events,
       servedRoutes: api.servedRoutes,
-      async close() {
-        await tls.close()
-        await tunnelServer.close()
-        agentApi.close()
-        await tcpServices.close()
-        terminals.close()
-        await closeServer(httpServer)
-        routeTable.close()
-        await status.drain()
-        await database.close()
-      },
+      close: closers.unwind,
     }
   } catch (err) {
-    await database.close().catch(() => {})
+    await closers.unwind()
     throw err
   }
 }
