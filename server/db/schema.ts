@@ -1,3 +1,7 @@
+/*
+ * The database as kysely sees it: one interface per table and the Database map of them. Over 300 lines
+ * on purpose: the schema is read as one piece, in migration order, next to migrations/.
+ */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
 
 /** A timestamptz column: the database fills it on insert unless given, and returns a Date. */
