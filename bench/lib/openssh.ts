@@ -5,7 +5,7 @@ import path from 'node:path'
 import { generateEd25519 } from '../../shared/ed25519-keys.js'
 import { connects, freePort, sshdConfigLines } from '../../test/lib/openssh.js'
 import { onCleanup, spawnTracked, stop } from './processes.js'
-import { waitUntil } from './stats.js'
+import { waitFor } from '../../test/lib/wait.js'
 
 /**
  * The stock OpenSSH reference: a test `sshd` on 127.0.0.1, and `ssh -R`
@@ -52,7 +52,7 @@ export async function startSshd(): Promise<Sshd> {
   let stderr = ''
   child.stderr!.on('data', (d) => (stderr += d))
   onCleanup(() => stop(child, 'SIGTERM'))
-  await waitUntil(`sshd on ${port}`, () => connects(port), 10_000).catch((err: Error) => {
+  await waitFor(`sshd on ${port}`, () => connects(port), 10_000).catch((err: Error) => {
     throw new Error(`${err.message}: ${stderr.trim()}`)
   })
   return { port, pid: child.pid!, client, hostPublicKey: readFileSync(`${hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ') }
@@ -121,7 +121,7 @@ export async function startSshTunnel(options: {
     const fixed = (output.match(/remote forward success for: listen /g) ?? []).length
     return allocated.length + fixed >= options.forwards.length ? allocated : undefined
   }
-  const allocatedPorts = await Promise.race([waitUntil('ssh forwards', confirmed, 20_000), exited])
+  const allocatedPorts = await Promise.race([waitFor('ssh forwards', confirmed, 20_000), exited])
   exited.catch(() => {})
   return {
     child,

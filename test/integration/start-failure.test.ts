@@ -7,7 +7,7 @@ import t from 'tap'
 import { loadConfig } from '../../server/config/load-config.js'
 import { createLogger } from '../../server/logger.js'
 import { startServer } from '../../server/main.js'
-import { freePort } from '../lib/openssh.js'
+import { freePort } from '../lib/ports.js'
 import { reservePortBlock } from '../lib/port-blocks.js'
 
 interface Teardown {

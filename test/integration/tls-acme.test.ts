@@ -11,7 +11,8 @@ import { connectSsh2Device } from '../lib/ssh2-device.js'
 import { dialects } from '../lib/databases.js'
 import { startPebble, type Pebble } from '../lib/pebble.js'
 import { startTestGateway, type TestGateway } from '../lib/test-gateway.js'
-import { handshake, httpsRequest, pollUntil, type Handshake } from '../lib/tls-client.js'
+import { handshake, httpsRequest, type Handshake } from '../lib/tls-client.js'
+import { waitFor } from '../lib/wait.js'
 
 // Real ACME against Debian's Pebble: every order is validated over HTTP-01 on the gateway's own port.
 const BASE = 'fleet.test'
@@ -34,10 +35,10 @@ function acmeEnv(p: Pebble): Record<string, string> {
 
 /** Polls handshakes until `host` is served a certificate that Pebble's root verifies (and that is not `notSerial`). */
 function servedCertificate(root: string, gw: TestGateway, host: string, notSerial?: string): Promise<Handshake> {
-  return pollUntil(`a trusted certificate for ${host}`, async () => {
+  return waitFor(`a trusted certificate for ${host}`, async () => {
     const served = await handshake({ port: gw.server.httpsPort!, servername: host, ca: root })
     return served.authorized && served.hosts.includes(host) && served.serial !== notSerial ? served : undefined
-  })
+  }, 30_000)
 }
 
 function plainGet(port: number, host: string, path: string): Promise<{ status: number; location: string | undefined }> {
@@ -67,7 +68,7 @@ async function certificates(gw: TestGateway): Promise<{ name: string; status: st
 
 /** Waits until no certificate is queued or being ordered, so order counts can be compared. */
 function settled(gw: TestGateway) {
-  return pollUntil('certificate work to settle', async () => ((await certificates(gw)).some((c) => c.status === 'renewing') ? undefined : true))
+  return waitFor('certificate work to settle', async () => ((await certificates(gw)).some((c) => c.status === 'renewing') ? undefined : true), 30_000)
 }
 
 // One Pebble for the file (each test file runs its own, on its own ports); gateways take turns on its ports.
@@ -186,10 +187,10 @@ t.test('ACME against Pebble', async (t) => {
     const host = `web.${device.subdomain}.${BASE}`
     t.equal(created.body.url, `https://${host}:${gw.server.httpsPort}/`, 'the service URL the API shows is HTTPS')
 
-    const res = await pollUntil('the service over HTTPS', async () => {
+    const res = await waitFor('the service over HTTPS', async () => {
       const answer = await httpsRequest({ port: gw.server.httpsPort!, host, path: '/hello?x=1', ca: root })
       return answer.status === 200 ? answer : undefined
-    })
+    }, 30_000)
     t.equal(res.body, 'web says hello at /hello?x=1', 'verified against Pebble\'s root, through the tunnel, to the container service')
     t.equal(app.seen.at(-1)!['x-forwarded-proto'], 'https', 'the service learns the request came over HTTPS')
 

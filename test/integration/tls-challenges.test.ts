@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { startPebble } from '../lib/pebble.js'
+import { waitFor } from '../lib/wait.js'
 import { startTestGateway } from '../lib/test-gateway.js'
-import { handshake, pollUntil, type Handshake } from '../lib/tls-client.js'
+import { handshake, type Handshake } from '../lib/tls-client.js'
 
 // TLS-ALPN-01, DNS-01 through a hook, renewal at two-thirds of a short lifetime, and retries after failures.
 const BASE = 'fleet.test'
@@ -53,10 +54,10 @@ process.exit(res.ok ? 0 : 1)
   const port = gw.server.httpsPort!
 
   function served(host: string, accept: (h: Handshake) => boolean = () => true): Promise<Handshake> {
-    return pollUntil(`a certificate for ${host}`, async () => {
+    return waitFor(`a certificate for ${host}`, async () => {
       const h = await handshake({ port, servername: host, ca: root })
       return h.authorized && accept(h) ? h : undefined
-    })
+    }, 30_000)
   }
 
   async function certificate(name: string) {
@@ -85,10 +86,10 @@ process.exit(res.ok ? 0 : 1)
     await pebble.dns('/set-servfail', { host: `${host}.` })
     const created = await gw.http.post(`/api/devices/${device.body.id}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80 }, { token: gw.adminToken })
     t.equal(created.status, 201)
-    const failing = await pollUntil('two failed attempts', async () => {
+    const failing = await waitFor('two failed attempts', async () => {
       const c = await certificate(host)
       return c && c.failures >= 2 && c.status !== 'renewing' ? c : undefined
-    })
+    }, 30_000)
     t.equal(failing.status, 'failed', 'listed as failed')
     t.match(failing.last_error, /\S/, `the CA's reason is kept: ${failing.last_error}`)
     t.ok(failing.next_attempt_at, 'the next attempt is scheduled')
@@ -99,10 +100,10 @@ process.exit(res.ok ? 0 : 1)
     await pebble.dns('/clear-servfail', { host: `${host}.` })
     const recovered = await served(`web.${host}`)
     t.same(recovered.hosts.sort(), [host, `web.${host}`].sort(), 'the next retry succeeds once DNS is fixed')
-    const listed = await pollUntil('the failure count to reset', async () => {
+    const listed = await waitFor('the failure count to reset', async () => {
       const c = await certificate(host)
       return c && c.failures === 0 ? c : undefined
-    })
+    }, 30_000)
     t.equal(listed.last_error, null)
   })
 

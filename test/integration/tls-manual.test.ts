@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import t from 'tap'
+import { waitFor } from '../lib/wait.js'
 import { startTestGateway } from '../lib/test-gateway.js'
-import { handshake, httpsRequest, pollUntil } from '../lib/tls-client.js'
+import { handshake, httpsRequest } from '../lib/tls-client.js'
 
 // Manual certificates (air-gapped sites), the TLS profile, and WebSocket upgrades over TLS.
 const BASE = 'fleet.test'
@@ -88,10 +89,10 @@ t.test('a manual certificate from files', async (t) => {
     writeFileSync(files.key, readFileSync(next.key))
     writeFileSync(files.cert, readFileSync(next.cert))
     const nextCa = readFileSync(next.cert, 'utf8')
-    const reloaded = await pollUntil('the new certificate', async () => {
+    const reloaded = await waitFor('the new certificate', async () => {
       const h = await handshake({ port, servername: CONSOLE, ca: nextCa })
       return h.serial !== served.serial ? h : undefined
-    })
+    }, 30_000)
     t.ok(reloaded.authorized, 'the new certificate is served')
   })
 })

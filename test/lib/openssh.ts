@@ -9,28 +9,11 @@ interface Teardown {
   teardown(fn: () => Promise<void> | void): void
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+import { freePort } from './ports.js'
+import { waitFor } from './wait.js'
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value) return value
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+// The shared helpers, re-exported where the tests have always found them.
+export { freePort, waitFor }
 
 /** A key-only sshd on 127.0.0.1 whose files live in `dir` (shared by the tests and the OpenSSH benchmark reference). */
 export function sshdConfigLines(port: number, dir: string, hostKey: string): string[] {

@@ -4,6 +4,7 @@ import https from 'node:https'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { freePort } from './ports.js'
 
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void
@@ -28,18 +29,6 @@ export interface Pebble {
   log(): string
   /** POSTs a JSON body to challtestsrv's management API. */
   dns(pathname: string, body: unknown): Promise<void>
-}
-
-/** A port that is free right now (a tiny race with other processes is accepted in tests). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function waitForLine(child: ChildProcess, output: () => string, pattern: RegExp, what: string, timeoutMs = 15_000): Promise<void> {

@@ -90,19 +90,3 @@ export function httpsRequest(options: { port: number; host: string; path: string
     req.end()
   })
 }
-
-/** Polls `probe` until it returns a value (not undefined), or fails after the deadline with the last error. */
-export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
-}
