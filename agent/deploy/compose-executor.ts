@@ -164,7 +164,15 @@ export function createComposeExecutor(deps: {
     const before = stacks.read(target.software_id, 'current')!
     const running = services.filter((s) => before.services.includes(s))
     report(target, 'deploying')
-    const updated = stacks.rewriteEnv(before, target, 'current')
+    let updated: StackMeta
+    try {
+      updated = stacks.rewriteEnv(before, target, 'current')
+    } catch (err) {
+      // Nothing was written: the running release and its override stand as they were.
+      stacks.setFailed(target.software_id, digest)
+      report(target, 'failed', (err as Error).message)
+      return
+    }
     try {
       if (running.length) {
         // --no-deps: only the services whose environment changed are recreated.
