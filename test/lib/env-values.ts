@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import fc from 'fast-check'
 
 /** Exactly `bytes` UTF-8 bytes of a mix that exercises every escape at once, repeated. */
@@ -71,3 +72,26 @@ export const hardValueArbitrary: fc.Arbitrary<string> = fc
 
 /** Values an environment can hold: no NUL, no unpaired surrogate (the gateway refuses both). */
 export const carriableValue = (v: string) => !v.includes('\0') && !/[\uD800-\uDFFF]/u.test(v)
+
+/** A running container's environment as its PID 1 holds it, byte for byte (`/proc/1/environ`, NUL-separated). */
+export function containerEnv(containerId: string): Map<string, Buffer> {
+  const raw = execFileSync('docker', ['exec', containerId, 'cat', '/proc/1/environ'], { maxBuffer: 64 * 1024 * 1024 })
+  const env = new Map<string, Buffer>()
+  let start = 0
+  while (start < raw.length) {
+    let end = raw.indexOf(0, start)
+    if (end < 0) end = raw.length
+    const entry = raw.subarray(start, end)
+    const eq = entry.indexOf(0x3d)
+    env.set(entry.subarray(0, eq).toString('latin1'), Buffer.from(entry.subarray(eq + 1)))
+    start = end + 1
+  }
+  return env
+}
+
+/** The names whose bytes in the container differ from the UTF-8 of what was sent, with both sides for the failure message. */
+export function envMismatches(expected: Record<string, string>, actual: Map<string, Buffer>): { name: string; sent: string; got: string | null }[] {
+  return Object.entries(expected)
+    .filter(([name, value]) => !actual.get(name)?.equals(Buffer.from(value, 'utf8')))
+    .map(([name, value]) => ({ name, sent: JSON.stringify(value).slice(0, 200), got: actual.has(name) ? JSON.stringify(actual.get(name)!.toString('utf8')).slice(0, 200) : null }))
+}
