@@ -49,6 +49,8 @@ export const HARD_VALUES: [string, string][] = [
   ['UNICODE', 'héllo wörld ✓ 日本語'],
   ['ASTRAL', '😀 𝄞 \u{10FFFF}'],
   ['CONTROL', '\x01\x07\x08\x1b\x7f\u0085\u00a0\u2028\u2029\ufeff\ufffe\uffff'],
+  // YAML 1.1 line breaks after a real one: docker-compose v1's `config` printed this as YAML that no 1.2 parser reads.
+  ['LINE_SEPARATORS', 'a\n\u2028b\n\u0085c\u2029'],
   ['YAML_WORDS', 'true'],
   ['YAML_NULL', '~'],
   ['YAML_NUMBER', '0x1F'],
