@@ -84,11 +84,12 @@ export function createComposeExecutor(deps: {
   }
 
   /**
-   * The services as compose resolves them (interpolated image names, pull
-   * policies), from the compose file alone. With the override, compose would
-   * print every environment value, secrets included, and docker-compose v1
-   * writes NEL, LS and PS raw as YAML 1.1 line breaks that no YAML 1.2
-   * parser reads back; the override adds no image anyway.
+   * Validates the compose file and returns its services as compose resolves
+   * them (interpolated image names, pull policies). The file alone: the
+   * override is ours and adds no image, while with it compose would print
+   * every environment value, secrets included, and docker-compose v1 writes
+   * NEL, LS and PS raw as YAML 1.1 line breaks that no YAML 1.2 parser reads
+   * back. (One compose run: on a small device each costs seconds.)
    */
   async function resolvedServices(meta: StackMeta): Promise<Record<string, ServiceConfig>> {
     const [composeFile] = stacks.files(meta.software_id, 'next')
@@ -131,8 +132,6 @@ export function createComposeExecutor(deps: {
     let meta: StackMeta
     try {
       meta = stacks.write(target, declaredServices(target.compose), 'next')
-      const checked = await compose(meta, 'next', ['config', '--quiet'])
-      if (checked.failed) throw new StepFailure(`invalid compose file: ${errorSummary(checked)}`)
       await pull(meta, await resolvedServices(meta))
     } catch (err) {
       stacks.discard(target.software_id, 'next')
