@@ -83,6 +83,25 @@ export function createComposeExecutor(deps: {
     return docker.compose(meta.project, stacks.files(meta.software_id, release), args, { timeoutMs: deps.timeouts.deployMs })
   }
 
+  /**
+   * Validates the compose file and returns its services as compose resolves
+   * them (interpolated image names, pull policies). The file alone: the
+   * override is ours and adds no image, while with it compose would print
+   * every environment value, secrets included, and docker-compose v1 writes
+   * NEL, LS and PS raw as YAML 1.1 line breaks that no YAML 1.2 parser reads
+   * back. (One compose run: on a small device each costs seconds.)
+   */
+  async function resolvedServices(meta: StackMeta): Promise<Record<string, ServiceConfig>> {
+    const [composeFile] = stacks.files(meta.software_id, 'next')
+    const r = await docker.compose(meta.project, [composeFile!], ['config'], { timeoutMs: deps.timeouts.deployMs })
+    if (r.failed) throw new StepFailure(`invalid compose file: ${errorSummary(r)}`)
+    try {
+      return ((parseYaml(r.stdout) as { services?: Record<string, ServiceConfig> } | null)?.services ?? {}) as Record<string, ServiceConfig>
+    } catch (err) {
+      throw new StepFailure(`compose config printed what is not YAML: ${(err as Error).message.split('\n')[0]}`)
+    }
+  }
+
   /** Pulls what is missing or asked for; a local-only image with no pull policy is used as it is (devices may be offline). */
   async function pull(meta: StackMeta, config: Record<string, ServiceConfig>) {
     const wanted: string[] = []
@@ -113,10 +132,7 @@ export function createComposeExecutor(deps: {
     let meta: StackMeta
     try {
       meta = stacks.write(target, declaredServices(target.compose), 'next')
-      const checked = await compose(meta, 'next', ['config'])
-      if (checked.failed) throw new StepFailure(`invalid compose file: ${errorSummary(checked)}`)
-      const config = ((parseYaml(checked.stdout) as { services?: Record<string, ServiceConfig> } | null)?.services ?? {}) as Record<string, ServiceConfig>
-      await pull(meta, config)
+      await pull(meta, await resolvedServices(meta))
     } catch (err) {
       stacks.discard(target.software_id, 'next')
       // No docker at all says nothing about this release: leave it to be tried again.
@@ -164,7 +180,15 @@ export function createComposeExecutor(deps: {
     const before = stacks.read(target.software_id, 'current')!
     const running = services.filter((s) => before.services.includes(s))
     report(target, 'deploying')
-    const updated = stacks.rewriteEnv(before, target, 'current')
+    let updated: StackMeta
+    try {
+      updated = stacks.rewriteEnv(before, target, 'current')
+    } catch (err) {
+      // Nothing was written: the running release and its override stand as they were.
+      stacks.setFailed(target.software_id, digest)
+      report(target, 'failed', (err as Error).message)
+      return
+    }
     try {
       if (running.length) {
         // --no-deps: only the services whose environment changed are recreated.

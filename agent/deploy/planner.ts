@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { sameEnv } from './env-file.js'
+import { sameEnv } from './compose-environment.js'
 
 /** A software as the gateway wants it on this device. */
 export interface TargetStack {
@@ -18,6 +18,8 @@ export interface CurrentStack {
   compose_hash: string
   env: Record<string, Record<string, string>>
   services: string[]
+  /** Set when the release still feeds its environment through env files, whose quoting compose v1 and v2 read differently. */
+  legacy_env_files?: boolean
 }
 
 export interface PlanInput {
@@ -75,7 +77,9 @@ export function plan(input: PlanInput): Step[] {
       deploys.push({ kind: 'deploy', target: t, digest, replaces: c?.version ?? null })
       continue
     }
-    const services = changedServices(c, t)
+    // A release in the old env-file layout is rewritten once: every service with an environment may have been read wrong.
+    const legacy = c.legacy_env_files ? Object.keys(t.env).filter((s) => Object.keys(t.env[s]!).length) : []
+    const services = [...new Set([...changedServices(c, t), ...legacy])].sort()
     if (services.length) envUpdates.push({ kind: 'update-env', target: t, digest, services })
   }
 

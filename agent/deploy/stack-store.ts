@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { stringify } from 'yaml'
 import { MANAGED_LABEL } from '../docker/containers.js'
 import { writeFileAtomic } from '../identity/identity-store.js'
-import { encodeEnvFile } from './env-file.js'
+import { environmentOverride } from './compose-environment.js'
 import { composeHash, targetDigest, type CurrentStack, type TargetStack } from './planner.js'
 
 export type Release = 'current' | 'previous' | 'next'
@@ -12,6 +11,9 @@ export interface StackMeta extends CurrentStack {
   project: string
   digest: string
 }
+
+/** Where agents before the override-environment layout kept each service's env file. */
+const LEGACY_ENV_DIR = 'env'
 
 const COMPOSE_FILE = 'docker-compose.yml'
 const OVERRIDE_FILE = 'edgetainer.override.yml'
@@ -26,9 +28,9 @@ export function projectName(name: string, softwareId: string): string {
  * Stacks on disk, one directory per software with up to three releases:
  * `current` (what runs), `previous` (what ran before, for rollback) and
  * `next` (staged, being validated). Each release holds the compose file as
- * the gateway sent it, one mode-0600 env file per service, an override file
- * that points services at those env files and labels their containers, and
- * meta.json.
+ * the gateway sent it, a mode-0600 override file that carries each service's
+ * merged environment and labels its containers, and meta.json (also 0600:
+ * both hold decrypted secrets).
  */
 export function createStackStore(deps: { dataDir: string }) {
   const root = path.join(deps.dataDir, 'stacks')
@@ -42,19 +44,10 @@ export function createStackStore(deps: { dataDir: string }) {
     return [path.join(dir, COMPOSE_FILE), path.join(dir, OVERRIDE_FILE)]
   }
 
-  function writeEnvFiles(dir: string, env: Record<string, Record<string, string>>) {
-    const envDir = path.join(dir, 'env')
-    rmSync(envDir, { recursive: true, force: true })
-    mkdirSync(envDir, { recursive: true, mode: 0o700 })
-    for (const [service, vars] of Object.entries(env)) writeFileSync(path.join(envDir, `${service}.env`), encodeEnvFile(vars), { mode: 0o600 })
-  }
-
-  /** Env file paths are relative (to the release directory, compose's project directory), so a release can be moved. */
-  function overrideYaml(services: string[]): string {
-    const doc = {
-      services: Object.fromEntries(services.map((s) => [s, { env_file: [`./env/${s}.env`], labels: { [MANAGED_LABEL]: 'true' } }])),
-    }
-    return stringify(doc)
+  /** The override with the environment in it; an older release's env files go, so its layout is the current one. */
+  function writeOverride(dir: string, services: string[], env: Record<string, Record<string, string>>) {
+    writeFileAtomic(path.join(dir, OVERRIDE_FILE), environmentOverride(services, env, { [MANAGED_LABEL]: 'true' }), 0o600)
+    rmSync(path.join(dir, LEGACY_ENV_DIR), { recursive: true, force: true })
   }
 
   /** Writes a target as a release (normally `next`). `services` are the compose file's services. */
@@ -63,9 +56,7 @@ export function createStackStore(deps: { dataDir: string }) {
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     writeFileSync(path.join(dir, COMPOSE_FILE), target.compose, { mode: 0o600 })
-    const env = Object.fromEntries(services.map((s) => [s, target.env[s] ?? {}]))
-    writeEnvFiles(dir, env)
-    writeFileSync(path.join(dir, OVERRIDE_FILE), overrideYaml(services), { mode: 0o600 })
+    writeOverride(dir, services, target.env)
     const meta: StackMeta = {
       software_id: target.software_id,
       name: target.name,
@@ -80,21 +71,24 @@ export function createStackStore(deps: { dataDir: string }) {
     return meta
   }
 
-  /** Rewrites the env files (and meta) of a release in place: an environment-only change. */
+  /** Rewrites the override (and meta) of a release in place: an environment-only change. */
   function rewriteEnv(meta: StackMeta, target: TargetStack, release: Release): StackMeta {
     const dir = dirOf(meta.software_id, release)
-    writeEnvFiles(dir, Object.fromEntries(meta.services.map((s) => [s, target.env[s] ?? {}])))
-    const updated: StackMeta = { ...meta, env: target.env, digest: targetDigest(target) }
+    writeOverride(dir, meta.services, target.env)
+    const { legacy_env_files: _legacy, ...rest } = meta
+    const updated: StackMeta = { ...rest, env: target.env, digest: targetDigest(target) }
     writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(updated), 0o600)
     return updated
   }
 
   function read(softwareId: string, release: Release): StackMeta | undefined {
+    let meta: StackMeta
     try {
-      return JSON.parse(readFileSync(path.join(dirOf(softwareId, release), 'meta.json'), 'utf8')) as StackMeta
+      meta = JSON.parse(readFileSync(path.join(dirOf(softwareId, release), 'meta.json'), 'utf8')) as StackMeta
     } catch {
       return undefined
     }
+    return existsSync(path.join(dirOf(softwareId, release), LEGACY_ENV_DIR)) ? { ...meta, legacy_env_files: true } : meta
   }
 
   /** Moves one release onto another's place (the old one there is discarded). */

@@ -36,8 +36,9 @@ export function errorSummary(r: ExecResult, maxLines = 8): string {
  * The docker and compose command lines. `configured` is the agent config's
  * `docker` key: a compose command (`docker compose`, `docker-compose`) or a
  * docker binary. Unset, `docker compose` is used if the plugin answers,
- * else `docker-compose`. Nothing secret ever goes on these command lines:
- * environments travel in 0600 env files.
+ * else `docker-compose`. Both read the same files the same way: environments
+ * travel in the release's 0600 compose override (see compose-environment.ts),
+ * never on these command lines.
  */
 export function createDockerCli(deps: { configured?: string; logger: Logger }) {
   let resolved: Promise<Resolved> | undefined

@@ -18,10 +18,15 @@ export const containerName = z
   .string()
   .regex(containerNamePattern, 'must be a compose service name: letters, digits, dot, dash or underscore, at most 63 characters')
 
+/** In a `u` regex, a surrogate class matches only halves that are not part of a pair. */
+const loneSurrogate = /[\uD800-\uDFFF]/u
+
 const envValue = z
   .string()
   .refine((v) => Buffer.byteLength(v, 'utf8') <= MAX_VALUE_BYTES, `must be at most ${MAX_VALUE_BYTES} bytes`)
   .refine((v) => !v.includes('\0'), 'must not contain NUL characters')
+  // A lone UTF-16 surrogate (`"\ud800"` in JSON) has no UTF-8 form: storing it would silently turn it into U+FFFD.
+  .refine((v) => !loneSurrogate.test(v), 'must be valid Unicode (no unpaired surrogate)')
 
 const envVarObject = z
   .object({

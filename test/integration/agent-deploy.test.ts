@@ -4,6 +4,7 @@ import t from 'tap'
 import { projectName } from '../../agent/deploy/stack-store.js'
 import { requestViaHost } from '../lib/device-app.js'
 import { ensureTestImage, TEST_IMAGE } from '../lib/docker-image.js'
+import { containerEnv, envMismatches, HARD_VALUES } from '../lib/env-values.js'
 import { runningContainer, serviceContainers } from '../lib/docker-state.js'
 import { freePort, waitFor } from '../lib/openssh.js'
 import { registrationToken, startTestAgent, waitOnline } from '../lib/test-agent.js'
@@ -67,7 +68,9 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
 
   await t.test('a fleet deployment reaches the agent; the container sees the merged env; the service answers on its subdomain', async (t) => {
     t.equal((await http.put(`/api/fleets/${fleet.id}/env-vars/web`, { vars: { COLOR: 'blue', FLEET_ONLY: 'fleet' } }, { token })).status, 200)
-    t.equal((await http.put(`/api/devices/${deviceId}/env-vars/web`, { vars: { COLOR: 'green', API_KEY: { value: 'device-secret-5e1f', secret: true } } }, { token })).status, 200)
+    // The hard values travel as device variables, one of them as a secret: through the API, encryption, the tunnel and compose.
+    const hard = Object.fromEntries(HARD_VALUES.map(([name, value]) => [`HARD_${name}`, name === 'SQ' ? { value, secret: true } : value]))
+    t.equal((await http.put(`/api/devices/${deviceId}/env-vars/web`, { vars: { COLOR: 'green', API_KEY: { value: 'device-secret-5e1f', secret: true }, ...hard } }, { token })).status, 200)
     t.equal((await http.post(`/api/devices/${deviceId}/exposed-services`, { name: 'web', container_name: 'web', internal_port: port, auth_required: false }, { token })).status, 201)
     t.equal((await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id }, { token })).status, 201)
 
@@ -76,15 +79,29 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
       const r = await web()
       return r.status === 200 ? r : undefined
     })
-    const env = Object.fromEntries(res.body.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+    // `env | sort` output: multi-line hard values spill onto lines of their own, which only the plain variables below can ignore.
+    const env = Object.fromEntries(res.body.trim().split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
     t.match(env, { GREETING: 'hello', ROLE: 'web', FLEET_ONLY: 'fleet', QUOTED: "it's $HOME", API_KEY: 'device-secret-5e1f' }, 'software, service, fleet and device levels all arrive; the secret decrypted')
     t.equal(env.COLOR, 'green', 'the device override wins over fleet and software')
-    const envFile = path.join(dataDir, 'stacks', software.id, 'current', 'env', 'web.env')
-    t.equal(statSync(envFile).mode & 0o777, 0o600, 'the env file is 0600')
-    t.match(readFileSync(envFile, 'utf8'), /API_KEY='device-secret-5e1f'/)
+    const override = path.join(dataDir, 'stacks', software.id, 'current', 'edgetainer.override.yml')
+    t.equal(statSync(override).mode & 0o777, 0o600, 'the override carrying the environment is 0600')
+    t.match(readFileSync(override, 'utf8'), /"API_KEY": "device-secret-5e1f"/)
+    const inContainer = containerEnv(runningContainer(project, 'web')!.id)
+    t.same(envMismatches(Object.fromEntries(HARD_VALUES.map(([name, value]) => [`HARD_${name}`, value])), inContainer), [], 'every hard value arrives byte-exact, the secret one too')
+    t.equal(inContainer.get('QUOTED')?.toString(), "it's $HOME", 'a software default with a quote and a $ as well')
     const containers = JSON.stringify(serviceContainers(project, 'web'))
     t.notMatch(containers, /device-secret/)
     t.equal((await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')).body, 'v1\n')
+  })
+
+  await t.test('the gateway refuses what no environment can carry, with a 400 naming the variable', async (t) => {
+    for (const [value, reason] of [['a\0b', /NUL/], ['a\uD800b', /unpaired surrogate/]] as const) {
+      const res = await http.put(`/api/devices/${deviceId}/env-vars/web`, { vars: { COLOR: 'green', BAD: value } }, { token })
+      t.equal(res.status, 400)
+      t.match(res.body, { code: 'VALIDATION_FAILED', error: reason })
+      t.match(res.body.error, /BAD/)
+    }
+    t.equal((await http.put(`/api/devices/${deviceId}/env-vars/web`, { vars: { 'NOT-POSIX': 'x' } }, { token })).status, 400, 'and a name that is not an environment name')
   })
 
   await t.test('an environment change restarts only the affected container', async (t) => {
