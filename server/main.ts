@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type { Registry } from 'prom-client'
 import type { Config } from './config/config-schema.js'
 import type { Logger } from './logger.js'
 import { openDatabase, type DatabaseHandle } from './db/open-database.js'
@@ -89,6 +90,8 @@ export interface RunningServer {
   readonly bootstrap: BootstrapResult | undefined
   /** The gateway's event bus (tests emit on it to drive the console's live updates). */
   readonly events: GatewayEvents
+  /** The gateway's Prometheus registry, served at /metrics (the server command counts unexpected errors on it). */
+  readonly metrics: Registry
   /** Every route the API router serves, as express sees it. */
   servedRoutes(): { method: string; path: string }[]
   close(): Promise<void>
@@ -120,7 +123,7 @@ export interface StartOptions {
  * explicitly and listens. Tests start gateways through this same function.
  */
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteDir: options.pgliteDir })
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteDir: options.pgliteDir, logger })
   try {
     const applied = await migrateToLatest(database.db)
     if (applied.length) logger.info({ migrations: applied }, 'database migrated')
@@ -163,9 +166,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
     events.on('device.changed', (changed) => {
       const session = tunnels.get(changed.id)
       if (!session) return
-      void devices.find(changed.id).then((row) => {
-        if (!row || row.public_key !== session.device.public_key) void session.close()
-      })
+      void devices.find(changed.id).then(
+        (row) => {
+          if (!row || row.public_key !== session.device.public_key) void session.close()
+        },
+        (err: Error) => logger.warn({ err: err.message, device: changed.device_id }, 'cannot re-check a changed device'),
+      )
     })
 
     // Subdomains: services exposed from device tunnels.
@@ -299,6 +305,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const httpServer = http.createServer(plainDoor.handleRequest)
     httpServer.on('upgrade', plainDoor.handleUpgrade)
     trackUpgrades(httpServer)
+    // After listen, an accept failure (EMFILE) is emitted here; unheard it would end the process.
+    httpServer.on('error', (err) => logger.error({ err: err.message }, 'HTTP listener error'))
     httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
     const sshPort = await tunnelServer.listen().catch(async (err) => {
       await closeServer(httpServer)
@@ -325,6 +333,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       tunnels,
       bootstrap,
       events,
+      metrics,
       servedRoutes: api.servedRoutes,
       async close() {
         await tls.close()
