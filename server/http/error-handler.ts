@@ -33,7 +33,12 @@ export function toHttpError(err: unknown): HttpError | undefined {
   if (isDatabaseUnavailable(err)) return databaseUnavailableAnswer()
   // express/path-to-regexp: a path parameter that is not valid percent-encoding (`/api/devices/%E0`).
   if (err instanceof URIError) return new HttpError(400, 'INVALID_PATH', 'the request path is not valid percent-encoding')
-  return fromBodyError(err as { type?: unknown }) ?? fromDataError(err)
+  const framed = fromBodyError(err as { type?: unknown }) ?? fromDataError(err)
+  if (framed) return framed
+  // Other http-errors from express and its middleware that blame the client (`expose` is their own flag for that).
+  const { status, expose } = err as { status?: unknown; expose?: unknown }
+  if (expose === true && typeof status === 'number' && status >= 400 && status < 500) return new HttpError(status, 'BAD_REQUEST', 'the request is not valid')
+  return undefined
 }
 
 /**
