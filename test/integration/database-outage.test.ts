@@ -9,6 +9,7 @@ import { waitFor } from '../lib/openssh.js'
 import { startPrivatePostgres } from '../lib/private-postgres.js'
 import { spawnGateway } from '../lib/spawn-gateway.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
+import { requestViaHost, startDeviceApp } from '../lib/device-app.js'
 import { ADMIN_PASSWORD } from '../lib/test-gateway.js'
 import { reservePortBlock } from '../lib/port-blocks.js'
 
@@ -54,7 +55,13 @@ t.test('PostgreSQL stops mid-run: the gateway stays up, says why, refuses device
   t.equal((await http.post('/api/devices', { name: 'A', device_id: 'outage-a', public_key: keyA.publicKey }, { token })).status, 201)
   t.equal((await http.post('/api/devices', { name: 'B', device_id: 'outage-b', public_key: keyB.publicKey }, { token })).status, 201)
   const deviceA = await connectSsh2Device(t, { port: gateway.sshPort, hostPublicKey: gateway.hostPublicKey, deviceId: 'outage-a', key: keyA })
-  t.ok(deviceA, 'device A holds a tunnel before the outage')
+  const app = await startDeviceApp(t, 'outage-a')
+  const deviceAId = (await http.get('/api/devices?q=outage-a', { token })).body.items[0].id as string
+  const web = (await http.post(`/api/devices/${deviceAId}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80, auth_required: false }, { token })).body
+  await deviceA.forward('web', 80, app.port)
+  await waitFor('service connected', async () => (await http.get(`/api/devices/${deviceAId}/exposed-services/${web.id}`, { token })).body.connected)
+  const serviceAnswers = async () => (await requestViaHost(gateway.httpPort, 'web.outage-a.localhost', '/x')).status === 200
+  t.ok(await serviceAnswers(), "device A's service answers before the outage")
 
   await pg.stop()
 
@@ -79,6 +86,7 @@ t.test('PostgreSQL stops mid-run: the gateway stays up, says why, refuses device
 
     const login = await tryDeviceLogin(gateway.sshPort, 'outage-b', keyB, 6000)
     t.not(login, 'ready', `a device cannot log in while its key cannot be checked (${login})`)
+    t.ok(await serviceAnswers(), "a device already connected keeps serving its service (its route is known)")
     t.ok(alive(), 'the gateway process is still running')
   })
 
