@@ -305,9 +305,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const httpServer = http.createServer(plainDoor.handleRequest)
     httpServer.on('upgrade', plainDoor.handleUpgrade)
     trackUpgrades(httpServer)
+    httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
     // After listen, an accept failure (EMFILE) is emitted here; unheard it would end the process.
     httpServer.on('error', (err) => logger.error({ err: err.message }, 'HTTP listener error'))
-    httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
     const sshPort = await tunnelServer.listen().catch(async (err) => {
       await closeServer(httpServer)
       throw err
