@@ -1,10 +1,13 @@
 import type { Config } from '../server/config/config-schema.js'
 import type { Logger } from '../server/logger.js'
 import { startServer } from '../server/main.js'
+import { installUnexpectedErrorGuard } from '../server/unexpected-error-guard.js'
 
 /** `edgetainer server`: start, print how to reach the console, stop cleanly on SIGINT/SIGTERM. */
 export async function runServerCommand(config: Config, logger: Logger): Promise<void> {
   const server = await startServer(config, logger)
+  // From here on no stray error may end the process: every device's tunnel lives in it.
+  installUnexpectedErrorGuard({ logger, metrics: server.metrics })
   const url = `http://${config.consoleHost}:${server.httpPort}/`
   const lines = [`Edgetainer is running. Console: ${url}`]
   if (server.bootstrap?.generatedPassword) {

@@ -3,6 +3,7 @@
  * else. Over 300 lines on purpose: splitting it would hide the wiring order that the close stack relies on.
  */
 import http from 'node:http'
+import type { Registry } from 'prom-client'
 import type { Config } from './config/config-schema.js'
 import type { Logger } from './logger.js'
 import { openDatabase, type DatabaseHandle } from './db/open-database.js'
@@ -94,6 +95,8 @@ export interface RunningServer {
   readonly bootstrap: BootstrapResult | undefined
   /** The gateway's event bus (tests emit on it to drive the console's live updates). */
   readonly events: GatewayEvents
+  /** The gateway's Prometheus registry, served at /metrics (the server command counts unexpected errors on it). */
+  readonly metrics: Registry
   /** Every route the API router serves, as express sees it. */
   servedRoutes(): { method: string; path: string }[]
   close(): Promise<void>
@@ -125,7 +128,7 @@ export interface StartOptions {
  * explicitly and listens. Tests start gateways through this same function.
  */
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteDir: options.pgliteDir })
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteDir: options.pgliteDir, logger })
   // Every part that runs pushes its close here; shutdown and a failed start unwind it in reverse.
   const closers = createCloseStack(logger)
   closers.push('database', () => database.close())
@@ -172,9 +175,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
     events.on('device.changed', (changed) => {
       const session = tunnels.get(changed.id)
       if (!session) return
-      void devices.find(changed.id).then((row) => {
-        if (!row || row.public_key !== session.device.public_key) void session.close()
-      })
+      void devices.find(changed.id).then(
+        (row) => {
+          if (!row || row.public_key !== session.device.public_key) void session.close()
+        },
+        (err: Error) => logger.warn({ err: err.message, device: changed.device_id }, 'cannot re-check a changed device'),
+      )
     })
 
     // Subdomains: services exposed from device tunnels.
@@ -313,6 +319,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     trackUpgrades(httpServer)
     closers.push('HTTP listener', () => closeServer(httpServer))
     httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
+    // After listen, an accept failure (EMFILE) is emitted here; unheard it would end the process.
+    httpServer.on('error', (err) => logger.error({ err: err.message }, 'HTTP listener error'))
     closers.push('SSH listener', () => tunnelServer.close())
     const sshPort = await tunnelServer.listen()
     closers.push('TCP services', () => tcpServices.close())
@@ -333,6 +341,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       tunnels,
       bootstrap,
       events,
+      metrics,
       servedRoutes: api.servedRoutes,
       close: closers.unwind,
     }

@@ -11,7 +11,34 @@ export function validationErrorFrom(error: ZodError, prefix = ''): ValidationErr
   return new ValidationError(field, message)
 }
 
+/** Deeper than any of our schemas goes; deeper input is an attack on the validator's recursion. */
+export const MAX_INPUT_DEPTH = 32
+
+/**
+ * Checks what no schema can store, before the schema runs: NUL in any string
+ * or key (PostgreSQL text refuses it, error 22021, and no process can take it
+ * in argv or env) and nesting deeper than MAX_INPUT_DEPTH. Iterative, so
+ * hostile nesting cannot exhaust the stack here either.
+ */
+export function checkStorable(input: unknown, prefix = ''): void {
+  const stack: { value: unknown; path: string[] }[] = [{ value: input, path: prefix ? [prefix] : [] }]
+  while (stack.length) {
+    const { value, path } = stack.pop()!
+    if (typeof value === 'string') {
+      if (value.includes('\0')) throw new ValidationError(path.join('.'), 'must not contain NUL characters')
+      continue
+    }
+    if (!value || typeof value !== 'object') continue
+    if (path.length - (prefix ? 1 : 0) >= MAX_INPUT_DEPTH) throw new ValidationError(path.join('.'), `nested deeper than ${MAX_INPUT_DEPTH} levels`)
+    for (const [key, child] of Object.entries(value)) {
+      if (key.includes('\0')) throw new ValidationError(path.join('.'), 'field names must not contain NUL characters')
+      stack.push({ value: child, path: [...path, key] })
+    }
+  }
+}
+
 export function parseInput<T extends ZodType>(schema: T, input: unknown, prefix = ''): z.output<T> {
+  checkStorable(input, prefix)
   const result = schema.safeParse(input)
   if (!result.success) throw validationErrorFrom(result.error, prefix)
   return result.data

@@ -1,10 +1,14 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { Kysely, PostgresDialect, sql } from 'kysely'
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely'
 import pg from 'pg'
+import type { Logger } from '../logger.js'
+import { DatabaseUnavailableError, isConnectionFailure } from './database-errors.js'
 import { PGliteDialect } from './pglite-dialect.js'
 import type { Database } from './schema.js'
+
+export { DatabaseUnavailableError }
 
 export type Dialect = 'postgres' | 'pglite'
 
@@ -15,10 +19,6 @@ export interface DatabaseHandle {
   readonly description: string
   ping(): Promise<void>
   close(): Promise<void>
-}
-
-export class DatabaseUnavailableError extends Error {
-  override name = 'DatabaseUnavailableError'
 }
 
 function describePostgres(url: string): string {
@@ -35,13 +35,17 @@ function describePostgres(url: string): string {
  * `<dataDir>/pglite` (or in memory for `memory://`). Fails fast, with a
  * one-line reason, when the database cannot be reached.
  */
-export async function openDatabase(options: { databaseUrl?: string; dataDir: string; pgliteDir?: string }): Promise<DatabaseHandle> {
+export async function openDatabase(options: { databaseUrl?: string; dataDir: string; pgliteDir?: string; logger?: Logger }): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
     const description = describePostgres(options.databaseUrl)
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, connectionTimeoutMillis: 5000 })
-    // An idle client that loses its server must not crash the process.
-    pool.on('error', () => {})
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    const onClientError = (err: Error) => options.logger?.warn({ err: err.message, database: description }, 'database connection lost')
+    // An idle client that loses its server emits on the pool; a checked-out one (held
+    // by a transaction between queries) emits on itself, with no listener of pg's: both
+    // would end the process unhandled.
+    pool.on('error', onClientError)
+    pool.on('connect', (client) => client.on('error', onClientError))
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: outageAwarePool(pool) }) })
     const handle: DatabaseHandle = {
       db,
       dialect: 'postgres',
@@ -55,7 +59,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
       await handle.ping()
     } catch (err) {
       await db.destroy().catch(() => {})
-      const e = err as NodeJS.ErrnoException
+      const e = ((err as Error).cause ?? err) as NodeJS.ErrnoException
       throw new DatabaseUnavailableError(`cannot connect to ${description}: ${e.code ?? e.message.split('\n')[0]}`)
     }
     return handle
@@ -81,4 +85,45 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
       await pglite.close()
     },
   }
+}
+
+/**
+ * The pool as Kysely sees it, with every connection failure (refused, reset,
+ * server shutting down) turned into DatabaseUnavailableError, so the error
+ * handler answers 503 without guessing where an ECONNREFUSED came from.
+ */
+function outageAwarePool(pool: pg.Pool): PostgresPool {
+  const unavailable = (err: unknown) =>
+    isConnectionFailure(err) ? new DatabaseUnavailableError(`database unavailable: ${(err as Error).message?.split('\n')[0] ?? 'unknown'}`, { cause: err }) : err
+  // Kysely keys its connection objects by client, so each pg client keeps one wrapper.
+  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>()
+  return {
+    async connect() {
+      let client: pg.PoolClient
+      try {
+        client = await pool.connect()
+      } catch (err) {
+        throw unavailable(err)
+      }
+      let wrapper = wrappers.get(client)
+      if (!wrapper) {
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown
+        wrapper = {
+          query: ((...args: unknown[]) => {
+            const result = query(...args)
+            // A Cursor (streaming) is returned as is; promises get their failure classified.
+            return isThenable(result) ? result.then(undefined, (err: unknown) => Promise.reject(unavailable(err))) : result
+          }) as PostgresPoolClient['query'],
+          release: () => client.release(),
+        }
+        wrappers.set(client, wrapper)
+      }
+      return wrapper
+    },
+    end: () => pool.end(),
+  }
+}
+
+function isThenable(value: unknown): value is Promise<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }

@@ -12,6 +12,7 @@ import {
   type TransactionSettings,
 } from 'kysely'
 import { Mutex } from 'async-mutex'
+import { DatabaseUnavailableError } from './database-errors.js'
 
 /**
  * Kysely dialect for embedded PGlite. PGlite is one connection, so the driver
@@ -74,7 +75,16 @@ class PGliteConnection implements DatabaseConnection {
     this.#pglite = pglite
   }
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.#pglite.query<R>(query.sql, query.parameters as unknown[])
+    let result
+    try {
+      result = await this.#pglite.query<R>(query.sql, query.parameters as unknown[])
+    } catch (err) {
+      // A closed or aborted embedded database is an outage (503), not a bug in the request (500).
+      if (this.#pglite.closed || err instanceof WebAssembly.RuntimeError || /PGlite is closed/.test((err as Error)?.message ?? '')) {
+        throw new DatabaseUnavailableError(`embedded database unavailable: ${(err as Error)?.message?.split('\n')[0]}`, { cause: err })
+      }
+      throw err
+    }
     const affected = result.affectedRows === undefined ? undefined : BigInt(result.affectedRows)
     return { rows: result.rows, numAffectedRows: affected }
   }

@@ -1,27 +1,44 @@
 import type { ErrorRequestHandler } from 'express'
 import type { Logger } from '../logger.js'
 import { HttpError, TooManyRequestsError } from '../errors.js'
+import { databaseUnavailableAnswer, fromDataError, isDatabaseUnavailable } from '../db/database-errors.js'
 
-interface DatabaseError {
-  code?: string
-  detail?: string
-  column?: string
-}
-
-/** Postgres (and PGlite) raise these when a request breaks a constraint the code did not pre-check. */
-function fromDatabaseError(err: DatabaseError): HttpError | undefined {
-  const field = /Key \(([a-z_, ]+)\)=/.exec(err.detail ?? '')?.[1]
-  switch (err.code) {
-    case '23505':
-      return new HttpError(409, 'CONFLICT', `${field ?? 'value'} is already in use`, field)
-    case '23503':
-      return new HttpError(409, 'REFERENCE_CONFLICT', `${field ?? 'a referenced record'} does not exist or is still in use`, field)
-    case '22P02':
-    case '23514':
-      return new HttpError(400, 'VALIDATION_FAILED', `${err.column ?? field ?? 'a value'} is not valid`, err.column ?? field)
+/** body-parser's and raw-body's error types, each with the answer a client can act on. */
+function fromBodyError(err: { type?: unknown }): HttpError | undefined {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON')
+    case 'entity.too.large':
+      return new HttpError(413, 'BODY_TOO_LARGE', 'request body is too large')
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new HttpError(415, 'UNSUPPORTED_ENCODING', 'request body encoding is not supported')
+    case 'parameters.too.many':
+      return new HttpError(413, 'BODY_TOO_LARGE', 'request body has too many parameters')
+    case 'request.size.invalid':
+    case 'request.aborted':
+      return new HttpError(400, 'INVALID_BODY', 'request body was incomplete')
+    case 'stream.encoding.set':
+    case 'stream.not.readable':
+      return new HttpError(400, 'INVALID_BODY', 'request body could not be read')
     default:
       return undefined
   }
+}
+
+/** Translates any thrown value into the HttpError it stands for; undefined for a genuine bug. */
+export function toHttpError(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err
+  if (!err || typeof err !== 'object') return undefined
+  if (isDatabaseUnavailable(err)) return databaseUnavailableAnswer()
+  // express/path-to-regexp: a path parameter that is not valid percent-encoding (`/api/devices/%E0`).
+  if (err instanceof URIError) return new HttpError(400, 'INVALID_PATH', 'the request path is not valid percent-encoding')
+  const framed = fromBodyError(err as { type?: unknown }) ?? fromDataError(err)
+  if (framed) return framed
+  // Other http-errors from express and its middleware that blame the client (`expose` is their own flag for that).
+  const { status, expose } = err as { status?: unknown; expose?: unknown }
+  if (expose === true && typeof status === 'number' && status >= 400 && status < 500) return new HttpError(status, 'BAD_REQUEST', 'the request is not valid')
+  return undefined
 }
 
 /**
@@ -31,23 +48,19 @@ function fromDatabaseError(err: DatabaseError): HttpError | undefined {
  */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    let httpError: HttpError | undefined
-    if (err instanceof HttpError) httpError = err
-    else if (err?.type === 'entity.parse.failed') httpError = new HttpError(400, 'INVALID_JSON', 'request body is not valid JSON')
-    else if (err?.type === 'entity.too.large') httpError = new HttpError(413, 'BODY_TOO_LARGE', 'request body is too large')
-    else if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported')
-      httpError = new HttpError(415, 'UNSUPPORTED_ENCODING', 'request body encoding is not supported')
-    else if (err && typeof err === 'object') httpError = fromDatabaseError(err as DatabaseError)
-
+    let httpError = toHttpError(err)
     if (!httpError) {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error')
       httpError = new HttpError(500, 'INTERNAL', 'internal error')
+    } else if (httpError.code === 'DATABASE_UNAVAILABLE') {
+      logger.warn({ method: req.method, path: req.path, err: (err as Error).message }, 'request failed: database unavailable')
     }
     if (res.headersSent) {
       res.destroy()
       return
     }
     if (httpError instanceof TooManyRequestsError) res.set('Retry-After', String(httpError.retryAfterSeconds))
+    if (httpError.status === 503) res.set('Retry-After', '5')
     const body: Record<string, unknown> = { error: httpError.message, code: httpError.code }
     if (httpError.field) body.field = httpError.field
     res.status(httpError.status).json(body)
