@@ -1,32 +1,98 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import { TooManyRequestsError } from '../errors.js'
 
+export interface LimitWindow {
+  /** Failed logins allowed within the window. */
+  points?: number
+  windowSeconds?: number
+}
+
+export interface LoginLimitOptions {
+  /** Failures from one address, whatever the user name: 20 per 15 minutes. */
+  perAddress?: LimitWindow
+  /** Failures for one user name from one address: 5 per 15 minutes; that user's success clears it. */
+  perUserAtAddress?: LimitWindow
+  /** Failures for one user name from all addresses: 100 per hour. */
+  perUser?: LimitWindow
+  /** Once perUser is spent, addresses where the user logged in within this many days may still try: 30. */
+  knownAddressDays?: number
+}
+
+/** One reserved login attempt: the caller reports how it ended. */
+export interface LoginAttempt {
+  /** The password was right: only this attempt's points come back; other failures from this address stay counted. */
+  succeeded(): Promise<void>
+  /** The password was never checked (hashing busy, database down): the points come back. */
+  release(): Promise<void>
+}
+
 /**
- * Counts failed logins per source address. After `maxFailures` within the
- * window the address is refused (429 with Retry-After) until the window ends,
- * whether or not its next password would be right.
+ * Failed-login limits on three keys, each a point consumed BEFORE the password
+ * is checked, so parallel attempts can never all be verified before one counts.
+ * A failure simply keeps its points.
+ *
+ * - per address: one source cannot spray many user names;
+ * - per user name at an address: a tighter bound for one account from one place,
+ *   which leaves room for the other users behind a shared NAT;
+ * - per user name everywhere: a distributed guesser is bounded too. So that an
+ *   attacker cannot lock the real admin out by spending it, an address where
+ *   that user logged in recently stays allowed (still under the other two).
+ *
+ * Unknown user names are counted exactly like real ones, so the limits never
+ * reveal which accounts exist. RateLimiterMemory today; the same calls work on
+ * RateLimiterPostgres to share counts across gateways.
  */
-export function createLoginLimiter(options: { maxFailures?: number; windowSeconds?: number } = {}) {
-  const limiter = new RateLimiterMemory({ points: options.maxFailures ?? 10, duration: options.windowSeconds ?? 900 })
+export function createLoginLimiter(options: LoginLimitOptions = {}) {
+  const limiter = (keyPrefix: string, window: LimitWindow | undefined, points: number, windowSeconds: number) =>
+    new RateLimiterMemory({ keyPrefix, points: window?.points ?? points, duration: window?.windowSeconds ?? windowSeconds })
+  const byAddress = limiter('login_address', options.perAddress, 20, 15 * 60)
+  const byUserAtAddress = limiter('login_user_address', options.perUserAtAddress, 5, 15 * 60)
+  const byUser = limiter('login_user', options.perUser, 100, 60 * 60)
+  const knownDays = options.knownAddressDays ?? 30
+  const knownAddresses = new RateLimiterMemory({ keyPrefix: 'login_known', points: 1, duration: Math.round(knownDays * 86_400) })
 
-  async function assertAllowed(address: string): Promise<void> {
-    const state = await limiter.get(address)
-    if (state && state.remainingPoints <= 0) throw new TooManyRequestsError(Math.max(1, Math.ceil(state.msBeforeNext / 1000)))
-  }
-
-  async function recordFailure(address: string): Promise<void> {
+  /** Consumes a point; undefined when within the limit, the refusal otherwise (its point stays taken until released). */
+  async function take(store: RateLimiterAbstract, key: string): Promise<RateLimiterRes | undefined> {
     try {
-      await limiter.consume(address)
+      await store.consume(key)
+      return undefined
     } catch (res) {
-      if (!(res instanceof RateLimiterRes)) throw res
+      if (res instanceof RateLimiterRes) return res
+      throw res
     }
   }
 
-  async function recordSuccess(address: string): Promise<void> {
-    await limiter.delete(address)
+  async function reserve(username: string, address: string): Promise<LoginAttempt> {
+    // JSON keeps the pair unambiguous whatever characters the user name holds.
+    const userAtAddress = JSON.stringify([username, address])
+    const taken: [RateLimiterAbstract, string][] = [
+      [byAddress, address],
+      [byUserAtAddress, userAtAddress],
+      [byUser, username],
+    ]
+    const results = await Promise.all(taken.map(([store, key]) => take(store, key)))
+    const giveBack = () => Promise.all(taken.map(([store, key]) => store.reward(key, 1))).then(() => undefined)
+    let refusals = results.filter((r): r is RateLimiterRes => r !== undefined)
+    // A spent per-user limit does not shut out the user's own recent addresses.
+    if (results[2] && !results[0] && !results[1] && (await knownAddresses.get(userAtAddress))) refusals = []
+    if (refusals.length) {
+      // A refused attempt checks no password, so it costs nothing: the limits count guesses, not knocks.
+      await giveBack()
+      throw new TooManyRequestsError(
+        Math.max(1, Math.ceil(Math.max(...refusals.map((r) => r.msBeforeNext)) / 1000)),
+        'too many failed logins; try again later',
+      )
+    }
+    return {
+      async succeeded() {
+        await Promise.all([byAddress.reward(address, 1), byUser.reward(username, 1), byUserAtAddress.delete(userAtAddress)])
+        await knownAddresses.set(userAtAddress, 1, Math.round(knownDays * 86_400))
+      },
+      release: giveBack,
+    }
   }
 
-  return { assertAllowed, recordFailure, recordSuccess }
+  return { reserve }
 }
 
 export type LoginLimiter = ReturnType<typeof createLoginLimiter>
