@@ -14,7 +14,7 @@ export interface LoginLimitOptions {
   perUserAtAddress?: LimitWindow
   /** Failures for one user name from all addresses: 100 per hour. */
   perUser?: LimitWindow
-  /** Once perUser is spent, addresses where the user logged in within this many days may still try: 30. */
+  /** Once perUser is spent, addresses where the user logged in within this many days may still try: 14 (at most 24). */
   knownAddressDays?: number
 }
 
@@ -48,8 +48,9 @@ export function createLoginLimiter(options: LoginLimitOptions = {}) {
   const byAddress = limiter('login_address', options.perAddress, 20, 15 * 60)
   const byUserAtAddress = limiter('login_user_address', options.perUserAtAddress, 5, 15 * 60)
   const byUser = limiter('login_user', options.perUser, 100, 60 * 60)
-  const knownDays = options.knownAddressDays ?? 30
-  const knownAddresses = new RateLimiterMemory({ keyPrefix: 'login_known', points: 1, duration: Math.round(knownDays * 86_400) })
+  // RateLimiterMemory expires keys with setTimeout, which fires at once beyond 2^31 ms (24.8 days).
+  const knownSeconds = Math.round(Math.min(24, options.knownAddressDays ?? 14) * 86_400)
+  const knownAddresses = new RateLimiterMemory({ keyPrefix: 'login_known', points: 1, duration: knownSeconds })
 
   /** Consumes a point; undefined when within the limit, the refusal otherwise (its point stays taken until released). */
   async function take(store: RateLimiterAbstract, key: string): Promise<RateLimiterRes | undefined> {
@@ -86,7 +87,7 @@ export function createLoginLimiter(options: LoginLimitOptions = {}) {
     return {
       async succeeded() {
         await Promise.all([byAddress.reward(address, 1), byUser.reward(username, 1), byUserAtAddress.delete(userAtAddress)])
-        await knownAddresses.set(userAtAddress, 1, Math.round(knownDays * 86_400))
+        await knownAddresses.set(userAtAddress, 1, knownSeconds)
       },
       release: giveBack,
     }

@@ -33,7 +33,7 @@ function shown(value: unknown): string {
  * every boolean setting instead.
  */
 export function strictBoolean(defaultValue: boolean) {
-  return z.unknown().transform((value, ctx): boolean => {
+  return z.unknown().optional().transform((value, ctx): boolean => {
     if (value === undefined) return defaultValue
     if (typeof value === 'boolean') return value
     if (value === 1 || value === 0) return value === 1
@@ -70,7 +70,7 @@ const TRUST_PROXY_FORMS = 'false, a hop count (1 for one proxy in front), or pro
  * the address every limiter keys on. `true` (trust every hop) is refused: any
  * client could then name its own address and walk past the login limiter.
  */
-const trustProxy = z.unknown().transform((value, ctx): TrustProxy => {
+const trustProxy = z.unknown().optional().transform((value, ctx): TrustProxy => {
   const fail = (message: string) => {
     ctx.addIssue({ code: 'custom', message })
     return z.NEVER
