@@ -103,9 +103,10 @@ t.test('login limits on a gateway behind one proxy (trust_proxy: 1)', async (t) 
     const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => login(gw, `ghost${i}`, 'wrong', B)))
     const count = (status: number, code?: string) => answers.filter((r) => r.status === status && (!code || r.body.code === code)).length
     t.comment(answers.map((r) => `${r.status} ${r.body.code}`).join(', '))
-    t.equal(count(429, 'TOO_MANY_REQUESTS'), 4, 'the address limit (4) refuses half before any check')
     t.equal(count(401), 2, 'one running check and one queued check')
-    t.equal(count(429, 'LOGIN_BUSY'), 2, 'the rest are refused: the gateway is busy')
+    // Which limit refuses the other six depends on arrival order: a busy refusal hands its point back at once.
+    t.equal(count(429, 'LOGIN_BUSY') + count(429, 'TOO_MANY_REQUESTS'), 6, 'the other six are refused unchecked')
+    t.ok(count(429, 'LOGIN_BUSY') >= 1, 'at least one because the gateway is busy')
     const busy = answers.find((r) => r.body.code === 'LOGIN_BUSY')
     t.match(busy?.body.error, /busy checking other passwords/)
     t.equal(busy?.headers.get('retry-after'), '1')
