@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net'
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import { TooManyRequestsError } from '../errors.js'
 
@@ -16,6 +17,23 @@ export interface LoginLimitOptions {
   perUser?: LimitWindow
   /** Once perUser is spent, addresses where the user logged in within this many days may still try: 14 (at most 24). */
   knownAddressDays?: number
+}
+
+/**
+ * The source a limit counts: an IPv4 address, or an IPv6 /64. One host
+ * usually holds a whole /64, so counting single IPv6 addresses would let it
+ * rotate past every per-address limit.
+ */
+export function limitedSource(address: string): string {
+  const bare = address.split('%')[0]!
+  if (bare.toLowerCase().startsWith('::ffff:') && isIPv4(bare.slice(7))) return bare.slice(7)
+  if (!isIPv6(bare)) return address
+  const [head = '', tail] = bare.toLowerCase().split('::')
+  const groups = (part: string) => (part ? part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : [])
+  const front = groups(head)
+  const back = tail === undefined ? [] : groups(tail)
+  const full = [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
+  return `${full.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`
 }
 
 /** One reserved login attempt: the caller reports how it ended. */
@@ -63,7 +81,8 @@ export function createLoginLimiter(options: LoginLimitOptions = {}) {
     }
   }
 
-  async function reserve(username: string, address: string): Promise<LoginAttempt> {
+  async function reserve(username: string, clientAddress: string): Promise<LoginAttempt> {
+    const address = limitedSource(clientAddress)
     // JSON keeps the pair unambiguous whatever characters the user name holds.
     const userAtAddress = JSON.stringify([username, address])
     const taken: [RateLimiterAbstract, string][] = [
