@@ -12,7 +12,9 @@ import { loadMasterKey } from './secrets/master-key.js'
 import { createSessionTokens } from './auth/session-tokens.js'
 import { createApiTokens } from './auth/api-tokens.js'
 import { createAuthenticator } from './auth/authenticator.js'
-import { createLoginLimiter } from './auth/login-limiter.js'
+import { createLoginLimiter, type LoginLimitOptions } from './auth/login-limiter.js'
+import { createPasswordHasher, type PasswordHasherOptions } from './auth/passwords.js'
+import { createPasswordLogin } from './auth/password-login.js'
 import { createAuditLog } from './audit/audit-log.js'
 import { createUserStore } from './users/user-store.js'
 import { bootstrapAdmin, type BootstrapResult } from './users/bootstrap-admin.js'
@@ -106,7 +108,9 @@ export interface StartOptions {
   /** Tests pass a PGlite directory of their own, e.g. `memory://`. */
   pgliteDir?: string
   /** Login limiter settings; tests shorten them. */
-  loginLimit?: { maxFailures?: number; windowSeconds?: number }
+  loginLimit?: LoginLimitOptions
+  /** Bounds of login password checks; tests narrow them. A lower scrypt `cost` is for tests only (production is OWASP's minimum). */
+  passwordHashing?: PasswordHasherOptions
   /** SSH authentication failures allowed per address; tests shorten it. */
   sshAuthLimit?: { maxFailures?: number; windowSeconds?: number }
   /** ACME polling, retry and check intervals; tests shorten them. */
@@ -203,7 +207,13 @@ export async function startServer(config: Config, logger: Logger, options: Start
     registerAuthRoutes(api, {
       users,
       sessions,
-      loginLimiter: createLoginLimiter(options.loginLimit),
+      passwordLogin: createPasswordLogin({
+        users,
+        limiter: createLoginLimiter(options.loginLimit),
+        passwords: createPasswordHasher(options.passwordHashing),
+        auditLog,
+        logger,
+      }),
       consoleHost: config.consoleHost,
       baseDomain: config.baseDomain,
       handoff,

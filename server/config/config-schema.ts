@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 const port = z.coerce.number().int().min(0).max(65535)
@@ -16,6 +17,92 @@ const portRange = z
     return { start, end }
   })
   .refine((r) => r.start >= 1024 && r.end <= 65535 && r.start <= r.end, 'must lie within 1024-65535, low-high')
+
+const TRUE_WORDS = new Set(['true', 'yes', 'on', '1'])
+const FALSE_WORDS = new Set(['false', 'no', 'off', '0'])
+
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? typeof value)
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text
+}
+
+/**
+ * A boolean that means what it says: YAML booleans, or true/false, yes/no,
+ * on/off, 1/0 (any case). Anything else is an error. zod's coerce.boolean
+ * turned every non-empty string, "false" included, into true; use this for
+ * every boolean setting instead.
+ */
+export function strictBoolean(defaultValue: boolean) {
+  return z.unknown().optional().transform((value, ctx): boolean => {
+    if (value === undefined) return defaultValue
+    if (typeof value === 'boolean') return value
+    if (value === 1 || value === 0) return value === 1
+    if (typeof value === 'string') {
+      const word = value.trim().toLowerCase()
+      if (TRUE_WORDS.has(word)) return true
+      if (FALSE_WORDS.has(word)) return false
+    }
+    ctx.addIssue({ code: 'custom', message: `must be true or false (or yes/no, on/off, 1/0), got ${shown(value)}` })
+    return z.NEVER
+  })
+}
+
+/** What express's `trust proxy` gets: off, a hop count, or the proxies' addresses and CIDR ranges. */
+export type TrustProxy = false | number | readonly string[]
+
+/** proxy-addr's names for well-known ranges. */
+const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+const MAX_PROXY_HOPS = 32
+
+function isAddressOrCidr(entry: string): boolean {
+  if (TRUST_PROXY_NAMES.has(entry)) return true
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (!family || rest.length) return false
+  if (prefix === undefined) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
+}
+
+const TRUST_PROXY_FORMS = 'false, a hop count (1 for one proxy in front), or proxy addresses/CIDRs such as "10.0.0.0/8, 127.0.0.1"'
+
+/**
+ * `trust_proxy` decides whose X-Forwarded-For the gateway believes, which is
+ * the address every limiter keys on. `true` (trust every hop) is refused: any
+ * client could then name its own address and walk past the login limiter.
+ */
+const trustProxy = z.unknown().optional().transform((value, ctx): TrustProxy => {
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', message })
+    return z.NEVER
+  }
+  if (value === undefined || value === false || value === 0) return false
+  if (value === true) return fail(`true would trust every X-Forwarded-For hop, so any client could choose its own address; use ${TRUST_PROXY_FORMS}`)
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && value > 0 && value <= MAX_PROXY_HOPS) return value
+    return fail(`a hop count must be a whole number from 1 to ${MAX_PROXY_HOPS}, got ${shown(value)}`)
+  }
+  let entries: unknown[]
+  if (typeof value === 'string') {
+    const word = value.trim().toLowerCase()
+    if (FALSE_WORDS.has(word)) return false
+    if (TRUE_WORDS.has(word) && word !== '1') {
+      return fail(`${word} would trust every X-Forwarded-For hop, so any client could choose its own address; use ${TRUST_PROXY_FORMS}`)
+    }
+    if (/^\d+$/.test(word)) {
+      const hops = Number(word)
+      return hops >= 1 && hops <= MAX_PROXY_HOPS ? hops : fail(`a hop count must be a whole number from 1 to ${MAX_PROXY_HOPS}, got ${shown(value)}`)
+    }
+    entries = value.split(',').map((e) => e.trim())
+  } else if (Array.isArray(value)) {
+    entries = value.map((e) => (typeof e === 'string' ? e.trim() : e))
+  } else {
+    return fail(`must be ${TRUST_PROXY_FORMS}`)
+  }
+  if (entries.length === 0) return fail(`must be ${TRUST_PROXY_FORMS}`)
+  const bad = entries.find((e) => typeof e !== 'string' || !isAddressOrCidr(e))
+  if (bad !== undefined) return fail(`${shown(bad)} is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal; use ${TRUST_PROXY_FORMS}`)
+  return Object.freeze(entries as string[])
+})
 
 /** The YAML file's shape. Every key has a default, so an empty file is a working config. */
 export const configSchema = z
@@ -39,7 +126,7 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64')
       .optional(),
     session_ttl_hours: z.coerce.number().positive().max(24 * 30).default(12),
-    trust_proxy: z.coerce.boolean().default(false),
+    trust_proxy: trustProxy,
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     acme: z
       .object({
@@ -84,7 +171,8 @@ export interface Config {
   readonly publicUrl: string
   readonly secretKey: string | undefined
   readonly sessionTtlSeconds: number
-  readonly trustProxy: boolean
+  /** Whose X-Forwarded-For to believe (express `trust proxy`); off by default. */
+  readonly trustProxy: TrustProxy
   readonly logLevel: string
   readonly acme: {
     readonly directory?: string

@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler } from 'express'
 import type { Registry } from 'prom-client'
 import type { Authenticator } from '../auth/authenticator.js'
 import type { DatabaseHandle } from '../db/open-database.js'
+import type { TrustProxy } from '../config/config-schema.js'
 import { NotFoundError, UnauthorizedError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { RouteRegistry } from '../api/route-registry.js'
@@ -15,7 +16,7 @@ export interface HttpAppDeps {
   database: DatabaseHandle
   metrics: Registry
   logger: Logger
-  trustProxy: boolean
+  trustProxy: TrustProxy
   publicUrl: string
   version: string
   /** Extra handlers mounted before the API (console assets, for one). */
@@ -36,7 +37,8 @@ const securityHeaders: RequestHandler = (_req, res, next) => {
 export function createHttpApp(deps: HttpAppDeps): Express {
   const app = express()
   app.disable('x-powered-by')
-  app.set('trust proxy', deps.trustProxy)
+  // false, a hop count or an address/CIDR list (never `true`: config refuses it); express copies the list.
+  app.set('trust proxy', typeof deps.trustProxy === 'object' ? [...deps.trustProxy] : deps.trustProxy)
   app.use(createHttpMetrics(deps.metrics))
   app.use(securityHeaders)
 

@@ -81,7 +81,17 @@ export function createUserStore(deps: { db: Kysely<Database> }) {
     return !(await db.selectFrom('users').select('id').limit(1).executeTakeFirst())
   }
 
-  return { create, get, findByUsername, list, update, remove, isEmpty }
+  /**
+   * Swaps in a stronger hash of the same password (rehash on login). Only if
+   * the stored hash is still the one just verified: a concurrent password
+   * change wins. Not a password change, so nothing else is touched.
+   */
+  async function replacePasswordHash(id: string, verifiedHash: string, newHash: string): Promise<boolean> {
+    const result = await db.updateTable('users').set({ password_hash: newHash }).where('id', '=', id).where('password_hash', '=', verifiedHash).executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  return { create, get, findByUsername, list, update, remove, isEmpty, replacePasswordHash }
 }
 
 export type UserStore = ReturnType<typeof createUserStore>

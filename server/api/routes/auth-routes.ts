@@ -3,10 +3,9 @@ import { z } from 'zod'
 import { parse as parseCookie } from 'cookie'
 import { SESSION_COOKIE } from '../../auth/authenticator.js'
 import type { HandoffTickets } from '../../auth/handoff-tickets.js'
-import type { LoginLimiter } from '../../auth/login-limiter.js'
-import { decoyPasswordHash, verifyPassword } from '../../auth/passwords.js'
+import { clientAddress, type PasswordLogin } from '../../auth/password-login.js'
 import type { SessionTokens, IssuedSession } from '../../auth/session-tokens.js'
-import { HttpError, UnauthorizedError } from '../../errors.js'
+import { HttpError } from '../../errors.js'
 import type { UserStore } from '../../users/user-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 
@@ -22,7 +21,7 @@ export function registerAuthRoutes(
   deps: {
     users: UserStore
     sessions: SessionTokens
-    loginLimiter: LoginLimiter
+    passwordLogin: PasswordLogin
     consoleHost: string
     baseDomain: string
     handoff: HandoffTickets
@@ -30,7 +29,7 @@ export function registerAuthRoutes(
     isDeviceHost(host: string): boolean
   },
 ) {
-  const { users, sessions, loginLimiter } = deps
+  const { users, sessions, passwordLogin } = deps
 
   /** The console cookie for the console host, and for `.<base>` so auth_required device services see it too. */
   function setSessionCookies(res: Response, secure: boolean, session: IssuedSession | undefined) {
@@ -50,16 +49,9 @@ export function registerAuthRoutes(
     access: 'public',
     body: loginBody,
     async handler({ req, res, body }) {
-      const address = req.ip ?? 'unknown'
-      await loginLimiter.assertAllowed(address)
-      const user = await users.findByUsername(body.username)
-      // Check a decoy hash for unknown users so timing does not tell who exists.
-      const ok = await verifyPassword(body.password, user?.password_hash ?? (await decoyPasswordHash()))
-      if (!user || !ok || user.disabled) {
-        await loginLimiter.recordFailure(address)
-        throw new UnauthorizedError('invalid username or password', 'INVALID_CREDENTIALS')
-      }
-      await loginLimiter.recordSuccess(address)
+      // Limits, the bounded password check, rehash and audit live in password-login.ts.
+      const address = clientAddress(req)
+      const user = await passwordLogin.login({ username: body.username, password: body.password, address })
       const session = await sessions.issue(user.id, { ip: address, userAgent: req.get('user-agent') })
       setSessionCookies(res, req.secure, session)
       return {
