@@ -61,7 +61,7 @@ import { createRegistrationTokens } from './provision/registration-tokens.js'
 import { createDeviceRegistration } from './provision/device-registration.js'
 import { createRegistrationLimiter, type RegistrationLimitOptions } from './provision/registration-limiter.js'
 import { registerProvisionRoutes } from './api/routes/provision-routes.js'
-import type { InTunnelService } from './tunnel/tunnel-server.js'
+import type { InTunnelService, TunnelServerOptions } from './tunnel/tunnel-server.js'
 import { createAgentApiServer } from './agent-api/agent-api-server.js'
 import { mountAgentRoutes } from './agent-api/agent-routes.js'
 import { controlKeyFor, createAgentControl } from './agent-api/agent-control.js'
@@ -101,6 +101,8 @@ export interface StartOptions {
   loginLimit?: { maxFailures?: number; windowSeconds?: number }
   /** SSH authentication failures allowed per address; tests shorten it. */
   sshAuthLimit?: { maxFailures?: number; windowSeconds?: number }
+  /** Tunnel server tuning beyond the config (handshake pacing, keepalives); tests shorten it. */
+  tunnel?: Partial<Omit<TunnelServerOptions, 'port' | 'host'>>
   /** ACME polling, retry and check intervals; tests shorten them. */
   tls?: AcmeTuning
   /** Registration attempts allowed per address; tests shorten it. */
@@ -156,16 +158,27 @@ export async function startServer(config: Config, logger: Logger, options: Start
       registry: tunnels,
       status,
       logger,
-      options: { port: config.sshPort, host: config.bindAddress },
+      options: {
+        port: config.sshPort,
+        host: config.bindAddress,
+        loginGraceMs: config.sshLimits.loginGraceSeconds * 1000,
+        maxUnauthenticated: config.sshLimits.maxUnauthenticated,
+        maxUnauthenticatedPerAddress: config.sshLimits.maxUnauthenticatedPerAddress,
+        maxChannelsPerDevice: config.sshLimits.maxChannelsPerDevice,
+        ...options.tunnel,
+      },
       inTunnelServices,
     })
     // A deleted device, or one whose key changed, loses its tunnel at once.
     events.on('device.changed', (changed) => {
       const session = tunnels.get(changed.id)
       if (!session) return
-      void devices.find(changed.id).then((row) => {
-        if (!row || row.public_key !== session.device.public_key) void session.close()
-      })
+      devices.find(changed.id).then(
+        (row) => {
+          if (!row || row.public_key !== session.device.public_key) void session.close()
+        },
+        (err: unknown) => logger.error({ err, device: changed.id }, 'could not re-check a changed device\'s tunnel'),
+      )
     })
 
     // Subdomains: services exposed from device tunnels.
