@@ -69,7 +69,7 @@ import { createRegistrationTokens } from './provision/registration-tokens.js'
 import { createDeviceRegistration } from './provision/device-registration.js'
 import { createRegistrationLimiter, type RegistrationLimitOptions } from './provision/registration-limiter.js'
 import { registerProvisionRoutes } from './api/routes/provision-routes.js'
-import type { InTunnelService } from './tunnel/tunnel-server.js'
+import type { InTunnelService, TunnelServerOptions } from './tunnel/tunnel-server.js'
 import { createAgentApiServer } from './agent-api/agent-api-server.js'
 import { mountAgentRoutes } from './agent-api/agent-routes.js'
 import { controlKeyFor, createAgentControl } from './agent-api/agent-control.js'
@@ -113,6 +113,8 @@ export interface StartOptions {
   passwordHashing?: PasswordHasherOptions
   /** SSH authentication failures allowed per address; tests shorten it. */
   sshAuthLimit?: { maxFailures?: number; windowSeconds?: number }
+  /** Tunnel server tuning beyond the config (handshake pacing, keepalives); tests shorten it. */
+  tunnel?: Partial<Omit<TunnelServerOptions, 'port' | 'host'>>
   /** ACME polling, retry and check intervals; tests shorten them. */
   tls?: AcmeTuning
   /** Registration attempts allowed per address; tests shorten it. */
@@ -172,7 +174,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
       registry: tunnels,
       status,
       logger,
-      options: { port: config.sshPort, host: config.bindAddress },
+      options: {
+        port: config.sshPort,
+        host: config.bindAddress,
+        loginGraceMs: config.sshLimits.loginGraceSeconds * 1000,
+        maxUnauthenticated: config.sshLimits.maxUnauthenticated,
+        maxUnauthenticatedPerAddress: config.sshLimits.maxUnauthenticatedPerAddress,
+        maxChannelsPerDevice: config.sshLimits.maxChannelsPerDevice,
+        ...options.tunnel,
+      },
       inTunnelServices,
     })
     // A deleted device, or one whose key changed, loses its tunnel at once.

@@ -1,4 +1,3 @@
-import type net from 'node:net'
 import ssh2, { type Client, type ClientChannel, type TcpConnectionDetails } from 'ssh2'
 import type { Logger } from '../agent-logger.js'
 import { AGENT_API_HOST, AGENT_API_PORT } from '../../shared/agent-protocol.js'
@@ -71,7 +70,7 @@ export function createTunnelClient(deps: {
       let lastError: Error | undefined
       c.on('ready', () => {
         up = true
-        ;(c as unknown as { _sock?: net.Socket })._sock?.setNoDelay?.(true)
+        c.setNoDelay(true)
         const connection = wrap(c)
         current = connection
         deps.onUp(connection).then(

@@ -62,7 +62,13 @@ interface ConnectResult {
 export async function runScale(options: ScaleOptions): Promise<ScaleResult> {
   const N = options.sessions
   const firstPort = 1100
-  const gateway = await startGatewayChild({ EDGETAINER_SSH_PORT_RANGE: `${firstPort}-${firstPort + N + 99}` })
+  // The whole fleet dials from 127.0.0.1: lift the per-address (and global) cap on unauthenticated sockets above the burst.
+  const unauthenticatedCap = String(Math.max(1000, options.inflight * 2))
+  const gateway = await startGatewayChild({
+    EDGETAINER_SSH_PORT_RANGE: `${firstPort}-${firstPort + N + 99}`,
+    EDGETAINER_SSH_MAX_UNAUTHENTICATED: unauthenticatedCap,
+    EDGETAINER_SSH_MAX_UNAUTHENTICATED_PER_ADDRESS: unauthenticatedCap,
+  })
 
   const fleets = Array.from({ length: options.processes }, (_, i) => new RpcChild(forkTs(fileURLToPath(new URL('./fleet-child.ts', import.meta.url))), `fleet-${i}`))
   await Promise.all(fleets.map((f) => f.waitEvent('ready')))

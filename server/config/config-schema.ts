@@ -115,6 +115,11 @@ export const configSchema = z
     ssh_port: port.default(2222),
     ssh_port_range: portRange.default({ start: 20000, end: 29999 }),
     tcp_port_range: portRange.default({ start: 30000, end: 30999 }),
+    /** Pre-authentication limits of the SSH listener (see server/tunnel/preauth-gate.ts). */
+    ssh_login_grace_seconds: z.coerce.number().positive().max(600).default(30),
+    ssh_max_unauthenticated: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+    ssh_max_unauthenticated_per_address: z.coerce.number().int().min(1).max(1_000_000).default(50),
+    ssh_max_channels_per_device: z.coerce.number().int().min(1).max(10_000).default(32),
     terminal_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Unix user name').default('core'),
     terminal_idle_minutes: z.coerce.number().positive().max(24 * 60).default(30),
     base_domain: hostname.default('localhost'),
@@ -162,6 +167,13 @@ export interface Config {
   readonly sshPortRange: { readonly start: number; readonly end: number }
   /** Loopback ports the gateway binds for `tcp` exposed services. */
   readonly tcpPortRange: { readonly start: number; readonly end: number }
+  /** Unauthenticated SSH sockets: login deadline and caps; channels per device session. */
+  readonly sshLimits: {
+    readonly loginGraceSeconds: number
+    readonly maxUnauthenticated: number
+    readonly maxUnauthenticatedPerAddress: number
+    readonly maxChannelsPerDevice: number
+  }
   /** The device user the web terminal logs in as (Flatcar's is `core`). */
   readonly terminalUser: string
   readonly terminalIdleSeconds: number

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import ssh2, { type PublicKeyAuthContext } from 'ssh2'
 import type { Database } from '../db/schema.js'
 import type { SessionDevice } from './device-session.js'
+import { deviceIdPattern } from '../devices/device-store.js'
 
 type ParsedKey = ssh2.ParsedKey
 
@@ -17,6 +18,8 @@ export interface DeviceKeyRecord extends SessionDevice {
  */
 export function createDeviceAuthenticator(deps: { db: Kysely<Database> }) {
   async function lookup(deviceId: string): Promise<DeviceKeyRecord | undefined> {
+    // Only well-formed ids reach the database: a NUL byte, for one, is an error there, not a miss.
+    if (!deviceIdPattern.test(deviceId)) return undefined
     const row = await deps.db.selectFrom('devices').select(['id', 'device_id', 'ssh_port', 'public_key']).where('device_id', '=', deviceId).executeTakeFirst()
     if (!row?.public_key) return undefined
     const parsed = ssh2.utils.parseKey(row.public_key)

@@ -123,10 +123,16 @@ export class DeviceSession {
     socket.on('error', () => socket.destroy())
     this.#sockets.add(socket)
     socket.on('close', () => this.#sockets.delete(socket))
-    this.#connection.forwardOut(bindAddr, bindPort, socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, (err, channel) => {
-      if (err) return socket.destroy()
-      splice(socket, channel)
-    })
+    try {
+      this.#connection.forwardOut(bindAddr, bindPort, socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, (err, channel) => {
+        if (err) return socket.destroy()
+        splice(socket, channel)
+      })
+    } catch (err) {
+      // A connection torn down under us throws here rather than calling back: that ends this socket, not the gateway.
+      this.#logger.warn({ err }, 'could not open a channel to the device sshd')
+      socket.destroy()
+    }
   }
 
   #cancel(info: TcpipBindInfo): boolean {
