@@ -56,16 +56,46 @@ t.test('a console session is handed to an auth_required device host with a one-t
   t.notOk(app.seen.at(-1)!.cookie, 'the device app never sees the session')
   t.equal((await requestViaHost(port, 'panel.hmi-1.localhost', `${fresh.pathname}${fresh.search}`)).status, 401, 'the ticket is one-time')
 
-  await t.test('the hand-off refuses hosts that are not device hosts, and open redirects', async (t) => {
-    for (const next of ['https://evil.example/', `http://localhost:${port}/`, 'javascript:alert(1)']) {
+  await t.test('the host gets a new session of its own, valid there and nowhere else', async (t) => {
+    const hostToken = hostCookie.slice('edgetainer_session='.length)
+    t.not(hostToken, gw.adminToken, 'not the console session')
+    t.equal((await gw.http.get('/api/auth/me', { cookie: hostCookie })).status, 401, 'refused by the console API as a cookie')
+    t.equal((await gw.http.get('/api/auth/me', { token: hostToken })).status, 401, 'and as a Bearer token')
+    const write = await gw.http.post('/api/fleets', { name: 'from-device-session' }, { cookie: hostCookie, headers: { origin: `http://localhost:${port}` } })
+    t.equal(write.status, 401, 'no write with it either')
+    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'other', container_name: 'other', internal_port: 82 }, { token: gw.adminToken })
+    t.equal((await requestViaHost(port, 'other.hmi-1.localhost', '/', { cookie: hostCookie })).status, 401, 'another device host refuses it')
+    t.equal((await requestViaHost(port, 'panel.hmi-1.localhost', '/', { cookie })).status, 401, 'the device host refuses the console session as a cookie')
+    t.equal((await requestViaHost(port, 'panel.hmi-1.localhost', '/', { authorization: `Bearer ${gw.adminToken}` })).status, 200, 'a console JWT as Bearer still works (scripts)')
+  })
+
+  await t.test('the hand-off refuses hosts that are not device services, other ports and schemes, and open redirects', async (t) => {
+    for (const next of [
+      'https://evil.example/',
+      `http://localhost:${port}/`,
+      'javascript:alert(1)',
+      `http://panel.hmi-1.localhost:${port + 1}/`,
+      `https://panel.hmi-1.localhost:${port}/`,
+      `http://panel.hmi-1.localhost/`,
+      `http://nothing.hmi-1.localhost:${port}/`,
+      `http://panel.nobody.localhost:${port}/`,
+      `http://panel.hmi-1.localhost:${port}/\\evil.example/`,
+      `http://panel.hmi-1.localhost:${port}/a\u0000b`,
+      `http://user:pw@panel.hmi-1.localhost:${port}/`,
+    ]) {
       const res = await requestViaHost(port, `localhost:${port}`, `/api/auth/handoff?next=${encodeURIComponent(next)}`, { cookie })
       t.equal(res.status, 400, next)
     }
+    const publicService = (await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'open', container_name: 'open', internal_port: 81, auth_required: false }, { token: gw.adminToken })).body
+    t.ok(publicService.id)
+    const toPublic = await requestViaHost(port, `localhost:${port}`, `/api/auth/handoff?next=${encodeURIComponent(`http://open.hmi-1.localhost:${port}/`)}`, { cookie })
+    t.equal(toPublic.status, 400, 'no session is minted for a public service')
     const sneaky = await requestViaHost(port, 'panel.hmi-1.localhost', `/.edgetainer/handoff?ticket=x&next=${encodeURIComponent('//evil.example')}`)
     t.equal(sneaky.status, 401)
   })
 
   await t.test('logging out ends the handed-over session too', async (t) => {
+    t.equal((await requestViaHost(port, 'panel.hmi-1.localhost', '/', { cookie: hostCookie })).status, 200, 'valid before')
     await gw.http.post('/api/auth/logout', undefined, { token: gw.adminToken })
     const after = await requestViaHost(port, 'panel.hmi-1.localhost', '/', { cookie: hostCookie })
     t.equal(after.status, 401)
