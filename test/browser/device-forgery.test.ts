@@ -27,13 +27,16 @@ async function startHostileApp(t: { teardown(fn: () => Promise<void> | void): vo
 }
 
 t.test('a page on a device host cannot act as the signed-in admin (real Chromium, real tunnel)', async (t) => {
+  const started = Date.now()
+  const phase = (name: string) => t.comment(`${name} at ${Date.now() - started} ms`)
   if (!existsSync(path.join(root, 'dist/web/index.html'))) {
     t.fail('the console is not built: run `npx vite build --config web/vite.config.ts`, then this test')
     return
   }
   // The console on the base domain itself and device hosts below it: same site for the browser,
   // so SameSite=Lax alone would let the cookie through. The gateway's own rules must hold.
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_BASE_DOMAIN: 'gw.localhost' } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_BASE_DOMAIN: 'gw.localhost' } })
+  phase('gateway started')
   const port = gw.server.httpPort
   const consoleOrigin = `http://gw.localhost:${port}`
   const bearer = { token: gw.adminToken }
@@ -48,6 +51,7 @@ t.test('a page on a device host cannot act as the signed-in admin (real Chromium
   await waitFor('device online', async () => (await gw.http.get('/api/devices/pump-7/status', bearer)).body.online)
   const software = (await gw.http.post('/api/software', { name: 'telemetry', docker_compose_yaml: COMPOSE }, bearer)).body
 
+  phase('gateway and device ready')
   const browserServer = await chromium.launchServer({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -69,11 +73,13 @@ t.test('a page on a device host cannot act as the signed-in admin (real Chromium
   await consolePage.fill('#f-password', ADMIN_PASSWORD)
   await consolePage.click('button[type=submit]')
   await consolePage.waitForSelector('[data-testid=current-user]')
-  const cookie = (await admin.cookies()).find((c) => c.name === 'edgetainer_session')
-  t.ok(cookie, 'signed in: the browser holds the console cookie')
-  t.equal(cookie?.domain, 'gw.localhost', 'host-only: the console host alone, no .gw.localhost')
-  t.ok(cookie?.httpOnly, 'HttpOnly')
-  t.equal(cookie?.sameSite, 'Lax')
+  const cookies = (await admin.cookies()).filter((c) => c.name === 'edgetainer_session')
+  t.equal(cookies.length, 1, 'signed in: the browser holds one console cookie')
+  t.same(
+    cookies.map((c) => ({ domain: c.domain, httpOnly: c.httpOnly, sameSite: c.sameSite })),
+    [{ domain: 'gw.localhost', httpOnly: true, sameSite: 'Lax' }],
+    'host-only (the console host alone, no .gw.localhost), HttpOnly, SameSite=Lax',
+  )
 
   // Controls: the same requests from the console's own origin work, so what fails below fails because of where it comes from.
   const control = await consolePage.evaluate(
@@ -107,6 +113,7 @@ t.test('a page on a device host cannot act as the signed-in admin (real Chromium
       auditIds: audit.body.items.map((x: { id: string | number }) => x.id),
     }
   }
+  phase('signed in, controls done')
   const before = await snapshot()
   t.ok(before.fleets.includes('from-the-console') && before.versions.length === 2, 'the controls changed what they should')
 
@@ -161,6 +168,7 @@ t.test('a page on a device host cannot act as the signed-in admin (real Chromium
   t.equal(fetches.length, 24, 'fetch: JSON, text/plain and multipart, with and without CORS, against four writes')
   for (const f of fetches) t.notMatch(f.outcome, /^status 2/, `fetch ${f.variant} → ${f.target}: ${f.outcome}`)
 
+  phase('fetches done')
   // Cross-origin HTML forms: text/plain smuggling JSON, urlencoded, and multipart with a file, into a frame.
   const forms = await hostile.evaluate(
     async ({ consoleOrigin, softwareId, compose }) => {
@@ -209,7 +217,9 @@ t.test('a page on a device host cannot act as the signed-in admin (real Chromium
     { consoleOrigin, softwareId: software.id, compose: COMPOSE },
   )
   t.equal(forms.length, 4, 'four form posts were submitted')
+  t.comment(`form posts: ${forms.join(', ')}`)
 
+  phase('forms done')
   // The terminal: by uuid and by device id, from the device page.
   const sockets = await hostile.evaluate(
     async ({ wsOrigin, ids }) =>
@@ -236,6 +246,7 @@ t.test('a page on a device host cannot act as the signed-in admin (real Chromium
   )
   for (const outcome of sockets) t.notSame(outcome, 'opened', `terminal WebSocket from the device page: ${outcome}`)
 
+  phase('sockets done')
   // Nothing changed: same tokens, fleets, software versions, and not one new audit row.
   const after = await snapshot()
   t.same(after.tokens, before.tokens, 'no API token was created')
