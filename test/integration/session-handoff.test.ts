@@ -101,3 +101,31 @@ t.test('a console session is handed to an auth_required device host with a one-t
     t.equal(after.status, 401)
   })
 })
+
+t.test('device services on a registrable domain of their own: the console host is elsewhere, and the hand-off still works', async (t) => {
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_CONSOLE_HOST: 'console.example.com', EDGETAINER_BASE_DOMAIN: 'devices.example.net' } })
+  const port = gw.server.httpPort
+  const consoleHost = `console.example.com:${port}`
+  const device = (await gw.http.post('/api/devices', { name: 'HMI', device_id: 'hmi-2' }, { token: gw.adminToken })).body
+  await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'panel', container_name: 'panel', internal_port: 80 }, { token: gw.adminToken })
+
+  const browser = await requestViaHost(port, `panel.hmi-2.devices.example.net:${port}`, '/x', { accept: 'text/html' })
+  t.equal(browser.status, 302)
+  const handoffUrl = new URL(browser.headers.location!)
+  t.equal(handoffUrl.origin, `http://${consoleHost}`, 'signed-out browsers are sent to the console host')
+
+  const cookie = `edgetainer_session=${gw.adminToken}`
+  const handoff = await requestViaHost(port, consoleHost, `${handoffUrl.pathname}${handoffUrl.search}`, { cookie })
+  t.equal(handoff.status, 302)
+  const landing = new URL(handoff.headers.location!)
+  t.equal(landing.host, `panel.hmi-2.devices.example.net:${port}`)
+  const landed = await requestViaHost(port, `panel.hmi-2.devices.example.net:${port}`, `${landing.pathname}${landing.search}`)
+  t.equal(landed.headers.location, '/x')
+  const hostCookie = landed.headers['set-cookie']![0]!.split(';')[0]!
+  t.equal((await gw.http.get('/api/auth/me', { cookie: hostCookie })).status, 401, 'the device session is no console session')
+
+  const write = (origin: string) => gw.http.post('/api/fleets', { name: `f-${origin.length}` }, { cookie, headers: { origin } })
+  t.equal((await write(`http://${consoleHost}`)).status, 201, 'writes from the console origin pass')
+  t.equal((await write(`http://panel.hmi-2.devices.example.net:${port}`)).status, 403, 'writes from a device host are refused')
+  t.equal((await write(`http://localhost:${port}`)).status, 403, 'and from a host that is not the console')
+})
