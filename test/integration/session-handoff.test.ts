@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { startTestGateway } from '../lib/test-gateway.js'
 import { newKeyPair } from '../lib/keys.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
@@ -82,6 +83,7 @@ t.test('a console session is handed to an auth_required device host with a one-t
       `http://panel.hmi-1.localhost:${port}/\\evil.example/`,
       `http://panel.hmi-1.localhost:${port}/a\u0000b`,
       `http://user:pw@panel.hmi-1.localhost:${port}/`,
+      `http://panel.hmi-1.localhost:${port}//evil.example/`,
     ]) {
       const res = await requestViaHost(port, `localhost:${port}`, `/api/auth/handoff?next=${encodeURIComponent(next)}`, { cookie })
       t.equal(res.status, 400, next)
@@ -92,6 +94,31 @@ t.test('a console session is handed to an auth_required device host with a one-t
     t.equal(toPublic.status, 400, 'no session is minted for a public service')
     const sneaky = await requestViaHost(port, 'panel.hmi-1.localhost', `/.edgetainer/handoff?ticket=x&next=${encodeURIComponent('//evil.example')}`)
     t.equal(sneaky.status, 401)
+  })
+
+  await t.test('fuzzed next: a 400 or a redirect to the one protected host, never a 5xx', async (t) => {
+    const host = `panel.hmi-1.localhost:${port}`
+    const next = fc.oneof(
+      fc.webUrl({ withQueryParameters: true, withFragments: true }),
+      fc.string({ maxLength: 60 }).map((p) => `http://${host}/${p}`),
+      fc.constantFrom(host, `panel.hmi-1.localhost`, `other.hmi-1.localhost`, `hmi-1.localhost`, `localhost`).chain((h) => fc.string({ maxLength: 30 }).map((p) => `http://${h}${p}`)),
+      fc.string({ maxLength: 80 }),
+    )
+    let cases = 0
+    await fc.assert(
+      fc.asyncProperty(next, async (n) => {
+        cases++
+        const res = await requestViaHost(port, `localhost:${port}`, `/api/auth/handoff?next=${encodeURIComponent(n)}`, { cookie })
+        if (res.status === 302) {
+          const to = new URL(res.headers.location!)
+          if (to.host !== host || to.pathname !== '/.edgetainer/handoff') throw new Error(`${n} → ${res.headers.location}`)
+          if (/[\\\u0000-\u001f]/.test(to.searchParams.get('next') ?? '') || to.searchParams.get('next')!.startsWith('//')) throw new Error(`unsafe landing path for ${n}`)
+        } else if (res.status !== 400) throw new Error(`${res.status} for ${JSON.stringify(n)}: ${res.body}`)
+      }),
+      { numRuns: 200 },
+    )
+    t.equal((await gw.http.get('/healthz')).status, 200, 'still serving')
+    t.comment(`ran ${cases} cases`)
   })
 
   await t.test('logging out ends the handed-over session too', async (t) => {

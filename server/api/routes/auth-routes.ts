@@ -126,7 +126,7 @@ export function registerAuthRoutes(
   api.publicRoute({
     method: 'get',
     path: '/api/auth/handoff',
-    summary: 'Browser redirect that carries the console session to a device service host (auth_required services)',
+    summary: 'Browser redirect that signs the console user in to one auth_required device service host, with a new session valid on that host only',
     tag: 'auth',
     access: 'public',
     query: handoffQuery,
@@ -135,6 +135,8 @@ export function registerAuthRoutes(
       const invalid = (why: string) => new HttpError(400, 'VALIDATION_FAILED', `next: ${why}`, 'next')
       if (unsafeInUrl.test(query.next)) throw invalid('must not contain backslashes or control characters')
       if (target.username || target.password) throw invalid('must not carry credentials')
+      // The landing redirects to this path on the device host; `//x` there would be another host.
+      if (target.pathname.startsWith('//')) throw invalid('path must not start with //')
       if (!deps.isDeviceOrigin(target)) throw invalid("must be a URL on a device service host, at this gateway's scheme and port")
       // Only the cookie counts here: this is a browser navigation, never an API call.
       const token = sessionCookieOf(req.get('cookie'))
