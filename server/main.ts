@@ -187,7 +187,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     gatewayOrigins = createGatewayOrigins({ urls, publicUrl: config.publicUrl, httpPort: () => httpPort, isDeviceHost })
 
     const api = createRouteRegistry({ authenticator, auditLog })
-    // Carries console sessions to device hosts for auth_required services (browsers share no cookie with them).
+    // Signs console users in to auth_required device hosts with a session bound to that host (the console cookie is host-only).
     const handoff = createHandoffTickets()
     registerAuthRoutes(api, {
       users,
