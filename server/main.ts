@@ -61,6 +61,7 @@ import { createRouteTable } from './proxy/route-table.js'
 import { createSubdomainProxy } from './proxy/subdomain-proxy.js'
 import { createTerminalBridge } from './terminal/terminal-bridge.js'
 import { createHandoffTickets } from './auth/handoff-tickets.js'
+import { createGatewayOrigins, type GatewayOrigins } from './http/gateway-origins.js'
 import { registerTerminalRoutes } from './api/routes/terminal-routes.js'
 import { createTlsGateway } from './tls/tls-gateway.js'
 import type { AcmeTuning } from './tls/acme-certificates.js'
@@ -147,7 +148,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const masterKey = loadMasterKey({ dataDir: config.dataDir, configuredKey: config.secretKey })
     const sessions = createSessionTokens({ db, signingKey: masterKey.derive('session-jwt'), ttlSeconds: config.sessionTtlSeconds })
     const apiTokens = createApiTokens({ db })
-    const authenticator = createAuthenticator({ sessions, apiTokens, consoleHost: config.consoleHost, baseDomain: config.baseDomain })
+    // Filled in below once the public URLs exist; ports are read lazily after listen().
+    let gatewayOrigins: GatewayOrigins | undefined
+    const authenticator = createAuthenticator({ sessions, apiTokens, consoleOrigins: () => gatewayOrigins?.consoleOrigins() ?? new Set<string>() })
     const auditLog = createAuditLog({ db })
     const users = createUserStore({ db })
     const fleets = createFleetStore({ db })
@@ -210,9 +213,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger })
     const routeTable = createRouteTable({ db, events, baseDomain: config.baseDomain })
     closers.push('route table', () => routeTable.close())
+    const isDeviceHost = (host: string) => host !== config.consoleHost && routeTable.isDeviceHost(host)
+    gatewayOrigins = createGatewayOrigins({ urls, publicUrl: config.publicUrl, httpPort: () => httpPort, isDeviceHost })
 
     const api = createRouteRegistry({ authenticator, auditLog })
-    // Carries console sessions to device hosts for auth_required services (browsers share no cookie with them).
+    // Signs console users in to auth_required device hosts with a session bound to that host (the console cookie is host-only).
     const handoff = createHandoffTickets()
     registerAuthRoutes(api, {
       users,
@@ -227,7 +232,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
       consoleHost: config.consoleHost,
       baseDomain: config.baseDomain,
       handoff,
-      isDeviceHost: (host) => host !== config.consoleHost && routeTable.isDeviceHost(host),
+      isDeviceOrigin: gatewayOrigins.isDeviceOrigin,
+      async routesToProtectedService(host, path) {
+        const route = isDeviceHost(host) ? await routeTable.resolve(host, path) : undefined
+        return route?.kind === 'route' && route.service.auth_required
+      },
     })
     registerTokenRoutes(api, { apiTokens, users })
     registerUserRoutes(api, { users, sessions })

@@ -5,7 +5,8 @@ import type { Authenticator } from '../auth/authenticator.js'
 import { roleAllows } from '../auth/roles.js'
 import type { AuthenticatedUser } from '../auth/session-tokens.js'
 import type { Role } from '../db/schema.js'
-import { ForbiddenError, UnauthorizedError } from '../errors.js'
+import { ForbiddenError, HttpError, UnauthorizedError } from '../errors.js'
+import { isJsonMediaType } from '../http/media-type.js'
 import { parseInput } from './validation.js'
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'delete'
@@ -54,6 +55,21 @@ export interface PublicRouteDefinition<B extends ZodType | undefined, Q extends 
 export type AnyRouteDefinition = BaseDefinition<ZodType | undefined, ZodType | undefined> & { access: Role | 'public' }
 
 /**
+ * A route with a body schema reads JSON only. A body of another type is
+ * refused, never validated as `{}` (a text/plain or form body is what a
+ * cross-site page can send without a preflight). A request with no body and
+ * no Content-Type (a bare `POST` from a script) still validates as `{}`.
+ */
+function assertJsonBody(req: Request) {
+  const contentType = req.get('content-type')
+  if (isJsonMediaType(contentType)) return
+  const length = req.get('content-length')
+  const hasBody = req.get('transfer-encoding') !== undefined || (length !== undefined && length.trim() !== '0')
+  if (contentType === undefined && !hasBody) return
+  throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (Content-Type: application/json)')
+}
+
+/**
  * The one place API routes are declared. Each declaration carries its access
  * rule and input schemas; the registry applies them before the handler runs
  * and keeps the list the OpenAPI document is built from.
@@ -69,6 +85,7 @@ export function createRouteRegistry(deps: { authenticator: Authenticator; auditL
   }
 
   function inputs(def: AnyRouteDefinition, req: Request) {
+    if (def.body) assertJsonBody(req)
     const body = def.body ? parseInput(def.body, req.body ?? {}) : undefined
     const query = def.query ? parseInput(def.query, req.query) : undefined
     return { body, query, params: req.params as Record<string, string> }

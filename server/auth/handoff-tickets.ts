@@ -10,11 +10,11 @@ const TTL_MS = 60_000
 const MAX_TICKETS = 10_000
 
 /**
- * One-time tickets that carry a console session to a device host. Browsers
- * will not share a cookie between `localhost` and `*.localhost` (nor between a
- * console host and a base domain it is not under), so the console hands the
- * session over: ticket in the URL, session in gateway memory, used once,
- * for one host, within a minute.
+ * One-time tickets that carry a device-host session to that host. The console
+ * cookie is host-only (device hosts serve untrusted pages), so the console
+ * mints a new session bound to the one device host and hands it over: ticket
+ * in the URL, session token in gateway memory, used once, for that host,
+ * within a minute. The console session itself never leaves the console.
  */
 export function createHandoffTickets() {
   const tickets = new Map<string, Ticket>()
@@ -24,11 +24,13 @@ export function createHandoffTickets() {
   }
 
   return {
-    issue(sessionToken: string, host: string): string {
+    issue(hostSessionToken: string, host: string): string {
       const now = Date.now()
       if (tickets.size >= MAX_TICKETS) prune(now)
+      // Still full of live tickets: the oldest goes (Map keeps insertion order), so memory stays bounded.
+      if (tickets.size >= MAX_TICKETS) tickets.delete(tickets.keys().next().value!)
       const id = randomBytes(24).toString('base64url')
-      tickets.set(id, { sessionToken, host, expires: now + TTL_MS })
+      tickets.set(id, { sessionToken: hostSessionToken, host, expires: now + TTL_MS })
       return id
     },
     /** The session token, if the ticket exists, is unexpired and was issued for this host. Consumes it either way. */

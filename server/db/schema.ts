@@ -32,6 +32,10 @@ export interface SessionsTable {
   revoked_at: Timestamp | null
   ip_address: string | null
   user_agent: string | null
+  /** Set for a device-host session (hand-off): valid on this host only, never on the console. */
+  bound_host: string | null
+  /** The console session a device-host session was handed over from; it ends with it. */
+  parent_session_id: string | null
 }
 
 export interface ApiTokensTable {

@@ -9,6 +9,7 @@ import type { RouteRegistry } from '../api/route-registry.js'
 import { buildOpenApiDocument } from '../api/openapi.js'
 import { createErrorHandler } from './error-handler.js'
 import { createHttpMetrics } from './http-metrics.js'
+import { isJsonMediaType } from './media-type.js'
 
 export interface HttpAppDeps {
   api: RouteRegistry
@@ -63,7 +64,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   })
 
   for (const handler of deps.before ?? []) app.use(handler)
-  app.use('/api', express.json({ limit: '1mb' }))
+  // application/json and application/*+json; other types stay unparsed and the route registry refuses them (415).
+  app.use('/api', express.json({ limit: '1mb', type: (req) => isJsonMediaType(req.headers['content-type']) }))
   app.use(deps.api.router)
   app.use('/api', (_req, _res, next) => next(new NotFoundError('route', 'ROUTE_NOT_FOUND')))
   app.use(createErrorHandler(deps.logger))

@@ -55,7 +55,7 @@ export function createSubdomainProxy(deps: {
     const { device, service } = resolution
     let authenticatedByBearer = false
     if (service.auth_required) {
-      const user = await authenticator.authenticateHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie })
+      const user = await authenticator.authenticateHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie }, { deviceHost: host })
       if (!user) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'This service needs a console sign-in or an API token.' }
       authenticatedByBearer = Boolean(req.headers.authorization)
     }

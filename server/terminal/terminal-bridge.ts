@@ -43,7 +43,7 @@ export function createTerminalBridge(deps: {
     const match = terminalPath.exec(url.pathname)
     if (!match) return refuse(socket, 404, 'Not Found')
     const origin = req.headers.origin
-    if (!origin || !deps.authenticator.isOwnHost(safeHostname(origin))) return refuse(socket, 403, 'Forbidden')
+    if (!origin || !deps.authenticator.isConsoleOrigin(origin)) return refuse(socket, 403, 'Forbidden')
     const user = await deps.authenticator.authenticateHeaders({ cookie: req.headers.cookie })
     if (!user) return refuse(socket, 401, 'Unauthorized')
     if (!roleAllows(user.role, 'operator')) return refuse(socket, 403, 'Forbidden')

@@ -2,6 +2,7 @@ import t from 'tap'
 import { startTestGateway } from '../lib/test-gateway.js'
 import { newKeyPair } from '../lib/keys.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
+import { deviceHostCookie } from '../lib/handoff.js'
 import { requestViaHost, startDeviceApp } from '../lib/device-app.js'
 import { waitFor } from '../lib/openssh.js'
 
@@ -56,9 +57,10 @@ t.test('the subdomain proxy’s own answers', async (t) => {
     t.equal(bad.status, 401, 'a forged cookie is no session')
   })
 
-  await t.test('a console session or API token passes, and never reaches the device', async (t) => {
+  await t.test('a session handed to this host or an API token passes, and never reaches the device', async (t) => {
+    const hostCookie = await deviceHostCookie(gw, 'secret.kiosk-1.localhost')
     const before = app.seen.length
-    const viaCookie = await requestViaHost(port, 'secret.kiosk-1.localhost', '/c', { cookie: `theme=dark; edgetainer_session=${gw.adminToken}` })
+    const viaCookie = await requestViaHost(port, 'secret.kiosk-1.localhost', '/c', { cookie: `theme=dark; ${hostCookie}` })
     t.equal(viaCookie.status, 200)
     const apiToken = (await gw.http.post('/api/tokens', { description: 'proxy' }, { token: gw.adminToken })).body.token
     const viaBearer = await requestViaHost(port, 'secret.kiosk-1.localhost', '/b', { authorization: `Bearer ${apiToken}` })

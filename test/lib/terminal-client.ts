@@ -16,7 +16,9 @@ export interface Terminal {
 export function openTerminal(gw: TestGateway, token: string, path: string, options: { origin?: string; port?: number } = {}): Promise<Terminal> {
   return new Promise((resolve, reject) => {
     const port = options.port ?? gw.server.httpPort
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { host: 'localhost', origin: options.origin ?? 'http://localhost', cookie: `edgetainer_session=${token}` } })
+    // The console's exact origin: the gateway's own port, even when the socket goes through something in between.
+    const origin = options.origin ?? `http://localhost:${gw.server.httpPort}`
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { host: 'localhost', origin, cookie: `edgetainer_session=${token}` } })
     let output = ''
     let onExit: (m: { type: string; code: number; reason: string }) => void
     const exit = new Promise<{ type: string; code: number; reason: string }>((r) => (onExit = r))

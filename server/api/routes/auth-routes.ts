@@ -1,7 +1,7 @@
 import type { Response } from 'express'
 import { z } from 'zod'
 import { parse as parseCookie } from 'cookie'
-import { SESSION_COOKIE } from '../../auth/authenticator.js'
+import { CSRF_HEADER, SESSION_COOKIE } from '../../auth/authenticator.js'
 import type { HandoffTickets } from '../../auth/handoff-tickets.js'
 import { clientAddress, type PasswordLogin } from '../../auth/password-login.js'
 import type { SessionTokens, IssuedSession } from '../../auth/session-tokens.js'
@@ -16,6 +16,21 @@ const loginBody = z.object({
 
 const handoffQuery = z.object({ next: z.string().url().max(4096) })
 
+/** Backslashes and control characters have no place in a URL we redirect to (browsers "fix" them into other hosts). */
+const unsafeInUrl = /[\\\u0000-\u001f\u007f]/
+
+/** Login, refresh and `/api/auth/me` return the CSRF token in this header (the console sends it back as `x-csrf-token`). */
+const CSRF_RESPONSE_HEADER = CSRF_HEADER
+
+function sessionCookieOf(header: string | undefined): string | undefined {
+  if (!header) return undefined
+  try {
+    return parseCookie(header)[SESSION_COOKIE] || undefined
+  } catch {
+    return undefined
+  }
+}
+
 export function registerAuthRoutes(
   api: RouteRegistry,
   deps: {
@@ -25,20 +40,28 @@ export function registerAuthRoutes(
     consoleHost: string
     baseDomain: string
     handoff: HandoffTickets
-    /** True for hosts the subdomain proxy serves; hand-offs go nowhere else. */
-    isDeviceHost(host: string): boolean
+    /** True for a URL on a device host at the gateway's own scheme and port; hand-offs go nowhere else. */
+    isDeviceOrigin(url: URL): boolean
+    /** True when the host and path route to an auth_required service (the route table knows). */
+    routesToProtectedService(host: string, path: string): Promise<boolean>
   },
 ) {
   const { users, sessions, passwordLogin } = deps
 
-  /** The console cookie for the console host, and for `.<base>` so auth_required device services see it too. */
+  /**
+   * The console cookie: host-only (no Domain), so no device host ever receives
+   * it; device hosts get sessions of their own through the hand-off. The CSRF
+   * token for multipart uploads rides along in a response header.
+   */
   function setSessionCookies(res: Response, secure: boolean, session: IssuedSession | undefined) {
     const options = { httpOnly: true, sameSite: 'lax' as const, secure, path: '/' }
-    const domains = [undefined, deps.consoleHost === deps.baseDomain || deps.consoleHost.endsWith(`.${deps.baseDomain}`) ? deps.baseDomain : undefined]
-    for (const domain of new Set(domains)) {
-      if (session) res.cookie(SESSION_COOKIE, session.token, { ...options, domain, expires: session.expiresAt })
-      else res.clearCookie(SESSION_COOKIE, { ...options, domain })
+    res.set('Cache-Control', 'no-store')
+    if (!session) {
+      res.clearCookie(SESSION_COOKIE, options)
+      return
     }
+    res.cookie(SESSION_COOKIE, session.token, { ...options, expires: session.expiresAt })
+    res.set(CSRF_RESPONSE_HEADER, sessions.csrfTokenFor(session.sessionId))
   }
 
   api.publicRoute({
@@ -95,22 +118,29 @@ export function registerAuthRoutes(
   api.publicRoute({
     method: 'get',
     path: '/api/auth/handoff',
-    summary: 'Browser redirect that carries the console session to a device service host (auth_required services)',
+    summary: 'Browser redirect that signs the console user in to one auth_required device service host, with a new session valid on that host only',
     tag: 'auth',
     access: 'public',
     query: handoffQuery,
     async handler({ req, res, query }) {
       const target = new URL(query.next)
-      if (!['http:', 'https:'].includes(target.protocol) || !deps.isDeviceHost(target.hostname)) {
-        throw new HttpError(400, 'VALIDATION_FAILED', 'next: must be a URL on a device service host', 'next')
-      }
+      const invalid = (why: string) => new HttpError(400, 'VALIDATION_FAILED', `next: ${why}`, 'next')
+      if (unsafeInUrl.test(query.next)) throw invalid('must not contain backslashes or control characters')
+      if (target.username || target.password) throw invalid('must not carry credentials')
+      // The landing redirects to this path on the device host; `//x` there would be another host.
+      if (target.pathname.startsWith('//')) throw invalid('path must not start with //')
+      if (!deps.isDeviceOrigin(target)) throw invalid("must be a URL on a device service host, at this gateway's scheme and port")
       // Only the cookie counts here: this is a browser navigation, never an API call.
-      const token = parseCookie(req.get('cookie') ?? '')[SESSION_COOKIE]
-      if (!token || !(await sessions.verify(token))) {
-        res.redirect(302, `/login?next=${encodeURIComponent(req.originalUrl)}`)
+      const token = sessionCookieOf(req.get('cookie'))
+      const parent = token ? await sessions.consoleSession(token) : undefined
+      if (!parent) {
+        res.set('Cache-Control', 'no-store').redirect(302, `/login?next=${encodeURIComponent(req.originalUrl)}`)
         return undefined
       }
-      const ticket = deps.handoff.issue(token, target.hostname)
+      // Sessions are minted only where one is needed, and the host gets a session of its own, never the console's.
+      if (!(await deps.routesToProtectedService(target.hostname, target.pathname))) throw invalid('no service that needs a sign-in answers at this address')
+      const hostSession = await sessions.issueForHost(parent, target.hostname, { ip: req.ip, userAgent: req.get('user-agent') })
+      const ticket = deps.handoff.issue(hostSession.token, target.hostname)
       const landing = new URL('/.edgetainer/handoff', target)
       landing.searchParams.set('ticket', ticket)
       landing.searchParams.set('next', `${target.pathname}${target.search}`)
@@ -125,9 +155,13 @@ export function registerAuthRoutes(
     summary: 'The current user',
     tag: 'auth',
     access: 'viewer',
-    async handler({ user }) {
+    async handler({ res, user }) {
       const view = await users.get(user.id)
-      return { ...view, authenticated_via: user.via }
+      if (user.via !== 'session') return { ...view, authenticated_via: user.via }
+      // The console reads its CSRF token here (multipart uploads need it); it is worthless without the session cookie.
+      const csrfToken = sessions.csrfTokenFor(user.credentialId)
+      res.set(CSRF_RESPONSE_HEADER, csrfToken).set('Cache-Control', 'no-store')
+      return { ...view, authenticated_via: user.via, csrf_token: csrfToken }
     },
   })
 }

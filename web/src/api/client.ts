@@ -64,12 +64,31 @@ async function parseBody(res: Response): Promise<unknown> {
   return text
 }
 
-export async function request<T>(method: string, path: string, body?: unknown, options: { quiet401?: boolean } = {}): Promise<T> {
-  const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } }
-  if (body instanceof FormData) init.body = body
-  else if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    init.headers = { ...init.headers, 'content-type': 'application/json' }
+/**
+ * The session's CSRF token, from the `x-csrf-token` header of login, refresh
+ * and /api/auth/me. The gateway wants it on multipart uploads: a form on
+ * another site can post multipart, but cannot send this header.
+ */
+let csrfToken: string | undefined
+const CSRF_HEADER = 'x-csrf-token'
+
+async function freshCsrfToken(): Promise<string | undefined> {
+  csrfToken = undefined
+  await request('GET', '/api/auth/me', undefined, { quiet401: true }).catch(() => undefined)
+  return csrfToken
+}
+
+export async function request<T>(method: string, path: string, body?: unknown, options: { quiet401?: boolean; csrfRetried?: boolean } = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  const init: RequestInit = { method, credentials: 'same-origin', headers }
+  if (body instanceof FormData) {
+    init.body = body
+    const token = csrfToken ?? (await freshCsrfToken())
+    if (token) headers[CSRF_HEADER] = token
+  } else if (method !== 'GET' && method !== 'HEAD') {
+    // Cookie-authenticated writes must be JSON, bodiless ones included: a cross-site page cannot send that without a preflight.
+    headers['content-type'] = 'application/json'
+    if (body !== undefined) init.body = JSON.stringify(body)
   }
   let res: Response
   try {
@@ -77,9 +96,17 @@ export async function request<T>(method: string, path: string, body?: unknown, o
   } catch {
     throw new ApiError(0, 'NETWORK', 'Cannot reach the gateway. Check your connection and try again.')
   }
+  const issued = res.headers.get(CSRF_HEADER)
+  if (issued) csrfToken = issued
+  if (res.status === 401) csrfToken = undefined
   const parsed = await parseBody(res)
   if (res.ok) return parsed as T
   const info = (parsed && typeof parsed === 'object' ? parsed : {}) as { error?: string; code?: string; field?: string }
+  // The session changed under us (a refresh in another tab): fetch its token and try the upload once more.
+  if (info.code === 'CSRF_TOKEN_INVALID' && body instanceof FormData && !options.csrfRetried) {
+    await freshCsrfToken()
+    return request<T>(method, path, body, { ...options, csrfRetried: true })
+  }
   if (res.status === 401 && !options.quiet401) for (const listener of unauthorizedListeners) listener()
   throw new ApiError(res.status, info.code ?? `HTTP_${res.status}`, info.error ?? `${res.status} ${res.statusText || 'request failed'}`, info.field)
 }
