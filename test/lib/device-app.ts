@@ -8,8 +8,10 @@ interface Teardown {
 
 export interface DeviceApp {
   port: number
-  /** Request headers the app saw, newest last. */
+  /** Request headers the app saw (WebSocket upgrades included), newest last. */
   seen: http.IncomingHttpHeaders[]
+  /** The same requests' headers as they arrived on the wire: name, value, name, value… */
+  raw: string[][]
   urls: string[]
 }
 
@@ -20,15 +22,23 @@ export interface DeviceApp {
  */
 export async function startDeviceApp(t: Teardown, name: string): Promise<DeviceApp> {
   const seen: http.IncomingHttpHeaders[] = []
+  const raw: string[][] = []
   const urls: string[] = []
-  const server = http.createServer((req, res) => {
+  const record = (req: http.IncomingMessage) => {
     seen.push(req.headers)
+    raw.push(req.rawHeaders)
     urls.push(req.url ?? '')
+  }
+  const server = http.createServer((req, res) => {
+    record(req)
     res.writeHead(200, { 'content-type': 'text/plain' })
     res.end(`${name} says hello at ${req.url}`)
   })
   const wss = new WebSocketServer({ server })
-  wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${data}`)))
+  wss.on('connection', (ws, req) => {
+    record(req)
+    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${data}`))
+  })
   // Every socket, tracked at the TCP level: upgraded or half-handshaken ones are invisible to
   // closeAllConnections(), and one left open would keep close() waiting for ever.
   const sockets = new Set<net.Socket>()
@@ -43,7 +53,7 @@ export async function startDeviceApp(t: Teardown, name: string): Promise<DeviceA
     for (const socket of sockets) socket.destroy()
     await closed
   })
-  return { port: (server.address() as net.AddressInfo).port, seen, urls }
+  return { port: (server.address() as net.AddressInfo).port, seen, raw, urls }
 }
 
 /** An HTTP request with an explicit Host header, as a browser resolving `*.localhost` would send. */
@@ -62,5 +72,54 @@ export function requestViaHost(
     })
     req.on('error', reject)
     req.end()
+  })
+}
+
+export interface RawResponse {
+  /** 0 when the connection closed without a status line. */
+  status: number
+  head: string
+  body: string
+}
+
+/**
+ * Writes `request` (text or bytes, exactly as given) on a fresh TCP connection
+ * and reads until the server closes it or `timeoutMs` passes: node's http
+ * client refuses the malformed headers hostile tests need to send. For an
+ * upgrade, resolves as soon as the response head is in.
+ */
+export function rawRequest(port: number, request: string | Buffer, timeoutMs = 10_000): Promise<RawResponse> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      socket.destroy()
+      const text = Buffer.concat(chunks).toString('latin1')
+      const end = text.indexOf('\r\n\r\n')
+      const head = end === -1 ? text : text.slice(0, end)
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1]
+      resolve({ status: status ? Number(status) : 0, head, body: end === -1 ? '' : text.slice(end + 4) })
+    }
+    const timer = setTimeout(finish, timeoutMs)
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d)
+      const text = Buffer.concat(chunks).toString('latin1')
+      const end = text.indexOf('\r\n\r\n')
+      if (end === -1) return
+      // A kept-alive connection stays open: the response is complete by its own framing.
+      const head = text.slice(0, end)
+      const body = text.slice(end + 4)
+      const length = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1]
+      const bodiless = /^HTTP\/1\.[01] (101|204|304) /.test(head) || request.slice(0, 5).toString() === 'HEAD '
+      if (bodiless || (length !== undefined && body.length >= Number(length))) finish()
+      else if (/\r\ntransfer-encoding: *chunked/i.test(head) && body.endsWith('0\r\n\r\n')) finish()
+    })
+    socket.on('error', finish)
+    socket.on('close', finish)
+    socket.write(request)
   })
 }
