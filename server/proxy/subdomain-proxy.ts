@@ -155,6 +155,8 @@ export function createSubdomainProxy(deps: {
   }
 
   async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, host: string) {
+    // http-proxy would drop anything else without a word; say what was wrong instead.
+    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') return refuseUpgrade(socket, 400, 'BAD_UPGRADE')
     const decision = await decideSafely(req, host)
     if (socket.destroyed) return
     if (!decision.ok) return refuseUpgrade(socket, decision.status, decision.code)

@@ -75,6 +75,17 @@ export function requestViaHost(
   })
 }
 
+function dechunk(body: string): string {
+  let out = ''
+  for (let at = 0; ; ) {
+    const eol = body.indexOf('\r\n', at)
+    const size = eol === -1 ? NaN : parseInt(body.slice(at, eol), 16)
+    if (!size) return out
+    out += body.slice(eol + 2, eol + 2 + size)
+    at = eol + 2 + size + 2
+  }
+}
+
 export interface RawResponse {
   /** 0 when the connection closed without a status line. */
   status: number
@@ -102,7 +113,8 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 1
       const end = text.indexOf('\r\n\r\n')
       const head = end === -1 ? text : text.slice(0, end)
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1]
-      resolve({ status: status ? Number(status) : 0, head, body: end === -1 ? '' : text.slice(end + 4) })
+      const body = end === -1 ? '' : text.slice(end + 4)
+      resolve({ status: status ? Number(status) : 0, head, body: /\r\ntransfer-encoding: *chunked/i.test(head) ? dechunk(body) : body })
     }
     const timer = setTimeout(finish, timeoutMs)
     socket.on('data', (d: Buffer) => {
