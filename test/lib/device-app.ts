@@ -13,12 +13,16 @@ export interface DeviceApp {
   /** The same requests' headers as they arrived on the wire: name, value, name, value… */
   raw: string[][]
   urls: string[]
+  /** Open TCP connections, requests still being answered, and open WebSockets: what a leaked tunnel channel holds. */
+  open(): { connections: number; requests: number; websockets: number }
 }
 
 /**
  * A stand-in for a container's web service on the device side: answers with
  * its name and the path, echoes WebSocket messages, and records the headers
- * it received so tests can see what the gateway passed on.
+ * it received so tests can see what the gateway passed on. `/hold` sends
+ * part of a response and never finishes it; `/upload` answers once the whole
+ * body is in: for clients that vanish mid-response and mid-request.
  */
 export async function startDeviceApp(t: Teardown, name: string): Promise<DeviceApp> {
   const seen: http.IncomingHttpHeaders[] = []
@@ -29,14 +33,30 @@ export async function startDeviceApp(t: Teardown, name: string): Promise<DeviceA
     raw.push(req.rawHeaders)
     urls.push(req.url ?? '')
   }
+  let requests = 0
   const server = http.createServer((req, res) => {
     record(req)
+    requests++
+    res.once('close', () => requests--)
+    if (req.url === '/hold') {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('the first part, and no more')
+      return
+    }
+    if (req.url === '/upload') {
+      let size = 0
+      req.on('data', (d: Buffer) => (size += d.length))
+      req.on('end', () => res.end(`${size} bytes`))
+      return
+    }
     res.writeHead(200, { 'content-type': 'text/plain' })
     res.end(`${name} says hello at ${req.url}`)
   })
   const wss = new WebSocketServer({ server })
   wss.on('connection', (ws, req) => {
     record(req)
+    // A broken frame from the far side ends that socket, not the test process.
+    ws.on('error', () => ws.terminate())
     ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${data}`))
   })
   // Every socket, tracked at the TCP level: upgraded or half-handshaken ones are invisible to
@@ -53,7 +73,13 @@ export async function startDeviceApp(t: Teardown, name: string): Promise<DeviceA
     for (const socket of sockets) socket.destroy()
     await closed
   })
-  return { port: (server.address() as net.AddressInfo).port, seen, raw, urls }
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    seen,
+    raw,
+    urls,
+    open: () => ({ connections: sockets.size, requests, websockets: wss.clients.size }),
+  }
 }
 
 /** An HTTP request with an explicit Host header, as a browser resolving `*.localhost` would send. */
