@@ -62,6 +62,7 @@ t.test('clients dropped mid-forward leave no channel behind', async (t) => {
       dropAfter(port, `POST /upload HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(5000)}`, () => false, 20 + Math.random() * 30),
     'mid-response (part of the body received)': () => dropAfter(port, `GET /hold HTTP/1.1\r\nHost: ${host}\r\n\r\n`, (r) => r.includes('the first part'), 5000),
     'WebSocket upgrade, before the 101': () => dropAfter(port, wsHead('/'), () => true, 0),
+    'WebSocket to a slow app, before its 101': () => dropAfter(port, wsHead('/slow'), () => false, 50),
     'WebSocket, mid-stream': () => dropAfter(port, wsHead('/') + frame, (r) => r.includes('echo:ping'), 5000),
   }
 

@@ -22,7 +22,8 @@ export interface DeviceApp {
  * its name and the path, echoes WebSocket messages, and records the headers
  * it received so tests can see what the gateway passed on. `/hold` sends
  * part of a response and never finishes it; `/upload` answers once the whole
- * body is in: for clients that vanish mid-response and mid-request.
+ * body is in; a WebSocket to `/slow` is accepted late: for clients that vanish
+ * mid-response, mid-request and mid-handshake.
  */
 export async function startDeviceApp(t: Teardown, name: string): Promise<DeviceApp> {
   const seen: http.IncomingHttpHeaders[] = []
@@ -52,7 +53,14 @@ export async function startDeviceApp(t: Teardown, name: string): Promise<DeviceA
     res.writeHead(200, { 'content-type': 'text/plain' })
     res.end(`${name} says hello at ${req.url}`)
   })
-  const wss = new WebSocketServer({ server })
+  const wss = new WebSocketServer({ noServer: true })
+  // `/slow` completes its WebSocket handshake only after 300 ms, as a busy app would.
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    const accept = () => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
+    if (req.url === '/slow') setTimeout(accept, 300)
+    else accept()
+  })
   wss.on('connection', (ws, req) => {
     record(req)
     // A broken frame from the far side ends that socket, not the test process.
