@@ -37,7 +37,15 @@ t.test('hostile request headers never take the proxy down', async (t) => {
     EDGETAINER_TCP_PORT_RANGE: reservePortBlock(t, 30000, 27),
     EDGETAINER_BIND_ADDRESS: '127.0.0.1',
     EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    EDGETAINER_LOG_LEVEL: process.env.EDGETAINER_TEST_LOG_LEVEL ?? 'silent',
+    // Errors only: each one logged while fuzzing is a failure path the proxy should not have needed.
+    EDGETAINER_LOG_LEVEL: 'error',
+  })
+  const errorLogs: string[] = []
+  let pending = ''
+  gateway.child.stdout!.on('data', (d: Buffer) => {
+    const lines = (pending + d.toString('utf8')).split('\n')
+    pending = lines.pop()!
+    for (const line of lines) if (/"level":(50|60)/.test(line)) errorLogs.push(line.slice(0, 500))
   })
   const port = gateway.httpPort
   const http = createHttpClient(`http://127.0.0.1:${port}`)
@@ -59,6 +67,11 @@ t.test('hostile request headers never take the proxy down', async (t) => {
     await waitFor('service connected', async () => (await http.get(`/api/devices/${device.id}/exposed-services/${service.id}`, { token })).body.connected)
   }
 
+  /** The process-level safety net's count, where the gateway has one: it must not have been needed. */
+  async function unexpectedErrors(): Promise<number> {
+    const res = await rawRequest(port, `GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`)
+    return [...res.body.matchAll(/^edgetainer_unexpected_errors_total(?:\{[^}]*\})? (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+  }
   const alive = () => gateway.child.exitCode === null && gateway.child.signalCode === null
   async function canaryAnswers(): Promise<boolean> {
     const res = await rawRequest(port, `GET /ping HTTP/1.1\r\nHost: canary.fuzz-1.localhost:${port}\r\nConnection: close\r\n\r\n`)
@@ -149,6 +162,7 @@ t.test('hostile request headers never take the proxy down', async (t) => {
   }
 
   t.ok(await canaryAnswers(), 'the canary service answers before the fuzzing')
+  const unexpectedBefore = await unexpectedErrors()
   let cases = 0
   const statuses = new Map<number, number>()
   for (let batch = 0; batch < BATCHES; batch++) {
@@ -168,6 +182,8 @@ t.test('hostile request headers never take the proxy down', async (t) => {
     t.ok(alive(), `batch ${batch + 1}: the gateway process is alive`)
     t.ok(await canaryAnswers(), `batch ${batch + 1}: the canary service still answers`)
   }
+  t.equal(await unexpectedErrors(), unexpectedBefore, 'no error reached the process-level handlers')
+  t.same(errorLogs, [], 'the gateway logged no error while being fuzzed')
   t.ok(app.raw.length > 0, `${app.raw.length} fuzzed requests reached the device app, and were checked`)
   t.comment(`ran ${cases} cases; answers by status: ${JSON.stringify(Object.fromEntries(statuses))}`)
 })
