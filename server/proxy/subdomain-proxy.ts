@@ -18,8 +18,8 @@ type Decision =
   | { ok: false; status: number; code: string; message: string }
   | { ok: true; agent: ReturnType<ReturnType<typeof createTunnelAgents>['get']>; stripPrefix: string | undefined; signedInByCookie: boolean }
 
-/** Node's own refusals of a header name or value: the client's bytes, so a 400, not a 5xx. */
-const badHeaderCodes = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_ARG_TYPE'])
+/** Node's own refusals of a header or a path: the client's bytes, so a 400, not a 5xx. */
+const badHeaderCodes = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_URL'])
 
 /**
  * Serves `<service>.<device>.<base>` and `<device>.<base>` from the devices'
@@ -37,7 +37,9 @@ export function createSubdomainProxy(deps: {
   const { routes, registry, authenticator, urls, logger } = deps
   const agents = createTunnelAgents()
   // xfwd off: http-proxy would append to the client's X-Forwarded-* claims; prepareDeviceHeaders replaces them.
-  const proxy = createProxyServer({ xfwd: false, ws: true, proxyTimeout: 120_000 })
+  // toProxy: the path goes to the device as the client sent it. Otherwise http-proxy re-parses it as a WHATWG URL,
+  // which turns `\` into `/`, percent-encodes `<`, and throws on `/\x`.
+  const proxy = createProxyServer({ xfwd: false, ws: true, toProxy: true, proxyTimeout: 120_000 })
 
   /** Client sockets already switched to WebSocket: an error there ends the stream, it cannot become a 502 page. */
   const upgraded = new WeakSet<Duplex>()
@@ -149,7 +151,7 @@ export function createSubdomainProxy(deps: {
       // http.request refuses some header bytes Node's parser let in: the client's doing, so a 400.
       const code = (err as NodeJS.ErrnoException).code ?? ''
       logger.debug({ err: (err as Error).message, code }, 'proxy refused a request')
-      if (badHeaderCodes.has(code)) sendProxyError(req, res, 400, 'BAD_HEADER', 'The request carries a header that cannot be passed on.')
+      if (badHeaderCodes.has(code)) sendProxyError(req, res, 400, 'BAD_HEADER', 'The request carries a header or path that cannot be passed on.')
       else sendProxyError(req, res, 502, 'SERVICE_UNREACHABLE', 'The device is online, but this service did not answer.')
     }
   }

@@ -129,6 +129,16 @@ t.test('what a device app receives through the proxy', async (t) => {
     check('path-routed', { 'x-forwarded-prefix': ['/docs'], 'x-forwarded-host': [docsHost], 'x-forwarded-for': ['127.0.0.1'] })
   })
 
+  await t.test('the path reaches the device as sent', async (t) => {
+    for (const path of ['/a<b', '/a\\b', '/\\|x<y', '/a//b/../c', '/q?x=<1>&y=\\']) {
+      const res = await rawRequest(port, request(openHost, path, []))
+      t.equal(res.status, 200, path)
+      t.equal(app.urls.at(-1), path, `${path}: not re-parsed as a URL`)
+    }
+    t.equal((await rawRequest(port, request(`kiosk-1.localhost:${port}`, '/docs/a<b', []))).status, 200)
+    t.equal(app.urls.at(-1), '/a<b', 'path routing strips only its prefix')
+  })
+
   await t.test('WebSockets to an auth_required service: a browser’s must come from that very host', async (t) => {
     const attempt = async (headers: [string, string][]) => (await rawRequest(port, upgrade(secretHost, '/', headers))).status
     t.equal(await attempt([['Cookie', session]]), 403, 'no Origin')
