@@ -158,6 +158,13 @@ t.test('hostile request headers never take the proxy down', async (t) => {
       if (name === 'authorization' && ourSecrets.some((s) => value.includes(s)) && /bearer/i.test(value)) throw new Error('our Bearer reached the device')
       if (name === 'x-forwarded-for' && value !== '127.0.0.1') throw new Error(`X-Forwarded-For not ours: ${value.slice(0, 80)}`)
       if (name === 'x-real-ip') throw new Error('a client X-Real-IP reached the device')
+      if (name === 'x-forwarded-proto' && value !== 'http') throw new Error(`X-Forwarded-Proto not ours: ${value.slice(0, 80)}`)
+      if (name === 'x-forwarded-prefix' && value !== '/docs') throw new Error(`X-Forwarded-Prefix not ours: ${value.slice(0, 80)}`)
+      if (name === 'x-forwarded-host' && !/^([a-z0-9-]+\.)?fuzz-1\.localhost(:\d+)?$/.test(value)) throw new Error(`X-Forwarded-Host not ours: ${value.slice(0, 80)}`)
+      if (name === 'forwarded' && !value.startsWith('for=127.0.0.1;host="')) throw new Error(`Forwarded not ours: ${value.slice(0, 80)}`)
+    }
+    for (const name of ['x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'host']) {
+      if (pairs.filter(([n]) => n === name).length !== 1) throw new Error(`expected exactly one ${name}`)
     }
     if (pairs.filter(([n]) => n === 'x-forwarded-for').length !== 1) throw new Error('expected exactly one X-Forwarded-For')
   }
