@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import fc from 'fast-check'
+import pg from 'pg'
 import { createPostgresDatabase } from '../lib/databases.js'
 import { createHttpClient } from '../lib/http-client.js'
 import { freePort, waitFor } from '../lib/openssh.js'
@@ -28,8 +29,9 @@ const noCrLf = (bytes: Uint8Array) => Buffer.from(bytes.map((b) => (b === 13 ? 0
 t.test('hostile request headers never take the proxy down', async (t) => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'et-gw-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const databaseUrl = await createPostgresDatabase(t)
   const gateway = await spawnGateway(t, {
-    DATABASE_URL: await createPostgresDatabase(t),
+    DATABASE_URL: databaseUrl,
     EDGETAINER_DATA_DIR: dataDir,
     EDGETAINER_HTTP_PORT: String(await freePort()),
     EDGETAINER_SSH_PORT: String(await freePort()),
@@ -196,4 +198,31 @@ t.test('hostile request headers never take the proxy down', async (t) => {
   t.same(errorLogs, [], 'the gateway logged no error while being fuzzed')
   t.ok(app.raw.length > 0, `${app.raw.length} fuzzed requests reached the device app, and were checked`)
   t.comment(`ran ${cases} cases; answers by status: ${JSON.stringify(Object.fromEntries(statuses))}`)
+
+  await t.test('with the database unreachable, a route lookup is a 503 that names it, and service resumes after', async (t) => {
+    const name = new URL(databaseUrl).pathname.slice(1)
+    const admin = new pg.Client({ connectionString: process.env.EDGETAINER_TEST_PG_URL })
+    await admin.connect()
+    t.teardown(() => admin.end())
+    const setConnections = async (allowed: boolean) => {
+      await admin.query(`alter database ${name} allow_connections ${allowed}`)
+      if (!allowed) await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name])
+    }
+    const get = (hostname: string, headers = '') => rawRequest(port, `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\n${headers}Connection: close\r\n\r\n`, 15_000)
+    await setConnections(false)
+    try {
+      const unknown = await get('never-seen.localhost')
+      t.equal(unknown.status, 503, 'an uncached lookup cannot be answered')
+      t.equal(JSON.parse(unknown.body).code, 'ROUTING_UNAVAILABLE')
+      t.equal((await get('canary.fuzz-1.localhost')).status, 200, 'a cached route still serves, without the database')
+      const signedIn = await get('secret.fuzz-1.localhost', `Cookie: edgetainer_session=${token}\r\n`)
+      t.ok([401, 503].includes(signedIn.status), `a session that cannot be checked is refused (${signedIn.status}), never passed`)
+      t.ok(alive(), 'the gateway process is alive')
+    } finally {
+      await setConnections(true)
+    }
+    await waitFor('lookups work again', async () => (await get('never-seen.localhost')).status === 404, 15_000)
+    t.ok(await canaryAnswers(), 'the canary service still answers')
+    t.ok(alive(), 'the gateway process is alive')
+  })
 })
