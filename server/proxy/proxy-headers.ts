@@ -44,9 +44,10 @@ function decodeJson(segment: string): unknown {
  * business than a real one. A device app's own Authorization passes.
  */
 export function isGatewayBearer(header: string | undefined): boolean {
-  const match = header ? /^[ \t]*Bearer[ \t]+(\S+)[ \t]*$/i.exec(header) : null
+  // As loose as the authenticator's own `\s` (which takes NBSP): whatever it would accept as ours must go.
+  const match = header ? /^\s*Bearer\s+(.+)$/i.exec(header) : null
   if (!match) return false
-  const token = match[1]!
+  const token = match[1]!.trim()
   if (token.startsWith(API_TOKEN_PREFIX)) return true
   const parts = token.split('.')
   if (parts.length !== 3) return false

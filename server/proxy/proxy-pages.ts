@@ -42,7 +42,6 @@ export function refuseUpgrade(socket: Duplex, status: number, reason: string) {
  */
 export function safeNext(next: string | null): string {
   if (!next || !next.startsWith('/') || next.startsWith('//')) return '/'
-  // eslint-disable-next-line no-control-regex
   if (/[\\\u0000-\u001f\u007f-\u009f]/.test(next)) return '/'
   return next
 }

@@ -75,7 +75,7 @@ export function createSubdomainProxy(deps: {
       const user = await authenticator.authenticateHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie })
       if (!user) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'This service needs a console sign-in or an API token.' }
       // The authenticator prefers a Bearer header; without one it was the cookie, i.e. a browser.
-      signedInByCookie = !/^[ \t]*Bearer[ \t]+\S+[ \t]*$/i.test(req.headers.authorization ?? '')
+      signedInByCookie = !/^Bearer\s+\S+$/i.test(req.headers.authorization ?? '')
     }
     const session = registry.get(device.id)
     if (!session) return { ok: false, status: 502, code: 'DEVICE_OFFLINE', message: 'The device is offline. It will be reachable again when its tunnel reconnects.' }

@@ -73,14 +73,17 @@ t.test('what a device app receives through the proxy', async (t) => {
   await t.test('our Bearer credentials never reach a device; the app’s own Authorization does', async (t) => {
     const apiToken = (await gw.http.post('/api/tokens', { description: 'proxy' }, { token: gw.adminToken })).body.token as string
     const forgedJwt = [{ alg: 'HS256' }, { iss: 'edgetainer', sid: 'x' }, 'sig'].map((p) => Buffer.from(typeof p === 'string' ? p : JSON.stringify(p)).toString('base64url')).join('.')
-    for (const bearer of [`Bearer ${apiToken}`, `Bearer ${gw.adminToken}`, `bearer   ${gw.adminToken}`, `Bearer ${forgedJwt}`, `Bearer et_not-even-valid`]) {
-      const res = await rawRequest(port, request(openHost, '/', [['Authorization', bearer]]))
+    for (const bearer of [`Bearer ${apiToken}`, `Bearer ${gw.adminToken}`, `bearer   ${gw.adminToken}`, `Bearer ${forgedJwt}`, `Bearer et_not-even-valid`, `Bearer\u00a0${apiToken}`]) {
+      const res = await rawRequest(port, Buffer.from(request(openHost, '/', [['Authorization', bearer]]), 'latin1'))
       t.equal(res.status, 200, `public service: ${bearer.slice(0, 20)}…`)
       t.same(rawValues(last(), 'authorization'), [], 'removed')
     }
     const viaToken = await rawRequest(port, request(secretHost, '/', [['Authorization', `Bearer ${apiToken}`]]))
     t.equal(viaToken.status, 200)
     t.same(rawValues(last(), 'authorization'), [], 'removed after signing in to an auth_required service')
+    const viaNbsp = await rawRequest(port, Buffer.from(request(secretHost, '/', [['Authorization', `Bearer\u00a0${apiToken}`]]), 'latin1'))
+    t.equal(viaNbsp.status, 200, 'the authenticator reads a no-break space as a separator…')
+    t.same(rawValues(last(), 'authorization'), [], '…and so does the stripping')
     const appJwt = [{ alg: 'RS256' }, { iss: 'https://idp.example' }, 'sig'].map((p) => Buffer.from(typeof p === 'string' ? p : JSON.stringify(p)).toString('base64url')).join('.')
     for (const own of ['Basic dXNlcjpwYXNz', 'Bearer app-own-token', `Bearer ${appJwt}`]) {
       const res = await rawRequest(port, request(openHost, '/', [['Authorization', own]]))

@@ -108,7 +108,7 @@ t.test('hostile request headers never take the proxy down', async (t) => {
     )
     .chain((pairs) => fc.constantFrom('; ', ';', ',').map((sep) => Buffer.from(pairs.join(sep).replace(/[\r\n]/g, ' '), 'utf8')))
   const authorization = fc.oneof(
-    fc.constantFrom(...ourSecrets, 'et_garbage', 'app-token').chain((v) => fc.constantFrom('Bearer ', 'bearer  ', 'Basic ', 'Bearer\t').map((s) => Buffer.from(s + v))),
+    fc.constantFrom(...ourSecrets, 'et_garbage', 'app-token').chain((v) => fc.constantFrom('Bearer ', 'bearer  ', 'Basic ', 'Bearer\t', 'Bearer\u00a0', ' BEARER ').map((s) => Buffer.from(s + v, 'latin1'))),
     bytes,
   )
   const host = fc.oneof(
