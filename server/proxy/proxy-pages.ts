@@ -31,5 +31,17 @@ export function sendProxyError(req: IncomingMessage, res: ServerResponse, status
 
 /** The same refusal for a WebSocket upgrade, which has no response object yet. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string) {
+  if (socket.destroyed || !socket.writable) return socket.destroy()
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+}
+
+/**
+ * Where the hand-off landing may send a browser: a path on this same host.
+ * Browsers read `\` as `/` and drop tabs and newlines, so `/\evil.example/`
+ * or `/<TAB>/evil.example` would leave the host; anything like that is `/`.
+ */
+export function safeNext(next: string | null): string {
+  if (!next || !next.startsWith('/') || next.startsWith('//')) return '/'
+  if (/[\\\u0000-\u001f\u007f-\u009f]/.test(next)) return '/'
+  return next
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Database, ExposedServiceRow } from '../db/schema.js'
 import type { GatewayEvents } from '../events/gateway-events.js'
+import { subdomainPattern } from '../devices/device-store.js'
 
 export interface RouteDevice {
   id: string
@@ -73,7 +74,8 @@ export function createRouteTable(deps: { db: Kysely<Database>; events: GatewayEv
   async function resolve(host: string, path: string): Promise<RouteResolution> {
     if (!isDeviceHost(host)) return { kind: 'unknown' }
     const labels = host.slice(0, -suffix.length).split('.')
-    if (labels.length > 2) return { kind: 'unknown' }
+    // Only names a device or service could have reach the database: a garbage Host is a 404 without a query.
+    if (labels.length > 2 || !labels.every((l) => subdomainPattern.test(l))) return { kind: 'unknown' }
     const subdomain = labels[labels.length - 1]!
     const routes = await routesFor(subdomain)
     if (!routes) return { kind: 'unknown' }

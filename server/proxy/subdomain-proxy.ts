@@ -1,30 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { createProxyServer } from 'http-proxy-3'
-import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
+import { serialize as serializeCookie } from 'cookie'
 import type { Authenticator } from '../auth/authenticator.js'
 import { SESSION_COOKIE } from '../auth/authenticator.js'
 import type { Logger } from '../logger.js'
-import type { HostRoute } from '../http/front-door.js'
+import { requestHost, type HostRoute } from '../http/front-door.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
 import type { PublicUrls } from './public-urls.js'
 import type { HandoffTickets } from '../auth/handoff-tickets.js'
 import type { RouteTable } from './route-table.js'
 import { createTunnelAgents } from './tunnel-agent.js'
-import { refuseUpgrade, sendProxyError } from './proxy-pages.js'
+import { refuseUpgrade, safeNext, sendProxyError } from './proxy-pages.js'
+import { normalisedHost, prepareDeviceHeaders, requestOrigin } from './proxy-headers.js'
 
 type Decision =
   | { ok: false; status: number; code: string; message: string }
-  | { ok: true; agent: ReturnType<ReturnType<typeof createTunnelAgents>['get']>; stripPrefix: string | undefined; authenticatedByBearer: boolean }
+  | { ok: true; agent: ReturnType<ReturnType<typeof createTunnelAgents>['get']>; stripPrefix: string | undefined; signedInByCookie: boolean }
 
-/** Our session cookie is for the gateway only; a device's app never sees it. */
-function stripSessionCookie(req: IncomingMessage) {
-  const header = req.headers.cookie
-  if (!header || !header.includes(SESSION_COOKIE)) return
-  const kept = Object.entries(parseCookie(header)).filter(([name]) => name !== SESSION_COOKIE)
-  if (kept.length) req.headers.cookie = kept.map(([n, v]) => serializeCookie(n, v ?? '')).join('; ')
-  else delete req.headers.cookie
-}
+/** Node's own refusals of a header or a path: the client's bytes, so a 400, not a 5xx. */
+const badHeaderCodes = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_URL'])
 
 /**
  * Serves `<service>.<device>.<base>` and `<device>.<base>` from the devices'
@@ -41,23 +36,46 @@ export function createSubdomainProxy(deps: {
 }): HostRoute {
   const { routes, registry, authenticator, urls, logger } = deps
   const agents = createTunnelAgents()
-  const proxy = createProxyServer({ xfwd: true, ws: true, proxyTimeout: 120_000 })
+  // xfwd off: http-proxy would append to the client's X-Forwarded-* claims; prepareDeviceHeaders replaces them.
+  // toProxy: the path goes to the device as the client sent it. Otherwise http-proxy re-parses it as a WHATWG URL,
+  // which turns `\` into `/`, percent-encodes `<`, and throws on `/\x`.
+  const proxy = createProxyServer({ xfwd: false, ws: true, toProxy: true, proxyTimeout: 120_000 })
+
+  /** Client sockets already switched to WebSocket: an error there ends the stream, it cannot become a 502 page. */
+  const upgraded = new WeakSet<Duplex>()
 
   proxy.on('error', (err, req, res) => {
     logger.debug({ err: err.message, host: req.headers.host }, 'device service did not answer')
     if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'SERVICE_UNREACHABLE', 'The device is online, but this service did not answer.')
-    else res.destroy()
+    else if (upgraded.has(res as Duplex) || (res as Duplex).destroyed) (res as Duplex).destroy()
+    else refuseUpgrade(res as Duplex, 502, 'SERVICE_UNREACHABLE')
+  })
+  // http-proxy only half-closes the channel when the client goes, and opens it even if the client is already gone:
+  // tie both ends together so a dropped client never leaves a channel open in the device's tunnel.
+  proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
+    const abort = () => proxyReq.destroy()
+    if (socket.destroyed) return abort()
+    socket.once('close', abort)
+    proxyReq.once('upgrade', (_res, channel) => {
+      socket.off('close', abort)
+      upgraded.add(socket)
+      channel.on('error', () => channel.destroy())
+      if (socket.destroyed) return channel.destroy()
+      socket.once('close', () => channel.destroy())
+      channel.once('close', () => socket.destroy())
+    })
   })
 
   async function decide(req: IncomingMessage, host: string): Promise<Decision> {
     const resolution = await routes.resolve(host, req.url ?? '/')
     if (resolution.kind !== 'route') return { ok: false, status: 404, code: 'NOT_FOUND', message: 'There is no service at this address.' }
     const { device, service } = resolution
-    let authenticatedByBearer = false
+    let signedInByCookie = false
     if (service.auth_required) {
       const user = await authenticator.authenticateHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie }, { deviceHost: host })
       if (!user) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'This service needs a console sign-in or an API token.' }
-      authenticatedByBearer = Boolean(req.headers.authorization)
+      // The authenticator prefers a Bearer header; without one it was the cookie, i.e. a browser.
+      signedInByCookie = !/^Bearer\s+\S+$/i.test(req.headers.authorization ?? '')
     }
     const session = registry.get(device.id)
     if (!session) return { ok: false, status: 502, code: 'DEVICE_OFFLINE', message: 'The device is offline. It will be reachable again when its tunnel reconnects.' }
@@ -68,19 +86,33 @@ export function createSubdomainProxy(deps: {
       ok: true,
       agent: agents.get(session, service.container_name, service.internal_port),
       stripPrefix: resolution.stripPrefix,
-      authenticatedByBearer,
+      signedInByCookie,
+    }
+  }
+
+  /** Decides, or answers why not: a lookup that fails (the database is down) is a 503, never a crash. */
+  async function decideSafely(req: IncomingMessage, host: string): Promise<Decision> {
+    try {
+      return await decide(req, host)
+    } catch (err) {
+      logger.error({ err }, 'proxy routing failed')
+      return { ok: false, status: 503, code: 'ROUTING_UNAVAILABLE', message: 'The gateway cannot look up this address right now. Try again shortly.' }
     }
   }
 
   function prepare(req: IncomingMessage, decision: Extract<Decision, { ok: true }>) {
-    stripSessionCookie(req)
-    // A Bearer credential that we checked was meant for us, not for the device.
-    if (decision.authenticatedByBearer) delete req.headers.authorization
     if (decision.stripPrefix) {
       const rest = (req.url ?? '/').slice(decision.stripPrefix.length)
       req.url = rest.startsWith('/') ? rest : `/${rest}`
-      req.headers['x-forwarded-prefix'] = decision.stripPrefix
     }
+    prepareDeviceHeaders(req, normalisedHost(requestHost(req), req.headers.host), decision.stripPrefix)
+  }
+
+  /** A browser's WebSocket to a signed-in service must come from a page on that very host (scheme, host and port). */
+  function originAllowed(req: IncomingMessage, host: string): boolean {
+    const origin = req.headers.origin?.toLowerCase()
+    if (!origin) return false
+    return origin === urls.origin(host) || origin === requestOrigin(req, normalisedHost(host, req.headers.host))
   }
 
   /** Browsers go to the console, which signs them in if needed and hands the session to this host. */
@@ -94,50 +126,84 @@ export function createSubdomainProxy(deps: {
   function landHandoff(req: IncomingMessage, res: ServerResponse, host: string) {
     const url = new URL(req.url ?? '/', 'http://device')
     const token = deps.handoff.redeem(url.searchParams.get('ticket') ?? '', host)
-    const next = url.searchParams.get('next') ?? '/'
     if (!token) return sendProxyError(req, res, 401, 'HANDOFF_INVALID', 'This sign-in link has expired or was already used. Open the service again.')
     const secure = Boolean((req.socket as { encrypted?: boolean }).encrypted)
     res.writeHead(302, {
       'Set-Cookie': serializeCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure, path: '/' }),
       // Only a path on this same host: never an open redirect.
-      Location: next.startsWith('/') && !next.startsWith('//') ? next : '/',
+      Location: safeNext(url.searchParams.get('next')),
       'Cache-Control': 'no-store',
     })
     res.end()
+  }
+
+  async function serveRequest(req: IncomingMessage, res: ServerResponse, host: string) {
+    const decision = await decideSafely(req, host)
+    if (res.destroyed) return
+    if (!decision.ok) {
+      if (decision.status === 401 && (req.headers.accept ?? '').includes('text/html')) return loginRedirect(req, res, host)
+      return sendProxyError(req, res, decision.status, decision.code, decision.message)
+    }
+    prepare(req, decision)
+    try {
+      proxy.web(req, res, { target: decision.agent.target, agent: decision.agent })
+    } catch (err) {
+      // http.request refuses some header bytes Node's parser let in: the client's doing, so a 400.
+      const code = (err as NodeJS.ErrnoException).code ?? ''
+      logger.debug({ err: (err as Error).message, code }, 'proxy refused a request')
+      if (badHeaderCodes.has(code)) sendProxyError(req, res, 400, 'BAD_HEADER', 'The request carries a header or path that cannot be passed on.')
+      else sendProxyError(req, res, 502, 'SERVICE_UNREACHABLE', 'The device is online, but this service did not answer.')
+    }
+  }
+
+  async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, host: string) {
+    // http-proxy would drop anything else without a word; say what was wrong instead.
+    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') return refuseUpgrade(socket, 400, 'BAD_UPGRADE')
+    const decision = await decideSafely(req, host)
+    if (socket.destroyed) return
+    if (!decision.ok) return refuseUpgrade(socket, decision.status, decision.code)
+    if (decision.signedInByCookie && !originAllowed(req, host)) return refuseUpgrade(socket, 403, 'ORIGIN_REFUSED')
+    prepare(req, decision)
+    try {
+      proxy.ws(req, socket, head, { target: decision.agent.target, agent: decision.agent })
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? ''
+      logger.debug({ err: (err as Error).message, code }, 'proxy refused an upgrade')
+      refuseUpgrade(socket, badHeaderCodes.has(code) ? 400 : 502, badHeaderCodes.has(code) ? 'BAD_HEADER' : 'SERVICE_UNREACHABLE')
+    }
+  }
+
+  /** The last line of defence: whatever slipped past the handlers above ends this request, not the process. */
+  function contain(what: string, end: () => void) {
+    return (err: unknown) => {
+      logger.error({ err }, `proxy ${what} failed`)
+      try {
+        end()
+      } catch {
+        // Nothing more to tell a client whose connection is already broken.
+      }
+    }
   }
 
   return {
     matches: (host) => host !== deps.consoleHost && routes.isDeviceHost(host),
 
     handleRequest(req, res) {
-      const host = (req.headers.host ?? '').split(':')[0]!.toLowerCase()
-      if (req.url?.startsWith('/.edgetainer/handoff?')) return landHandoff(req, res, host)
-      decide(req, host).then(
-        (decision) => {
-          if (!decision.ok) {
-            if (decision.status === 401 && (req.headers.accept ?? '').includes('text/html')) return loginRedirect(req, res, host)
-            return sendProxyError(req, res, decision.status, decision.code, decision.message)
-          }
-          prepare(req, decision)
-          proxy.web(req, res, { target: decision.agent.target, agent: decision.agent })
-        },
-        (err: Error) => {
-          logger.error({ err }, 'proxy routing failed')
-          sendProxyError(req, res, 502, 'GATEWAY_ERROR', 'The gateway could not route this request.')
-        },
-      )
+      const host = requestHost(req)
+      if (req.url?.startsWith('/.edgetainer/handoff?')) {
+        try {
+          return landHandoff(req, res, host)
+        } catch (err) {
+          return contain('hand-off', () => sendProxyError(req, res, 400, 'HANDOFF_INVALID', 'This sign-in link is malformed.'))(err)
+        }
+      }
+      serveRequest(req, res, host).catch(contain('request', () => sendProxyError(req, res, 502, 'GATEWAY_ERROR', 'The gateway could not route this request.')))
     },
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
-      const host = (req.headers.host ?? '').split(':')[0]!.toLowerCase()
-      decide(req, host).then(
-        (decision) => {
-          if (!decision.ok) return refuseUpgrade(socket, decision.status, decision.code)
-          prepare(req, decision)
-          proxy.ws(req, socket, head, { target: decision.agent.target, agent: decision.agent })
-        },
-        () => refuseUpgrade(socket, 502, 'GATEWAY_ERROR'),
-      )
+      // Errors on the client socket (a reset mid-handshake) are this request's end, never the process's.
+      if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy())
+      serveUpgrade(req, socket, head, requestHost(req)).catch(contain('upgrade', () => socket.destroy()))
     },
   }
 }

@@ -25,8 +25,22 @@ export class TunnelAgent extends http.Agent {
   // Node's Agent accepts an asynchronous createConnection that answers through the callback.
   override createConnection(_options: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined {
     this.#session.openServiceChannel(this.#service, this.#port, { address: '127.0.0.1', port: 0 }).then(
-      (channel) => callback(null, channel),
-      (err: Error) => callback(err),
+      (channel) => {
+        // A channel nobody took (the request failed in between) is closed, not left open in the tunnel.
+        channel.on('error', () => channel.destroy())
+        try {
+          callback(null, channel)
+        } catch {
+          channel.destroy()
+        }
+      },
+      (err: Error) => {
+        try {
+          callback(err)
+        } catch {
+          // The request is already gone; there is nobody left to tell.
+        }
+      },
     )
     return undefined
   }
