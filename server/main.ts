@@ -63,6 +63,7 @@ import { createRegistrationLimiter, type RegistrationLimitOptions } from './prov
 import { registerProvisionRoutes } from './api/routes/provision-routes.js'
 import type { InTunnelService } from './tunnel/tunnel-server.js'
 import { createAgentApiServer } from './agent-api/agent-api-server.js'
+import type { AgentRateLimitOptions } from './agent-api/agent-rate-limit.js'
 import { mountAgentRoutes } from './agent-api/agent-routes.js'
 import { controlKeyFor, createAgentControl } from './agent-api/agent-control.js'
 import { createDeviceMetricsStore } from './telemetry/device-metrics-store.js'
@@ -113,6 +114,10 @@ export interface StartOptions {
   configFetchLimit?: ConfigFetchLimitOptions
   /** Ping interval of the console's event stream (25 s); tests shorten it. */
   eventPingMs?: number
+  /** Per-device agent API requests per window (600 a minute); tests shorten it. */
+  agentRateLimit?: AgentRateLimitOptions
+  /** How often retention runs (from the config); tests shorten it. */
+  retentionIntervalMs?: number
 }
 
 /**
@@ -219,6 +224,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       devices,
       sshEndpoint: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }).ssh,
       hostPublicKey: hostKey.publicKey,
+      auditLog,
       logger,
     })
     registerProvisionRoutes(api, { tokens: registrationTokens, registration: deviceRegistration, limiter: createRegistrationLimiter(options.registerLimit) })
@@ -227,6 +233,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
     const agentApi = createAgentApiServer({
       logger,
+      rateLimit: options.agentRateLimit,
       mount: (app, sessionOf) =>
         mountAgentRoutes(app, sessionOf, {
           db,
