@@ -75,6 +75,7 @@ import { createConfigFetchLimiter, type ConfigFetchLimitOptions } from './provis
 import { createIgnitionConfigs } from './provision/ignition-configs.js'
 import { gatewayEndpoints } from './provision/gateway-endpoints.js'
 import { registerIgnitionRoutes } from './api/routes/ignition-routes.js'
+import { createRetentionPruner } from './retention/retention-pruner.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -320,6 +321,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
       throw err
     })
     await tls.start()
+    // Device logs, metrics history and dead console sessions are pruned on a timer.
+    const retention = createRetentionPruner({ db, logger, settings: { ...config.retention, intervalMs: options.retentionIntervalMs ?? config.retention.intervalMs } })
+    retention.start()
     logger.info({ http_port: httpPort, https_port: httpsPort, ssh_port: sshPort, address: config.bindAddress, database: database.description }, 'gateway listening')
 
     return {
@@ -334,6 +338,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       events,
       servedRoutes: api.servedRoutes,
       async close() {
+        await retention.close()
         await tls.close()
         await tunnelServer.close()
         agentApi.close()

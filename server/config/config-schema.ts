@@ -17,6 +17,8 @@ const portRange = z
   })
   .refine((r) => r.start >= 1024 && r.end <= 65535 && r.start <= r.end, 'must lie within 1024-65535, low-high')
 
+const retentionDays = z.coerce.number().min(0).max(36_500)
+
 /** The YAML file's shape. Every key has a default, so an empty file is a working config. */
 export const configSchema = z
   .object({
@@ -59,6 +61,16 @@ export const configSchema = z
       .default({}),
     /** Strict-Transport-Security max-age in seconds on HTTPS answers; 0 sends no header. */
     hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
+    /** How long what grows is kept; 0 keeps it for ever. */
+    retention: z
+      .object({
+        device_logs_days: retentionDays.default(14),
+        metrics_days: retentionDays.default(7),
+        sessions_days: retentionDays.default(30),
+        interval_minutes: z.coerce.number().min(0.001).max(24 * 60).default(60),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
 
@@ -95,4 +107,10 @@ export interface Config {
   }
   readonly tls: { readonly cert?: string; readonly key?: string }
   readonly hstsMaxAge: number
+  readonly retention: {
+    readonly deviceLogsDays: number
+    readonly metricsDays: number
+    readonly sessionsDays: number
+    readonly intervalMs: number
+  }
 }
