@@ -6,7 +6,7 @@ import type { Outbox } from './outbox.js'
 const BATCH_EVENTS = 500
 const BATCH_BYTES = 512 * 1024
 /** Refusals in a row before the sender narrows to the oldest event alone, and again before it quarantines that event. */
-export const POISON_FAILURES = 4
+export const POISON_FAILURES = 3
 
 /** A failure that says something about the batch, not about the tunnel, the gateway's database or our rate. */
 function countsAgainstBatch(err: unknown): boolean {
@@ -32,10 +32,14 @@ export function createOutboxSender(deps: { outbox: Outbox; api: AgentApiClient; 
   let closed = false
   let timer: NodeJS.Timeout | undefined
   let failures = 0
+  // After a batch kept failing, its events go one at a time up to this seq, so the one to blame is found.
+  let suspectUpTo = 0
 
   async function drain() {
     while (!closed && deps.online() && outbox.pending > 0) {
-      const narrow = failures >= POISON_FAILURES
+      const head = outbox.peek(1, BATCH_BYTES).events[0]!
+      if (head.seq > suspectUpTo) suspectUpTo = 0
+      const narrow = suspectUpTo > 0
       const { events, dropped } = outbox.peek(narrow ? 1 : BATCH_EVENTS, BATCH_BYTES)
       const batch: StatusBatch = { outbox_id: outbox.id, events, dropped_log_lines: dropped }
       let ack: StatusAck
@@ -44,7 +48,12 @@ export function createOutboxSender(deps: { outbox: Outbox; api: AgentApiClient; 
       } catch (err) {
         if (!countsAgainstBatch(err)) throw err
         failures++
-        if (failures >= POISON_FAILURES * 2) {
+        if (!narrow) {
+          if (failures >= POISON_FAILURES) {
+            suspectUpTo = events.at(-1)!.seq
+            failures = 0
+          }
+        } else if (failures >= POISON_FAILURES) {
           failures = 0
           outbox.quarantineHead((err as AgentApiError).code, `refused ${POISON_FAILURES} times on its own: ${(err as Error).message}`)
           continue
@@ -66,7 +75,7 @@ export function createOutboxSender(deps: { outbox: Outbox; api: AgentApiClient; 
       .catch((err: Error) => {
         logger.debug({ err: err.message, pending: outbox.pending, failures }, 'outbox delivery paused')
         if (err instanceof AgentApiError && err.retryAfterMs) schedule(err.retryAfterMs)
-        else if (failures > 0) schedule(Math.min(200 * 2 ** failures, 5000))
+        else if (failures > 0 || suspectUpTo > 0) schedule(Math.min(200 * 2 ** failures, 2000))
       })
       .finally(() => {
         running = undefined

@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import { sql } from 'kysely'
 import t from 'tap'
 import { AgentApiError, createAgentApiClient } from '../../agent/tunnel/agent-api-client.js'
 import type { TunnelConnection } from '../../agent/tunnel/tunnel-client.js'
@@ -99,6 +100,24 @@ t.test('the agent API refuses bad events one by one, and survives anything a dev
     const uuid = agent.registration.id
     const status = await db.selectFrom('device_software_status').selectAll().where('device_id', '=', uuid).executeTakeFirst()
     t.match(status, { status: 'running', version: '2' }, 'the result behind the poison arrived')
+
+    // An event that passes validation but fails in the database, every time: the whole batch answers 500.
+    await sql`create function refuse_poison() returns trigger language plpgsql as $$
+      begin if new.message = 'poison-by-database' then raise exception 'poisoned'; end if; return new; end $$`.execute(db)
+    await sql`create trigger refuse_poison before insert on device_logs for each row execute function refuse_poison()`.execute(db)
+    t.teardown(() => sql`drop trigger if exists refuse_poison on device_logs`.execute(db).then(() => {}))
+    agent.outbox.append([
+      { kind: 'agent', at: at(), message: 'before the poison' },
+      { kind: 'agent', at: at(), message: 'poison-by-database' },
+      { kind: 'deploy', at: at(), software_id: software.id, name: 'app', version: '3', status: 'running', error: null },
+    ])
+    await waitFor('outbox drained past the poison', () => agent.outbox.pending === 0, 30_000)
+    t.equal(agent.outbox.quarantined, 2, 'the event that kept failing was found, narrowed to, and quarantined')
+    const after = await db.selectFrom('device_software_status').selectAll().where('device_id', '=', uuid).executeTakeFirst()
+    t.match(after, { status: 'running', version: '3' }, 'the deploy result behind it arrived')
+    const before = await db.selectFrom('device_logs').select('message').where('device_id', '=', uuid).where('message', '=', 'before the poison').execute()
+    t.equal(before.length, 1, 'the good event ahead of it arrived once')
+    await sql`drop trigger refuse_poison on device_logs`.execute(db)
   })
 
   await t.test('fuzz: malformed batches, NUL, invalid UTF-8, huge values, wrong types, extra fields', async (t) => {

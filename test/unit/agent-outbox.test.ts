@@ -4,6 +4,7 @@ import path from 'node:path'
 import t from 'tap'
 import { createAgentLogger } from '../../agent/agent-logger.js'
 import { createOutbox } from '../../agent/outbox/outbox.js'
+import { cleanEvent, cleanText, MAX_TEXT } from '../../agent/outbox/clean-text.js'
 import type { OutboxEventInput } from '../../shared/agent-wire.js'
 
 const logger = createAgentLogger('silent')
@@ -136,4 +137,15 @@ t.test('the cap bounds every kind: container flaps coalesce, notices go, deploy 
   t.ok(box.dropped > 0, `${box.dropped} counted as dropped`)
   t.same(events.map((e) => e.seq), [...events.map((e) => e.seq)].sort((a, b) => a - b), 'order kept')
   box.close()
+})
+
+t.test('cleanText: container bytes that are not UTF-8, NUL, split pairs; long text is cut, not refused', async (t) => {
+  const decoded = Buffer.from([0x61, 0xff, 0xc0, 0x00, 0x62]).toString('utf8')
+  t.equal(cleanText(decoded), 'a\ufffd\ufffd\u2400b')
+  t.equal(cleanText('\udc00x\ud800'), '\ufffdx\ufffd')
+  t.equal(cleanText('fine 😀'), 'fine 😀')
+  const long = cleanEvent({ kind: 'agent', at, message: 'y'.repeat(MAX_TEXT - 1) + '😀' + 'z'.repeat(10) })
+  t.ok(long.message.length < MAX_TEXT + 40, 'cut')
+  t.match(long.message, /… \[cut: \d+ characters\]$/)
+  t.notMatch(long.message, /[\ud800-\udbff](?![\udc00-\udfff])/, 'not through a surrogate pair')
 })
