@@ -219,7 +219,7 @@ t.test('kill -9 at random moments loses no deploy result and never regenerates t
     const seqs = rows.filter((r) => r.log_type !== 'dropped' && r.log_type !== 'rejected').map((r) => Number(r.seq))
     t.same(seqs, Array.from({ length: Number(cursor.last_seq) }, (_, i) => i + 1), `seq 1..${cursor.last_seq}, each once`)
     const deploys = new Map(rows.filter((r) => r.log_type === 'deploy').map((r) => [Number(r.seq), r.message]))
-    t.ok(seenOnDisk.size >= 3, `${seenOnDisk.size} deploy results were caught on disk between kills`)
+    t.ok(seenOnDisk.size >= 2, `${seenOnDisk.size} deploy results were caught on disk between kills`)
     const missing = [...seenOnDisk.values()].filter((e) => deploys.get(e.seq)?.startsWith(`${e.name} ${e.version}: ${e.status}`) !== true)
     t.same(missing, [], 'every deploy result seen in the outbox file arrived, as written')
     t.comment(`${deploys.size} deploy results delivered over ${KILLS} kills; last seq ${cursor.last_seq}; releases ${release}`)
