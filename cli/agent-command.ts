@@ -1,10 +1,11 @@
 import { AgentConfigError, loadAgentConfig } from '../agent/config/agent-config.js'
 import { createAgentLogger } from '../agent/agent-logger.js'
+import { IdentityCorruptError } from '../agent/identity/identity-store.js'
 import { RegistrationRefusedError } from '../agent/identity/register.js'
 import { startAgent } from '../agent/main.js'
 
 /** Errors whose message is the whole story. */
-export const agentExpectedErrors = [AgentConfigError, RegistrationRefusedError]
+export const agentExpectedErrors = [AgentConfigError, RegistrationRefusedError, IdentityCorruptError]
 
 /**
  * `edgetainer agent`: register once, hold the tunnel, run the stacks; stop

@@ -3,6 +3,7 @@ import * as initial from './0001-initial.js'
 import * as softwareEnv from './0002-software-env.js'
 import * as certificates from './0003-certificates.js'
 import * as agent from './0004-agent.js'
+import * as retention from './0005-retention.js'
 import * as hostBoundSessions from './0006-host-bound-sessions.js'
 
 /**
@@ -14,5 +15,6 @@ export const migrations: Record<string, Migration> = {
   '0002-software-env': softwareEnv,
   '0003-certificates': certificates,
   '0004-agent': agent,
+  '0005-retention': retention,
   '0006-host-bound-sessions': hostBoundSessions,
 }

@@ -72,6 +72,7 @@ import { createRegistrationLimiter, type RegistrationLimitOptions } from './prov
 import { registerProvisionRoutes } from './api/routes/provision-routes.js'
 import type { InTunnelService, TunnelServerOptions } from './tunnel/tunnel-server.js'
 import { createAgentApiServer } from './agent-api/agent-api-server.js'
+import type { AgentRateLimitOptions } from './agent-api/agent-rate-limit.js'
 import { mountAgentRoutes } from './agent-api/agent-routes.js'
 import { controlKeyFor, createAgentControl } from './agent-api/agent-control.js'
 import { createDeviceMetricsStore } from './telemetry/device-metrics-store.js'
@@ -83,6 +84,7 @@ import { createConfigFetchLimiter, type ConfigFetchLimitOptions } from './provis
 import { createIgnitionConfigs } from './provision/ignition-configs.js'
 import { gatewayEndpoints } from './provision/gateway-endpoints.js'
 import { registerIgnitionRoutes } from './api/routes/ignition-routes.js'
+import { createRetentionPruner } from './retention/retention-pruner.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -128,6 +130,10 @@ export interface StartOptions {
   configFetchLimit?: ConfigFetchLimitOptions
   /** Ping interval of the console's event stream (25 s); tests shorten it. */
   eventPingMs?: number
+  /** Per-device agent API requests per window (600 a minute); tests shorten it. */
+  agentRateLimit?: AgentRateLimitOptions
+  /** How often retention runs (from the config); tests shorten it. */
+  retentionIntervalMs?: number
 }
 
 /**
@@ -264,6 +270,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       devices,
       sshEndpoint: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }).ssh,
       hostPublicKey: hostKey.publicKey,
+      auditLog,
       logger,
     })
     registerProvisionRoutes(api, { tokens: registrationTokens, registration: deviceRegistration, limiter: createRegistrationLimiter(options.registerLimit) })
@@ -272,6 +279,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
     const agentApi = createAgentApiServer({
       logger,
+      rateLimit: options.agentRateLimit,
       mount: (app, sessionOf) =>
         mountAgentRoutes(app, sessionOf, {
           db,
@@ -358,6 +366,10 @@ export async function startServer(config: Config, logger: Logger, options: Start
     closers.push('TLS', () => tls.close())
     httpsPort = await tls.listen(frontDoor)
     await tls.start()
+    // Device logs, metrics history and dead console sessions are pruned on a timer.
+    const retention = createRetentionPruner({ db, logger, settings: { ...config.retention, intervalMs: options.retentionIntervalMs ?? config.retention.intervalMs } })
+    retention.start()
+    closers.push('retention', () => retention.close())
     logger.info({ http_port: httpPort, https_port: httpsPort, ssh_port: sshPort, address: config.bindAddress, database: database.description }, 'gateway listening')
 
     return {

@@ -63,7 +63,8 @@ export interface HeartbeatRequest {
   metrics: DeviceMetrics
   containers: ContainerState[]
   software: RunningSoftware[]
-  outbox: { pending: number; dropped_log_lines: number }
+  /** `quarantined`: events the gateway refused (or that kept failing), set aside on the device. */
+  outbox: { pending: number; dropped_log_lines: number; quarantined?: number }
 }
 
 export interface HeartbeatResponse {
@@ -131,13 +132,27 @@ export interface StatusBatch {
   /** Identifies the outbox (a fresh data dir starts a new one), so its sequence numbers are not confused with another's. */
   outbox_id: string
   events: OutboxEvent[]
-  /** Log lines dropped to keep the outbox within its size since the last accepted batch. */
+  /**
+   * Events dropped to keep the outbox within its size since the last accepted
+   * batch: log lines first, then superseded container states and agent
+   * notices. Deploy results are never dropped. (The name predates the rest.)
+   */
   dropped_log_lines: number
 }
 
+/** One event of a batch that the gateway will never store; the agent sets it aside instead of resending it. */
+export interface RejectedEvent {
+  /** null when the item carried no usable sequence number. */
+  seq: number | null
+  code: string
+  error: string
+}
+
 export interface StatusAck {
-  /** Every event up to this sequence number is stored; the agent may forget them. */
+  /** Every event up to this sequence number is stored or rejected; the agent may forget them. */
   acked_seq: number
+  /** Events refused one by one (the rest of the batch is stored). */
+  rejected?: RejectedEvent[]
 }
 
 export interface AgentRestartsResponse {

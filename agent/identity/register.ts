@@ -57,7 +57,7 @@ export async function ensureRegistered(deps: {
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.any([deps.signal, AbortSignal.timeout(30_000)]) })
       const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>
       if (res.ok) {
-        const registration = { ...(answer as unknown as Omit<Registration, 'server_url' | 'registered_at'>), server_url: deps.serverUrl, registered_at: new Date().toISOString() }
+        const registration = { ...(answer as unknown as Omit<Registration, 'server_url' | 'registered_at'>), server_url: deps.serverUrl, registered_at: new Date().toISOString(), public_key: keys.publicKey }
         identity.saveRegistration(registration)
         logger.info({ device_id: registration.device_id, fleet_id: registration.fleet_id }, 'registered with the gateway')
         return registration

@@ -4,6 +4,7 @@ import type { Logger } from '../agent-logger.js'
 import type { ContainerInfo } from '../docker/containers.js'
 import type { DockerCli } from '../docker/docker-cli.js'
 import { writeFileAtomic } from '../identity/identity-store.js'
+import { cleanText } from '../outbox/clean-text.js'
 import type { OutboxEventInput } from '../../shared/agent-wire.js'
 
 interface Cursor {
@@ -49,6 +50,7 @@ function parseLines(output: string, stream: 'stdout' | 'stderr'): Line[] {
  * `docker logs --timestamps --since <cursor>` for each container on every
  * watch tick and keeps a per-container cursor on disk, so nothing is read
  * twice across restarts and nothing is skipped across offline periods.
+ * Lines are cleaned of NUL and broken UTF-16 here, at the source.
  */
 export function createLogCollector(deps: { docker: DockerCli; dataDir: string; report(events: OutboxEventInput[]): void; logger: Logger }) {
   const file = path.join(deps.dataDir, 'log-cursors.json')
@@ -80,7 +82,7 @@ export function createLogCollector(deps: { docker: DockerCli; dataDir: string; r
     }
     const name = c.service ?? c.name
     if (fresh.length) {
-      deps.report(fresh.map((l) => ({ kind: 'log', at: new Date(Number(l.ns / 1_000_000n)).toISOString(), container: name, stream: l.stream, line: l.text })))
+      deps.report(fresh.map((l) => ({ kind: 'log', at: new Date(Number(l.ns / 1_000_000n)).toISOString(), container: name, stream: l.stream, line: cleanText(l.text) })))
       const newest = fresh.at(-1)!
       const sameTs = lines.filter((l) => l.ns === newest.ns).length
       cursors[c.id] = { ts: newest.ts, count: sameTs, state: c.state }

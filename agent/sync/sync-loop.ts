@@ -99,7 +99,7 @@ export function createSyncLoop(deps: {
         started_at,
       })),
       software: deps.stacks.current().map((s) => ({ software_id: s.software_id, name: s.name, version: s.version })),
-      outbox: { pending: deps.outbox.pending, dropped_log_lines: deps.outbox.dropped },
+      outbox: { pending: deps.outbox.pending, dropped_log_lines: deps.outbox.dropped, quarantined: deps.outbox.quarantined },
     }
   }
 

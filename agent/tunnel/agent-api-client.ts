@@ -10,9 +10,18 @@ export class AgentApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** From a 429's Retry-After: how long the gateway asked us to wait. */
+    readonly retryAfterMs?: number,
   ) {
     super(message)
   }
+}
+
+/** Retry-After in seconds (the gateway's form) or an HTTP date; bounded, so a bad header cannot park the agent for days. */
+function retryAfterMs(header: string | undefined): number {
+  const seconds = Number(header)
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header ?? '') - Date.now()
+  return Math.min(Math.max(Number.isFinite(ms) ? ms : 1000, 100), 300_000)
 }
 
 /** An http.Agent whose connections are `direct-tcpip` channels to the gateway's agent API, inside one tunnel connection. */
@@ -37,6 +46,8 @@ class TunnelApiAgent extends http.Agent {
  */
 export function createAgentApiClient(deps: { connection: () => TunnelConnection | undefined }) {
   const agents = new WeakMap<TunnelConnection, TunnelApiAgent>()
+  // After a 429 every call waits out the gateway's Retry-After here, without touching the wire.
+  let blockedUntil = 0
 
   function agentFor(connection: TunnelConnection): TunnelApiAgent {
     let agent = agents.get(connection)
@@ -47,6 +58,8 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
   function request<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
     const connection = deps.connection()
     if (!connection) return Promise.reject(new AgentApiError(0, 'TUNNEL_DOWN', 'the tunnel is down'))
+    const wait = blockedUntil - Date.now()
+    if (wait > 0) return Promise.reject(new AgentApiError(429, 'RATE_LIMITED', 'backing off after the gateway limited this device', wait))
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -70,8 +83,13 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
               // Answered below by status.
             }
             const status = res.statusCode ?? 0
-            if (status >= 200 && status < 300) resolve(parsed as T)
-            else reject(new AgentApiError(status, String(parsed.code ?? 'HTTP_ERROR'), String(parsed.error ?? `agent API answered ${status}`)))
+            if (status >= 200 && status < 300) return resolve(parsed as T)
+            if (status === 429) {
+              const wait = retryAfterMs(res.headers['retry-after'])
+              blockedUntil = Math.max(blockedUntil, Date.now() + wait)
+              return reject(new AgentApiError(429, String(parsed.code ?? 'RATE_LIMITED'), String(parsed.error ?? 'rate limited'), wait))
+            }
+            reject(new AgentApiError(status, String(parsed.code ?? 'HTTP_ERROR'), String(parsed.error ?? `agent API answered ${status}`)))
           })
         },
       )

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js'
 import type { DeviceSession } from '../tunnel/device-session.js'
 import type { InTunnelService } from '../tunnel/tunnel-server.js'
 import { AGENT_API_HOST, AGENT_API_PORT } from '../../shared/agent-protocol.js'
+import { createAgentRateLimit, type AgentRateLimitOptions } from './agent-rate-limit.js'
 
 /**
  * The gateway API that agents call from inside their tunnel. It is an HTTP
@@ -16,7 +17,7 @@ import { AGENT_API_HOST, AGENT_API_PORT } from '../../shared/agent-protocol.js'
  * the public listener cannot reach it, and each request's device is the
  * tunnel session its channel belongs to.
  */
-export function createAgentApiServer(deps: { logger: Logger; mount(app: Express, sessionOf: (req: Request) => DeviceSession): void }) {
+export function createAgentApiServer(deps: { logger: Logger; rateLimit?: AgentRateLimitOptions; mount(app: Express, sessionOf: (req: Request) => DeviceSession): void }) {
   const sessions = new WeakMap<Duplex, DeviceSession>()
   const app = express()
   app.disable('x-powered-by')
@@ -29,6 +30,8 @@ export function createAgentApiServer(deps: { logger: Logger; mount(app: Express,
     return session
   }
 
+  // Counted before the body is read: a limited device costs no parsing.
+  app.use(createAgentRateLimit(sessionOf, deps.rateLimit))
   app.use(express.json({ limit: '8mb' }))
   deps.mount(app, sessionOf)
   app.use((_req, _res, next) => next(new NotFoundError('route', 'ROUTE_NOT_FOUND')))

@@ -18,7 +18,7 @@ import {
   type HeartbeatResponse,
   type StatusAck,
 } from '../../shared/agent-wire.js'
-import { heartbeatBody, statusBody } from './agent-schemas.js'
+import { heartbeatBody, statusBody, triageEvents } from './agent-schemas.js'
 
 export interface AgentRouteDeps {
   db: Kysely<Database>
@@ -88,9 +88,11 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
 
   app.post(AGENT_PATHS.status, async (req, res) => {
     const device = await deviceOf(req)
-    const batch = parseInput(statusBody, req.body)
-    const { acked_seq } = await deps.ingest.ingest(device.id, batch)
-    const reply: StatusAck = { acked_seq }
+    const envelope = parseInput(statusBody, req.body)
+    // Refused per event, not per batch: one poisoned line must not hold back the deploy results behind it.
+    const { valid, rejected } = triageEvents(envelope.events)
+    const { acked_seq } = await deps.ingest.ingest(device.id, { ...envelope, events: valid }, rejected)
+    const reply: StatusAck = rejected.length ? { acked_seq, rejected } : { acked_seq }
     res.json(reply)
   })
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { OutboxEvent, RejectedEvent } from '../../shared/agent-wire.js'
 
 /**
  * The agent API's inputs, validated at the edge like any other input: a
@@ -6,7 +7,10 @@ import { z } from 'zod'
  */
 
 const count = z.number().finite().nonnegative().nullable()
-const text = (max: number) => z.string().max(max)
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+/** PostgreSQL text and jsonb refuse NUL, and broken UTF-16 would be stored as something else than was sent. */
+const storable = (s: string) => !s.includes('\u0000') && !LONE_SURROGATE.test(s)
+const text = (max: number) => z.string().max(max).refine(storable, 'must not contain NUL or unpaired surrogates')
 
 export const heartbeatBody = z.object({
   agent_version: text(64),
@@ -38,7 +42,7 @@ export const heartbeatBody = z.object({
     )
     .max(500),
   software: z.array(z.object({ software_id: text(64), name: text(255), version: text(255) })).max(200),
-  outbox: z.object({ pending: z.number().int().nonnegative(), dropped_log_lines: z.number().int().nonnegative() }),
+  outbox: z.object({ pending: z.number().int().nonnegative(), dropped_log_lines: z.number().int().nonnegative(), quarantined: z.number().int().nonnegative().optional() }),
 })
 
 const base = { seq: z.number().int().positive(), at: text(64) }
@@ -58,8 +62,37 @@ export const outboxEvent = z.discriminatedUnion('kind', [
   z.object({ ...base, kind: z.literal('agent'), message: text(65_536) }),
 ])
 
+/** The batch's envelope is checked as a whole; its events one by one (see triageEvents), so one bad event cannot block the rest. */
 export const statusBody = z.object({
   outbox_id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
-  events: z.array(outboxEvent).max(5000),
+  events: z.array(z.unknown()).max(5000),
   dropped_log_lines: z.number().int().nonnegative(),
 })
+
+const seqOf = z.object({ seq: z.number().int().positive() })
+
+/**
+ * Splits a batch's events into those the gateway stores and those it will
+ * never store, each with a reason. A sequence number seen twice in one batch
+ * keeps its first event.
+ */
+export function triageEvents(items: unknown[]): { valid: OutboxEvent[]; rejected: RejectedEvent[] } {
+  const valid: OutboxEvent[] = []
+  const rejected: RejectedEvent[] = []
+  const seen = new Set<number>()
+  for (const item of items) {
+    const seq = seqOf.safeParse(item)
+    const parsed = outboxEvent.safeParse(item)
+    const n = seq.success ? seq.data.seq : null
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      rejected.push({ seq: n, code: 'INVALID_EVENT', error: `${issue.path.map(String).join('.') || 'event'}: ${issue.message}`.slice(0, 500) })
+    } else if (seen.has(parsed.data.seq)) {
+      rejected.push({ seq: n, code: 'DUPLICATE_SEQ', error: 'another event in this batch has the same seq' })
+    } else {
+      seen.add(parsed.data.seq)
+      valid.push(parsed.data)
+    }
+  }
+  return { valid, rejected }
+}

@@ -24,8 +24,9 @@ export interface AuditFilter {
 export function createAuditLog(deps: { db: Kysely<Database> }) {
   const { db } = deps
 
-  async function record(entry: AuditEntry): Promise<void> {
-    await db
+  /** With `executor` (a transaction), the row commits or rolls back with the change it records. */
+  async function record(entry: AuditEntry, executor: Kysely<Database> = db): Promise<void> {
+    await executor
       .insertInto('audit_log')
       .values({
         actor_user_id: entry.actorUserId,

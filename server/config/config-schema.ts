@@ -103,6 +103,7 @@ const trustProxy = z.unknown().optional().transform((value, ctx): TrustProxy => 
   if (bad !== undefined) return fail(`${shown(bad)} is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal; use ${TRUST_PROXY_FORMS}`)
   return Object.freeze(entries as string[])
 })
+const retentionDays = z.coerce.number().min(0).max(36_500)
 
 /** The YAML file's shape. Every key has a default, so an empty file is a working config. */
 export const configSchema = z
@@ -151,6 +152,16 @@ export const configSchema = z
       .default({}),
     /** Strict-Transport-Security max-age in seconds on HTTPS answers; 0 sends no header. */
     hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
+    /** How long what grows is kept; 0 keeps it for ever. */
+    retention: z
+      .object({
+        device_logs_days: retentionDays.default(14),
+        metrics_days: retentionDays.default(7),
+        sessions_days: retentionDays.default(30),
+        interval_minutes: z.coerce.number().min(0.001).max(24 * 60).default(60),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
 
@@ -195,4 +206,10 @@ export interface Config {
   }
   readonly tls: { readonly cert?: string; readonly key?: string }
   readonly hstsMaxAge: number
+  readonly retention: {
+    readonly deviceLogsDays: number
+    readonly metricsDays: number
+    readonly sessionsDays: number
+    readonly intervalMs: number
+  }
 }

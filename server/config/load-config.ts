@@ -43,6 +43,10 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_TLS_CERT: ['tls', 'cert'],
   EDGETAINER_TLS_KEY: ['tls', 'key'],
   EDGETAINER_HSTS_MAX_AGE: ['hsts_max_age'],
+  EDGETAINER_RETENTION_DEVICE_LOGS_DAYS: ['retention', 'device_logs_days'],
+  EDGETAINER_RETENTION_METRICS_DAYS: ['retention', 'metrics_days'],
+  EDGETAINER_RETENTION_SESSIONS_DAYS: ['retention', 'sessions_days'],
+  EDGETAINER_RETENTION_INTERVAL_MINUTES: ['retention', 'interval_minutes'],
 }
 
 export const configEnvironmentNames = Object.keys(envOverrides)
@@ -127,6 +131,12 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     acme: Object.freeze({ ...c.acme }),
     tls: Object.freeze({ ...c.tls }),
     hstsMaxAge: c.hsts_max_age,
+    retention: Object.freeze({
+      deviceLogsDays: c.retention.device_logs_days,
+      metricsDays: c.retention.metrics_days,
+      sessionsDays: c.retention.sessions_days,
+      intervalMs: Math.round(c.retention.interval_minutes * 60_000),
+    }),
   }
   return Object.freeze(config)
 }

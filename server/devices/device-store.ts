@@ -95,10 +95,15 @@ export function createDeviceStore(deps: {
     if (await q.executeTakeFirst()) throw new ConflictError('this public key already belongs to another device', 'PUBLIC_KEY_IN_USE', 'public_key')
   }
 
-  async function create(input: DeviceInput): Promise<DeviceRow> {
+  /**
+   * With `tx`, the device is created inside the caller's transaction (with
+   * the caller's other rows) and the caller announces it after commit with
+   * `announce`.
+   */
+  async function create(input: DeviceInput, tx?: Transaction<Database>): Promise<DeviceRow> {
     const deviceId = input.device_id ?? `dev-${randomBytes(5).toString('hex')}`
     const key = input.public_key ? parsePublicKey(input.public_key) : undefined
-    const device = await db.transaction().execute(async (tx) => {
+    const insert = async (tx: Transaction<Database>) => {
       await lockAllocation(tx)
       if (await tx.selectFrom('devices').select('id').where('device_id', '=', deviceId).executeTakeFirst()) {
         throw new ConflictError(`device ${deviceId} already exists`, 'DEVICE_EXISTS', 'device_id')
@@ -126,7 +131,9 @@ export function createDeviceStore(deps: {
         })
         .returningAll()
         .executeTakeFirstOrThrow()
-    })
+    }
+    if (tx) return insert(tx)
+    const device = await db.transaction().execute(insert)
     changed(device)
     return device
   }
@@ -191,7 +198,7 @@ export function createDeviceStore(deps: {
     return device
   }
 
-  return { create, find, get, list, update, remove }
+  return { create, find, get, list, update, remove, announce: changed }
 }
 
 export type DeviceStore = ReturnType<typeof createDeviceStore>

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import type { Kysely } from 'kysely'
+import type { AuditLog } from '../audit/audit-log.js'
 import type { Database, DeviceRow } from '../db/schema.js'
 import type { DeviceStore } from '../devices/device-store.js'
 import { parsePublicKey } from '../devices/device-keys.js'
-import { ConflictError, HttpError } from '../errors.js'
+import { ConflictError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { RegistrationTokenError, type RegistrationTokens } from './registration-tokens.js'
 import { deviceNameFor } from './token-options.js'
@@ -43,6 +44,7 @@ export function createDeviceRegistration(deps: {
   /** The SSH endpoint devices dial; known once the tunnel server listens. */
   sshEndpoint: () => { host: string; port: number }
   hostPublicKey: string
+  auditLog: AuditLog
   logger: Logger
 }) {
   const { db, tokens, devices, logger } = deps
@@ -80,29 +82,47 @@ export function createDeviceRegistration(deps: {
       return { created: false, result: result(earlier) }
     }
 
-    const token = await tokens.consume(input.token)
+    // One transaction: the token's use, the device, its registration record and the audit row commit together or not at all.
     const deviceId = `dev-${randomBytes(5).toString('hex')}`
-    let device: DeviceRow
+    let created: { device: DeviceRow; tokenPrefix: string }
     try {
-      device = await devices.create({
-        device_id: deviceId,
-        name: deviceNameFor(token.options, token.uses, input.hostname, deviceId),
-        fleet_id: token.fleet_id,
-        public_key: key.line,
-        hardware_info: { ...(input.hardware_info ?? {}), ...(input.hostname ? { hostname: input.hostname } : {}) },
-        os_version: input.os_version ?? null,
+      created = await db.transaction().execute(async (tx) => {
+        const token = await tokens.consume(input.token, tx)
+        const device = await devices.create(
+          {
+            device_id: deviceId,
+            name: deviceNameFor(token.options, token.uses, input.hostname, deviceId),
+            fleet_id: token.fleet_id,
+            public_key: key.line,
+            hardware_info: { ...(input.hardware_info ?? {}), ...(input.hostname ? { hostname: input.hostname } : {}) },
+            os_version: input.os_version ?? null,
+          },
+          tx,
+        )
+        await tx.insertInto('device_registrations').values({ device_id: device.id, token_id: token.id, remote_address: remoteAddress }).execute()
+        await deps.auditLog.record(
+          {
+            actorUserId: null,
+            actor: `registration-token:${token.prefix}`,
+            action: 'device.register',
+            targetType: 'device',
+            targetId: device.id,
+            details: { device_id: device.device_id, fleet_id: device.fleet_id, token_id: token.id, public_key_fingerprint: key.fingerprint },
+            ip: remoteAddress,
+          },
+          tx,
+        )
+        return { device, tokenPrefix: token.prefix }
       })
     } catch (err) {
-      await tokens.release(token.id)
-      // The same key racing itself (two retries in flight): the winner's device is the answer.
-      if (err instanceof HttpError && err.code === 'PUBLIC_KEY_IN_USE') {
-        const winner = await earlierRegistration(key.fingerprint, token.id)
-        if (winner && winner !== 'other') return { created: false, result: result(winner) }
-      }
+      // The same key racing itself (two retries in flight): the winner's device is the answer, whatever the loser hit.
+      const winner = await earlierRegistration(key.fingerprint, known.id).catch(() => undefined)
+      if (winner && winner !== 'other') return { created: false, result: result(winner) }
       throw err
     }
-    await db.insertInto('device_registrations').values({ device_id: device.id, token_id: token.id, remote_address: remoteAddress }).execute()
-    logger.info({ device: device.device_id, fleet_id: device.fleet_id, token_prefix: token.prefix }, 'device registered')
+    const { device, tokenPrefix } = created
+    devices.announce(device)
+    logger.info({ device: device.device_id, fleet_id: device.fleet_id, token_prefix: tokenPrefix }, 'device registered')
     return { created: true, result: result(device) }
   }
 

@@ -119,23 +119,26 @@ export function createRegistrationTokens(deps: { db: Kysely<Database> }) {
     return db.updateTable('registration_tokens').set({ revoked_at: new Date() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
   }
 
-  async function byValue(value: string): Promise<RegistrationTokenRow | undefined> {
+  async function byValue(value: string, executor: Kysely<Database> = db): Promise<RegistrationTokenRow | undefined> {
     if (!value.startsWith(REGISTRATION_TOKEN_PREFIX)) return undefined
-    return db.selectFrom('registration_tokens').selectAll().where('token_hash', '=', hashRegistrationToken(value)).executeTakeFirst()
+    return executor.selectFrom('registration_tokens').selectAll().where('token_hash', '=', hashRegistrationToken(value)).executeTakeFirst()
   }
 
   /** The token with its options if it can still register a device; otherwise a RegistrationTokenError. Uses nothing. */
-  async function findUsable(value: string): Promise<UsableToken> {
-    const row = await byValue(value)
+  async function findUsable(value: string, executor: Kysely<Database> = db): Promise<UsableToken> {
+    const row = await byValue(value, executor)
     if (!row) throw new RegistrationTokenError('not_found')
     const state = tokenState(row)
     if (state !== 'active') throw new RegistrationTokenError(state)
     return usable(row)
   }
 
-  /** Takes one use, atomically: of two concurrent callers for the last use, one gets it and the other a used_up error. */
-  async function consume(value: string): Promise<UsableToken> {
-    const row = await db
+  /**
+   * Takes one use, atomically: of two concurrent callers for the last use, one gets it and the other a used_up error.
+   * Inside a caller's transaction (`executor`), a rollback gives the use back.
+   */
+  async function consume(value: string, executor: Kysely<Database> = db): Promise<UsableToken> {
+    const row = await executor
       .updateTable('registration_tokens')
       .set({ uses: sql`uses + 1`, last_used_at: new Date() })
       .where('token_hash', '=', hashRegistrationToken(value))
@@ -145,7 +148,7 @@ export function createRegistrationTokens(deps: { db: Kysely<Database> }) {
       .returningAll()
       .executeTakeFirst()
     if (row) return usable(row)
-    await findUsable(value)
+    await findUsable(value, executor)
     throw new RegistrationTokenError('used_up')
   }
 

@@ -30,13 +30,11 @@ export function metricsView(row: Omit<LatestRow, 'device_id'>) {
 
 /**
  * Heartbeat metrics: every sample goes to the history, and the newest one
- * per device is kept apart so device views read one row. History older than
- * `retentionDays` is pruned as new samples arrive.
+ * per device is kept apart so device views read one row. The history is
+ * pruned by server/retention, not here.
  */
-export function createDeviceMetricsStore(deps: { db: Kysely<Database>; retentionDays?: number }) {
+export function createDeviceMetricsStore(deps: { db: Kysely<Database> }) {
   const { db } = deps
-  const retentionMs = (deps.retentionDays ?? 7) * 86_400_000
-  let lastPrune = 0
 
   async function record(deviceUuid: string, sample: MetricsSample): Promise<void> {
     const values = {
@@ -50,11 +48,6 @@ export function createDeviceMetricsStore(deps: { db: Kysely<Database>; retention
       .values({ device_id: deviceUuid, ...values })
       .onConflict((oc) => oc.column('device_id').doUpdateSet(values))
       .execute()
-    // One prune a minute per gateway is plenty; it is an indexed range delete.
-    if (Date.now() - lastPrune > 60_000) {
-      lastPrune = Date.now()
-      await db.deleteFrom('device_metrics').where('recorded_at', '<', new Date(Date.now() - retentionMs)).execute()
-    }
   }
 
   async function latest(deviceUuid: string) {

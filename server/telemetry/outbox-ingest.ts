@@ -1,14 +1,18 @@
 import type { Insertable, Kysely } from 'kysely'
 import type { Database, DeviceLogsTable } from '../db/schema.js'
 import { createDeploymentStatus } from '../deployments/deployment-status.js'
-import type { OutboxEvent, StatusAck, StatusBatch } from '../../shared/agent-wire.js'
+import type { OutboxEvent, RejectedEvent, StatusAck, StatusBatch } from '../../shared/agent-wire.js'
 
 /** Device text is untrusted: keep every stored message bounded. */
 const MAX_MESSAGE = 8000
 
+/** PostgreSQL's timestamptz starts at 4713 BC, JavaScript's Date reaches further: a device clock's nonsense must not fail the insert. */
+const EARLIEST = Date.UTC(1970, 0, 1)
+const LATEST = Date.UTC(9999, 11, 31)
+
 function when(at: string): Date {
   const t = Date.parse(at)
-  return Number.isFinite(t) ? new Date(t) : new Date()
+  return Number.isFinite(t) && t >= EARLIEST && t <= LATEST ? new Date(t) : new Date()
 }
 
 function logRow(deviceUuid: string, e: OutboxEvent): Insertable<DeviceLogsTable> {
@@ -29,26 +33,36 @@ function logRow(deviceUuid: string, e: OutboxEvent): Insertable<DeviceLogsTable>
  * Stores one outbox batch exactly once. The device's cursor (outbox id and
  * last stored seq) moves in the same transaction as the rows, so a batch
  * resent after a lost reply stores nothing new and is acknowledged again.
+ * Events refused at validation (`rejected`) move the cursor too, and leave a
+ * `rejected` row saying what was refused, so they are neither stored later
+ * nor block what follows them.
  */
 export function createOutboxIngest(deps: { db: Kysely<Database> }) {
   const { db } = deps
 
-  async function ingest(deviceUuid: string, batch: StatusBatch): Promise<StatusAck & { stored: number }> {
+  async function ingest(deviceUuid: string, batch: StatusBatch, rejected: RejectedEvent[] = []): Promise<StatusAck & { stored: number }> {
     return db.transaction().execute(async (tx) => {
       const cursor = await tx.selectFrom('agent_outbox_cursors').selectAll().where('device_id', '=', deviceUuid).forUpdate().executeTakeFirst()
       const lastSeq = cursor && cursor.outbox_id === batch.outbox_id ? Number(cursor.last_seq) : 0
       const fresh = batch.events.filter((e) => e.seq > lastSeq).sort((a, b) => a.seq - b.seq)
-      if (!fresh.length) return { acked_seq: Math.max(lastSeq, ...batch.events.map((e) => e.seq)), stored: 0 }
+      const freshRejected = rejected.filter((r): r is RejectedEvent & { seq: number } => r.seq !== null && r.seq > lastSeq && r.code !== 'DUPLICATE_SEQ')
+      const reply = rejected.length ? { rejected } : {}
+      if (!fresh.length && !freshRejected.length) {
+        return { acked_seq: Math.max(lastSeq, ...batch.events.map((e) => e.seq), ...rejected.map((r) => r.seq ?? 0)), ...reply, stored: 0 }
+      }
 
       const rows = fresh.map((e) => logRow(deviceUuid, e))
+      for (const r of freshRejected) {
+        rows.push({ device_id: deviceUuid, log_type: 'rejected', container: null, seq: r.seq, created_at: new Date(), message: `outbox event ${r.seq} refused (${r.code}): ${r.error}` })
+      }
       if (batch.dropped_log_lines > 0) {
         rows.unshift({
           device_id: deviceUuid,
           log_type: 'dropped',
           container: null,
-          seq: fresh[0]!.seq,
-          created_at: when(fresh[0]!.at),
-          message: `${batch.dropped_log_lines} log lines were dropped on the device to keep its outbox within its size limit`,
+          seq: fresh[0]?.seq ?? freshRejected[0]!.seq,
+          created_at: fresh[0] ? when(fresh[0].at) : new Date(),
+          message: `${batch.dropped_log_lines} events (log lines first, then superseded container states and notices) were dropped on the device to keep its outbox within its size limit`,
         })
       }
       for (let i = 0; i < rows.length; i += 500) await tx.insertInto('device_logs').values(rows.slice(i, i + 500)).execute()
@@ -63,13 +77,13 @@ export function createOutboxIngest(deps: { db: Kysely<Database> }) {
         for (const d of deploys) if (known.has(d.software_id)) await status.report(deviceUuid, d.software_id, { version: d.version, status: d.status, error: d.error })
       }
 
-      const acked = fresh[fresh.length - 1]!.seq
+      const acked = Math.max(...fresh.map((e) => e.seq), ...freshRejected.map((r) => r.seq))
       await tx
         .insertInto('agent_outbox_cursors')
         .values({ device_id: deviceUuid, outbox_id: batch.outbox_id, last_seq: acked })
         .onConflict((oc) => oc.column('device_id').doUpdateSet({ outbox_id: batch.outbox_id, last_seq: acked, updated_at: new Date() }))
         .execute()
-      return { acked_seq: acked, stored: fresh.length }
+      return { acked_seq: acked, ...reply, stored: fresh.length }
     })
   }
 

@@ -10,6 +10,8 @@ import { sshExec, startTestSshd, waitFor } from '../lib/openssh.js'
 import { registrationToken, startTestAgent, waitOnline } from '../lib/test-agent.js'
 import { createOutboxIngest } from '../../server/telemetry/outbox-ingest.js'
 import { startTestGateway } from '../lib/test-gateway.js'
+import { newKeyPair } from '../lib/keys.js'
+import { sql } from 'kysely'
 
 t.test('an agent registers once, holds its tunnel, reports metrics and keeps its identity', async (t) => {
   const gw = await startTestGateway(t, 'postgres', { start: { agentHeartbeatSeconds: 1 } })
@@ -33,6 +35,9 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
     t.equal(keyMode, 0o600, 'the private key is 0600')
     t.equal(statSync(path.join(dataDir, 'identity', 'registration.json')).mode & 0o777, 0o600)
     t.equal(device.public_key, readFileSync(path.join(dataDir, 'identity', 'id_ed25519.pub'), 'utf8').trim(), 'the gateway holds its public key')
+    const audit = (await http.get(`/api/audit?action=device.register&target_id=${device.id}`, { token })).body.items
+    t.equal(audit.length, 1, 'the registration is audited')
+    t.match(audit[0], { actor: /^registration-token:/, target_type: 'device', actor_user_id: null })
   })
 
   await t.test('its tunnel comes up with the sshd and control forwards', async (t) => {
@@ -124,7 +129,7 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
     t.equal(rows.length, 3)
     const dropped = await gw.server.database.db.selectFrom('device_logs').select('message').where('device_id', '=', device.id).where('log_type', '=', 'dropped').execute()
     t.equal(dropped.length, 1, 'the dropped count is recorded once')
-    t.match(dropped[0]!.message, /^3 log lines were dropped/)
+    t.match(dropped[0]!.message, /^3 events .*were dropped on the device/)
   })
 
   await t.test('the token is spent: another device replaying it is refused', async (t) => {
@@ -186,4 +191,30 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
     await waitFor('cli device offline', async () => !(await http.get(`/api/devices/${registration.device_id}/status`, { token })).body.online)
     t.ok(gw.server.tunnels.get((await http.get(`/api/devices/${registration.device_id}`, { token })).body.id) === undefined, 'its session left the registry')
   })
+})
+
+t.test('registration is one transaction: when its audit row cannot be written, no device, no registration and no token use remain', async (t) => {
+  const gw = await startTestGateway(t, 'postgres')
+  const { http, adminToken: token } = gw
+  const db = gw.server.database.db
+  const fleet = (await http.post('/api/fleets', { name: 'atomic' }, { token })).body
+  const value = await registrationToken({ http, adminToken: token, sshPort: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey }, fleet.id, { max_uses: 1 })
+  // A real failure inside PostgreSQL, after the device row is in: the audit insert raises.
+  await sql`create function refuse_registration_audit() returns trigger language plpgsql as $$
+    begin if new.action = 'device.register' then raise exception 'audit log unavailable'; end if; return new; end $$`.execute(db)
+  await sql`create trigger refuse_registration_audit before insert on audit_log for each row execute function refuse_registration_audit()`.execute(db)
+  const key = newKeyPair('atomic')
+  const failed = await http.post('/api/provision/register', { token: value, public_key: key.publicKey })
+  t.equal(failed.status, 500, 'the registration failed')
+  t.notMatch(JSON.stringify(failed.body), /audit log unavailable/, 'without leaking the database error')
+  t.equal((await http.get(`/api/devices?fleet_id=${fleet.id}`, { token })).body.total, 0, 'no device was left behind')
+  t.equal((await db.selectFrom('device_registrations').select('device_id').execute()).length, 0, 'no registration record')
+  t.equal((await http.get(`/api/provision/tokens?fleet_id=${fleet.id}`, { token })).body.items[0].uses, 0, 'the token use was given back by the rollback')
+
+  await sql`drop trigger refuse_registration_audit on audit_log`.execute(db)
+  const ok = await http.post('/api/provision/register', { token: value, public_key: key.publicKey })
+  t.equal(ok.status, 201, 'the same token and key register once the database accepts the audit row')
+  const rows = await db.selectFrom('audit_log').selectAll().where('action', '=', 'device.register').execute()
+  t.equal(rows.length, 1)
+  t.equal(rows[0]!.target_id, ok.body.id)
 })

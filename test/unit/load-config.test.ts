@@ -133,3 +133,13 @@ t.test('the trust_proxy forms reach express as it understands them', async (t) =
   t.ok(list('127.0.0.1', 3), 'a named range')
   t.notOk(list('203.0.113.9', 0), 'outside the list')
 })
+
+t.test('retention: defaults, YAML, environment overrides, and bad values named', async (t) => {
+  t.same(loadConfig({ env: {} }).retention, { deviceLogsDays: 14, metricsDays: 7, sessionsDays: 30, intervalMs: 3_600_000 }, 'documented defaults')
+  const file = yamlFile('retention:\n  device_logs_days: 30\n  sessions_days: 0\n')
+  const c = loadConfig({ file, env: { EDGETAINER_RETENTION_METRICS_DAYS: '1.5', EDGETAINER_RETENTION_INTERVAL_MINUTES: '5' } })
+  t.same(c.retention, { deviceLogsDays: 30, metricsDays: 1.5, sessionsDays: 0, intervalMs: 300_000 }, 'YAML and env merge; 0 keeps for ever')
+  t.ok(Object.isFrozen(c.retention))
+  t.throws(() => loadConfig({ env: { EDGETAINER_RETENTION_DEVICE_LOGS_DAYS: '-1' } }), { message: /EDGETAINER_RETENTION_DEVICE_LOGS_DAYS \(retention\.device_logs_days\)/ })
+  t.throws(() => loadConfig({ file: yamlFile('retention:\n  logs_days: 3\n'), env: {} }), { message: /unknown config key: logs_days/ })
+})
