@@ -54,6 +54,7 @@ import { createSubdomainProxy } from './proxy/subdomain-proxy.js'
 import { createTerminalBridge } from './terminal/terminal-bridge.js'
 import { createHandoffTickets } from './auth/handoff-tickets.js'
 import { registerTerminalRoutes } from './api/routes/terminal-routes.js'
+import { createLiveAccess } from './auth/live-access.js'
 import { createTlsGateway } from './tls/tls-gateway.js'
 import type { AcmeTuning } from './tls/acme-certificates.js'
 import { registerCertificateRoutes } from './api/routes/certificate-routes.js'
@@ -113,6 +114,10 @@ export interface StartOptions {
   configFetchLimit?: ConfigFetchLimitOptions
   /** Ping interval of the console's event stream (25 s); tests shorten it. */
   eventPingMs?: number
+  /** How often open terminals and event streams re-verify their credential (15 s); tests shorten it. */
+  accessRecheckMs?: number
+  /** How often the web terminal pings the browser (30 s); tests shorten it. */
+  terminalPingSeconds?: number
 }
 
 /**
@@ -132,6 +137,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const apiTokens = createApiTokens({ db })
     const authenticator = createAuthenticator({ sessions, apiTokens, consoleHost: config.consoleHost, baseDomain: config.baseDomain })
     const auditLog = createAuditLog({ db })
+    // Terminals and event streams end when the access they were opened with does.
+    const liveAccess = createLiveAccess({ recheckMs: options.accessRecheckMs ?? 15_000, logger })
     const users = createUserStore({ db })
     const fleets = createFleetStore({ db })
     const consoleLabel = config.consoleHost.endsWith(`.${config.baseDomain}`) ? config.consoleHost.slice(0, -config.baseDomain.length - 1) : undefined
@@ -181,7 +188,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger })
     const routeTable = createRouteTable({ db, events, baseDomain: config.baseDomain })
 
-    const api = createRouteRegistry({ authenticator, auditLog })
+    const api = createRouteRegistry({ authenticator, auditLog, db })
     // Carries console sessions to device hosts for auth_required services (browsers share no cookie with them).
     const handoff = createHandoffTickets()
     registerAuthRoutes(api, {
@@ -193,8 +200,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
       handoff,
       isDeviceHost: (host) => host !== config.consoleHost && routeTable.isDeviceHost(host),
     })
-    registerTokenRoutes(api, { apiTokens, users })
-    registerUserRoutes(api, { users, sessions })
+    registerTokenRoutes(api, { apiTokens, users, liveAccess })
+    registerUserRoutes(api, { users, liveAccess })
     registerFleetRoutes(api, { fleets, devices })
     const deviceMetrics = createDeviceMetricsStore({ db })
     registerDeviceRoutes(api, { devices, metrics: deviceMetrics })
@@ -266,9 +273,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
       terminalKey,
       user: config.terminalUser,
       idleSeconds: config.terminalIdleSeconds,
+      pingSeconds: options.terminalPingSeconds,
+      liveAccess,
       logger,
     })
-    registerEventRoutes(api, { events, authenticator, pingIntervalMs: options.eventPingMs })
+    registerEventRoutes(api, { events, authenticator, liveAccess, pingIntervalMs: options.eventPingMs })
 
     const metrics = createMetricsRegistry()
     // TLS: certificates (ACME or files, keys sealed with their own derived key), the HTTPS listener, and plain HTTP's role once TLS is on.
@@ -332,6 +341,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         agentApi.close()
         await tcpServices.close()
         terminals.close()
+        liveAccess.close()
         await closeServer(httpServer)
         routeTable.close()
         await status.drain()
