@@ -55,6 +55,7 @@ import { createTerminalBridge } from './terminal/terminal-bridge.js'
 import { createHandoffTickets } from './auth/handoff-tickets.js'
 import { registerTerminalRoutes } from './api/routes/terminal-routes.js'
 import { createLiveAccess } from './auth/live-access.js'
+import { deferredEvents } from './events/deferred-events.js'
 import { createTlsGateway } from './tls/tls-gateway.js'
 import type { AcmeTuning } from './tls/acme-certificates.js'
 import { registerCertificateRoutes } from './api/routes/certificate-routes.js'
@@ -217,7 +218,13 @@ export async function startServer(config: Config, logger: Logger, options: Start
     registerDeploymentRoutes(api, { db, deployments: deploymentStore, status: deploymentStatus, resolver: deviceResolver, fleets, devices })
     const restartQueue = createRestartQueue({ db })
     registerEnvVarRoutes(api, { envStore, codec: envCodec, restarts: restartQueue, resolver: deviceResolver, fleets, devices })
-    registerExposedServiceRoutes(api, { devices, services: exposedServices, urls, registry: tunnels })
+    registerExposedServiceRoutes(api, {
+      devices,
+      services: exposedServices,
+      servicesIn: (trx, afterCommit) => createExposedServiceStore({ db: trx, events: deferredEvents(events, afterCommit), tcpPortRange: config.tcpPortRange }),
+      urls,
+      registry: tunnels,
+    })
     // Provisioning: registration tokens (Ignition renders from them) and the public registration call.
     const registrationTokens = createRegistrationTokens({ db })
     const deviceRegistration = createDeviceRegistration({

@@ -48,8 +48,10 @@ export interface UserContext<B, Q> extends PublicContext<B, Q> {
    * and write their audit rows through the `audit` given here, so a change and its
    * audit row commit together or not at all. Inside `fn`, use only `trx`: PGlite
    * has one connection, and a query on the outer handle would wait for ever.
+   * `afterCommit` queues work (bus events, notices to agents) that must see the
+   * committed change; it runs only if the transaction commits.
    */
-  transaction<T>(fn: (trx: Kysely<Database>, audit: AuditWriter) => Promise<T>): Promise<T>
+  transaction<T>(fn: (trx: Kysely<Database>, audit: AuditWriter, afterCommit: (task: () => void) => void) => Promise<T>): Promise<T>
 }
 
 export interface RouteDefinition<B extends ZodType | undefined, Q extends ZodType | undefined> extends BaseDefinition<B, Q> {
@@ -97,8 +99,12 @@ export function createRouteRegistry(deps: { authenticator: Authenticator; auditL
         (log: AuditLog): AuditWriter =>
         (action, targetType, targetId, details) =>
           log.record({ actorUserId: user.id, actor: user.username, action, targetType, targetId, details, ip: req.ip ?? null })
-      const transaction = <T>(fn: (trx: Kysely<Database>, audit: AuditWriter) => Promise<T>): Promise<T> =>
-        deps.db.transaction().execute((trx) => fn(trx, auditOn(createAuditLog({ db: trx }))))
+      const transaction = async <T>(fn: (trx: Kysely<Database>, audit: AuditWriter, afterCommit: (task: () => void) => void) => Promise<T>): Promise<T> => {
+        const tasks: (() => void)[] = []
+        const value = await deps.db.transaction().execute((trx) => fn(trx, auditOn(createAuditLog({ db: trx })), (task) => tasks.push(task)))
+        for (const task of tasks) task()
+        return value
+      }
       const audit = auditOn(deps.auditLog)
       const value = await def.handler({ req, res, user, body: body as Infer<B>, query: query as Infer<Q>, params, audit, transaction })
       send(res, def.status ?? 200, value)
