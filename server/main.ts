@@ -143,12 +143,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const users = createUserStore({ db })
     const fleets = createFleetStore({ db })
     const consoleLabel = config.consoleHost.endsWith(`.${config.baseDomain}`) ? config.consoleHost.slice(0, -config.baseDomain.length - 1) : undefined
-    const devices = createDeviceStore({
-      db,
+    const deviceStoreDeps = {
       sshPortRange: config.sshPortRange,
       reservedSubdomains: new Set(['www', 'api', 'console', ...(consoleLabel && !consoleLabel.includes('.') ? [consoleLabel] : [])]),
-      onChange: (device) => events.emit('device.changed', device),
-    })
+    }
+    const devices = createDeviceStore({ ...deviceStoreDeps, db, onChange: (device) => events.emit('device.changed', device) })
 
     // Tunnels: device sessions, their status, and the SSH endpoint they dial.
     const hostKey = loadOrCreateHostKey(config.dataDir)
@@ -205,7 +204,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
     registerUserRoutes(api, { users, liveAccess })
     registerFleetRoutes(api, { fleets, devices })
     const deviceMetrics = createDeviceMetricsStore({ db })
-    registerDeviceRoutes(api, { devices, metrics: deviceMetrics })
+    registerDeviceRoutes(api, {
+      devices,
+      // On a route's transaction, device.changed waits for the commit: its listeners re-read the row.
+      devicesIn: (trx, afterCommit) => createDeviceStore({ ...deviceStoreDeps, db: trx, onChange: (device) => afterCommit(() => events.emit('device.changed', device)) }),
+      metrics: deviceMetrics,
+    })
     registerAuditRoutes(api, { auditLog })
     // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.
     const envCodec = createEnvCodec(createSecretBox(masterKey.derive('env-secrets')))
