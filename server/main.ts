@@ -219,7 +219,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const deploymentStatus = createDeploymentStatus({ db })
     const deviceResolver = createDeviceResolver({ db, codec: envCodec, envStore, software: softwareStore, deployments: deploymentStore })
     registerSoftwareRoutes(api, { software: softwareStore, codec: envCodec })
-    registerDeploymentRoutes(api, { db, deployments: deploymentStore, status: deploymentStatus, resolver: deviceResolver, fleets, devices })
+    registerDeploymentRoutes(api, {
+      db,
+      deployments: deploymentStore,
+      deploymentsIn: (trx) => createDeploymentStore({ db: trx, software: createSoftwareStore({ db: trx, codec: envCodec }) }),
+      status: deploymentStatus,
+      resolver: deviceResolver,
+      fleets,
+      devices,
+    })
     const restartQueue = createRestartQueue({ db })
     registerEnvVarRoutes(api, { envStore, codec: envCodec, restarts: restartQueue, resolver: deviceResolver, fleets, devices })
     registerExposedServiceRoutes(api, {
