@@ -63,6 +63,8 @@ import { createTerminalBridge } from './terminal/terminal-bridge.js'
 import { createHandoffTickets } from './auth/handoff-tickets.js'
 import { createGatewayOrigins, type GatewayOrigins } from './http/gateway-origins.js'
 import { registerTerminalRoutes } from './api/routes/terminal-routes.js'
+import { createLiveAccess } from './auth/live-access.js'
+import { deferredEvents } from './events/deferred-events.js'
 import { createTlsGateway } from './tls/tls-gateway.js'
 import type { AcmeTuning } from './tls/acme-certificates.js'
 import { registerCertificateRoutes } from './api/routes/certificate-routes.js'
@@ -134,6 +136,10 @@ export interface StartOptions {
   agentRateLimit?: AgentRateLimitOptions
   /** How often retention runs (from the config); tests shorten it. */
   retentionIntervalMs?: number
+  /** How often open terminals and event streams re-verify their credential (15 s); tests shorten it. */
+  accessRecheckMs?: number
+  /** How often the web terminal pings the browser (30 s); tests shorten it. */
+  terminalPingSeconds?: number
 }
 
 /**
@@ -158,15 +164,17 @@ export async function startServer(config: Config, logger: Logger, options: Start
     let gatewayOrigins: GatewayOrigins | undefined
     const authenticator = createAuthenticator({ sessions, apiTokens, consoleOrigins: () => gatewayOrigins?.consoleOrigins() ?? new Set<string>() })
     const auditLog = createAuditLog({ db })
+    // Terminals and event streams end when the access they were opened with does.
+    const liveAccess = createLiveAccess({ recheckMs: options.accessRecheckMs ?? 15_000, logger })
+    closers.push('live access checks', () => liveAccess.close())
     const users = createUserStore({ db })
     const fleets = createFleetStore({ db })
     const consoleLabel = config.consoleHost.endsWith(`.${config.baseDomain}`) ? config.consoleHost.slice(0, -config.baseDomain.length - 1) : undefined
-    const devices = createDeviceStore({
-      db,
+    const deviceStoreDeps = {
       sshPortRange: config.sshPortRange,
       reservedSubdomains: new Set(['www', 'api', 'console', ...(consoleLabel && !consoleLabel.includes('.') ? [consoleLabel] : [])]),
-      onChange: (device) => events.emit('device.changed', device),
-    })
+    }
+    const devices = createDeviceStore({ ...deviceStoreDeps, db, onChange: (device) => events.emit('device.changed', device) })
 
     // Tunnels: device sessions, their status, and the SSH endpoint they dial.
     const hostKey = loadOrCreateHostKey(config.dataDir)
@@ -222,7 +230,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const isDeviceHost = (host: string) => host !== config.consoleHost && routeTable.isDeviceHost(host)
     gatewayOrigins = createGatewayOrigins({ urls, publicUrl: config.publicUrl, httpPort: () => httpPort, isDeviceHost })
 
-    const api = createRouteRegistry({ authenticator, auditLog })
+    const api = createRouteRegistry({ authenticator, auditLog, db })
     // Signs console users in to auth_required device hosts with a session bound to that host (the console cookie is host-only).
     const handoff = createHandoffTickets()
     registerAuthRoutes(api, {
@@ -244,11 +252,16 @@ export async function startServer(config: Config, logger: Logger, options: Start
         return route?.kind === 'route' && route.service.auth_required
       },
     })
-    registerTokenRoutes(api, { apiTokens, users })
-    registerUserRoutes(api, { users, sessions })
+    registerTokenRoutes(api, { apiTokens, users, liveAccess })
+    registerUserRoutes(api, { users, liveAccess })
     registerFleetRoutes(api, { fleets, devices })
     const deviceMetrics = createDeviceMetricsStore({ db })
-    registerDeviceRoutes(api, { devices, metrics: deviceMetrics })
+    registerDeviceRoutes(api, {
+      devices,
+      // On a route's transaction, device.changed waits for the commit: its listeners re-read the row.
+      devicesIn: (trx, afterCommit) => createDeviceStore({ ...deviceStoreDeps, db: trx, onChange: (device) => afterCommit(() => events.emit('device.changed', device)) }),
+      metrics: deviceMetrics,
+    })
     registerAuditRoutes(api, { auditLog })
     // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.
     const envCodec = createEnvCodec(createSecretBox(masterKey.derive('env-secrets')))
@@ -258,10 +271,24 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const deploymentStatus = createDeploymentStatus({ db })
     const deviceResolver = createDeviceResolver({ db, codec: envCodec, envStore, software: softwareStore, deployments: deploymentStore })
     registerSoftwareRoutes(api, { software: softwareStore, codec: envCodec })
-    registerDeploymentRoutes(api, { db, deployments: deploymentStore, status: deploymentStatus, resolver: deviceResolver, fleets, devices })
+    registerDeploymentRoutes(api, {
+      db,
+      deployments: deploymentStore,
+      deploymentsIn: (trx) => createDeploymentStore({ db: trx, software: createSoftwareStore({ db: trx, codec: envCodec }) }),
+      status: deploymentStatus,
+      resolver: deviceResolver,
+      fleets,
+      devices,
+    })
     const restartQueue = createRestartQueue({ db })
     registerEnvVarRoutes(api, { envStore, codec: envCodec, restarts: restartQueue, resolver: deviceResolver, fleets, devices })
-    registerExposedServiceRoutes(api, { devices, services: exposedServices, urls, registry: tunnels })
+    registerExposedServiceRoutes(api, {
+      devices,
+      services: exposedServices,
+      servicesIn: (trx, afterCommit) => createExposedServiceStore({ db: trx, events: deferredEvents(events, afterCommit), tcpPortRange: config.tcpPortRange }),
+      urls,
+      registry: tunnels,
+    })
     // Provisioning: registration tokens (Ignition renders from them) and the public registration call.
     const registrationTokens = createRegistrationTokens({ db })
     const deviceRegistration = createDeviceRegistration({
@@ -320,10 +347,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
       terminalKey,
       user: config.terminalUser,
       idleSeconds: config.terminalIdleSeconds,
+      pingSeconds: options.terminalPingSeconds,
+      liveAccess,
       logger,
     })
     closers.push('terminals', () => terminals.close())
-    registerEventRoutes(api, { events, authenticator, pingIntervalMs: options.eventPingMs })
+    registerEventRoutes(api, { events, authenticator, liveAccess, pingIntervalMs: options.eventPingMs })
 
     const metrics = createMetricsRegistry()
     // TLS: certificates (ACME or files, keys sealed with their own derived key), the HTTPS listener, and plain HTTP's role once TLS is on.

@@ -4,7 +4,9 @@ import type { AuditLog } from '../audit/audit-log.js'
 import type { Authenticator } from '../auth/authenticator.js'
 import { roleAllows } from '../auth/roles.js'
 import type { AuthenticatedUser } from '../auth/session-tokens.js'
-import type { Role } from '../db/schema.js'
+import type { Kysely } from 'kysely'
+import { createAuditLog } from '../audit/audit-log.js'
+import type { Database, Role } from '../db/schema.js'
 import { ForbiddenError, HttpError, UnauthorizedError } from '../errors.js'
 import { isJsonMediaType } from '../http/media-type.js'
 import { parseInput } from './validation.js'
@@ -35,10 +37,22 @@ export interface PublicContext<B, Q> {
   params: Record<string, string>
 }
 
+/** Writes an audit row for the caller of a route. */
+export type AuditWriter = (action: string, targetType: string, targetId: string | null, details?: Record<string, unknown>) => Promise<void>
+
 export interface UserContext<B, Q> extends PublicContext<B, Q> {
   user: AuthenticatedUser
-  /** Writes an audit row for this caller; every mutation calls it. */
-  audit(action: string, targetType: string, targetId: string | null, details?: Record<string, unknown>): Promise<void>
+  /** Writes an audit row on its own, outside any transaction: for events that change nothing else (a read, a session). */
+  audit: AuditWriter
+  /**
+   * Runs `fn` in one database transaction. Mutations build their stores on `trx`
+   * and write their audit rows through the `audit` given here, so a change and its
+   * audit row commit together or not at all. Inside `fn`, use only `trx`: PGlite
+   * has one connection, and a query on the outer handle would wait for ever.
+   * `afterCommit` queues work (bus events, notices to agents) that must see the
+   * committed change; it runs only if the transaction commits.
+   */
+  transaction<T>(fn: (trx: Kysely<Database>, audit: AuditWriter, afterCommit: (task: () => void) => void) => Promise<T>): Promise<T>
 }
 
 export interface RouteDefinition<B extends ZodType | undefined, Q extends ZodType | undefined> extends BaseDefinition<B, Q> {
@@ -74,7 +88,7 @@ function assertJsonBody(req: Request) {
  * rule and input schemas; the registry applies them before the handler runs
  * and keeps the list the OpenAPI document is built from.
  */
-export function createRouteRegistry(deps: { authenticator: Authenticator; auditLog: AuditLog }) {
+export function createRouteRegistry(deps: { authenticator: Authenticator; auditLog: AuditLog; db: Kysely<Database> }) {
   const router: Router = express.Router()
   const definitions: AnyRouteDefinition[] = []
 
@@ -98,9 +112,18 @@ export function createRouteRegistry(deps: { authenticator: Authenticator; auditL
       if (!user) throw new UnauthorizedError()
       if (!roleAllows(user.role, def.access)) throw new ForbiddenError(`this needs the ${def.access} role`)
       const { body, query, params } = inputs(def, req)
-      const audit = (action: string, targetType: string, targetId: string | null, details?: Record<string, unknown>) =>
-        deps.auditLog.record({ actorUserId: user.id, actor: user.username, action, targetType, targetId, details, ip: req.ip ?? null })
-      const value = await def.handler({ req, res, user, body: body as Infer<B>, query: query as Infer<Q>, params, audit })
+      const auditOn =
+        (log: AuditLog): AuditWriter =>
+        (action, targetType, targetId, details) =>
+          log.record({ actorUserId: user.id, actor: user.username, action, targetType, targetId, details, ip: req.ip ?? null })
+      const transaction = async <T>(fn: (trx: Kysely<Database>, audit: AuditWriter, afterCommit: (task: () => void) => void) => Promise<T>): Promise<T> => {
+        const tasks: (() => void)[] = []
+        const value = await deps.db.transaction().execute((trx) => fn(trx, auditOn(createAuditLog({ db: trx })), (task) => tasks.push(task)))
+        for (const task of tasks) task()
+        return value
+      }
+      const audit = auditOn(deps.auditLog)
+      const value = await def.handler({ req, res, user, body: body as Infer<B>, query: query as Infer<Q>, params, audit, transaction })
       send(res, def.status ?? 200, value)
     })
   }

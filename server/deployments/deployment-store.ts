@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely'
 import type { Database, DeploymentsTable } from '../db/schema.js'
 import { HttpError, NotFoundError, ValidationError } from '../errors.js'
 import type { SoftwareStore } from '../software/software-store.js'
+import { inTransaction } from '../db/in-transaction.js'
 
 export type DeploymentRow = Selectable<DeploymentsTable>
 
@@ -67,7 +68,7 @@ export function createDeploymentStore(deps: { db: Kysely<Database>; software: So
     const deviceId = 'deviceUuid' in input.target ? input.target.deviceUuid : null
     const now = new Date()
 
-    const { id, previous } = await db.transaction().execute(async (tx) => {
+    const { id, previous } = await inTransaction(db, async (tx) => {
       let existing = tx.selectFrom('deployments').selectAll().where('software_id', '=', software.id).forUpdate()
       existing = fleetId ? existing.where('fleet_id', '=', fleetId) : existing.where('device_id', '=', deviceId!)
       const previous = await existing.executeTakeFirst()

@@ -4,6 +4,7 @@ import type { Database, DeviceRow, DeviceStatus } from '../db/schema.js'
 import { ConflictError, HttpError, NotFoundError } from '../errors.js'
 import { isUuid, likePattern } from '../api/validation.js'
 import { parsePublicKey } from './device-keys.js'
+import { inTransaction } from '../db/in-transaction.js'
 
 export const deviceIdPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/
 export const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -82,14 +83,14 @@ export function createDeviceStore(deps: {
     await sql`select pg_advisory_xact_lock(7201)`.execute(tx)
   }
 
-  async function assertFleet(tx: Kysely<Database>, fleetId: string | null | undefined) {
+  async function assertFleet(tx: Transaction<Database>, fleetId: string | null | undefined) {
     if (!fleetId) return
     if (!(await tx.selectFrom('fleets').select('id').where('id', '=', fleetId).executeTakeFirst())) {
       throw new HttpError(400, 'FLEET_NOT_FOUND', `fleet_id: no fleet ${fleetId}`, 'fleet_id')
     }
   }
 
-  async function assertKeyFree(tx: Kysely<Database>, fingerprint: string, exceptId?: string) {
+  async function assertKeyFree(tx: Transaction<Database>, fingerprint: string, exceptId?: string) {
     let q = tx.selectFrom('devices').select('device_id').where('public_key_fingerprint', '=', fingerprint)
     if (exceptId) q = q.where('id', '<>', exceptId)
     if (await q.executeTakeFirst()) throw new ConflictError('this public key already belongs to another device', 'PUBLIC_KEY_IN_USE', 'public_key')
@@ -133,7 +134,7 @@ export function createDeviceStore(deps: {
         .executeTakeFirstOrThrow()
     }
     if (tx) return insert(tx)
-    const device = await db.transaction().execute(insert)
+    const device = await inTransaction(db, insert)
     changed(device)
     return device
   }
@@ -168,7 +169,7 @@ export function createDeviceStore(deps: {
   async function update(ref: string, patch: DevicePatch): Promise<DeviceRow> {
     const current = await get(ref)
     const key = patch.public_key ? parsePublicKey(patch.public_key) : undefined
-    const device = await db.transaction().execute(async (tx) => {
+    const device = await inTransaction(db, async (tx) => {
       await lockAllocation(tx)
       await assertFleet(tx, patch.fleet_id)
       if (key) await assertKeyFree(tx, key.fingerprint, current.id)

@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/schema.js'
 import type { EnvCodec, StoredVarSet, VarChange } from './env-codec.js'
 import type { EnvVarSetInput } from './env-var-schema.js'
+import { inTransaction } from '../db/in-transaction.js'
 
 export type EnvLevel = 'fleet' | 'device'
 
@@ -62,7 +63,7 @@ export function createEnvStore(deps: { db: Kysely<Database>; codec: EnvCodec }) 
   }
 
   async function put(level: EnvLevel, ownerId: string, container: string, input: EnvVarSetInput) {
-    return db.transaction().execute((tx) => write(tx, level, ownerId, container, input, 'vars'))
+    return inTransaction(db, (tx) => write(tx, level, ownerId, container, input, 'vars'))
   }
 
   async function remove(level: EnvLevel, ownerId: string, container: string): Promise<ContainerChange | undefined> {
@@ -79,7 +80,7 @@ export function createEnvStore(deps: { db: Kysely<Database>; codec: EnvCodec }) 
 
   /** Replaces each named container's set, all or nothing. Containers not named are left alone. */
   async function importSets(level: EnvLevel, ownerId: string, containers: Record<string, EnvVarSetInput>): Promise<ContainerChange[]> {
-    return db.transaction().execute(async (tx) => {
+    return inTransaction(db, async (tx) => {
       const out: ContainerChange[] = []
       for (const [container, vars] of Object.entries(containers)) {
         const { changes } = await write(tx, level, ownerId, container, vars, `containers.${container}.vars`)

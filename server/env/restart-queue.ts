@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
+import { inTransaction } from '../db/in-transaction.js'
 
 export interface RestartRequest {
   id: string
@@ -23,7 +24,7 @@ export function createRestartQueue(deps: { db: Kysely<Database> }) {
 
   /** Queues a restart. One already waiting for the same container is returned instead: two restarts in a row are one. */
   async function request(deviceUuid: string, container: string, requestedBy: string): Promise<{ request: RestartRequest; queued: boolean }> {
-    return db.transaction().execute(async (tx) => {
+    return inTransaction(db, async (tx) => {
       // Lock the device row so two concurrent requests do not both insert.
       await tx.selectFrom('devices').select('id').where('id', '=', deviceUuid).forUpdate().executeTakeFirst()
       const waiting = await tx

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, ExposedServiceRow } from '../db/schema.js'
 import type { GatewayEvents } from '../events/gateway-events.js'
 import { ConflictError, HttpError, NotFoundError } from '../errors.js'
+import { inTransaction } from '../db/in-transaction.js'
 
 export interface ExposedServiceInput {
   name: string
@@ -48,7 +49,7 @@ export function createExposedServiceStore(deps: { db: Kysely<Database>; events: 
 
   async function create(deviceUuid: string, input: ExposedServiceInput): Promise<ExposedServiceRow> {
     await assertFree(deviceUuid, input)
-    const row = await db.transaction().execute(async (tx) => tx
+    const row = await inTransaction(db, async (tx) => tx
       .insertInto('exposed_services')
       .values({
         device_id: deviceUuid,
@@ -81,7 +82,7 @@ export function createExposedServiceStore(deps: { db: Kysely<Database>; events: 
     const current = await get(deviceUuid, serviceId)
     await assertFree(deviceUuid, patch, serviceId)
     const protocol = patch.protocol ?? current.protocol
-    const externalPort = protocol === 'tcp' ? (current.external_port ?? (await db.transaction().execute(allocateTcpPort))) : null
+    const externalPort = protocol === 'tcp' ? (current.external_port ?? (await inTransaction(db, allocateTcpPort))) : null
     const row = await db
       .updateTable('exposed_services')
       .set({ ...patch, external_port: externalPort, updated_at: new Date() })

@@ -6,6 +6,7 @@ import type { EnvCodec, VarChange } from '../env/env-codec.js'
 import type { SoftwareEnvInput } from '../env/env-var-schema.js'
 import { validateCompose } from './compose-validation.js'
 import { asSoftwareEnv, emptySoftwareEnv, sealSoftwareEnv, softwareEnvChanges, type SoftwareEnv } from './software-env.js'
+import { inTransaction } from '../db/in-transaction.js'
 
 export type SoftwareRow = Selectable<SoftwareTable>
 export type SoftwareVersionRow = Selectable<SoftwareVersionsTable>
@@ -85,7 +86,7 @@ export function createSoftwareStore(deps: { db: Kysely<Database>; codec: EnvCode
     if (input.docker_compose_yaml !== undefined) validateCompose(input.docker_compose_yaml)
     if (input.version !== undefined && input.docker_compose_yaml === undefined) throw new ValidationError('version', 'needs a docker_compose_yaml to label')
     const env = sealSoftwareEnv(codec, input.env_vars ?? { vars: {}, services: {} }, emptySoftwareEnv(), 'env_vars.')
-    return db.transaction().execute(async (tx) => {
+    return inTransaction(db, async (tx) => {
       await assertNameFree(tx, input.name)
       const created = await tx
         .insertInto('software')
@@ -130,7 +131,7 @@ export function createSoftwareStore(deps: { db: Kysely<Database>; codec: EnvCode
    */
   async function update(id: string, patch: SoftwarePatch, actor: string): Promise<SoftwareWrite> {
     if (patch.docker_compose_yaml !== undefined) validateCompose(patch.docker_compose_yaml)
-    return db.transaction().execute(async (tx) => {
+    return inTransaction(db, async (tx) => {
       const current = await tx.selectFrom('software').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
       if (!current) throw new NotFoundError('software')
       if (patch.name !== undefined) await assertNameFree(tx, patch.name, id)

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { AuditLog } from '../audit/audit-log.js'
 import type { Authenticator } from '../auth/authenticator.js'
+import type { LiveAccess } from '../auth/live-access.js'
 import { roleAllows } from '../auth/roles.js'
 import type { DeviceStore } from '../devices/device-store.js'
 import type { Logger } from '../logger.js'
@@ -29,9 +30,12 @@ export function createTerminalBridge(deps: {
   devices: DeviceStore
   registry: TunnelRegistry
   auditLog: AuditLog
+  /** Ends open terminals when their user's access ends (logout, disable, demotion, new password). */
+  liveAccess: LiveAccess
   terminalKey: HostKey
   user: string
   idleSeconds: number
+  /** How often the gateway pings the browser (30 s), below the idle cut of proxies in between. */
   pingSeconds?: number
   logger: Logger
 }) {
@@ -69,6 +73,14 @@ export function createTerminalBridge(deps: {
         return
       }
       void audit('terminal.open', {})
+      const revoked = new AbortController()
+      const cookie = req.headers.cookie
+      const untrack = deps.liveAccess.track({
+        user,
+        requiredRole: 'operator',
+        reverify: () => deps.authenticator.authenticateHeaders({ cookie }),
+        close: (reason) => revoked.abort(reason),
+      })
       runTerminal(ws, session, {
         user: deps.user,
         privateKey: deps.terminalKey.privateKey,
@@ -77,7 +89,9 @@ export function createTerminalBridge(deps: {
         rows,
         idleSeconds: deps.idleSeconds,
         pingSeconds: deps.pingSeconds ?? 30,
+        signal: revoked.signal,
       }).then((end) => {
+        untrack()
         void audit('terminal.close', { duration_seconds: Math.round((Date.now() - started.getTime()) / 1000), exit_code: end.code, reason: end.reason })
       })
     })

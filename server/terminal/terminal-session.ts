@@ -11,6 +11,8 @@ export interface TerminalOptions {
   rows: number
   idleSeconds: number
   pingSeconds: number
+  /** Aborting ends the terminal; the abort reason is sent as the exit message's reason. */
+  signal?: AbortSignal
 }
 
 export interface TerminalEnd {
@@ -39,6 +41,7 @@ export function runTerminal(ws: WebSocket, device: DeviceSession, options: Termi
       ended = true
       clearTimeout(idleTimer)
       clearInterval(pinger)
+      options.signal?.removeEventListener('abort', onAbort)
       if (ws.readyState === ws.OPEN) {
         ws.send(JSON.stringify({ type: 'exit', code: end.code, reason: end.reason }))
         ws.close(1000, end.reason.slice(0, 120))
@@ -59,6 +62,9 @@ export function runTerminal(ws: WebSocket, device: DeviceSession, options: Termi
       ws.ping()
     }, options.pingSeconds * 1000)
     ws.on('pong', () => (alive = true))
+    const onAbort = () => finish({ code: 1, reason: String(options.signal?.reason ?? 'closed by the gateway') })
+    if (options.signal?.aborted) queueMicrotask(onAbort)
+    else options.signal?.addEventListener('abort', onAbort, { once: true })
     ws.on('close', () => finish({ code: 0, reason: 'browser closed the terminal' }))
     ws.on('error', () => finish({ code: 0, reason: 'browser connection failed' }))
 

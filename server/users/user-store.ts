@@ -77,6 +77,16 @@ export function createUserStore(deps: { db: Kysely<Database> }) {
     return current
   }
 
+  /**
+   * Ends a user's console sessions and, with `apiTokens`, deletes their API tokens:
+   * after a new password nothing issued under the old one may keep working.
+   */
+  async function revokeCredentials(id: string, what: { apiTokens: boolean }): Promise<{ sessions: number; apiTokens: number }> {
+    const sessions = await db.updateTable('sessions').set({ revoked_at: new Date() }).where('user_id', '=', id).where('revoked_at', 'is', null).executeTakeFirst()
+    const tokens = what.apiTokens ? await db.deleteFrom('api_tokens').where('user_id', '=', id).executeTakeFirst() : undefined
+    return { sessions: Number(sessions.numUpdatedRows), apiTokens: Number(tokens?.numDeletedRows ?? 0n) }
+  }
+
   async function isEmpty(): Promise<boolean> {
     return !(await db.selectFrom('users').select('id').limit(1).executeTakeFirst())
   }
@@ -91,7 +101,7 @@ export function createUserStore(deps: { db: Kysely<Database> }) {
     return Number(result.numUpdatedRows) > 0
   }
 
-  return { create, get, findByUsername, list, update, remove, isEmpty, replacePasswordHash }
+  return { create, get, findByUsername, list, update, remove, revokeCredentials, isEmpty, replacePasswordHash }
 }
 
 export type UserStore = ReturnType<typeof createUserStore>

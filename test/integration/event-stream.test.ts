@@ -70,7 +70,8 @@ t.test('GET /api/events streams device events to the console', async (t) => {
 })
 
 t.test('a stream ends when its session does', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { start: { eventPingMs: 100 } })
+  // Logout has no in-process hook: the periodic credential re-check (shortened here) finds it.
+  const gw = await startTestGateway(t, 'pglite', { start: { eventPingMs: 100, accessRecheckMs: 100 } })
   const baseline = gw.server.events.listenerCount('device.changed')
   const session = await gw.tokenFor('operator')
   const res = await fetch(`http://127.0.0.1:${gw.server.httpPort}/api/events`, { headers: { authorization: `Bearer ${session}` } })
@@ -80,7 +81,41 @@ t.test('a stream ends when its session does', async (t) => {
   await readUntil(reader, seen, /: connected\n\n/)
   t.equal((await gw.http.post('/api/auth/logout', {}, { token: session })).status, 204)
   const open = await readUntil(reader, seen, /never appears/)
-  t.equal(open, false, 'the gateway closes the stream at the next ping after a logout')
+  t.equal(open, false, 'the gateway closes the stream at the next re-check after a logout')
+  t.match(seen.text, /event: access\.revoked\ndata: \{"reason":"access revoked: the session ended/, 'and says why first')
   await waitFor('the listeners to go', () => gw.server.events.listenerCount('device.changed') === baseline)
   t.pass('and removes its listeners')
+})
+
+t.test('a stream ends when its user is disabled or their password changes, and survives a demotion it may still see', async (t) => {
+  // A long re-check interval: these closes come from the in-process re-check right after the change.
+  const gw = await startTestGateway(t, 'pglite', { start: { eventPingMs: 100, accessRecheckMs: 60_000 } })
+  async function subscribe(role: 'operator' | 'admin', username: string) {
+    const password = `${username}-password-123`
+    const created = await gw.http.post('/api/users', { username, password, role }, { token: gw.adminToken })
+    const token = (await gw.http.post('/api/auth/login', { username, password })).body.token as string
+    const res = await fetch(`http://127.0.0.1:${gw.server.httpPort}/api/events`, { headers: { cookie: `edgetainer_session=${token}` } })
+    t.equal(res.status, 200)
+    const reader = res.body!.getReader()
+    const seen = { text: '' }
+    await readUntil(reader, seen, /: connected\n\n/)
+    return { id: created.body.id as string, reader, seen }
+  }
+
+  const disabled = await subscribe('operator', 'sse-disabled')
+  t.equal((await gw.http.put(`/api/users/${disabled.id}`, { disabled: true }, { token: gw.adminToken })).status, 200)
+  t.equal(await readUntil(disabled.reader, disabled.seen, /never appears/), false, 'disabling the user closes the stream')
+  t.match(disabled.seen.text, /event: access\.revoked\ndata: \{"reason":"access revoked: the account was disabled"\}/)
+
+  const rekeyed = await subscribe('operator', 'sse-password')
+  t.equal((await gw.http.put(`/api/users/${rekeyed.id}`, { password: 'another-long-password' }, { token: gw.adminToken })).status, 200)
+  t.equal(await readUntil(rekeyed.reader, rekeyed.seen, /never appears/), false, 'a new password closes the stream')
+  t.match(rekeyed.seen.text, /access revoked: the password was changed/)
+
+  const demoted = await subscribe('admin', 'sse-demoted')
+  t.equal((await gw.http.put(`/api/users/${demoted.id}`, { role: 'viewer' }, { token: gw.adminToken })).status, 200)
+  const before = demoted.seen.text.length
+  await readUntil(demoted.reader, demoted.seen, /: ping\n\n[^]*: ping\n\n/)
+  t.notMatch(demoted.seen.text.slice(before), /access\.revoked/, 'a viewer may still watch events: the stream stays open')
+  await demoted.reader.cancel()
 })

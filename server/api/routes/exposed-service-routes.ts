@@ -4,6 +4,8 @@ import type { DeviceStore } from '../../devices/device-store.js'
 import type { PublicUrls } from '../../proxy/public-urls.js'
 import type { ExposedServiceStore } from '../../services/exposed-service-store.js'
 import type { TunnelRegistry } from '../../tunnel/tunnel-registry.js'
+import type { Kysely } from 'kysely'
+import type { Database } from '../../db/schema.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { uuidParam } from '../validation.js'
 import { AGENT_CONTROL_NAME } from '../../../shared/agent-protocol.js'
@@ -34,7 +36,15 @@ const createBody = z
   .strict()
 const updateBody = z.object(serviceFields).partial().strict()
 
-export function registerExposedServiceRoutes(api: RouteRegistry, deps: { devices: DeviceStore; services: ExposedServiceStore; urls: PublicUrls; registry: TunnelRegistry }) {
+export function registerExposedServiceRoutes(api: RouteRegistry, deps: {
+    devices: DeviceStore
+    services: ExposedServiceStore
+    /** The store on a route's transaction; its change events wait for the commit. */
+    servicesIn: (trx: Kysely<Database>, afterCommit: (task: () => void) => void) => ExposedServiceStore
+    urls: PublicUrls
+    registry: TunnelRegistry
+  },
+) {
   const { devices, services, urls, registry } = deps
 
   function view(device: { id: string; subdomain: string }, s: ExposedServiceRow) {
@@ -79,10 +89,13 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: { devices
     access: 'operator',
     status: 201,
     body: createBody,
-    async handler({ params, body, audit }) {
+    async handler({ params, body, transaction }) {
       const device = await devices.get(params.id!)
-      const service = await services.create(device.id, body)
-      await audit('service.create', 'exposed_service', service.id, { device_id: device.device_id, name: service.name, auth_required: service.auth_required })
+      const service = await transaction(async (trx, audit, afterCommit) => {
+        const created = await deps.servicesIn(trx, afterCommit).create(device.id, body)
+        await audit('service.create', 'exposed_service', created.id, { device_id: device.device_id, name: created.name, auth_required: created.auth_required, enabled: created.enabled })
+        return created
+      })
       return view(device, service)
     },
   })
@@ -106,10 +119,23 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: { devices
     tag: 'exposed-services',
     access: 'operator',
     body: updateBody,
-    async handler({ params, body, audit }) {
+    async handler({ params, body, transaction }) {
       const device = await devices.get(params.id!)
-      const service = await services.update(device.id, uuidParam(params.service_id, 'exposed service'), body)
-      await audit('service.update', 'exposed_service', service.id, { device_id: device.device_id, fields: Object.keys(body) })
+      const serviceId = uuidParam(params.service_id, 'exposed service')
+      const service = await transaction(async (trx, audit, afterCommit) => {
+        const store = deps.servicesIn(trx, afterCommit)
+        const before = await store.get(device.id, serviceId)
+        const after = await store.update(device.id, serviceId, body)
+        const changes = Object.fromEntries(
+          (Object.keys(body) as (keyof typeof body)[]).filter((k) => before[k] !== after[k]).map((k) => [k, { before: before[k], after: after[k] }]),
+        )
+        await audit('service.update', 'exposed_service', after.id, { device_id: device.device_id, name: after.name, fields: Object.keys(body), changes })
+        // Opening a service to the public is the change an audit must never hide: it gets a row of its own.
+        if (before.auth_required && !after.auth_required) {
+          await audit('service.auth_required.off', 'exposed_service', after.id, { device_id: device.device_id, name: after.name, auth_required: { before: true, after: false } })
+        }
+        return after
+      })
       return view(device, service)
     },
   })
@@ -121,10 +147,13 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: { devices
     tag: 'exposed-services',
     access: 'operator',
     status: 204,
-    async handler({ params, audit }) {
+    async handler({ params, transaction }) {
       const device = await devices.get(params.id!)
-      const service = await services.remove(device.id, uuidParam(params.service_id, 'exposed service'))
-      await audit('service.delete', 'exposed_service', service.id, { device_id: device.device_id, name: service.name })
+      const serviceId = uuidParam(params.service_id, 'exposed service')
+      await transaction(async (trx, audit, afterCommit) => {
+        const service = await deps.servicesIn(trx, afterCommit).remove(device.id, serviceId)
+        await audit('service.delete', 'exposed_service', service.id, { device_id: device.device_id, name: service.name })
+      })
       return undefined
     },
   })
@@ -136,10 +165,14 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: { devices
       summary: `${action === 'enable' ? 'Enable' : 'Disable'} an exposed service`,
       tag: 'exposed-services',
       access: 'operator',
-      async handler({ params, audit }) {
+      async handler({ params, transaction }) {
         const device = await devices.get(params.id!)
-        const service = await services.update(device.id, uuidParam(params.service_id, 'exposed service'), { enabled: action === 'enable' })
-        await audit(`service.${action}`, 'exposed_service', service.id, { device_id: device.device_id, name: service.name })
+        const serviceId = uuidParam(params.service_id, 'exposed service')
+        const service = await transaction(async (trx, audit, afterCommit) => {
+          const updated = await deps.servicesIn(trx, afterCommit).update(device.id, serviceId, { enabled: action === 'enable' })
+          await audit(`service.${action}`, 'exposed_service', updated.id, { device_id: device.device_id, name: updated.name })
+          return updated
+        })
         return view(device, service)
       },
     })

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { DeviceStore } from '../../devices/device-store.js'
-import type { FleetStore } from '../../fleets/fleet-store.js'
+import { createFleetStore, type FleetStore } from '../../fleets/fleet-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery, uuidParam } from '../validation.js'
 import { deviceView } from './device-view.js'
@@ -35,10 +35,12 @@ export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetSto
     access: 'admin',
     status: 201,
     body: createFleetBody,
-    async handler({ body, audit }) {
-      const fleet = await fleets.create(body)
-      await audit('fleet.create', 'fleet', fleet.id, { name: fleet.name })
-      return fleet
+    async handler({ body, transaction }) {
+      return transaction(async (trx, audit) => {
+        const fleet = await createFleetStore({ db: trx }).create(body)
+        await audit('fleet.create', 'fleet', fleet.id, { name: fleet.name })
+        return fleet
+      })
     },
   })
 
@@ -60,10 +62,13 @@ export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetSto
     tag: 'fleets',
     access: 'admin',
     body: updateFleetBody,
-    async handler({ params, body, audit }) {
-      const fleet = await fleets.update(uuidParam(params.id, 'fleet'), body)
-      await audit('fleet.update', 'fleet', fleet.id, { fields: Object.keys(body) })
-      return fleet
+    async handler({ params, body, transaction }) {
+      const id = uuidParam(params.id, 'fleet')
+      return transaction(async (trx, audit) => {
+        const fleet = await createFleetStore({ db: trx }).update(id, body)
+        await audit('fleet.update', 'fleet', fleet.id, { fields: Object.keys(body) })
+        return fleet
+      })
     },
   })
 
@@ -74,9 +79,12 @@ export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetSto
     tag: 'fleets',
     access: 'admin',
     status: 204,
-    async handler({ params, audit }) {
-      const fleet = await fleets.remove(uuidParam(params.id, 'fleet'))
-      await audit('fleet.delete', 'fleet', fleet.id, { name: fleet.name, devices_unassigned: fleet.device_count })
+    async handler({ params, transaction }) {
+      const id = uuidParam(params.id, 'fleet')
+      await transaction(async (trx, audit) => {
+        const fleet = await createFleetStore({ db: trx }).remove(id)
+        await audit('fleet.delete', 'fleet', fleet.id, { name: fleet.name, devices_unassigned: fleet.device_count })
+      })
       return undefined
     },
   })

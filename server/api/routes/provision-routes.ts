@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { DeviceRegistration } from '../../provision/device-registration.js'
 import type { RegistrationLimiter } from '../../provision/registration-limiter.js'
-import { tokenView, type RegistrationTokens } from '../../provision/registration-tokens.js'
+import { createRegistrationTokens, tokenView, type RegistrationTokens } from '../../provision/registration-tokens.js'
 import { tokenOptionsSchema } from '../../provision/token-options.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { uuidParam } from '../validation.js'
@@ -47,11 +47,13 @@ export function registerProvisionRoutes(
     access: 'admin',
     status: 201,
     body: createTokenBody,
-    async handler({ body, user, audit }) {
+    async handler({ body, user, transaction }) {
       const { fleet_id, name, expires_in, max_uses, ...options } = body
-      const { token, row } = await tokens.create({ fleet_id, name, expires_in_seconds: expires_in, max_uses, options }, user.username)
-      await audit('provision.token.create', 'registration_token', row.id, { fleet_id, name: row.name, max_uses: row.max_uses, expires_at: row.expires_at })
-      return { ...tokenView(row), token }
+      return transaction(async (trx, audit) => {
+        const { token, row } = await createRegistrationTokens({ db: trx }).create({ fleet_id, name, expires_in_seconds: expires_in, max_uses, options }, user.username)
+        await audit('provision.token.create', 'registration_token', row.id, { fleet_id, name: row.name, max_uses: row.max_uses, expires_at: row.expires_at })
+        return { ...tokenView(row), token }
+      })
     },
   })
 
@@ -85,9 +87,12 @@ export function registerProvisionRoutes(
     tag: 'provisioning',
     access: 'admin',
     status: 204,
-    async handler({ params, audit }) {
-      const row = await tokens.revoke(uuidParam(params.id, 'registration token'))
-      await audit('provision.token.revoke', 'registration_token', row.id, { fleet_id: row.fleet_id })
+    async handler({ params, transaction }) {
+      const id = uuidParam(params.id, 'registration token')
+      await transaction(async (trx, audit) => {
+        const row = await createRegistrationTokens({ db: trx }).revoke(id)
+        await audit('provision.token.revoke', 'registration_token', row.id, { fleet_id: row.fleet_id })
+      })
       return undefined
     },
   })

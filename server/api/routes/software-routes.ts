@@ -5,7 +5,7 @@ import { createComposeUpload } from '../../software/compose-upload.js'
 import { validateCompose } from '../../software/compose-validation.js'
 import { createSoftwareBody, softwareListQuery, updateSoftwareBody, uploadFields } from '../../software/software-schema.js'
 import { diffVersions } from '../../software/software-diff.js'
-import type { SoftwareStore, SoftwareWrite } from '../../software/software-store.js'
+import { createSoftwareStore, type SoftwareStore, type SoftwareWrite } from '../../software/software-store.js'
 import { softwareDetail, softwareEnvView, softwareSummary, versionDetail, versionSummary } from '../../software/software-view.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { page, parseInput, uuidParam } from '../validation.js'
@@ -45,9 +45,12 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     access: 'admin',
     status: 201,
     body: createSoftwareBody,
-    async handler({ body, user, audit }) {
-      const write = await software.create(body, user.username)
-      await audit('software.create', 'software', write.software.id, writeDetails(write, { source: write.software.source }))
+    async handler({ body, user, transaction }) {
+      const write = await transaction(async (trx, audit) => {
+        const w = await createSoftwareStore({ db: trx, codec }).create(body, user.username)
+        await audit('software.create', 'software', w.software.id, writeDetails(w, { source: w.software.source }))
+        return w
+      })
       return detail(write.software.id)
     },
   })
@@ -60,18 +63,26 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'admin',
     status: 201,
-    async handler({ req, res, user, audit }) {
+    async handler({ req, res, user, transaction }) {
       const upload = await readUpload(req, res)
       const fields = parseInput(uploadFields, upload.fields)
       validateCompose(upload.text, 'file')
-      if (fields.software_id) {
-        const write = await software.update(fields.software_id, { docker_compose_yaml: upload.text, version: fields.version, description: fields.description }, user.username)
-        await audit('software.upload', 'software', write.software.id, writeDetails(write, { filename: upload.filename }))
+      const softwareId = fields.software_id
+      if (softwareId) {
+        const write = await transaction(async (trx, audit) => {
+          const w = await createSoftwareStore({ db: trx, codec }).update(softwareId, { docker_compose_yaml: upload.text, version: fields.version, description: fields.description }, user.username)
+          await audit('software.upload', 'software', w.software.id, writeDetails(w, { filename: upload.filename }))
+          return w
+        })
         return detail(write.software.id)
       }
-      if (!fields.name) throw new ValidationError('name', 'is required, unless software_id names the software this file is a new version of')
-      const write = await software.create({ name: fields.name, description: fields.description, docker_compose_yaml: upload.text, version: fields.version }, user.username)
-      await audit('software.create', 'software', write.software.id, writeDetails(write, { source: 'manual', filename: upload.filename }))
+      const name = fields.name
+      if (!name) throw new ValidationError('name', 'is required, unless software_id names the software this file is a new version of')
+      const write = await transaction(async (trx, audit) => {
+        const w = await createSoftwareStore({ db: trx, codec }).create({ name, description: fields.description, docker_compose_yaml: upload.text, version: fields.version }, user.username)
+        await audit('software.create', 'software', w.software.id, writeDetails(w, { source: 'manual', filename: upload.filename }))
+        return w
+      })
       return detail(write.software.id)
     },
   })
@@ -94,9 +105,12 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'admin',
     body: updateSoftwareBody,
-    async handler({ params, body, user, audit }) {
-      const write = await software.update(uuidParam(params.id, 'software'), body, user.username)
-      await audit('software.update', 'software', write.software.id, writeDetails(write, { fields: Object.keys(body) }))
+    async handler({ params, body, user, transaction }) {
+      const write = await transaction(async (trx, audit) => {
+        const w = await createSoftwareStore({ db: trx, codec }).update(uuidParam(params.id, 'software'), body, user.username)
+        await audit('software.update', 'software', w.software.id, writeDetails(w, { fields: Object.keys(body) }))
+        return w
+      })
       return detail(write.software.id)
     },
   })
@@ -108,9 +122,12 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'admin',
     status: 204,
-    async handler({ params, audit }) {
-      const removed = await software.remove(uuidParam(params.id, 'software'))
-      await audit('software.delete', 'software', removed.id, { name: removed.name })
+    async handler({ params, transaction }) {
+      const id = uuidParam(params.id, 'software')
+      await transaction(async (trx, audit) => {
+        const removed = await createSoftwareStore({ db: trx, codec }).remove(id)
+        await audit('software.delete', 'software', removed.id, { name: removed.name })
+      })
       return undefined
     },
   })
@@ -172,9 +189,12 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'admin',
     body: softwareEnvBody,
-    async handler({ params, body, user, audit }) {
-      const write = await software.update(uuidParam(params.id, 'software'), { env_vars: body }, user.username)
-      await audit('software.env.update', 'software', write.software.id, writeDetails(write))
+    async handler({ params, body, user, transaction }) {
+      const write = await transaction(async (trx, audit) => {
+        const w = await createSoftwareStore({ db: trx, codec }).update(uuidParam(params.id, 'software'), { env_vars: body }, user.username)
+        await audit('software.env.update', 'software', w.software.id, writeDetails(w))
+        return w
+      })
       return { version: write.software.current_version, ...softwareEnvView(codec, await software.currentVersion(write.software)) }
     },
   })

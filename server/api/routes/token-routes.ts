@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import type { ApiTokens } from '../../auth/api-tokens.js'
+import { createApiTokens, type ApiTokens } from '../../auth/api-tokens.js'
+import type { LiveAccess } from '../../auth/live-access.js'
 import { NotFoundError } from '../../errors.js'
 import type { UserStore } from '../../users/user-store.js'
 import type { RouteRegistry } from '../route-registry.js'
@@ -16,8 +17,8 @@ const createTokenBody = z
   .refine((b) => !(b.expires_in_days && b.expires_at), { message: 'give expires_in_days or expires_at, not both', path: ['expires_at'] })
   .refine((b) => !b.expires_at || new Date(b.expires_at).getTime() > Date.now(), { message: 'must be in the future', path: ['expires_at'] })
 
-export function registerTokenRoutes(api: RouteRegistry, deps: { apiTokens: ApiTokens; users: UserStore }) {
-  const { apiTokens, users } = deps
+export function registerTokenRoutes(api: RouteRegistry, deps: { apiTokens: ApiTokens; users: UserStore; liveAccess: LiveAccess }) {
+  const { apiTokens, users, liveAccess } = deps
 
   api.route({
     method: 'get',
@@ -38,15 +39,17 @@ export function registerTokenRoutes(api: RouteRegistry, deps: { apiTokens: ApiTo
     access: 'viewer',
     status: 201,
     body: createTokenBody,
-    async handler({ user, body, audit }) {
+    async handler({ user, body, transaction }) {
       const expiresAt = body.expires_at
         ? new Date(body.expires_at)
         : body.expires_in_days
           ? new Date(Date.now() + body.expires_in_days * 86_400_000)
           : undefined
-      const { token, view } = await apiTokens.create(user.id, { description: body.description, expiresAt })
-      await audit('token.create', 'api_token', view.id, { description: view.description, expires_at: view.expires_at })
-      return { ...view, token }
+      return transaction(async (trx, audit) => {
+        const { token, view } = await createApiTokens({ db: trx }).create(user.id, { description: body.description, expiresAt })
+        await audit('token.create', 'api_token', view.id, { prefix: view.prefix, description: view.description, expires_at: view.expires_at })
+        return { ...view, token }
+      })
     },
   })
 
@@ -57,10 +60,13 @@ export function registerTokenRoutes(api: RouteRegistry, deps: { apiTokens: ApiTo
     tag: 'tokens',
     access: 'viewer',
     status: 204,
-    async handler({ user, params, audit }) {
+    async handler({ user, params, transaction }) {
       const id = uuidParam(params.id, 'api token')
-      if (!(await apiTokens.remove(user.id, id))) throw new NotFoundError('api token')
-      await audit('token.revoke', 'api_token', id)
+      await transaction(async (trx, audit) => {
+        if (!(await createApiTokens({ db: trx }).remove(user.id, id))) throw new NotFoundError('api token')
+        await audit('token.revoke', 'api_token', id)
+      })
+      await liveAccess.recheckUser(user.id, 'the API token was revoked')
       return undefined
     },
   })
@@ -84,11 +90,14 @@ export function registerTokenRoutes(api: RouteRegistry, deps: { apiTokens: ApiTo
     tag: 'tokens',
     access: 'admin',
     status: 204,
-    async handler({ params, audit }) {
+    async handler({ params, transaction }) {
       const user = await users.get(uuidParam(params.id, 'user'))
       const tokenId = uuidParam(params.tokenId, 'api token')
-      if (!(await apiTokens.remove(user.id, tokenId))) throw new NotFoundError('api token')
-      await audit('token.revoke', 'api_token', tokenId, { user: user.username })
+      await transaction(async (trx, audit) => {
+        if (!(await createApiTokens({ db: trx }).remove(user.id, tokenId))) throw new NotFoundError('api token')
+        await audit('token.revoke', 'api_token', tokenId, { user: user.username })
+      })
+      await liveAccess.recheckUser(user.id, 'the API token was revoked')
       return undefined
     },
   })

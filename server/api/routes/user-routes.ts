@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import { roles } from '../../auth/roles.js'
-import type { SessionTokens } from '../../auth/session-tokens.js'
+import type { LiveAccess } from '../../auth/live-access.js'
 import { ConflictError } from '../../errors.js'
-import type { UserStore } from '../../users/user-store.js'
+import { createUserStore, type UserStore } from '../../users/user-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery, uuidParam } from '../validation.js'
 
@@ -15,8 +15,8 @@ const updateUserBody = z
   .object({ email: email.nullish(), password: password.optional(), role: z.enum(roles).optional(), disabled: z.boolean().optional() })
   .strict()
 
-export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore; sessions: SessionTokens }) {
-  const { users, sessions } = deps
+export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore; liveAccess: LiveAccess }) {
+  const { users, liveAccess } = deps
 
   api.route({
     method: 'get',
@@ -39,10 +39,12 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
     access: 'admin',
     status: 201,
     body: createUserBody,
-    async handler({ body, audit }) {
-      const user = await users.create(body)
-      await audit('user.create', 'user', user.id, { username: user.username, role: user.role })
-      return user
+    async handler({ body, transaction }) {
+      return transaction(async (trx, audit) => {
+        const user = await createUserStore({ db: trx }).create(body)
+        await audit('user.create', 'user', user.id, { username: user.username, role: user.role })
+        return user
+      })
     },
   })
 
@@ -64,13 +66,28 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
     tag: 'users',
     access: 'admin',
     body: updateUserBody,
-    async handler({ params, body, audit }) {
+    async handler({ params, body, transaction }) {
       const id = uuidParam(params.id, 'user')
-      const user = await users.update(id, { ...body, email: body.email === undefined ? undefined : (body.email ?? null) })
-      // A new password or a disabled account ends every open session of that user.
-      if (body.password !== undefined || body.disabled) await sessions.revokeAllForUser(id)
-      const changed = Object.keys(body).filter((k) => k !== 'password')
-      await audit('user.update', 'user', id, { fields: body.password !== undefined ? [...changed, 'password'] : changed })
+      const passwordChanged = body.password !== undefined
+      const user = await transaction(async (trx, audit) => {
+        const store = createUserStore({ db: trx })
+        const before = await store.get(id)
+        const after = await store.update(id, { ...body, email: body.email === undefined ? undefined : (body.email ?? null) })
+        // A new password ends every session and API token issued under the old one; a disabled account ends its sessions.
+        const revoked = passwordChanged || body.disabled ? await store.revokeCredentials(id, { apiTokens: passwordChanged }) : undefined
+        const changed = Object.keys(body).filter((k) => k !== 'password')
+        await audit('user.update', 'user', id, {
+          username: after.username,
+          fields: passwordChanged ? [...changed, 'password'] : changed,
+          ...(before.role !== after.role ? { role: { before: before.role, after: after.role } } : {}),
+          ...(before.disabled !== after.disabled ? { disabled: { before: before.disabled, after: after.disabled } } : {}),
+          ...(revoked ? { revoked_sessions: revoked.sessions, revoked_api_tokens: revoked.apiTokens } : {}),
+        })
+        return after
+      })
+      // After the commit: open terminals and event streams of this user re-verify now.
+      const hint = passwordChanged ? 'the password was changed' : user.disabled ? 'the account was disabled' : undefined
+      await liveAccess.recheckUser(id, hint)
       return user
     },
   })
@@ -82,11 +99,14 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
     tag: 'users',
     access: 'admin',
     status: 204,
-    async handler({ params, user: caller, audit }) {
+    async handler({ params, user: caller, transaction }) {
       const id = uuidParam(params.id, 'user')
       if (id === caller.id) throw new ConflictError('you cannot delete your own account', 'SELF_DELETE')
-      const user = await users.remove(id)
-      await audit('user.delete', 'user', id, { username: user.username })
+      await transaction(async (trx, audit) => {
+        const user = await createUserStore({ db: trx }).remove(id)
+        await audit('user.delete', 'user', id, { username: user.username })
+      })
+      await liveAccess.recheckUser(id, 'the account was deleted')
       return undefined
     },
   })
