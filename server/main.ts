@@ -236,6 +236,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     registerAuthRoutes(api, {
       users,
       sessions,
+      liveAccess,
       passwordLogin: createPasswordLogin({
         users,
         limiter: createLoginLimiter(options.loginLimit),

@@ -10,12 +10,15 @@ import type { Logger } from '../logger.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
 import type { HostKey } from '../tunnel/host-key.js'
 import { runTerminal } from './terminal-session.js'
+import { isDatabaseUnavailable } from '../db/database-errors.js'
 
 const terminalPath = /^\/api\/devices\/([^/]+)\/terminal$/
 const containerPattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/
 
+const refusalCodes: Record<number, string> = { 400: 'BAD_REQUEST', 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 503: 'DATABASE_UNAVAILABLE' }
+
 function refuse(socket: Duplex, status: number, reason: string) {
-  const body = JSON.stringify({ error: reason, code: status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : 'NOT_FOUND' })
+  const body = JSON.stringify({ error: reason, code: refusalCodes[status] ?? 'NOT_FOUND' })
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }
 
@@ -43,9 +46,17 @@ export function createTerminalBridge(deps: {
   const open = new Set<import('ws').WebSocket>()
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
-    const url = new URL(req.url ?? '/', 'http://gateway')
-    const match = terminalPath.exec(url.pathname)
-    if (!match) return refuse(socket, 404, 'Not Found')
+    // A path URL cannot parse (`//x[`) or decode (`%ZZ`) is the client's mistake, answered before any lookup.
+    let url: URL
+    let deviceRef: string
+    try {
+      url = new URL(req.url ?? '/', 'http://gateway')
+      const match = terminalPath.exec(url.pathname)
+      if (!match) return refuse(socket, 404, 'Not Found')
+      deviceRef = decodeURIComponent(match[1]!)
+    } catch {
+      return refuse(socket, 400, 'Bad Request')
+    }
     const origin = req.headers.origin
     if (!origin || !deps.authenticator.isConsoleOrigin(origin)) return refuse(socket, 403, 'Forbidden')
     const user = await deps.authenticator.authenticateHeaders({ cookie: req.headers.cookie })
@@ -53,7 +64,7 @@ export function createTerminalBridge(deps: {
     if (!roleAllows(user.role, 'operator')) return refuse(socket, 403, 'Forbidden')
     const container = url.searchParams.get('container') ?? undefined
     if (container !== undefined && !containerPattern.test(container)) return refuse(socket, 400 as number, 'Bad Request')
-    const device = await deps.devices.find(decodeURIComponent(match[1]!))
+    const device = await deps.devices.find(deviceRef)
     if (!device) return refuse(socket, 404, 'Not Found')
     const cols = clamp(url.searchParams.get('cols'), 80)
     const rows = clamp(url.searchParams.get('rows'), 24)
@@ -99,23 +110,17 @@ export function createTerminalBridge(deps: {
 
   return {
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+      socket.on('error', () => socket.destroy())
       handleUpgrade(req, socket, head).catch((err) => {
-        deps.logger.error({ err }, 'terminal upgrade failed')
-        refuse(socket, 500 as number, 'Internal Server Error')
+        // Past the parsing above, what can fail is the database: a documented 503, never a 500.
+        if (!isDatabaseUnavailable(err)) deps.logger.error({ err }, 'terminal upgrade failed')
+        refuse(socket, 503, 'Service Unavailable')
       })
     },
     close() {
       for (const ws of open) ws.terminate()
       wss.close()
     },
-  }
-}
-
-function safeHostname(origin: string): string {
-  try {
-    return new URL(origin).hostname
-  } catch {
-    return ''
   }
 }
 

@@ -77,3 +77,27 @@ t.test('an idle terminal is closed after the configured time, with a message', a
   const exit = await term.exit
   t.match(exit.reason, /without activity/)
 })
+
+t.test('terminal upgrades with paths that do not parse or decode are a 400, and the gateway answers after', async (t) => {
+  const fc = (await import('fast-check')).default
+  const { rawRequest } = await import('../lib/device-app.js')
+  const gw = await startTestGateway(t, 'pglite')
+  const upgrade = (path: string) =>
+    `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://localhost:${gw.server.httpPort}\r\n\r\n`
+  for (const path of ['//x[/api/devices/a/terminal', '/api/devices/%ZZ/terminal', '/api/devices/%E0%A4%A/terminal']) {
+    const answer = await rawRequest(gw.server.httpPort, upgrade(path))
+    t.equal(answer.status, 400, `${path} is a 400`)
+  }
+  let cases = 0
+  await fc.assert(
+    fc.asyncProperty(fc.string({ unit: 'binary-ascii', maxLength: 60 }), async (segment) => {
+      cases++
+      const path = `/api/devices/${segment.replace(/[\s\x00-\x1f\x7f]/g, '')}/terminal`
+      const answer = await rawRequest(gw.server.httpPort, Buffer.from(upgrade(path), 'latin1'))
+      return answer.status === 0 || answer.status < 500
+    }),
+    { numRuns: 150 },
+  )
+  t.comment(`ran ${cases} cases`)
+  t.equal((await gw.http.get('/healthz')).status, 200, 'the gateway still answers')
+})

@@ -8,6 +8,7 @@ import type { SessionTokens, IssuedSession } from '../../auth/session-tokens.js'
 import { HttpError } from '../../errors.js'
 import type { UserStore } from '../../users/user-store.js'
 import type { RouteRegistry } from '../route-registry.js'
+import type { LiveAccess } from '../../auth/live-access.js'
 
 const loginBody = z.object({
   username: z.string().min(1).max(100),
@@ -37,6 +38,8 @@ export function registerAuthRoutes(
     users: UserStore
     sessions: SessionTokens
     passwordLogin: PasswordLogin
+    /** Closes the terminals and event streams a signed-out session opened, at once rather than at the next re-check. */
+    liveAccess: Pick<LiveAccess, 'recheckUser'>
     consoleHost: string
     baseDomain: string
     handoff: HandoffTickets
@@ -109,6 +112,7 @@ export function registerAuthRoutes(
     status: 204,
     async handler({ req, res, user, audit }) {
       if (user.via === 'session') await sessions.revoke(user.credentialId)
+      await deps.liveAccess.recheckUser(user.id, 'signed out')
       setSessionCookies(res, req.secure, undefined)
       await audit('auth.logout', 'user', user.id)
       return undefined
