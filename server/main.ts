@@ -167,7 +167,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Terminals and event streams end when the access they were opened with does.
     const liveAccess = createLiveAccess({ recheckMs: options.accessRecheckMs ?? 15_000, logger })
     closers.push('live access checks', () => liveAccess.close())
-    const users = createUserStore({ db })
+    // Every password hash and check goes through one bounded hasher (scrypt at OWASP cost by default).
+    const passwords = createPasswordHasher(options.passwordHashing)
+    const users = createUserStore({ db, hash: passwords.hash })
     const fleets = createFleetStore({ db })
     const consoleLabel = config.consoleHost.endsWith(`.${config.baseDomain}`) ? config.consoleHost.slice(0, -config.baseDomain.length - 1) : undefined
     const deviceStoreDeps = {
@@ -240,7 +242,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       passwordLogin: createPasswordLogin({
         users,
         limiter: createLoginLimiter(options.loginLimit),
-        passwords: createPasswordHasher(options.passwordHashing),
+        passwords,
         auditLog,
         logger,
       }),
@@ -254,7 +256,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       },
     })
     registerTokenRoutes(api, { apiTokens, users, liveAccess })
-    registerUserRoutes(api, { users, liveAccess })
+    registerUserRoutes(api, { users, liveAccess, hashPassword: passwords.hash })
     registerFleetRoutes(api, { fleets, devices })
     const deviceMetrics = createDeviceMetricsStore({ db })
     registerDeviceRoutes(api, {

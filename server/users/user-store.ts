@@ -15,15 +15,20 @@ export interface UserView {
 
 const viewColumns = ['id', 'username', 'email', 'role', 'disabled', 'created_at', 'updated_at'] as const
 
-export function createUserStore(deps: { db: Kysely<Database> }) {
+/**
+ * `hash` is the gateway's bounded password hasher (its cost, its concurrency limit); the CLI, which
+ * runs alone, hashes directly at OWASP cost.
+ */
+export function createUserStore(deps: { db: Kysely<Database>; hash?: (password: string) => Promise<string> }) {
   const { db } = deps
+  const hash = deps.hash ?? ((password: string) => hashPassword(password))
 
   async function create(input: { username: string; email?: string | null; password: string; role: Role }): Promise<UserView> {
     const existing = await db.selectFrom('users').select('id').where('username', '=', input.username).executeTakeFirst()
     if (existing) throw new ConflictError(`user ${input.username} already exists`, 'USER_EXISTS', 'username')
     return db
       .insertInto('users')
-      .values({ username: input.username, email: input.email ?? null, role: input.role, password_hash: await hashPassword(input.password) })
+      .values({ username: input.username, email: input.email ?? null, role: input.role, password_hash: await hash(input.password) })
       .returning(viewColumns)
       .executeTakeFirstOrThrow()
   }
@@ -64,7 +69,7 @@ export function createUserStore(deps: { db: Kysely<Database> }) {
     if (patch.email !== undefined) values.email = patch.email
     if (patch.role !== undefined) values.role = patch.role
     if (patch.disabled !== undefined) values.disabled = patch.disabled
-    if (patch.password !== undefined) values.password_hash = await hashPassword(patch.password)
+    if (patch.password !== undefined) values.password_hash = await hash(patch.password)
     return db.updateTable('users').set(values).where('id', '=', id).returning(viewColumns).executeTakeFirstOrThrow()
   }
 

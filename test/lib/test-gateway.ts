@@ -11,6 +11,9 @@ import { reservePortBlock } from './port-blocks.js'
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests'
 
+/** scrypt at 2^10: fast enough for suites that log in many users, still a real scrypt hash. */
+export const TEST_SCRYPT_COST = Object.freeze({ N: 2 ** 10, r: 8, p: 1 })
+
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void
 }
@@ -50,7 +53,13 @@ export async function startTestGateway(
   }
   if (dialect === 'postgres') env.DATABASE_URL = await createPostgresDatabase(t)
   const config = loadConfig({ env })
-  const server = await startServer(config, createLogger(config.logLevel), { pgliteDir: dialect === 'pglite' ? 'memory://' : undefined, ...options.start })
+  const server = await startServer(config, createLogger(config.logLevel), {
+    pgliteDir: dialect === 'pglite' ? 'memory://' : undefined,
+    // scrypt at OWASP cost is half a CPU-second per hash; tests that do not test hashing use a cheap cost.
+    // The OWASP default and the rehash to it are proven in passwords.test.ts and login-rate-limit.test.ts.
+    passwordHashing: { cost: TEST_SCRYPT_COST },
+    ...options.start,
+  })
   t.teardown(async () => {
     // A close() that never ends would surface only as tap's anonymous timeout minutes later; name it instead.
     let timer: NodeJS.Timeout | undefined

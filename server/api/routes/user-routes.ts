@@ -15,7 +15,7 @@ const updateUserBody = z
   .object({ email: email.nullish(), password: password.optional(), role: z.enum(roles).optional(), disabled: z.boolean().optional() })
   .strict()
 
-export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore; liveAccess: LiveAccess }) {
+export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore; liveAccess: LiveAccess; hashPassword: (password: string) => Promise<string> }) {
   const { users, liveAccess } = deps
 
   api.route({
@@ -41,7 +41,7 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
     body: createUserBody,
     async handler({ body, transaction }) {
       return transaction(async (trx, audit) => {
-        const user = await createUserStore({ db: trx }).create(body)
+        const user = await createUserStore({ db: trx, hash: deps.hashPassword }).create(body)
         await audit('user.create', 'user', user.id, { username: user.username, role: user.role })
         return user
       })
@@ -70,7 +70,7 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
       const id = uuidParam(params.id, 'user')
       const passwordChanged = body.password !== undefined
       const user = await transaction(async (trx, audit) => {
-        const store = createUserStore({ db: trx })
+        const store = createUserStore({ db: trx, hash: deps.hashPassword })
         const before = await store.get(id)
         const after = await store.update(id, { ...body, email: body.email === undefined ? undefined : (body.email ?? null) })
         // A new password ends every session and API token issued under the old one; a disabled account ends its sessions.
@@ -103,7 +103,7 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
       const id = uuidParam(params.id, 'user')
       if (id === caller.id) throw new ConflictError('you cannot delete your own account', 'SELF_DELETE')
       await transaction(async (trx, audit) => {
-        const user = await createUserStore({ db: trx }).remove(id)
+        const user = await createUserStore({ db: trx, hash: deps.hashPassword }).remove(id)
         await audit('user.delete', 'user', id, { username: user.username })
       })
       await liveAccess.recheckUser(id, 'the account was deleted')
