@@ -88,7 +88,7 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
 
   app.post(AGENT_PATHS.status, async (req, res) => {
     const device = await deviceOf(req)
-    const envelope = parseInput(statusBody, req.body)
+    const envelope = parseInput(statusBody, req.body, '', { itemsCheckedApart: 'events' })
     // Refused per event, not per batch: one poisoned line must not hold back the deploy results behind it.
     const { valid, rejected } = triageEvents(envelope.events)
     const { acked_seq } = await deps.ingest.ingest(device.id, { ...envelope, events: valid }, rejected)

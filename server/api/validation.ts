@@ -37,8 +37,17 @@ export function checkStorable(input: unknown, prefix = ''): void {
   }
 }
 
-export function parseInput<T extends ZodType>(schema: T, input: unknown, prefix = ''): z.output<T> {
-  checkStorable(input, prefix)
+/**
+ * Checks storability (no NUL, bounded depth), then the schema. `itemsCheckedApart` names a
+ * top-level array whose items the caller refuses one by one (the agent's outbox events), so
+ * one bad item does not refuse the whole request.
+ */
+export function parseInput<T extends ZodType>(schema: T, input: unknown, prefix = '', options: { itemsCheckedApart?: string } = {}): z.output<T> {
+  const apart = options.itemsCheckedApart
+  if (apart && input && typeof input === 'object' && !Array.isArray(input)) {
+    const { [apart]: _items, ...rest } = input as Record<string, unknown>
+    checkStorable(rest, prefix)
+  } else checkStorable(input, prefix)
   const result = schema.safeParse(input)
   if (!result.success) throw validationErrorFrom(result.error, prefix)
   return result.data

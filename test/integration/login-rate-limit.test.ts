@@ -117,7 +117,9 @@ t.test('login limits on a gateway behind one proxy (trust_proxy: 1)', async (t) 
 
   await t.test('auth.login and auth.login_failed, with the user name and address, never the password', async (t) => {
     t.equal((await login(gw, 'admin', 'hunter2-not-the-password', '192.0.2.44')).status, 401)
-    t.equal((await login(gw, 'ghost\u0000\u202e\ud800', 'hunter3-not-the-password', '192.0.2.45')).status, 401, 'control characters in a name are a plain 401')
+    t.equal((await login(gw, 'ghost\u0007\u202e\ud800', 'hunter3-not-the-password', '192.0.2.45')).status, 401, 'control characters in a name are a plain 401')
+    const nul = await login(gw, 'ghost\u0000', 'hunter3-not-the-password', '192.0.2.47')
+    t.equal(nul.status, 400, 'a NUL no database can store is refused at the edge, naming the field')
     t.equal((await login(gw, 'admin', ADMIN_PASSWORD, '192.0.2.46')).status, 200)
     const failed = await auditRows(gw, 'auth.login_failed')
     const admin = failed.find((r) => r.details.username === 'admin')

@@ -112,7 +112,7 @@ export function registerAuthRoutes(
     status: 204,
     async handler({ req, res, user, audit }) {
       if (user.via === 'session') await sessions.revoke(user.credentialId)
-      await deps.liveAccess.recheckUser(user.id, 'signed out')
+      await deps.liveAccess.recheckUser(user.id, 'the session ended (signed out)')
       setSessionCookies(res, req.secure, undefined)
       await audit('auth.logout', 'user', user.id)
       return undefined

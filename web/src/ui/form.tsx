@@ -34,8 +34,9 @@ export function useForm(fields: readonly string[], alias?: (field: string) => st
       const field = err instanceof ApiError ? err.field?.replace(/^body\./, '') : undefined
       const target = field && (fields.includes(field) ? field : alias?.(field))
       if (field && target && fields.includes(target)) {
-        // Next to its own field the error needs no field name; next to an alias field it does.
-        setFieldErrors({ [target]: target === field ? fieldSentence((err as ApiError).message, field) : errorMessage(err) })
+        // Next to its own field the error needs no field name; next to an alias field (a compose file's
+        // `services.web.image`) it keeps the path it names, as written.
+        setFieldErrors({ [target]: fieldSentence((err as ApiError).message, target === field ? field : '') })
       } else setFormError(err)
     } finally {
       setBusy(false)
