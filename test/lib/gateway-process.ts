@@ -10,12 +10,15 @@
 import { loadConfig } from '../../server/config/load-config.js'
 import { createLogger } from '../../server/logger.js'
 import { startServer } from '../../server/main.js'
+import { TEST_SCRYPT_COST } from './test-gateway.js'
 import { installUnexpectedErrorGuard } from '../../server/unexpected-error-guard.js'
 
 const config = loadConfig({ env: process.env })
 const logger = createLogger(config.logLevel)
 const server = await startServer(config, logger, {
   agentHeartbeatSeconds: Number(process.env.TEST_AGENT_HEARTBEAT_SECONDS ?? 1),
+  // The hashing cost is not what these gateways test; OWASP's is proven in passwords.test.ts.
+  passwordHashing: { cost: TEST_SCRYPT_COST },
 })
 installUnexpectedErrorGuard({ logger, metrics: server.metrics })
 process.stdout.write('GATEWAY_READY ' + JSON.stringify({ httpPort: server.httpPort, sshPort: server.sshPort, hostPublicKey: server.hostPublicKey }) + '\n')
