@@ -4,7 +4,7 @@ import { createLogger } from '../server/logger.js'
 import { DatabaseUnavailableError } from '../server/db/open-database.js'
 import { MigrationError } from '../server/db/migrate.js'
 import { ListenError } from '../server/http/listen.js'
-import { HttpError } from '../server/errors.js'
+import { DomainError } from '../server/errors.js'
 import { packageVersion } from '../server/version.js'
 import { runServerCommand } from './server-command.js'
 import { runMigrateCommand } from './migrate-command.js'
@@ -12,7 +12,7 @@ import { registerUserCommands } from './user-commands.js'
 import { registerIgnitionCommand } from './ignition-command.js'
 
 /** Errors whose message is the whole story: print one line, no stack. */
-const expectedErrors = [ConfigError, DatabaseUnavailableError, MigrationError, ListenError, HttpError]
+const expectedErrors = [ConfigError, DatabaseUnavailableError, MigrationError, ListenError, DomainError]
 
 function fail(err: unknown): never {
   if (expectedErrors.some((type) => err instanceof type)) {

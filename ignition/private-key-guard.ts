@@ -1,11 +1,11 @@
-import { HttpError } from '../server/errors.js'
+import { DomainError } from '../server/errors.js'
 
 /** Markers that only private key files carry (PEM, OpenSSH, PuTTY). */
 const PRIVATE_KEY_MARKERS = [/PRIVATE KEY/, /BEGIN OPENSSH/, /PuTTY-User-Key-File/]
 
-export class PrivateKeyInConfigError extends HttpError {
+export class PrivateKeyInConfigError extends DomainError {
   constructor() {
-    super(400, 'PRIVATE_KEY_IN_CONFIG', 'refusing to render a config that contains private key material')
+    super('PRIVATE_KEY_IN_CONFIG', 'refusing to render a config that contains private key material')
   }
 }
 

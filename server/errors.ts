@@ -1,8 +1,13 @@
-/** Base of every error that maps to an HTTP answer; the express error handler renders it. */
-export class HttpError extends Error {
+import type { ErrorCode, NotFoundCode } from './error-codes.js'
+
+/**
+ * Base of every error a client is told about: a code from the table in
+ * error-codes.ts, a sentence, and the field it concerns. It knows no HTTP
+ * status; the error handler looks that up from the code.
+ */
+export class DomainError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly field?: string,
   ) {
@@ -11,41 +16,43 @@ export class HttpError extends Error {
   }
 }
 
-export class ValidationError extends HttpError {
+export class ValidationError extends DomainError {
   constructor(field: string, message: string) {
-    super(400, 'VALIDATION_FAILED', field ? `${field}: ${message}` : message, field || undefined)
+    super('VALIDATION_FAILED', field ? `${field}: ${message}` : message, field || undefined)
   }
 }
 
-export class UnauthorizedError extends HttpError {
-  constructor(message = 'authentication required', code = 'UNAUTHORIZED') {
-    super(401, code, message)
+export class UnauthorizedError extends DomainError {
+  constructor(message = 'authentication required', code: Extract<ErrorCode, 'UNAUTHORIZED' | 'INVALID_CREDENTIALS'> = 'UNAUTHORIZED') {
+    super(code, message)
   }
 }
 
-export class ForbiddenError extends HttpError {
-  constructor(message = 'your role does not allow this', code = 'FORBIDDEN') {
-    super(403, code, message)
+export class ForbiddenError extends DomainError {
+  constructor(message = 'your role does not allow this', code: ErrorCode = 'FORBIDDEN') {
+    super(code, message)
   }
 }
 
-export class NotFoundError extends HttpError {
-  constructor(what: string, code = `${what.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}_NOT_FOUND`) {
-    super(404, code, `${what} not found`)
+/** `what` names the thing in the message: `new NotFoundError('FLEET_NOT_FOUND', 'fleet')` says "fleet not found". */
+export class NotFoundError extends DomainError {
+  constructor(code: NotFoundCode, what: string) {
+    super(code, `${what} not found`)
   }
 }
 
-export class ConflictError extends HttpError {
-  constructor(message: string, code = 'CONFLICT', field?: string) {
-    super(409, code, message, field)
+export class ConflictError extends DomainError {
+  constructor(message: string, code: ErrorCode = 'CONFLICT', field?: string) {
+    super(code, message, field)
   }
 }
 
-export class TooManyRequestsError extends HttpError {
+export class TooManyRequestsError extends DomainError {
   constructor(
     readonly retryAfterSeconds: number,
     message = 'too many attempts, try again later',
+    code: Extract<ErrorCode, 'TOO_MANY_REQUESTS' | 'LOGIN_BUSY'> = 'TOO_MANY_REQUESTS',
   ) {
-    super(429, 'TOO_MANY_REQUESTS', message)
+    super(code, message)
   }
 }

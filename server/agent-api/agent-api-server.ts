@@ -2,7 +2,7 @@ import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import express, { type Express, type Request } from 'express'
 import type { ServerChannel } from 'ssh2'
-import { HttpError, NotFoundError } from '../errors.js'
+import { DomainError, NotFoundError } from '../errors.js'
 import { createErrorHandler } from '../http/error-handler.js'
 import type { Logger } from '../logger.js'
 import type { DeviceSession } from '../tunnel/device-session.js'
@@ -26,7 +26,7 @@ export function createAgentApiServer(deps: { logger: Logger; rateLimit?: AgentRa
   function sessionOf(req: Request): DeviceSession {
     const session = sessions.get(req.socket)
     // A replaced or closed session speaks for no one any more.
-    if (!session || session.closed) throw new HttpError(503, 'SESSION_CLOSED', 'this tunnel session is closed')
+    if (!session || session.closed) throw new DomainError('SESSION_CLOSED', 'this tunnel session is closed')
     return session
   }
 
@@ -34,7 +34,7 @@ export function createAgentApiServer(deps: { logger: Logger; rateLimit?: AgentRa
   app.use(createAgentRateLimit(sessionOf, deps.rateLimit))
   app.use(express.json({ limit: '8mb' }))
   deps.mount(app, sessionOf)
-  app.use((_req, _res, next) => next(new NotFoundError('route', 'ROUTE_NOT_FOUND')))
+  app.use((_req, _res, next) => next(new NotFoundError('ROUTE_NOT_FOUND', 'route')))
   app.use(createErrorHandler(deps.logger))
 
   const server = http.createServer(app)

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import http from 'node:http'
-import { HttpError } from '../errors.js'
+import { DomainError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { createTunnelAgents } from '../proxy/tunnel-agent.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
@@ -25,9 +25,9 @@ export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buf
 
   function sessionFor(deviceUuid: string) {
     const session = deps.registry.get(deviceUuid)
-    if (!session) throw new HttpError(409, 'DEVICE_OFFLINE', 'the device is offline')
+    if (!session) throw new DomainError('DEVICE_OFFLINE', 'the device is offline')
     if (!session.hasServiceForward(AGENT_CONTROL_NAME, AGENT_CONTROL_PORT)) {
-      throw new HttpError(409, 'AGENT_NOT_CONNECTED', 'the device is online but its agent takes no commands (no control forward)')
+      throw new DomainError('AGENT_NOT_CONNECTED', 'the device is online but its agent takes no commands (no control forward)')
     }
     return session
   }
@@ -50,35 +50,39 @@ export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buf
           let size = 0
           res.on('data', (c: Buffer) => {
             size += c.length
-            if (size > MAX_REPLY_BYTES) return req.destroy(new HttpError(502, 'AGENT_REPLY_TOO_LARGE', "the agent's answer is too large"))
+            if (size > MAX_REPLY_BYTES) return req.destroy(new DomainError('AGENT_REPLY_TOO_LARGE', "the agent's answer is too large"))
             chunks.push(c)
           })
           res.on('end', () => {
             try {
               resolve({ status: res.statusCode ?? 502, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T })
             } catch {
-              reject(new HttpError(502, 'AGENT_BAD_REPLY', 'the agent answered with something other than JSON'))
+              reject(new DomainError('AGENT_BAD_REPLY', 'the agent answered with something other than JSON'))
             }
           })
         },
       )
       // A deadline of our own: channel sockets have no timers for http's `timeout` to use.
-      const timer = setTimeout(() => req.destroy(new HttpError(504, 'AGENT_TIMEOUT', 'the agent did not answer in time')), timeoutMs)
+      const timer = setTimeout(() => req.destroy(new DomainError('AGENT_TIMEOUT', 'the agent did not answer in time')), timeoutMs)
       req.on('close', () => clearTimeout(timer))
       req.on('error', (err) => {
-        if (err instanceof HttpError) return reject(err)
+        if (err instanceof DomainError) return reject(err)
         deps.logger.debug({ err: err.message, device: session.device.device_id, path }, 'agent control request failed')
-        reject(new HttpError(502, 'AGENT_UNREACHABLE', 'the agent could not be reached through the tunnel'))
+        reject(new DomainError('AGENT_UNREACHABLE', 'the agent could not be reached through the tunnel'))
       })
       req.end(payload)
     })
   }
 
-  /** Refusals from the agent (allow-list, bad input) come back as the agent's own status and code. */
+  /**
+   * Refusals the agent may pass on to the caller keep their code (and so its status from the table);
+   * anything else a device says becomes AGENT_ERROR, so a compromised device cannot choose the answer.
+   */
   function relay<T>(reply: { status: number; body: T }): T {
     if (reply.status >= 400) {
-      const { error, code } = reply.body as { error?: string; code?: string }
-      throw new HttpError(reply.status, code ?? 'AGENT_ERROR', error ?? 'the agent refused')
+      const { error, code } = reply.body as { error?: unknown; code?: unknown }
+      const message = typeof error === 'string' ? error.slice(0, 500) : 'the agent refused'
+      throw new DomainError(code === 'COMMAND_NOT_ALLOWED' || code === 'VALIDATION_FAILED' ? code : 'AGENT_ERROR', message)
     }
     return reply.body
   }

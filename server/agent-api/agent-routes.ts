@@ -42,7 +42,7 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
   async function deviceOf(req: Request) {
     const session = sessionOf(req)
     const device = await db.selectFrom('devices').selectAll().where('id', '=', session.device.id).executeTakeFirst()
-    if (!device) throw new NotFoundError('device')
+    if (!device) throw new NotFoundError('DEVICE_NOT_FOUND', 'device')
     return device
   }
 

@@ -7,7 +7,7 @@ import type { AuthenticatedUser } from '../auth/session-tokens.js'
 import type { Kysely } from 'kysely'
 import { createAuditLog } from '../audit/audit-log.js'
 import type { Database, Role } from '../db/schema.js'
-import { ForbiddenError, HttpError, UnauthorizedError } from '../errors.js'
+import { ForbiddenError, DomainError, UnauthorizedError } from '../errors.js'
 import { isJsonMediaType } from '../http/media-type.js'
 import { parseInput } from './validation.js'
 
@@ -80,7 +80,7 @@ function assertJsonBody(req: Request) {
   const length = req.get('content-length')
   const hasBody = req.get('transfer-encoding') !== undefined || (length !== undefined && length.trim() !== '0')
   if (contentType === undefined && !hasBody) return
-  throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (Content-Type: application/json)')
+  throw new DomainError('UNSUPPORTED_MEDIA_TYPE', 'request body must be JSON (Content-Type: application/json)')
 }
 
 /**

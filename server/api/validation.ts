@@ -1,5 +1,6 @@
 import { z, type ZodError, type ZodType } from 'zod'
 import { NotFoundError, ValidationError } from '../errors.js'
+import type { NotFoundCode } from '../error-codes.js'
 
 /** Turns the first zod issue into a 400 that names the field, e.g. `body.name: Too small`. */
 export function validationErrorFrom(error: ZodError, prefix = ''): ValidationError {
@@ -60,8 +61,8 @@ export function isUuid(value: string): boolean {
 }
 
 /** A path id that is not a UUID cannot name anything: answer 404, as for an unknown one. */
-export function uuidParam(value: string | undefined, what: string): string {
-  if (!value || !isUuid(value)) throw new NotFoundError(what)
+export function uuidParam(value: string | undefined, code: NotFoundCode, what: string): string {
+  if (!value || !isUuid(value)) throw new NotFoundError(code, what)
   return value.toLowerCase()
 }
 

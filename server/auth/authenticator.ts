@@ -2,7 +2,7 @@ import type { Request } from 'express'
 import { parse as parseCookie } from 'cookie'
 import { API_TOKEN_PREFIX, type ApiTokens } from './api-tokens.js'
 import { CONSOLE_SCOPE, type AuthenticatedUser, type SessionScope, type SessionTokens } from './session-tokens.js'
-import { ForbiddenError, HttpError } from '../errors.js'
+import { ForbiddenError, DomainError } from '../errors.js'
 import { isJsonMediaType, isMultipartFormData } from '../http/media-type.js'
 
 export const SESSION_COOKIE = 'edgetainer_session'
@@ -57,7 +57,7 @@ export function createAuthenticator(deps: { sessions: SessionTokens; apiTokens: 
       if (!sessions.csrfTokenValid(user.credentialId, csrf)) throw new ForbiddenError(`the ${CSRF_HEADER} header does not match this session`, 'CSRF_TOKEN_INVALID')
       return
     }
-    throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'cookie-authenticated writes must send Content-Type: application/json')
+    throw new DomainError('UNSUPPORTED_MEDIA_TYPE', 'cookie-authenticated writes must send Content-Type: application/json')
   }
 
   /** Bearer: an API token, or a session JWT valid in one of the given scopes. */

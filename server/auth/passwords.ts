@@ -76,9 +76,8 @@ export function needsRehash(stored: string, cost: ScryptCost = OWASP_SCRYPT_COST
 
 /** 429 rather than 503: the client should simply retry in a moment; nothing is broken. */
 export class PasswordCheckBusyError extends TooManyRequestsError {
-  override readonly code = 'LOGIN_BUSY'
   constructor() {
-    super(1, 'the gateway is busy checking other passwords; retry in a moment')
+    super(1, 'the gateway is busy checking other passwords; retry in a moment', 'LOGIN_BUSY')
   }
 }
 

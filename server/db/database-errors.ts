@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js'
+import { DomainError } from '../errors.js'
 
 /**
  * The database cannot be reached right now (stopped, restarting, network gone).
@@ -56,8 +56,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /** The answer for any request that needed the database while it was away; never names the host. */
-export function databaseUnavailableAnswer(): HttpError {
-  return new HttpError(503, 'DATABASE_UNAVAILABLE', 'the database is unavailable; try again shortly')
+export function databaseUnavailableAnswer(): DomainError {
+  return new DomainError('DATABASE_UNAVAILABLE', 'the database is unavailable; try again shortly')
 }
 
 function fieldOf(e: PgLikeError): string | undefined {
@@ -71,7 +71,7 @@ function fieldOf(e: PgLikeError): string | undefined {
  * not pre-check it: mapped to 400/409 with a message that names the field at
  * most, never the server's own text (it can quote values and internals).
  */
-export function fromDataError(err: unknown): HttpError | undefined {
+export function fromDataError(err: unknown): DomainError | undefined {
   if (!err || typeof err !== 'object') return undefined
   const e = err as PgLikeError
   if (typeof e.code !== 'string' || e.severity === undefined) return undefined
@@ -79,27 +79,27 @@ export function fromDataError(err: unknown): HttpError | undefined {
   const what = field ?? 'a value'
   switch (e.code) {
     case '23505':
-      return new HttpError(409, 'CONFLICT', `${field ?? 'value'} is already in use`, field)
+      return new DomainError('CONFLICT', `${field ?? 'value'} is already in use`, field)
     case '23503':
-      return new HttpError(409, 'REFERENCE_CONFLICT', `${field ?? 'a referenced record'} does not exist or is still in use`, field)
+      return new DomainError('REFERENCE_CONFLICT', `${field ?? 'a referenced record'} does not exist or is still in use`, field)
     case '23502':
-      return new HttpError(400, 'VALIDATION_FAILED', `${what} is required`, field)
+      return new DomainError('VALIDATION_FAILED', `${what} is required`, field)
     case '22P02':
     case '22007':
     case '22008':
     case '23514':
     case '22023':
-      return new HttpError(400, 'VALIDATION_FAILED', `${what} is not valid`, field)
+      return new DomainError('VALIDATION_FAILED', `${what} is not valid`, field)
     case '22001':
-      return new HttpError(400, 'VALIDATION_FAILED', `${what} is too long`, field)
+      return new DomainError('VALIDATION_FAILED', `${what} is too long`, field)
     case '22003':
-      return new HttpError(400, 'VALIDATION_FAILED', `${what} is out of range`, field)
+      return new DomainError('VALIDATION_FAILED', `${what} is out of range`, field)
     case '22021':
     case '22P05':
-      return new HttpError(400, 'VALIDATION_FAILED', `${what} contains characters that cannot be stored (NUL or invalid UTF-8)`, field)
+      return new DomainError('VALIDATION_FAILED', `${what} contains characters that cannot be stored (NUL or invalid UTF-8)`, field)
     case '54000':
     case '54001':
-      return new HttpError(400, 'VALIDATION_FAILED', 'the request is too large or too deeply nested to store')
+      return new DomainError('VALIDATION_FAILED', 'the request is too large or too deeply nested to store')
     default:
       return undefined
   }

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, DeploymentsTable } from '../db/schema.js'
-import { HttpError, NotFoundError, ValidationError } from '../errors.js'
+import { DomainError, NotFoundError, ValidationError } from '../errors.js'
 import type { SoftwareStore } from '../software/software-store.js'
 import { inTransaction } from '../db/in-transaction.js'
 
@@ -54,11 +54,11 @@ export function createDeploymentStore(deps: { db: Kysely<Database>; software: So
 
   async function deploy(softwareId: string, input: DeployInput): Promise<{ deployment: DeploymentWithSoftware; previous?: DeploymentRow }> {
     const software = await deps.software.get(softwareId)
-    if (software.current_version === null) throw new HttpError(409, 'SOFTWARE_HAS_NO_VERSION', `software ${software.name} has no compose version to deploy yet`)
+    if (software.current_version === null) throw new DomainError('SOFTWARE_HAS_NO_VERSION', `software ${software.name} has no compose version to deploy yet`)
     const version = input.version ?? software.current_version
     if (input.version !== undefined) {
       await deps.software.version(software.id, input.version).catch((err: unknown) => {
-        if (err instanceof HttpError && err.status === 404) throw new ValidationError('version', `software ${software.name} has no version ${input.version}`)
+        if (err instanceof DomainError && err.code === 'VERSION_NOT_FOUND') throw new ValidationError('version', `software ${software.name} has no version ${input.version}`)
         throw err
       })
     }
@@ -89,7 +89,7 @@ export function createDeploymentStore(deps: { db: Kysely<Database>; software: So
 
   async function get(id: string): Promise<DeploymentWithSoftware> {
     const row = await withSoftware().where('deployments.id', '=', id).executeTakeFirst()
-    if (!row) throw new NotFoundError('deployment')
+    if (!row) throw new NotFoundError('DEPLOYMENT_NOT_FOUND', 'deployment')
     return effective(row)
   }
 

@@ -39,7 +39,7 @@ export function createDeviceResolver(deps: { db: Kysely<Database>; codec: EnvCod
 
   async function loadDevice(deviceUuid: string) {
     const device = await db.selectFrom('devices').select(['id', 'fleet_id']).where('id', '=', deviceUuid).executeTakeFirst()
-    if (!device) throw new NotFoundError('device')
+    if (!device) throw new NotFoundError('DEVICE_NOT_FOUND', 'device')
     return device
   }
 

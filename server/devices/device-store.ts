@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database, DeviceRow, DeviceStatus } from '../db/schema.js'
-import { ConflictError, HttpError, NotFoundError } from '../errors.js'
+import { ValidationError, ConflictError, DomainError, NotFoundError } from '../errors.js'
 import { isUuid, likePattern } from '../api/validation.js'
 import { parsePublicKey } from './device-keys.js'
 import { inTransaction } from '../db/in-transaction.js'
@@ -74,7 +74,7 @@ export function createDeviceStore(deps: {
       where not exists (select 1 from devices d where d.ssh_port = p)
       order by p limit 1`.execute(tx)
     const port = row.rows[0]?.port
-    if (port === undefined) throw new HttpError(507, 'PORT_RANGE_EXHAUSTED', `every port in ${sshPortRange.start}-${sshPortRange.end} is assigned`)
+    if (port === undefined) throw new DomainError('PORT_RANGE_EXHAUSTED', `every port in ${sshPortRange.start}-${sshPortRange.end} is assigned`)
     return port
   }
 
@@ -86,7 +86,7 @@ export function createDeviceStore(deps: {
   async function assertFleet(tx: Transaction<Database>, fleetId: string | null | undefined) {
     if (!fleetId) return
     if (!(await tx.selectFrom('fleets').select('id').where('id', '=', fleetId).executeTakeFirst())) {
-      throw new HttpError(400, 'FLEET_NOT_FOUND', `fleet_id: no fleet ${fleetId}`, 'fleet_id')
+      throw new ValidationError('fleet_id', `no fleet ${fleetId}`)
     }
   }
 
@@ -147,7 +147,7 @@ export function createDeviceStore(deps: {
 
   async function get(ref: string): Promise<DeviceRow> {
     const device = await find(ref)
-    if (!device) throw new NotFoundError('device')
+    if (!device) throw new NotFoundError('DEVICE_NOT_FOUND', 'device')
     return device
   }
 

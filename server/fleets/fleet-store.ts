@@ -35,7 +35,7 @@ export function createFleetStore(deps: { db: Kysely<Database> }) {
 
   async function get(id: string): Promise<FleetView> {
     const fleet = await withCounts().where('fleets.id', '=', id).executeTakeFirst()
-    if (!fleet) throw new NotFoundError('fleet')
+    if (!fleet) throw new NotFoundError('FLEET_NOT_FOUND', 'fleet')
     return fleet
   }
 

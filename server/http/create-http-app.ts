@@ -67,7 +67,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   // application/json and application/*+json; other types stay unparsed and the route registry refuses them (415).
   app.use('/api', express.json({ limit: '1mb', type: (req) => isJsonMediaType(req.headers['content-type']) }))
   app.use(deps.api.router)
-  app.use('/api', (_req, _res, next) => next(new NotFoundError('route', 'ROUTE_NOT_FOUND')))
+  app.use('/api', (_req, _res, next) => next(new NotFoundError('ROUTE_NOT_FOUND', 'route')))
   app.use(createErrorHandler(deps.logger))
   return app
 }

@@ -3,15 +3,15 @@ import { existsSync } from 'node:fs'
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HttpError } from '../errors.js'
+import { DomainError } from '../errors.js'
 
 export const AGENT_EXECUTABLE_NAME = 'edgetainer-agent-linux-x64'
 /** The one line the server prints at start and answers with while there is nothing to serve. */
 export const AGENT_NOT_BUILT_MESSAGE = 'the agent executable has not been built: run `make agent` on the gateway host'
 
-export class AgentExecutableUnavailableError extends HttpError {
+export class AgentExecutableUnavailableError extends DomainError {
   constructor(message = AGENT_NOT_BUILT_MESSAGE) {
-    super(503, 'AGENT_NOT_BUILT', message)
+    super('AGENT_NOT_BUILT', message)
   }
 }
 

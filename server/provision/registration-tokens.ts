@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Database, RegistrationTokensTable } from '../db/schema.js'
-import { HttpError, NotFoundError } from '../errors.js'
+import { ValidationError, DomainError, NotFoundError } from '../errors.js'
 import { tokenOptionsSchema, type TokenOptions } from './token-options.js'
 
 /** Registration tokens start with this, so a pasted value is recognisable at a glance. */
@@ -19,7 +19,7 @@ export interface UsableToken extends Omit<RegistrationTokenRow, 'options'> {
  * Why a token value cannot be used. An unknown value is 404; a known one that
  * no longer works is 410 Gone, with the reason in `code`.
  */
-export class RegistrationTokenError extends HttpError {
+export class RegistrationTokenError extends DomainError {
   constructor(readonly reason: Exclude<TokenState, 'active'> | 'not_found') {
     const messages = {
       not_found: 'registration token not found',
@@ -27,7 +27,13 @@ export class RegistrationTokenError extends HttpError {
       used_up: 'registration token has been used up',
       revoked: 'registration token has been revoked',
     }
-    super(reason === 'not_found' ? 404 : 410, `REGISTRATION_TOKEN_${reason.toUpperCase()}`, messages[reason], 'token')
+    const codes = {
+      not_found: 'REGISTRATION_TOKEN_NOT_FOUND',
+      expired: 'REGISTRATION_TOKEN_EXPIRED',
+      used_up: 'REGISTRATION_TOKEN_USED_UP',
+      revoked: 'REGISTRATION_TOKEN_REVOKED',
+    } as const
+    super(codes[reason], messages[reason], 'token')
   }
 }
 
@@ -79,7 +85,7 @@ export function createRegistrationTokens(deps: { db: Kysely<Database> }) {
 
   async function create(input: NewRegistrationToken, createdBy: string | null) {
     const fleet = await db.selectFrom('fleets').select('id').where('id', '=', input.fleet_id).executeTakeFirst()
-    if (!fleet) throw new HttpError(400, 'FLEET_NOT_FOUND', `fleet_id: no fleet ${input.fleet_id}`, 'fleet_id')
+    if (!fleet) throw new ValidationError('fleet_id', `no fleet ${input.fleet_id}`)
     const token = REGISTRATION_TOKEN_PREFIX + randomBytes(32).toString('base64url')
     const row = await db
       .insertInto('registration_tokens')
@@ -108,7 +114,7 @@ export function createRegistrationTokens(deps: { db: Kysely<Database> }) {
 
   async function get(id: string): Promise<RegistrationTokenRow> {
     const row = await db.selectFrom('registration_tokens').selectAll().where('id', '=', id).executeTakeFirst()
-    if (!row) throw new NotFoundError('registration token')
+    if (!row) throw new NotFoundError('REGISTRATION_TOKEN_NOT_FOUND', 'registration token')
     return row
   }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { statusOf, type ErrorCode } from '../error-codes.js'
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
@@ -11,8 +12,9 @@ function wantsHtml(req: IncomingMessage): boolean {
  * The proxy's own answers: a short page for browsers, `{error, code}` for API
  * clients. They name no other device and nothing about the gateway's insides.
  */
-export function sendProxyError(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string) {
+export function sendProxyError(req: IncomingMessage, res: ServerResponse, code: ErrorCode, message: string) {
   if (res.headersSent) return res.destroy()
+  const status = statusOf(code)
   res.setHeader('Cache-Control', 'no-store')
   if (wantsHtml(req)) {
     const title = status === 404 ? 'Not found' : status === 401 ? 'Sign-in required' : 'Device unavailable'
@@ -30,9 +32,9 @@ export function sendProxyError(req: IncomingMessage, res: ServerResponse, status
 }
 
 /** The same refusal for a WebSocket upgrade, which has no response object yet. */
-export function refuseUpgrade(socket: Duplex, status: number, reason: string) {
+export function refuseUpgrade(socket: Duplex, code: ErrorCode) {
   if (socket.destroyed || !socket.writable) return socket.destroy()
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  socket.end(`HTTP/1.1 ${statusOf(code)} ${code}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
 /**

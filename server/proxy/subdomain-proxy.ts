@@ -13,9 +13,10 @@ import type { RouteTable } from './route-table.js'
 import { createTunnelAgents } from './tunnel-agent.js'
 import { refuseUpgrade, safeNext, sendProxyError } from './proxy-pages.js'
 import { normalisedHost, prepareDeviceHeaders, requestOrigin } from './proxy-headers.js'
+import type { ErrorCode } from '../error-codes.js'
 
 type Decision =
-  | { ok: false; status: number; code: string; message: string }
+  | { ok: false; code: ErrorCode; message: string }
   | { ok: true; agent: ReturnType<ReturnType<typeof createTunnelAgents>['get']>; stripPrefix: string | undefined; signedInByCookie: boolean }
 
 /** Node's own refusals of a header or a path: the client's bytes, so a 400, not a 5xx. */
@@ -46,9 +47,9 @@ export function createSubdomainProxy(deps: {
 
   proxy.on('error', (err, req, res) => {
     logger.debug({ err: err.message, host: req.headers.host }, 'device service did not answer')
-    if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'SERVICE_UNREACHABLE', 'The device is online, but this service did not answer.')
+    if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 'SERVICE_UNREACHABLE', 'The device is online, but this service did not answer.')
     else if (upgraded.has(res as Duplex) || (res as Duplex).destroyed) (res as Duplex).destroy()
-    else refuseUpgrade(res as Duplex, 502, 'SERVICE_UNREACHABLE')
+    else refuseUpgrade(res as Duplex, 'SERVICE_UNREACHABLE')
   })
   // http-proxy only half-closes the channel when the client goes, and opens it even if the client is already gone:
   // tie both ends together so a dropped client never leaves a channel open in the device's tunnel.
@@ -68,19 +69,19 @@ export function createSubdomainProxy(deps: {
 
   async function decide(req: IncomingMessage, host: string): Promise<Decision> {
     const resolution = await routes.resolve(host, req.url ?? '/')
-    if (resolution.kind !== 'route') return { ok: false, status: 404, code: 'NOT_FOUND', message: 'There is no service at this address.' }
+    if (resolution.kind !== 'route') return { ok: false, code: 'NOT_FOUND', message: 'There is no service at this address.' }
     const { device, service } = resolution
     let signedInByCookie = false
     if (service.auth_required) {
       const user = await authenticator.authenticateHeaders({ authorization: req.headers.authorization, cookie: req.headers.cookie }, { deviceHost: host })
-      if (!user) return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'This service needs a console sign-in or an API token.' }
+      if (!user) return { ok: false, code: 'UNAUTHORIZED', message: 'This service needs a console sign-in or an API token.' }
       // The authenticator prefers a Bearer header; without one it was the cookie, i.e. a browser.
       signedInByCookie = !/^Bearer\s+\S+$/i.test(req.headers.authorization ?? '')
     }
     const session = registry.get(device.id)
-    if (!session) return { ok: false, status: 502, code: 'DEVICE_OFFLINE', message: 'The device is offline. It will be reachable again when its tunnel reconnects.' }
+    if (!session) return { ok: false, code: 'DEVICE_OFFLINE', message: 'The device is offline. It will be reachable again when its tunnel reconnects.' }
     if (!session.hasServiceForward(service.container_name, service.internal_port)) {
-      return { ok: false, status: 502, code: 'SERVICE_NOT_CONNECTED', message: 'The device is online but does not forward this service right now.' }
+      return { ok: false, code: 'SERVICE_NOT_CONNECTED', message: 'The device is online but does not forward this service right now.' }
     }
     return {
       ok: true,
@@ -96,7 +97,7 @@ export function createSubdomainProxy(deps: {
       return await decide(req, host)
     } catch (err) {
       logger.error({ err }, 'proxy routing failed')
-      return { ok: false, status: 503, code: 'ROUTING_UNAVAILABLE', message: 'The gateway cannot look up this address right now. Try again shortly.' }
+      return { ok: false, code: 'ROUTING_UNAVAILABLE', message: 'The gateway cannot look up this address right now. Try again shortly.' }
     }
   }
 
@@ -126,7 +127,7 @@ export function createSubdomainProxy(deps: {
   function landHandoff(req: IncomingMessage, res: ServerResponse, host: string) {
     const url = new URL(req.url ?? '/', 'http://device')
     const token = deps.handoff.redeem(url.searchParams.get('ticket') ?? '', host)
-    if (!token) return sendProxyError(req, res, 401, 'HANDOFF_INVALID', 'This sign-in link has expired or was already used. Open the service again.')
+    if (!token) return sendProxyError(req, res, 'HANDOFF_INVALID', 'This sign-in link has expired or was already used. Open the service again.')
     const secure = Boolean((req.socket as { encrypted?: boolean }).encrypted)
     res.writeHead(302, {
       'Set-Cookie': serializeCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure, path: '/' }),
@@ -141,8 +142,8 @@ export function createSubdomainProxy(deps: {
     const decision = await decideSafely(req, host)
     if (res.destroyed) return
     if (!decision.ok) {
-      if (decision.status === 401 && (req.headers.accept ?? '').includes('text/html')) return loginRedirect(req, res, host)
-      return sendProxyError(req, res, decision.status, decision.code, decision.message)
+      if (decision.code === 'UNAUTHORIZED' && (req.headers.accept ?? '').includes('text/html')) return loginRedirect(req, res, host)
+      return sendProxyError(req, res, decision.code, decision.message)
     }
     prepare(req, decision)
     try {
@@ -151,25 +152,25 @@ export function createSubdomainProxy(deps: {
       // http.request refuses some header bytes Node's parser let in: the client's doing, so a 400.
       const code = (err as NodeJS.ErrnoException).code ?? ''
       logger.debug({ err: (err as Error).message, code }, 'proxy refused a request')
-      if (badHeaderCodes.has(code)) sendProxyError(req, res, 400, 'BAD_HEADER', 'The request carries a header or path that cannot be passed on.')
-      else sendProxyError(req, res, 502, 'SERVICE_UNREACHABLE', 'The device is online, but this service did not answer.')
+      if (badHeaderCodes.has(code)) sendProxyError(req, res, 'BAD_HEADER', 'The request carries a header or path that cannot be passed on.')
+      else sendProxyError(req, res, 'SERVICE_UNREACHABLE', 'The device is online, but this service did not answer.')
     }
   }
 
   async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, host: string) {
     // http-proxy would drop anything else without a word; say what was wrong instead.
-    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') return refuseUpgrade(socket, 400, 'BAD_UPGRADE')
+    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') return refuseUpgrade(socket, 'BAD_UPGRADE')
     const decision = await decideSafely(req, host)
     if (socket.destroyed) return
-    if (!decision.ok) return refuseUpgrade(socket, decision.status, decision.code)
-    if (decision.signedInByCookie && !originAllowed(req, host)) return refuseUpgrade(socket, 403, 'ORIGIN_REFUSED')
+    if (!decision.ok) return refuseUpgrade(socket, decision.code)
+    if (decision.signedInByCookie && !originAllowed(req, host)) return refuseUpgrade(socket, 'ORIGIN_REFUSED')
     prepare(req, decision)
     try {
       proxy.ws(req, socket, head, { target: decision.agent.target, agent: decision.agent })
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? ''
       logger.debug({ err: (err as Error).message, code }, 'proxy refused an upgrade')
-      refuseUpgrade(socket, badHeaderCodes.has(code) ? 400 : 502, badHeaderCodes.has(code) ? 'BAD_HEADER' : 'SERVICE_UNREACHABLE')
+      refuseUpgrade(socket, badHeaderCodes.has(code) ? 'BAD_HEADER' : 'SERVICE_UNREACHABLE')
     }
   }
 
@@ -194,10 +195,10 @@ export function createSubdomainProxy(deps: {
         try {
           return landHandoff(req, res, host)
         } catch (err) {
-          return contain('hand-off', () => sendProxyError(req, res, 400, 'HANDOFF_INVALID', 'This sign-in link is malformed.'))(err)
+          return contain('hand-off', () => sendProxyError(req, res, 'HANDOFF_INVALID', 'This sign-in link is malformed.'))(err)
         }
       }
-      serveRequest(req, res, host).catch(contain('request', () => sendProxyError(req, res, 502, 'GATEWAY_ERROR', 'The gateway could not route this request.')))
+      serveRequest(req, res, host).catch(contain('request', () => sendProxyError(req, res, 'GATEWAY_ERROR', 'The gateway could not route this request.')))
     },
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {

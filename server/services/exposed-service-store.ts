@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, ExposedServiceRow } from '../db/schema.js'
 import type { GatewayEvents } from '../events/gateway-events.js'
-import { ConflictError, HttpError, NotFoundError } from '../errors.js'
+import { ConflictError, DomainError, NotFoundError } from '../errors.js'
 import { inTransaction } from '../db/in-transaction.js'
 
 export interface ExposedServiceInput {
@@ -43,7 +43,7 @@ export function createExposedServiceStore(deps: { db: Kysely<Database>; events: 
       where not exists (select 1 from exposed_services s where s.external_port = p)
       order by p limit 1`.execute(tx)
     const port = row.rows[0]?.port
-    if (port === undefined) throw new HttpError(507, 'PORT_RANGE_EXHAUSTED', `every port in ${tcpPortRange.start}-${tcpPortRange.end} is assigned`)
+    if (port === undefined) throw new DomainError('PORT_RANGE_EXHAUSTED', `every port in ${tcpPortRange.start}-${tcpPortRange.end} is assigned`)
     return port
   }
 
@@ -74,7 +74,7 @@ export function createExposedServiceStore(deps: { db: Kysely<Database>; events: 
 
   async function get(deviceUuid: string, serviceId: string): Promise<ExposedServiceRow> {
     const row = await db.selectFrom('exposed_services').selectAll().where('device_id', '=', deviceUuid).where('id', '=', serviceId).executeTakeFirst()
-    if (!row) throw new NotFoundError('exposed service', 'SERVICE_NOT_FOUND')
+    if (!row) throw new NotFoundError('SERVICE_NOT_FOUND', 'exposed service')
     return row
   }
 

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express'
 import multer from 'multer'
-import { HttpError, ValidationError } from '../errors.js'
+import { DomainError, ValidationError } from '../errors.js'
 import { MAX_COMPOSE_BYTES } from './compose-validation.js'
 
 export interface ComposeUpload {
@@ -22,16 +22,16 @@ export function createComposeUpload() {
   }).single('file')
 
   return async function readUpload(req: Request, res: Response): Promise<ComposeUpload> {
-    if (!req.is('multipart/form-data')) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the compose file as multipart/form-data in field "file"')
+    if (!req.is('multipart/form-data')) throw new DomainError('UNSUPPORTED_MEDIA_TYPE', 'send the compose file as multipart/form-data in field "file"')
     await new Promise<void>((resolve, reject) => {
       parse(req, res, (err: unknown) => {
         if (!err) return resolve()
         if (err instanceof multer.MulterError) {
-          if (err.code === 'LIMIT_FILE_SIZE') return reject(new HttpError(413, 'BODY_TOO_LARGE', `file: a compose file is at most ${MAX_COMPOSE_BYTES} bytes`, 'file'))
+          if (err.code === 'LIMIT_FILE_SIZE') return reject(new DomainError('BODY_TOO_LARGE', `file: a compose file is at most ${MAX_COMPOSE_BYTES} bytes`, 'file'))
           return reject(new ValidationError(err.field ?? 'file', err.message))
         }
         // Busboy's errors for malformed multipart bodies: the client's fault, and nothing internal to echo.
-        reject(new HttpError(400, 'INVALID_MULTIPART', 'request body is not valid multipart/form-data'))
+        reject(new DomainError('INVALID_MULTIPART', 'request body is not valid multipart/form-data'))
       })
     })
     if (!req.file) throw new ValidationError('file', 'a compose file is required')

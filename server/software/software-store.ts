@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely'
 import type { Database, SoftwareTable, SoftwareVersionsTable } from '../db/schema.js'
-import { ConflictError, HttpError, NotFoundError, ValidationError } from '../errors.js'
+import { ConflictError, DomainError, NotFoundError, ValidationError } from '../errors.js'
 import { likePattern } from '../api/validation.js'
 import type { EnvCodec, VarChange } from '../env/env-codec.js'
 import type { SoftwareEnvInput } from '../env/env-var-schema.js'
@@ -110,7 +110,7 @@ export function createSoftwareStore(deps: { db: Kysely<Database>; codec: EnvCode
 
   async function get(id: string): Promise<SoftwareRow> {
     const software = await db.selectFrom('software').selectAll().where('id', '=', id).executeTakeFirst()
-    if (!software) throw new NotFoundError('software')
+    if (!software) throw new NotFoundError('SOFTWARE_NOT_FOUND', 'software')
     return software
   }
 
@@ -133,7 +133,7 @@ export function createSoftwareStore(deps: { db: Kysely<Database>; codec: EnvCode
     if (patch.docker_compose_yaml !== undefined) validateCompose(patch.docker_compose_yaml)
     return inTransaction(db, async (tx) => {
       const current = await tx.selectFrom('software').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
-      if (!current) throw new NotFoundError('software')
+      if (!current) throw new NotFoundError('SOFTWARE_NOT_FOUND', 'software')
       if (patch.name !== undefined) await assertNameFree(tx, patch.name, id)
       const source = patch.source ?? (current.source as SoftwareSource)
       checkSource(source, patch.repo_url !== undefined ? patch.repo_url : current.repo_url)
@@ -176,7 +176,7 @@ export function createSoftwareStore(deps: { db: Kysely<Database>; codec: EnvCode
     const row = await db.selectFrom('software_versions').selectAll().where('software_id', '=', id).where('version', '=', label).executeTakeFirst()
     if (!row) {
       await get(id)
-      throw new HttpError(404, 'VERSION_NOT_FOUND', `software has no version ${label}`)
+      throw new DomainError('VERSION_NOT_FOUND', `software has no version ${label}`)
     }
     return row
   }

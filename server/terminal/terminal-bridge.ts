@@ -11,14 +11,14 @@ import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
 import type { HostKey } from '../tunnel/host-key.js'
 import { runTerminal } from './terminal-session.js'
 import { isDatabaseUnavailable } from '../db/database-errors.js'
+import { statusOf, type ErrorCode } from '../error-codes.js'
 
 const terminalPath = /^\/api\/devices\/([^/]+)\/terminal$/
 const containerPattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/
 
-const refusalCodes: Record<number, string> = { 400: 'BAD_REQUEST', 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 503: 'DATABASE_UNAVAILABLE' }
-
-function refuse(socket: Duplex, status: number, reason: string) {
-  const body = JSON.stringify({ error: reason, code: refusalCodes[status] ?? 'NOT_FOUND' })
+function refuse(socket: Duplex, code: ErrorCode, reason: string) {
+  const status = statusOf(code)
+  const body = JSON.stringify({ error: reason, code })
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }
 
@@ -52,20 +52,20 @@ export function createTerminalBridge(deps: {
     try {
       url = new URL(req.url ?? '/', 'http://gateway')
       const match = terminalPath.exec(url.pathname)
-      if (!match) return refuse(socket, 404, 'Not Found')
+      if (!match) return refuse(socket, 'NOT_FOUND', 'Not Found')
       deviceRef = decodeURIComponent(match[1]!)
     } catch {
-      return refuse(socket, 400, 'Bad Request')
+      return refuse(socket, 'BAD_REQUEST', 'Bad Request')
     }
     const origin = req.headers.origin
-    if (!origin || !deps.authenticator.isConsoleOrigin(origin)) return refuse(socket, 403, 'Forbidden')
+    if (!origin || !deps.authenticator.isConsoleOrigin(origin)) return refuse(socket, 'FORBIDDEN', 'Forbidden')
     const user = await deps.authenticator.authenticateHeaders({ cookie: req.headers.cookie })
-    if (!user) return refuse(socket, 401, 'Unauthorized')
-    if (!roleAllows(user.role, 'operator')) return refuse(socket, 403, 'Forbidden')
+    if (!user) return refuse(socket, 'UNAUTHORIZED', 'Unauthorized')
+    if (!roleAllows(user.role, 'operator')) return refuse(socket, 'FORBIDDEN', 'Forbidden')
     const container = url.searchParams.get('container') ?? undefined
-    if (container !== undefined && !containerPattern.test(container)) return refuse(socket, 400 as number, 'Bad Request')
+    if (container !== undefined && !containerPattern.test(container)) return refuse(socket, 'BAD_REQUEST', 'Bad Request')
     const device = await deps.devices.find(deviceRef)
-    if (!device) return refuse(socket, 404, 'Not Found')
+    if (!device) return refuse(socket, 'DEVICE_NOT_FOUND', 'Not Found')
     const cols = clamp(url.searchParams.get('cols'), 80)
     const rows = clamp(url.searchParams.get('rows'), 24)
 
@@ -114,7 +114,7 @@ export function createTerminalBridge(deps: {
       handleUpgrade(req, socket, head).catch((err) => {
         // Past the parsing above, what can fail is the database: a documented 503, never a 500.
         if (!isDatabaseUnavailable(err)) deps.logger.error({ err }, 'terminal upgrade failed')
-        refuse(socket, 503, 'Service Unavailable')
+        refuse(socket, 'DATABASE_UNAVAILABLE', 'Service Unavailable')
       })
     },
     close() {

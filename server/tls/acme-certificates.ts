@@ -153,7 +153,7 @@ export function createAcmeCertificates(deps: {
     const hosts = await knownHosts.desiredHosts(name)
     if (!hosts.length) {
       if (await store.get(name)) throw new ConflictError('nothing the gateway serves uses this certificate any more', 'CERTIFICATE_UNUSED')
-      throw new NotFoundError('certificate')
+      throw new NotFoundError('CERTIFICATE_NOT_FOUND', 'certificate')
     }
     void queue.request(name, true)
     const row = (await store.summaries()).find((r) => r.name === name)

@@ -35,7 +35,7 @@ export function createUserStore(deps: { db: Kysely<Database>; hash?: (password: 
 
   async function get(id: string): Promise<UserView> {
     const user = await db.selectFrom('users').select(viewColumns).where('id', '=', id).executeTakeFirst()
-    if (!user) throw new NotFoundError('user')
+    if (!user) throw new NotFoundError('USER_NOT_FOUND', 'user')
     return user
   }
 

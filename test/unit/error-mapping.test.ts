@@ -4,6 +4,7 @@ import { DatabaseUnavailableError, fromDataError, isConnectionFailure, isDatabas
 import { ValidationError } from '../../server/errors.js'
 import { toHttpError } from '../../server/http/error-handler.js'
 import { checkStorable, MAX_INPUT_DEPTH } from '../../server/api/validation.js'
+import { statusOf } from '../../server/error-codes.js'
 
 /** A server-sent PostgreSQL error as pg raises it: a SQLSTATE, a severity, and text that must never reach a client. */
 function pgError(code: string, extra: Record<string, unknown> = {}) {
@@ -22,7 +23,7 @@ t.test('connection failures and outage SQLSTATEs are 503 DATABASE_UNAVAILABLE', 
   ]
   for (const err of failures) t.ok(isConnectionFailure(err), `the pool wrapper classifies "${err.message}"`)
   const wrapped = toHttpError(new DatabaseUnavailableError('database unavailable: connect ECONNREFUSED 10.0.0.5:5432'))!
-  t.equal(wrapped.status, 503)
+  t.equal(statusOf(wrapped.code), 503)
   t.notMatch(wrapped.message, /10\.0\.0\.5|ECONNREFUSED/, 'the answer never names the database host')
   t.notOk(isDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), 'a refused connection elsewhere is not the database')
   t.notOk(isConnectionFailure(pgError('23505')), 'a query error is not an outage')
@@ -41,7 +42,7 @@ t.test('data errors a request can provoke are 400/409 naming at most the field',
   ]
   for (const [code, status] of cases) {
     const answer = fromDataError(pgError(code, { column: 'name' }))!
-    t.equal(answer.status, status, code)
+    t.equal(statusOf(answer.code), status, code)
     t.equal(answer.field, 'name', `${code} names the field`)
     t.notMatch(answer.message, /internal text|relation/, `${code} leaks nothing of the server's text`)
   }

@@ -110,7 +110,7 @@ t.test('private key material is refused wherever it comes from', async (t) => {
 
 t.test('bad input is a 400 naming the field', async (t) => {
   const err = t.throws(() => renderIgnition(sampleInput({ agentExecutable: { url: 'https://gw.example.com/a', sha512: 'not-hex' } }))) as ValidationError
-  t.equal(err.status, 400)
+  t.equal(err.code, 'VALIDATION_FAILED')
   t.equal(err.field, 'agentExecutable.sha512')
   t.throws(() => renderIgnition(sampleInput({ hostname: 'pump_7.local' })), ValidationError, 'a hostname is one DNS label')
   t.throws(() => renderIgnition(sampleInput({ token: 'short' })), ValidationError)

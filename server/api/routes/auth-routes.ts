@@ -5,7 +5,7 @@ import { CSRF_HEADER, SESSION_COOKIE } from '../../auth/authenticator.js'
 import type { HandoffTickets } from '../../auth/handoff-tickets.js'
 import { clientAddress, type PasswordLogin } from '../../auth/password-login.js'
 import type { SessionTokens, IssuedSession } from '../../auth/session-tokens.js'
-import { HttpError } from '../../errors.js'
+import { DomainError } from '../../errors.js'
 import type { UserStore } from '../../users/user-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 import type { LiveAccess } from '../../auth/live-access.js'
@@ -95,7 +95,7 @@ export function registerAuthRoutes(
     tag: 'auth',
     access: 'viewer',
     async handler({ req, res, user }) {
-      if (user.via !== 'session') throw new HttpError(400, 'NOT_A_SESSION', 'API tokens do not refresh; create a new token instead')
+      if (user.via !== 'session') throw new DomainError('NOT_A_SESSION', 'API tokens do not refresh; create a new token instead')
       const session = await sessions.issue(user.id, { ip: req.ip, userAgent: req.get('user-agent') })
       await sessions.revoke(user.credentialId)
       setSessionCookies(res, req.secure, session)
@@ -128,7 +128,7 @@ export function registerAuthRoutes(
     query: handoffQuery,
     async handler({ req, res, query }) {
       const target = new URL(query.next)
-      const invalid = (why: string) => new HttpError(400, 'VALIDATION_FAILED', `next: ${why}`, 'next')
+      const invalid = (why: string) => new DomainError('VALIDATION_FAILED', `next: ${why}`, 'next')
       if (unsafeInUrl.test(query.next)) throw invalid('must not contain backslashes or control characters')
       if (target.username || target.password) throw invalid('must not carry credentials')
       // The landing redirects to this path on the device host; `//x` there would be another host.

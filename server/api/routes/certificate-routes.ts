@@ -28,7 +28,7 @@ export function registerCertificateRoutes(api: RouteRegistry, deps: { certificat
     status: 202,
     async handler({ params, audit }) {
       const host = (params.host ?? '').toLowerCase().replace(/\.$/, '')
-      if (!hostParam.test(host)) throw new NotFoundError('certificate')
+      if (!hostParam.test(host)) throw new NotFoundError('CERTIFICATE_NOT_FOUND', 'certificate')
       const view = await certificates.renew(host)
       await audit('certificate.renew', 'certificate', view.name, { host })
       return view

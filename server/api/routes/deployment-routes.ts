@@ -6,7 +6,7 @@ import type { DeploymentStore, DeployTarget } from '../../deployments/deployment
 import { deploymentViews } from '../../deployments/deployment-view.js'
 import type { DeviceResolver } from '../../deployments/device-resolver.js'
 import type { DeviceStore } from '../../devices/device-store.js'
-import { HttpError, ValidationError } from '../../errors.js'
+import { DomainError, ValidationError } from '../../errors.js'
 import type { FleetStore } from '../../fleets/fleet-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery, uuidParam } from '../validation.js'
@@ -52,14 +52,14 @@ export function registerDeploymentRoutes(api: RouteRegistry, deps: DeploymentRou
     }
     if (body.fleet_id) {
       const fleet = await fleets.get(body.fleet_id).catch((err: unknown) => {
-        if (err instanceof HttpError && err.status === 404) return undefined
+        if (err instanceof DomainError && err.code === 'FLEET_NOT_FOUND') return undefined
         throw err
       })
-      if (!fleet) throw new HttpError(400, 'FLEET_NOT_FOUND', `fleet_id: no fleet ${body.fleet_id}`, 'fleet_id')
+      if (!fleet) throw new ValidationError('fleet_id', `no fleet ${body.fleet_id}`)
       return { fleetId: fleet.id }
     }
     const device = await devices.find(body.device_id!)
-    if (!device) throw new HttpError(400, 'DEVICE_NOT_FOUND', `device_id: no device ${body.device_id}`, 'device_id')
+    if (!device) throw new ValidationError('device_id', `no device ${body.device_id}`)
     return { deviceUuid: device.id }
   }
 
@@ -73,7 +73,7 @@ export function registerDeploymentRoutes(api: RouteRegistry, deps: DeploymentRou
     status: 201,
     body: deployBody,
     async handler({ params, body, transaction }) {
-      const softwareId = uuidParam(params.id, 'software')
+      const softwareId = uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software')
       const to = await target(body)
       const deployment = await transaction(async (trx, audit) => {
         const { deployment, previous } = await deps.deploymentsIn(trx).deploy(softwareId, { target: to, version: body.version, pinned: body.pinned })
@@ -113,7 +113,7 @@ export function registerDeploymentRoutes(api: RouteRegistry, deps: DeploymentRou
     tag: 'deployments',
     access: 'viewer',
     async handler({ params }) {
-      return view(await deployments.get(uuidParam(params.id, 'deployment')))
+      return view(await deployments.get(uuidParam(params.id, 'DEPLOYMENT_NOT_FOUND', 'deployment')))
     },
   })
 
@@ -125,7 +125,7 @@ export function registerDeploymentRoutes(api: RouteRegistry, deps: DeploymentRou
     access: 'admin',
     status: 204,
     async handler({ params, transaction }) {
-      const id = uuidParam(params.id, 'deployment')
+      const id = uuidParam(params.id, 'DEPLOYMENT_NOT_FOUND', 'deployment')
       await transaction(async (trx, audit) => {
         const removed = await deps.deploymentsIn(trx).remove(id)
         await audit('deployment.delete', 'deployment', removed.id, {

@@ -35,7 +35,7 @@ export function registerEnvVarRoutes(api: RouteRegistry, deps: EnvVarRouteDeps) 
   const { envStore, codec, resolver } = deps
 
   const owners: Record<EnvLevel, { base: string; tag: string; find(ref: string | undefined): Promise<string> }> = {
-    fleet: { base: '/api/fleets/:id/env-vars', tag: 'fleets', find: async (ref) => (await deps.fleets.get(uuidParam(ref, 'fleet'))).id },
+    fleet: { base: '/api/fleets/:id/env-vars', tag: 'fleets', find: async (ref) => (await deps.fleets.get(uuidParam(ref, 'FLEET_NOT_FOUND', 'fleet'))).id },
     device: { base: '/api/devices/:id/env-vars', tag: 'devices', find: async (ref) => (await deps.devices.get(ref ?? '')).id },
   }
 
@@ -143,7 +143,7 @@ export function registerEnvVarRoutes(api: RouteRegistry, deps: EnvVarRouteDeps) 
         const name = container(params.container)
         await transaction(async (trx, audit) => {
           const removed = await createEnvStore({ db: trx, codec }).remove(level, ownerId, name)
-          if (!removed) throw new NotFoundError('env vars', 'ENV_VARS_NOT_FOUND')
+          if (!removed) throw new NotFoundError('ENV_VARS_NOT_FOUND', 'env vars')
           await audit('env.delete', level, ownerId, { container: name, changes: removed.changes })
         })
         return undefined

@@ -108,7 +108,7 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: {
     access: 'viewer',
     async handler({ params }) {
       const device = await devices.get(params.id!)
-      return view(device, await services.get(device.id, uuidParam(params.service_id, 'exposed service')))
+      return view(device, await services.get(device.id, uuidParam(params.service_id, 'SERVICE_NOT_FOUND', 'exposed service')))
     },
   })
 
@@ -121,7 +121,7 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: {
     body: updateBody,
     async handler({ params, body, transaction }) {
       const device = await devices.get(params.id!)
-      const serviceId = uuidParam(params.service_id, 'exposed service')
+      const serviceId = uuidParam(params.service_id, 'SERVICE_NOT_FOUND', 'exposed service')
       const service = await transaction(async (trx, audit, afterCommit) => {
         const store = deps.servicesIn(trx, afterCommit)
         const before = await store.get(device.id, serviceId)
@@ -149,7 +149,7 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: {
     status: 204,
     async handler({ params, transaction }) {
       const device = await devices.get(params.id!)
-      const serviceId = uuidParam(params.service_id, 'exposed service')
+      const serviceId = uuidParam(params.service_id, 'SERVICE_NOT_FOUND', 'exposed service')
       await transaction(async (trx, audit, afterCommit) => {
         const service = await deps.servicesIn(trx, afterCommit).remove(device.id, serviceId)
         await audit('service.delete', 'exposed_service', service.id, { device_id: device.device_id, name: service.name })
@@ -167,7 +167,7 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: {
       access: 'operator',
       async handler({ params, transaction }) {
         const device = await devices.get(params.id!)
-        const serviceId = uuidParam(params.service_id, 'exposed service')
+        const serviceId = uuidParam(params.service_id, 'SERVICE_NOT_FOUND', 'exposed service')
         const service = await transaction(async (trx, audit, afterCommit) => {
           const updated = await deps.servicesIn(trx, afterCommit).update(device.id, serviceId, { enabled: action === 'enable' })
           await audit(`service.${action}`, 'exposed_service', updated.id, { device_id: device.device_id, name: updated.name })

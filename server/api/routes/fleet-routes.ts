@@ -51,7 +51,7 @@ export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetSto
     tag: 'fleets',
     access: 'viewer',
     async handler({ params }) {
-      return fleets.get(uuidParam(params.id, 'fleet'))
+      return fleets.get(uuidParam(params.id, 'FLEET_NOT_FOUND', 'fleet'))
     },
   })
 
@@ -63,7 +63,7 @@ export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetSto
     access: 'admin',
     body: updateFleetBody,
     async handler({ params, body, transaction }) {
-      const id = uuidParam(params.id, 'fleet')
+      const id = uuidParam(params.id, 'FLEET_NOT_FOUND', 'fleet')
       return transaction(async (trx, audit) => {
         const fleet = await createFleetStore({ db: trx }).update(id, body)
         await audit('fleet.update', 'fleet', fleet.id, { fields: Object.keys(body) })
@@ -80,7 +80,7 @@ export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetSto
     access: 'admin',
     status: 204,
     async handler({ params, transaction }) {
-      const id = uuidParam(params.id, 'fleet')
+      const id = uuidParam(params.id, 'FLEET_NOT_FOUND', 'fleet')
       await transaction(async (trx, audit) => {
         const fleet = await createFleetStore({ db: trx }).remove(id)
         await audit('fleet.delete', 'fleet', fleet.id, { name: fleet.name, devices_unassigned: fleet.device_count })
@@ -97,7 +97,7 @@ export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetSto
     access: 'viewer',
     query: paginationQuery,
     async handler({ params, query }) {
-      const fleet = await fleets.get(uuidParam(params.id, 'fleet'))
+      const fleet = await fleets.get(uuidParam(params.id, 'FLEET_NOT_FOUND', 'fleet'))
       const { items, total } = await devices.list({ ...query, fleet_id: fleet.id })
       return page(items.map(deviceView), total, query)
     },

@@ -76,7 +76,7 @@ export function registerProvisionRoutes(
     tag: 'provisioning',
     access: 'viewer',
     async handler({ params }) {
-      return tokenView(await tokens.get(uuidParam(params.id, 'registration token')))
+      return tokenView(await tokens.get(uuidParam(params.id, 'REGISTRATION_TOKEN_NOT_FOUND', 'registration token')))
     },
   })
 
@@ -88,7 +88,7 @@ export function registerProvisionRoutes(
     access: 'admin',
     status: 204,
     async handler({ params, transaction }) {
-      const id = uuidParam(params.id, 'registration token')
+      const id = uuidParam(params.id, 'REGISTRATION_TOKEN_NOT_FOUND', 'registration token')
       await transaction(async (trx, audit) => {
         const row = await createRegistrationTokens({ db: trx }).revoke(id)
         await audit('provision.token.revoke', 'registration_token', row.id, { fleet_id: row.fleet_id })

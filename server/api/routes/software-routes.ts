@@ -94,7 +94,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'viewer',
     async handler({ params }) {
-      return detail(uuidParam(params.id, 'software'))
+      return detail(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'))
     },
   })
 
@@ -107,7 +107,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     body: updateSoftwareBody,
     async handler({ params, body, user, transaction }) {
       const write = await transaction(async (trx, audit) => {
-        const w = await createSoftwareStore({ db: trx, codec }).update(uuidParam(params.id, 'software'), body, user.username)
+        const w = await createSoftwareStore({ db: trx, codec }).update(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'), body, user.username)
         await audit('software.update', 'software', w.software.id, writeDetails(w, { fields: Object.keys(body) }))
         return w
       })
@@ -123,7 +123,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     access: 'admin',
     status: 204,
     async handler({ params, transaction }) {
-      const id = uuidParam(params.id, 'software')
+      const id = uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software')
       await transaction(async (trx, audit) => {
         const removed = await createSoftwareStore({ db: trx, codec }).remove(id)
         await audit('software.delete', 'software', removed.id, { name: removed.name })
@@ -139,7 +139,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'viewer',
     async handler({ params }) {
-      const row = await software.get(uuidParam(params.id, 'software'))
+      const row = await software.get(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'))
       const versions = await software.versions(row.id)
       return { items: versions.map((v) => versionSummary(v, row.current_version)), current_version: row.current_version }
     },
@@ -152,7 +152,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'viewer',
     async handler({ params }) {
-      const row = await software.get(uuidParam(params.id, 'software'))
+      const row = await software.get(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'))
       return versionDetail(codec, await software.version(row.id, params.version!), row.current_version)
     },
   })
@@ -164,7 +164,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'viewer',
     async handler({ params }) {
-      const id = uuidParam(params.id, 'software')
+      const id = uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software')
       const [a, b] = await Promise.all([software.version(id, params.a!), software.version(id, params.b!)])
       return { software_id: id, from: a.version, to: b.version, diff: diffVersions(codec, a, b) }
     },
@@ -177,7 +177,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     tag: 'software',
     access: 'viewer',
     async handler({ params }) {
-      const row = await software.get(uuidParam(params.id, 'software'))
+      const row = await software.get(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'))
       return { version: row.current_version, ...softwareEnvView(codec, await software.currentVersion(row)) }
     },
   })
@@ -191,7 +191,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     body: softwareEnvBody,
     async handler({ params, body, user, transaction }) {
       const write = await transaction(async (trx, audit) => {
-        const w = await createSoftwareStore({ db: trx, codec }).update(uuidParam(params.id, 'software'), { env_vars: body }, user.username)
+        const w = await createSoftwareStore({ db: trx, codec }).update(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'), { env_vars: body }, user.username)
         await audit('software.env.update', 'software', w.software.id, writeDetails(w))
         return w
       })

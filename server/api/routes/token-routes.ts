@@ -61,9 +61,9 @@ export function registerTokenRoutes(api: RouteRegistry, deps: { apiTokens: ApiTo
     access: 'viewer',
     status: 204,
     async handler({ user, params, transaction }) {
-      const id = uuidParam(params.id, 'api token')
+      const id = uuidParam(params.id, 'API_TOKEN_NOT_FOUND', 'api token')
       await transaction(async (trx, audit) => {
-        if (!(await createApiTokens({ db: trx }).remove(user.id, id))) throw new NotFoundError('api token')
+        if (!(await createApiTokens({ db: trx }).remove(user.id, id))) throw new NotFoundError('API_TOKEN_NOT_FOUND', 'api token')
         await audit('token.revoke', 'api_token', id)
       })
       await liveAccess.recheckUser(user.id, 'the API token was revoked')
@@ -78,7 +78,7 @@ export function registerTokenRoutes(api: RouteRegistry, deps: { apiTokens: ApiTo
     tag: 'tokens',
     access: 'admin',
     async handler({ params }) {
-      const user = await users.get(uuidParam(params.id, 'user'))
+      const user = await users.get(uuidParam(params.id, 'USER_NOT_FOUND', 'user'))
       return { items: await apiTokens.list(user.id) }
     },
   })
@@ -91,10 +91,10 @@ export function registerTokenRoutes(api: RouteRegistry, deps: { apiTokens: ApiTo
     access: 'admin',
     status: 204,
     async handler({ params, transaction }) {
-      const user = await users.get(uuidParam(params.id, 'user'))
-      const tokenId = uuidParam(params.tokenId, 'api token')
+      const user = await users.get(uuidParam(params.id, 'USER_NOT_FOUND', 'user'))
+      const tokenId = uuidParam(params.tokenId, 'API_TOKEN_NOT_FOUND', 'api token')
       await transaction(async (trx, audit) => {
-        if (!(await createApiTokens({ db: trx }).remove(user.id, tokenId))) throw new NotFoundError('api token')
+        if (!(await createApiTokens({ db: trx }).remove(user.id, tokenId))) throw new NotFoundError('API_TOKEN_NOT_FOUND', 'api token')
         await audit('token.revoke', 'api_token', tokenId, { user: user.username })
       })
       await liveAccess.recheckUser(user.id, 'the API token was revoked')

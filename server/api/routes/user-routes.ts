@@ -55,7 +55,7 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
     tag: 'users',
     access: 'admin',
     async handler({ params }) {
-      return users.get(uuidParam(params.id, 'user'))
+      return users.get(uuidParam(params.id, 'USER_NOT_FOUND', 'user'))
     },
   })
 
@@ -67,7 +67,7 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
     access: 'admin',
     body: updateUserBody,
     async handler({ params, body, transaction }) {
-      const id = uuidParam(params.id, 'user')
+      const id = uuidParam(params.id, 'USER_NOT_FOUND', 'user')
       const passwordChanged = body.password !== undefined
       const user = await transaction(async (trx, audit) => {
         const store = createUserStore({ db: trx, hash: deps.hashPassword })
@@ -100,7 +100,7 @@ export function registerUserRoutes(api: RouteRegistry, deps: { users: UserStore;
     access: 'admin',
     status: 204,
     async handler({ params, user: caller, transaction }) {
-      const id = uuidParam(params.id, 'user')
+      const id = uuidParam(params.id, 'USER_NOT_FOUND', 'user')
       if (id === caller.id) throw new ConflictError('you cannot delete your own account', 'SELF_DELETE')
       await transaction(async (trx, audit) => {
         const user = await createUserStore({ db: trx, hash: deps.hashPassword }).remove(id)
