@@ -80,7 +80,7 @@ export const errorStatus = {
   DUPLICATE_SEQ: 409,
   // 500: a bug; the message never reaches the client.
   INTERNAL: 500,
-  // 502, 503, 504: the documented answers about a device, the database or the agent.
+  // 502, 503: the only 5xx answers, each about a device, its agent or the database (DESIGN.md: no other 5xx).
   DEVICE_OFFLINE: 502,
   SERVICE_NOT_CONNECTED: 502,
   SERVICE_UNREACHABLE: 502,
@@ -93,7 +93,7 @@ export const errorStatus = {
   ROUTING_UNAVAILABLE: 503,
   SESSION_CLOSED: 503,
   AGENT_NOT_BUILT: 503,
-  AGENT_TIMEOUT: 504,
+  AGENT_TIMEOUT: 502,
 } as const satisfies Record<string, number>
 
 export type ErrorCode = keyof typeof errorStatus

@@ -104,7 +104,7 @@ for (const dialect of dialects) {
       const revoked = await register(revoking.token)
       t.equal(revoked.status, 410)
       t.equal(revoked.body.code, 'REGISTRATION_TOKEN_REVOKED')
-      await t.rejects(store.findUsable(revoking.token), { status: 410, code: 'REGISTRATION_TOKEN_REVOKED' })
+      await t.rejects(store.findUsable(revoking.token), { code: 'REGISTRATION_TOKEN_REVOKED' })
       t.equal((await http.delete('/api/provision/tokens/00000000-0000-4000-8000-000000000000', { token })).status, 404)
       t.equal((await http.post('/api/provision/register', { token: revoking.token, public_key: 'ssh-ed25519 nonsense' })).body.field, 'public_key')
     })
