@@ -4,6 +4,7 @@ import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { AGENT_EXECUTABLE_NAME, AGENT_NOT_BUILT_MESSAGE, AgentExecutableUnavailableError, createAgentExecutable } from '../../server/provision/agent-executable.js'
+import { statusOf } from '../../server/error-codes.js'
 
 function tempDir(t: { teardown(fn: () => void): void }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'edgetainer-agent-dir-'))
@@ -26,7 +27,7 @@ t.test('nothing built: a 503 that says to run make agent', async (t) => {
   t.equal(agent.isBuilt(), false)
   const err = await agent.info().catch((e) => e)
   t.ok(err instanceof AgentExecutableUnavailableError)
-  t.equal(err.status, 503)
+  t.equal(statusOf(err.code), 503)
   t.equal(err.code, 'AGENT_NOT_BUILT')
   t.equal(err.message, AGENT_NOT_BUILT_MESSAGE)
   t.match(err.message, /make agent/)
