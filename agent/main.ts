@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import path from 'node:path'
 import type { AgentConfig } from './config/agent-config.js'
 import type { Logger } from './agent-logger.js'
@@ -67,11 +68,14 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
     signal,
   })
 
+  // The parts call each other in a circle (control → sync → API client → tunnel → control), so they
+  // meet through these events instead of closures over names declared further down.
+  const happenings = new EventEmitter<{ 'sync-requested': []; 'tunnel-up': [] }>()
   let controlKey: string | undefined
   const control = createControlServer({
     allowlist: parseAllowlist(config.command_allowlist),
     controlKey: () => controlKey,
-    actions: { runCommand, restartStacks: () => executor.restartAll(), sync: () => void sync.syncNow() },
+    actions: { runCommand, restartStacks: () => executor.restartAll(), sync: () => void happenings.emit('sync-requested') },
     logger,
   })
   const forwards = createForwards({ sshdAddress: config.sshd_address, containers, control, logger })
@@ -82,8 +86,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
     onChannel: forwards.onChannel,
     async onUp(connection) {
       await forwards.establish(connection)
-      sender.kick()
-      sync.onTunnelUp()
+      happenings.emit('tunnel-up')
     },
     onDown: () => {},
   })
@@ -107,6 +110,12 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
     heartbeatSeconds: config.heartbeat_seconds,
     watchSeconds: config.watch_seconds,
     logger,
+  })
+
+  happenings.on('sync-requested', () => void sync.syncNow())
+  happenings.on('tunnel-up', () => {
+    sender.kick()
+    sync.onTunnelUp()
   })
 
   report([{ kind: 'agent', at: new Date().toISOString(), message: `agent ${options.version ?? ''} started`.replace('  ', ' ') }])

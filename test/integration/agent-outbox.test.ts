@@ -1,7 +1,4 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import t from 'tap'
 import { projectName } from '../../agent/deploy/stack-store.js'
 import { createPostgresDatabase } from '../lib/databases.js'
@@ -11,8 +8,7 @@ import { createHttpClient } from '../lib/http-client.js'
 import { freePort, waitFor } from '../lib/openssh.js'
 import { spawnGateway } from '../lib/spawn-gateway.js'
 import { registrationToken, startTestAgent, waitOnline } from '../lib/test-agent.js'
-import { ADMIN_PASSWORD } from '../lib/test-gateway.js'
-import { reservePortBlock } from '../lib/port-blocks.js'
+import { ADMIN_PASSWORD, testGatewayEnv } from '../lib/test-gateway.js'
 
 const RECONNECT_CAP_SECONDS = 3
 
@@ -38,19 +34,12 @@ interface LogItem {
 
 t.test('offline, the agent keeps working; its events arrive once and in order when the gateway is back', async (t) => {
   ensureTestImage()
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'et-gw-'))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   // The same data dir, database and ports across restarts: the gateway a device knows comes back.
-  const env = {
+  const env = testGatewayEnv(t, {
     DATABASE_URL: await createPostgresDatabase(t),
-    EDGETAINER_DATA_DIR: dataDir,
     EDGETAINER_HTTP_PORT: String(await freePort()),
     EDGETAINER_SSH_PORT: String(await freePort()),
-    EDGETAINER_SSH_PORT_RANGE: reservePortBlock(t, 20000, 100),
-    EDGETAINER_BIND_ADDRESS: '127.0.0.1',
-    EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    EDGETAINER_LOG_LEVEL: process.env.EDGETAINER_TEST_LOG_LEVEL ?? 'silent',
-  }
+  })
   let gateway = await spawnGateway(t, env)
   const http = createHttpClient(`http://127.0.0.1:${gateway.httpPort}`)
   const token = (await http.post('/api/auth/login', { username: 'admin', password: ADMIN_PASSWORD })).body.token as string

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import t from 'tap'
 import fc from 'fast-check'
 import pg from 'pg'
@@ -8,8 +5,7 @@ import { createPostgresDatabase } from '../lib/databases.js'
 import { createHttpClient } from '../lib/http-client.js'
 import { freePort, waitFor } from '../lib/openssh.js'
 import { spawnGateway } from '../lib/spawn-gateway.js'
-import { ADMIN_PASSWORD } from '../lib/test-gateway.js'
-import { reservePortBlock } from '../lib/port-blocks.js'
+import { ADMIN_PASSWORD, testGatewayEnv } from '../lib/test-gateway.js'
 import { newKeyPair } from '../lib/keys.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
 import { rawRequest, startDeviceApp } from '../lib/device-app.js'
@@ -27,21 +23,17 @@ const BATCHES = 4
 const noCrLf = (bytes: Uint8Array) => Buffer.from(bytes.map((b) => (b === 13 ? 0 : b === 10 ? 11 : b)))
 
 t.test('hostile request headers never take the proxy down', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'et-gw-'))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const databaseUrl = await createPostgresDatabase(t)
-  const gateway = await spawnGateway(t, {
-    DATABASE_URL: databaseUrl,
-    EDGETAINER_DATA_DIR: dataDir,
-    EDGETAINER_HTTP_PORT: String(await freePort()),
-    EDGETAINER_SSH_PORT: String(await freePort()),
-    EDGETAINER_SSH_PORT_RANGE: reservePortBlock(t, 20000, 100),
-    EDGETAINER_TCP_PORT_RANGE: reservePortBlock(t, 30000, 27),
-    EDGETAINER_BIND_ADDRESS: '127.0.0.1',
-    EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    // Errors only: each one logged while fuzzing is a failure path the proxy should not have needed.
-    EDGETAINER_LOG_LEVEL: 'error',
-  })
+  const gateway = await spawnGateway(
+    t,
+    testGatewayEnv(t, {
+      DATABASE_URL: databaseUrl,
+      EDGETAINER_HTTP_PORT: String(await freePort()),
+      EDGETAINER_SSH_PORT: String(await freePort()),
+      // Errors only: each one logged while fuzzing is a failure path the proxy should not have needed.
+      EDGETAINER_LOG_LEVEL: 'error',
+    }),
+  )
   const errorLogs: string[] = []
   let pending = ''
   gateway.child.stdout!.on('data', (d: Buffer) => {

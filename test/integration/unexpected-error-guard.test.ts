@@ -1,12 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import t from 'tap'
 import { createHttpClient } from '../lib/http-client.js'
 import { waitFor } from '../lib/openssh.js'
 import { spawnGateway } from '../lib/spawn-gateway.js'
-import { ADMIN_PASSWORD } from '../lib/test-gateway.js'
-import { reservePortBlock } from '../lib/port-blocks.js'
+import { ADMIN_PASSWORD, testGatewayEnv } from '../lib/test-gateway.js'
 
 /** Reads `edgetainer_unexpected_errors_total{kind=…}` from a Prometheus text page. */
 function unexpectedErrors(metrics: string, kind: string): number {
@@ -15,19 +11,7 @@ function unexpectedErrors(metrics: string, kind: string): number {
 }
 
 t.test('an error that escapes every handler is logged and counted, and the gateway keeps serving', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-guard-'))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const gateway = await spawnGateway(t, {
-    EDGETAINER_DATA_DIR: dataDir,
-    EDGETAINER_HTTP_PORT: '0',
-    EDGETAINER_SSH_PORT: '0',
-    EDGETAINER_SSH_PORT_RANGE: reservePortBlock(t, 20000, 100),
-    EDGETAINER_TCP_PORT_RANGE: reservePortBlock(t, 30000, 27),
-    EDGETAINER_BIND_ADDRESS: '127.0.0.1',
-    EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    EDGETAINER_LOG_LEVEL: 'error',
-    TEST_RAISE_UNEXPECTED_ERRORS: '1',
-  })
+  const gateway = await spawnGateway(t, testGatewayEnv(t, { EDGETAINER_LOG_LEVEL: 'error', TEST_RAISE_UNEXPECTED_ERRORS: '1' }))
   let logs = ''
   gateway.child.stdout!.on('data', (d) => (logs += d))
   const http = createHttpClient(`http://127.0.0.1:${gateway.httpPort}`)

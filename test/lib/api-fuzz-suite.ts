@@ -1,7 +1,4 @@
 import http from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import fc from 'fast-check'
 import { casesFor, routesOf, type FuzzCase, type FuzzRoute } from './api-fuzzer.js'
 import { createPostgresDatabase, type DialectName } from './databases.js'
@@ -9,10 +6,9 @@ import { requestViaHost, startDeviceApp } from './device-app.js'
 import { createHttpClient } from './http-client.js'
 import { newKeyPair } from './keys.js'
 import { waitFor } from './openssh.js'
-import { reservePortBlock } from './port-blocks.js'
 import { spawnGateway } from './spawn-gateway.js'
 import { connectSsh2Device } from './ssh2-device.js'
-import { ADMIN_PASSWORD } from './test-gateway.js'
+import { ADMIN_PASSWORD, testGatewayEnv } from './test-gateway.js'
 
 interface Tap {
   teardown(fn: () => Promise<void> | void): void
@@ -83,18 +79,7 @@ function judge(answer: Answer): string | undefined {
  * reached the gateway's last-resort handler.
  */
 export async function runApiFuzzSuite(t: Tap, dialect: DialectName, runsPerRoute: number): Promise<void> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-fuzz-'))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const env: Record<string, string> = {
-    EDGETAINER_DATA_DIR: dataDir,
-    EDGETAINER_HTTP_PORT: '0',
-    EDGETAINER_SSH_PORT: '0',
-    EDGETAINER_SSH_PORT_RANGE: reservePortBlock(t, 20000, 100),
-    EDGETAINER_TCP_PORT_RANGE: reservePortBlock(t, 30000, 27),
-    EDGETAINER_BIND_ADDRESS: '127.0.0.1',
-    EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    EDGETAINER_LOG_LEVEL: process.env.EDGETAINER_TEST_LOG_LEVEL ?? 'silent',
-  }
+  const env = testGatewayEnv(t)
   if (dialect === 'postgres') env.DATABASE_URL = await createPostgresDatabase(t)
   const gateway = await spawnGateway(t, env)
   t.teardown(() => agent.destroy())

@@ -29,17 +29,14 @@ export interface TestGateway {
 }
 
 /**
- * Starts a whole gateway the way `edgetainer server` does, on port 0 and
- * 127.0.0.1, with its own data dir and a fresh database of the given dialect.
+ * The environment of a throwaway test gateway: its own data dir (removed at teardown), port 0
+ * on 127.0.0.1, its own device and TCP port blocks, the known admin password, quiet logs.
+ * `overrides` win, so a test can pin ports or raise the log level.
  */
-export async function startTestGateway(
-  t: Teardown,
-  dialect: DialectName,
-  options: { env?: Record<string, string>; start?: StartOptions } = {},
-): Promise<TestGateway> {
+export function testGatewayEnv(t: Teardown, overrides: Record<string, string> = {}): Record<string, string> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-test-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const env: Record<string, string> = {
+  return {
     EDGETAINER_DATA_DIR: dataDir,
     EDGETAINER_HTTP_PORT: '0',
     EDGETAINER_SSH_PORT: '0',
@@ -49,8 +46,21 @@ export async function startTestGateway(
     EDGETAINER_BIND_ADDRESS: '127.0.0.1',
     EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
     EDGETAINER_LOG_LEVEL: process.env.EDGETAINER_TEST_LOG_LEVEL ?? 'silent',
-    ...options.env,
+    ...overrides,
   }
+}
+
+/**
+ * Starts a whole gateway the way `edgetainer server` does, on port 0 and
+ * 127.0.0.1, with its own data dir and a fresh database of the given dialect.
+ */
+export async function startTestGateway(
+  t: Teardown,
+  dialect: DialectName,
+  options: { env?: Record<string, string>; start?: StartOptions } = {},
+): Promise<TestGateway> {
+  const env = testGatewayEnv(t, options.env)
+  const dataDir = env.EDGETAINER_DATA_DIR!
   if (dialect === 'postgres') env.DATABASE_URL = await createPostgresDatabase(t)
   const config = loadConfig({ env })
   const server = await startServer(config, createLogger(config.logLevel), {
