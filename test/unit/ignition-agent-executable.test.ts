@@ -57,11 +57,11 @@ t.test('a file that does not match its .sha512 is never served', async (t) => {
   const agent = createAgentExecutable({ dir })
   publish(dir, Buffer.from('half-written'), 'ef'.repeat(64))
   const mismatch = await agent.open().catch((e) => e)
-  t.equal(mismatch.status, 503)
+  t.equal(statusOf(mismatch.code), 503)
   t.match(mismatch.message, /does not match its \.sha512.*make agent/)
 
   unlinkSync(path.join(dir, `${AGENT_EXECUTABLE_NAME}.sha512`))
   const noHash = await agent.info().catch((e) => e)
-  t.equal(noHash.status, 503)
+  t.equal(statusOf(noHash.code), 503)
   t.match(noHash.message, /no valid edgetainer-agent-linux-x64\.sha512.*make agent/)
 })
