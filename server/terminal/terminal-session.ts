@@ -51,6 +51,8 @@ export function runTerminal(ws: WebSocket, device: DeviceSession, options: Termi
     }
 
     const touch = () => {
+      // Output can trail the shell's exit; re-arming then would leave a 30-minute timer behind a closed terminal.
+      if (ended) return
       clearTimeout(idleTimer)
       idleTimer = setTimeout(() => finish({ code: 0, reason: `closed after ${Math.round(options.idleSeconds / 60)} minutes without activity` }), options.idleSeconds * 1000)
     }

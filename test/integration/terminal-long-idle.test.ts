@@ -20,8 +20,13 @@ const IDLE_MS = 8 * PROXY_IDLE_CUT_MS + 250
 /** A TCP proxy that cuts a connection after PROXY_IDLE_CUT_MS with no bytes either way, as reverse proxies do. */
 async function startIdleCuttingProxy(t: Parameters<typeof startTestGateway>[0], targetPort: number): Promise<{ port: number; cuts: () => number }> {
   let cuts = 0
+  const sockets = new Set<net.Socket>()
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, '127.0.0.1')
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.once('close', () => sockets.delete(socket))
+    }
     for (const [a, b] of [
       [client, upstream],
       [upstream, client],
@@ -36,7 +41,11 @@ async function startIdleCuttingProxy(t: Parameters<typeof startTestGateway>[0], 
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  // close() waits for every connection; one left half-open must not hold the test process past its end.
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
   return { port: (server.address() as net.AddressInfo).port, cuts: () => cuts }
 }
 
