@@ -4,13 +4,39 @@
  * it to request and response shapes, nothing else.
  */
 
-export const AGENT_PATHS = {
-  heartbeat: '/api/agent/heartbeat',
-  config: '/api/agent/config',
-  software: '/api/agent/software',
-  status: '/api/agent/status',
-  restarts: '/api/agent/restarts',
+/**
+ * One route of the agent API: method and path, and, as types only, what the agent
+ * sends and what the gateway answers. The agent's client and the gateway's routes are
+ * both written against these entries (as a kysely Dialect ties driver and compiler),
+ * so a shape changed on one side does not compile on the other.
+ */
+export interface AgentRoute<Request, Response> {
+  readonly method: 'GET' | 'POST'
+  readonly path: string
+  /** Never set: it carries the route's types. */
+  readonly types?: { request: Request; response: Response }
+}
+
+function agentRoute<Request, Response>(method: 'GET' | 'POST', path: string): AgentRoute<Request, Response> {
+  return Object.freeze({ method, path })
+}
+
+/** The agent API, every route of it (agent → gateway, inside the tunnel). */
+export const agentApi = {
+  heartbeat: agentRoute<HeartbeatRequest, HeartbeatResponse>('POST', '/api/agent/heartbeat'),
+  config: agentRoute<undefined, AgentConfigResponse>('GET', '/api/agent/config'),
+  software: agentRoute<undefined, AgentSoftwareResponse>('GET', '/api/agent/software'),
+  status: agentRoute<StatusBatch, StatusAck>('POST', '/api/agent/status'),
+  restarts: agentRoute<undefined, AgentRestartsResponse>('POST', '/api/agent/restarts'),
 } as const
+
+export type RequestOf<R> = R extends AgentRoute<infer Request, unknown> ? Request : never
+export type ResponseOf<R> = R extends AgentRoute<unknown, infer Response> ? Response : never
+
+/** The paths alone, for tests and raw clients that speak to the API byte by byte. */
+export const AGENT_PATHS = Object.freeze(Object.fromEntries(Object.entries(agentApi).map(([name, route]) => [name, route.path]))) as {
+  readonly [K in keyof typeof agentApi]: string
+}
 
 export const CONTROL_PATHS = {
   command: '/command',

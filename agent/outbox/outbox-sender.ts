@@ -1,6 +1,6 @@
 import type { Logger } from '../agent-logger.js'
 import { AgentApiError, type AgentApiClient } from '../tunnel/agent-api-client.js'
-import { AGENT_PATHS, type StatusAck, type StatusBatch } from '../../shared/agent-wire.js'
+import { agentApi, type StatusAck, type StatusBatch } from '../../shared/agent-wire.js'
 import type { Outbox } from './outbox.js'
 
 const BATCH_EVENTS = 500
@@ -44,7 +44,7 @@ export function createOutboxSender(deps: { outbox: Outbox; api: AgentApiClient; 
       const batch: StatusBatch = { outbox_id: outbox.id, events, dropped_log_lines: dropped }
       let ack: StatusAck
       try {
-        ack = await api.request<StatusAck>('POST', AGENT_PATHS.status, batch)
+        ack = await api.call(agentApi.status, batch)
       } catch (err) {
         if (!countsAgainstBatch(err)) throw err
         failures++

@@ -7,13 +7,10 @@ import type { ContainerWatch } from '../status/container-watch.js'
 import type { LogCollector } from '../status/log-collector.js'
 import type { AgentApiClient } from '../tunnel/agent-api-client.js'
 import {
-  AGENT_PATHS,
+  agentApi,
   type AgentConfigResponse,
-  type AgentRestartsResponse,
-  type AgentSoftwareResponse,
   type DeviceMetrics,
   type HeartbeatRequest,
-  type HeartbeatResponse,
 } from '../../shared/agent-wire.js'
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -52,10 +49,10 @@ export function createSyncLoop(deps: {
   let watching: Promise<void> = Promise.resolve()
 
   async function syncOnce(): Promise<void> {
-    const config = await api.request<AgentConfigResponse>('GET', AGENT_PATHS.config)
+    const config = await api.call(agentApi.config)
     await deps.applyConfig(config)
-    const software = await api.request<AgentSoftwareResponse>('GET', AGENT_PATHS.software)
-    const { restarts } = await api.request<AgentRestartsResponse>('POST', AGENT_PATHS.restarts)
+    const software = await api.call(agentApi.software)
+    const { restarts } = await api.call(agentApi.restarts)
     const target: TargetStack[] = software.software.filter((s) => uuidPattern.test(s.software_id))
     const steps = plan({ current: deps.stacks.current(), target, failed: deps.stacks.failed(), restarts })
     if (steps.length) logger.info({ steps: steps.map((s) => s.kind), revision: software.revision }, 'applying the gateway plan')
@@ -106,7 +103,7 @@ export function createSyncLoop(deps: {
   async function heartbeat(): Promise<void> {
     if (!deps.online()) return
     try {
-      const reply = await api.request<HeartbeatResponse>('POST', AGENT_PATHS.heartbeat, heartbeatBody())
+      const reply = await api.call(agentApi.heartbeat, heartbeatBody())
       heartbeatMs = Math.max(1000, reply.interval_seconds * 1000)
       if (reply.revision !== appliedRevision || reply.restarts_pending > 0) void syncNow()
     } catch (err) {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream'
 import { AGENT_API_HOST, AGENT_API_PORT } from '../../shared/agent-protocol.js'
 import { asSocketLike } from '../../shared/channel-socket.js'
 import type { TunnelConnection } from './tunnel-client.js'
+import type { AgentRoute } from '../../shared/agent-wire.js'
 
 export class AgentApiError extends Error {
   override name = 'AgentApiError'
@@ -101,7 +102,12 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
     })
   }
 
-  return { request }
+  /** A call typed by its route in the shared table: the body and the answer are the route's own. */
+  function call<Request, Response>(route: AgentRoute<Request, Response>, ...body: Request extends undefined ? [] : [Request]): Promise<Response> {
+    return request<Response>(route.method, route.path, body[0])
+  }
+
+  return { request, call }
 }
 
 export type AgentApiClient = ReturnType<typeof createAgentApiClient>

@@ -10,14 +10,7 @@ import type { ExposedServiceStore } from '../services/exposed-service-store.js'
 import type { DeviceMetricsStore } from '../telemetry/device-metrics-store.js'
 import type { OutboxIngest } from '../telemetry/outbox-ingest.js'
 import type { DeviceSession } from '../tunnel/device-session.js'
-import {
-  AGENT_PATHS,
-  type AgentConfigResponse,
-  type AgentRestartsResponse,
-  type AgentSoftwareResponse,
-  type HeartbeatResponse,
-  type StatusAck,
-} from '../../shared/agent-wire.js'
+import { agentApi, type AgentConfigResponse, type AgentRoute } from '../../shared/agent-wire.js'
 import { heartbeatBody, statusBody, triageEvents } from './agent-schemas.js'
 
 export interface AgentRouteDeps {
@@ -38,6 +31,14 @@ export interface AgentRouteDeps {
  */
 export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => DeviceSession, deps: AgentRouteDeps) {
   const { db } = deps
+
+  /** Serves one route of the shared table; the handler's answer must be that route's response type. */
+  function serve<RequestBody, ResponseBody>(route: AgentRoute<RequestBody, ResponseBody>, handler: (req: Request) => Promise<ResponseBody>) {
+    const register = route.method === 'GET' ? app.get.bind(app) : app.post.bind(app)
+    register(route.path, async (req: Request, res) => {
+      res.json(await handler(req))
+    })
+  }
 
   async function deviceOf(req: Request) {
     const session = sessionOf(req)
@@ -64,42 +65,34 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
     return { config, software: plan.software, revision }
   }
 
-  app.post(AGENT_PATHS.heartbeat, async (req, res) => {
+  serve(agentApi.heartbeat, async (req) => {
     const device = await deviceOf(req)
     const body = parseInput(heartbeatBody, req.body)
     // The gateway's clock, not the device's: history queries by time must agree across devices.
     await deps.metrics.record(device.id, { recorded_at: new Date(), metrics: body.metrics, containers: body.containers })
     await db.updateTable('devices').set({ last_seen: new Date() }).where('id', '=', device.id).execute()
     const [{ revision }, pending] = await Promise.all([snapshot(device), deps.restarts.pending(device.id)])
-    const reply: HeartbeatResponse = { interval_seconds: deps.heartbeatSeconds, revision, restarts_pending: pending.length }
-    res.json(reply)
+    return { interval_seconds: deps.heartbeatSeconds, revision, restarts_pending: pending.length }
   })
 
-  app.get(AGENT_PATHS.config, async (req, res) => {
-    const { config } = await snapshot(await deviceOf(req))
-    res.json(config)
-  })
+  serve(agentApi.config, async (req) => (await snapshot(await deviceOf(req))).config)
 
-  app.get(AGENT_PATHS.software, async (req, res) => {
+  serve(agentApi.software, async (req) => {
     const { software, revision } = await snapshot(await deviceOf(req))
-    const reply: AgentSoftwareResponse = { revision, software }
-    res.json(reply)
+    return { revision, software }
   })
 
-  app.post(AGENT_PATHS.status, async (req, res) => {
+  serve(agentApi.status, async (req) => {
     const device = await deviceOf(req)
     const envelope = parseInput(statusBody, req.body, '', { itemsCheckedApart: 'events' })
     // Refused per event, not per batch: one poisoned line must not hold back the deploy results behind it.
     const { valid, rejected } = triageEvents(envelope.events)
     const { acked_seq } = await deps.ingest.ingest(device.id, { ...envelope, events: valid }, rejected)
-    const reply: StatusAck = rejected.length ? { acked_seq, rejected } : { acked_seq }
-    res.json(reply)
+    return rejected.length ? { acked_seq, rejected } : { acked_seq }
   })
 
-  app.post(AGENT_PATHS.restarts, async (req, res) => {
-    const device = await deviceOf(req)
-    const taken = await deps.restarts.take(device.id)
-    const reply: AgentRestartsResponse = { restarts: taken.map((r) => ({ id: r.id, container: r.container })) }
-    res.json(reply)
+  serve(agentApi.restarts, async (req) => {
+    const taken = await deps.restarts.take((await deviceOf(req)).id)
+    return { restarts: taken.map((r) => ({ id: r.id, container: r.container })) }
   })
 }

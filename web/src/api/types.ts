@@ -1,3 +1,5 @@
+import type { DeviceMetrics } from '../../../shared/agent-wire'
+
 /** Wire shapes the console reads, as the gateway's routes answer them (dates arrive as ISO strings). */
 
 export type Role = 'admin' | 'operator' | 'viewer'
@@ -125,18 +127,9 @@ export interface DeviceLogEntry {
   seq: number | null
 }
 
-/** One heartbeat sample (server/telemetry/device-metrics-store.ts); each figure is null when the agent could not read it. */
-export interface DeviceMetricsSample {
+/** One heartbeat sample (server/telemetry/device-metrics-store.ts): the agent's own figures, as the shared wire module defines them. */
+export interface DeviceMetricsSample extends DeviceMetrics {
   recorded_at: string
-  cpu_percent: number | null
-  memory_used_bytes: number | null
-  memory_total_bytes: number | null
-  disk_used_bytes: number | null
-  disk_total_bytes: number | null
-  uptime_seconds: number | null
-  load_1: number | null
-  net_rx_bytes: number | null
-  net_tx_bytes: number | null
   containers: { name: string; service: string | null; state: string }[]
 }
 
