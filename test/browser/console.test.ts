@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
 import { newKeyPair, writeKeyPair } from '../lib/keys.js'
 import { startOpenSshDevice, startTestSshd } from '../lib/openssh.js'
@@ -15,6 +15,7 @@ import type { IgnitionConfig } from '../../ignition/render-ignition.js'
 import { createOutboxIngest } from '../../server/telemetry/outbox-ingest.js'
 import { createDeviceMetricsStore } from '../../server/telemetry/device-metrics-store.js'
 import type { OutboxEvent } from '../../shared/agent-wire.js'
+import { launchChromium } from '../lib/chromium.js'
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const consoleIndex = path.join(root, 'dist/web/index.html')
@@ -72,17 +73,7 @@ t.test('the admin console in a real browser', async (t) => {
   const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentDir: agent.dir } })
   // localhost, not 127.0.0.1: the console host is `localhost`, and cookie-authenticated writes must come from it.
   const base = `http://localhost:${gw.server.httpPort}`
-  // launchServer, not launch: its handle can kill the process. Chromium now and then never answers Browser.close
-  // on a loaded machine (a known Chromium/Playwright hang), and a test must not wait on it until tap's timeout.
-  const browserServer = await chromium.launchServer({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
-  t.teardown(async () => {
-    const closed = await Promise.race([browserServer.close().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000))])
-    if (!closed) await browserServer.kill()
-  })
-  const browser: Browser = await chromium.connect(browserServer.wsEndpoint())
+  const browser: Browser = await launchChromium(t)
   const admin: BrowserContext = await browser.newContext({ viewport: { width: 1440, height: 900 } })
   admin.setDefaultTimeout(TIMEOUT)
   // Script errors and CSP refusals in any admin page fail the run (a 401 or 409 answer logged by the browser is expected).

@@ -4,11 +4,12 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
 import { newKeyPair } from '../lib/keys.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
 import { waitFor } from '../lib/openssh.js'
+import { launchChromium } from '../lib/chromium.js'
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const TIMEOUT = 15_000
@@ -52,15 +53,7 @@ t.test('a page on a device host cannot act as the signed-in admin (real Chromium
   const software = (await gw.http.post('/api/software', { name: 'telemetry', docker_compose_yaml: COMPOSE }, bearer)).body
 
   phase('gateway and device ready')
-  const browserServer = await chromium.launchServer({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
-  t.teardown(async () => {
-    const closed = await Promise.race([browserServer.close().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000))])
-    if (!closed) await browserServer.kill()
-  })
-  const browser: Browser = await chromium.connect(browserServer.wsEndpoint())
+  const browser: Browser = await launchChromium(t)
   const admin = await browser.newContext()
   admin.setDefaultTimeout(TIMEOUT)
   // tsx keeps function names with an `__name` helper that evaluated code carries into the page.
