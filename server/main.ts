@@ -56,13 +56,12 @@ import { createTunnelServer } from './tunnel/tunnel-server.js'
 import { createExposedServiceStore } from './services/exposed-service-store.js'
 import { createTcpServiceListeners } from './services/tcp-service-listeners.js'
 import { registerExposedServiceRoutes } from './api/routes/exposed-service-routes.js'
-import { createPublicUrls } from './proxy/public-urls.js'
 import { createRouteTable } from './proxy/route-table.js'
 import { createSubdomainProxy } from './proxy/subdomain-proxy.js'
 import { createTerminalBridge } from './terminal/terminal-bridge.js'
 import { createHandoffTickets } from './auth/handoff-tickets.js'
-import { createGatewayOrigins, type GatewayOrigins } from './http/gateway-origins.js'
-import { registerTerminalRoutes } from './api/routes/terminal-routes.js'
+import { createGatewayAddresses, type BoundPorts } from './http/gateway-addresses.js'
+import { registerTerminalKeyRoutes } from './api/routes/terminal-key-routes.js'
 import { createLiveAccess } from './auth/live-access.js'
 import { deferredEvents } from './events/deferred-events.js'
 import { createTlsGateway } from './tls/tls-gateway.js'
@@ -72,15 +71,15 @@ import { createRegistrationTokens } from './provision/registration-tokens.js'
 import { createDeviceRegistration } from './provision/device-registration.js'
 import { createRegistrationLimiter, type RegistrationLimitOptions } from './provision/registration-limiter.js'
 import { registerProvisionRoutes } from './api/routes/provision-routes.js'
-import type { InTunnelService, TunnelServerOptions } from './tunnel/tunnel-server.js'
+import type { TunnelServerOptions } from './tunnel/tunnel-server.js'
 import { createAgentApiServer } from './agent-api/agent-api-server.js'
-import type { AgentRateLimitOptions } from './agent-api/agent-rate-limit.js'
-import { mountAgentRoutes } from './agent-api/agent-routes.js'
-import { controlKeyFor, createAgentControl } from './agent-api/agent-control.js'
+import type { AgentRateLimitOptions } from './agent-api/agent-api-rate-limit.js'
+import { mountAgentRoutes } from './agent-api/agent-api-routes.js'
+import { controlKeyFor, createAgentControl } from './agent-api/agent-control-client.js'
 import { createDeviceMetricsStore } from './telemetry/device-metrics-store.js'
 import { createDeviceLogStore } from './telemetry/device-log-store.js'
 import { createOutboxIngest } from './telemetry/outbox-ingest.js'
-import { registerDeviceAgentRoutes } from './api/routes/device-agent-routes.js'
+import { registerDeviceRuntimeRoutes } from './api/routes/device-runtime-routes.js'
 import { AGENT_NOT_BUILT_MESSAGE, createAgentExecutable, defaultAgentDir } from './provision/agent-executable.js'
 import { createConfigFetchLimiter, type ConfigFetchLimitOptions } from './provision/config-fetch-limiter.js'
 import { createIgnitionConfigs } from './provision/ignition-configs.js'
@@ -160,9 +159,16 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const masterKey = loadMasterKey({ dataDir: config.dataDir, configuredKey: config.secretKey })
     const sessions = createSessionTokens({ db, signingKey: masterKey.derive('session-jwt'), ttlSeconds: config.sessionTtlSeconds })
     const apiTokens = createApiTokens({ db })
-    // Filled in below once the public URLs exist; ports are read lazily after listen().
-    let gatewayOrigins: GatewayOrigins | undefined
-    const authenticator = createAuthenticator({ sessions, apiTokens, consoleOrigins: () => gatewayOrigins?.consoleOrigins() ?? new Set<string>() })
+    // Listeners bound to port 0 (tests) learn their ports at listen(); everything that needs a port reads it from here, lazily.
+    const bound: { http: number; https: number | undefined; ssh: number } = { http: 0, https: undefined, ssh: 0 }
+    const ports: BoundPorts = { http: () => bound.http, https: () => bound.https }
+    const routeTable = createRouteTable({ db, events, baseDomain: config.baseDomain })
+    closers.push('route table', () => routeTable.close())
+    const isDeviceHost = (host: string) => host !== config.consoleHost && routeTable.isDeviceHost(host)
+    // Where users reach the gateway (links, redirects, origin checks); devices use gatewayEndpoints() below.
+    const addresses = createGatewayAddresses({ baseDomain: config.baseDomain, consoleHost: config.consoleHost, publicUrl: config.publicUrl, ports, isDeviceHost })
+    const deviceEndpoints = () => gatewayEndpoints(config, { httpPort: bound.http, sshPort: bound.ssh })
+    const authenticator = createAuthenticator({ sessions, apiTokens, consoleOrigins: addresses.consoleOrigins })
     const auditLog = createAuditLog({ db })
     // Terminals and event streams end when the access they were opened with does.
     const liveAccess = createLiveAccess({ recheckMs: options.accessRecheckMs ?? 15_000, logger })
@@ -184,26 +190,6 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const status = createStatusRecorder({ db, events, logger })
     await status.resetAll()
     closers.push('status writes', () => status.drain())
-    // Filled below with the agent API once its parts exist; the tunnel server routes device-opened channels to it.
-    const inTunnelServices: InTunnelService[] = []
-    const tunnelServer = createTunnelServer({
-      hostKey,
-      authenticator: createDeviceAuthenticator({ db }),
-      authLimiter: createSshAuthLimiter(options.sshAuthLimit),
-      registry: tunnels,
-      status,
-      logger,
-      options: {
-        port: config.sshPort,
-        host: config.bindAddress,
-        loginGraceMs: config.sshLimits.loginGraceSeconds * 1000,
-        maxUnauthenticated: config.sshLimits.maxUnauthenticated,
-        maxUnauthenticatedPerAddress: config.sshLimits.maxUnauthenticatedPerAddress,
-        maxChannelsPerDevice: config.sshLimits.maxChannelsPerDevice,
-        ...options.tunnel,
-      },
-      inTunnelServices,
-    })
     // A deleted device, or one whose key changed, loses its tunnel at once.
     events.on('device.changed', (changed) => {
       const session = tunnels.get(changed.id)
@@ -217,20 +203,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     })
 
     // Subdomains: services exposed from device tunnels.
-    let httpPort = 0
-    let httpsPort: number | undefined
-    const urls = createPublicUrls({
-      baseDomain: config.baseDomain,
-      consoleHost: config.consoleHost,
-      scheme: () => (httpsPort === undefined ? 'http' : 'https'),
-      port: () => httpsPort ?? httpPort,
-    })
     const exposedServices = createExposedServiceStore({ db, events, tcpPortRange: config.tcpPortRange })
     const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger })
-    const routeTable = createRouteTable({ db, events, baseDomain: config.baseDomain })
-    closers.push('route table', () => routeTable.close())
-    const isDeviceHost = (host: string) => host !== config.consoleHost && routeTable.isDeviceHost(host)
-    gatewayOrigins = createGatewayOrigins({ urls, publicUrl: config.publicUrl, httpPort: () => httpPort, isDeviceHost })
 
     const api = createRouteRegistry({ authenticator, auditLog, db })
     // Signs console users in to auth_required device hosts with a session bound to that host (the console cookie is host-only).
@@ -249,7 +223,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       consoleHost: config.consoleHost,
       baseDomain: config.baseDomain,
       handoff,
-      isDeviceOrigin: gatewayOrigins.isDeviceOrigin,
+      isDeviceOrigin: addresses.isDeviceOrigin,
       async routesToProtectedService(host, path) {
         const route = isDeviceHost(host) ? await routeTable.resolve(host, path) : undefined
         return route?.kind === 'route' && route.service.auth_required
@@ -289,7 +263,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       devices,
       services: exposedServices,
       servicesIn: (trx, afterCommit) => createExposedServiceStore({ db: trx, events: deferredEvents(events, afterCommit), tcpPortRange: config.tcpPortRange }),
-      urls,
+      urls: addresses,
       registry: tunnels,
     })
     // Provisioning: registration tokens (Ignition renders from them) and the public registration call.
@@ -298,7 +272,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       db,
       tokens: registrationTokens,
       devices,
-      sshEndpoint: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }).ssh,
+      sshEndpoint: () => deviceEndpoints().ssh,
       hostPublicKey: hostKey.publicKey,
       auditLog,
       logger,
@@ -322,21 +296,39 @@ export async function startServer(config: Config, logger: Logger, options: Start
           heartbeatSeconds: options.agentHeartbeatSeconds ?? 30,
         }),
     })
-    inTunnelServices.push(agentApi.service)
     closers.push('agent API', () => agentApi.close())
-    registerDeviceAgentRoutes(api, { devices, metrics: deviceMetrics, logs: createDeviceLogStore({ db }), control: agentControl })
+    // The tunnel server routes channels devices open (the agent API) to in-tunnel services.
+    const tunnelServer = createTunnelServer({
+      hostKey,
+      authenticator: createDeviceAuthenticator({ db }),
+      authLimiter: createSshAuthLimiter(options.sshAuthLimit),
+      registry: tunnels,
+      status,
+      logger,
+      options: {
+        port: config.sshPort,
+        host: config.bindAddress,
+        loginGraceMs: config.sshLimits.loginGraceSeconds * 1000,
+        maxUnauthenticated: config.sshLimits.maxUnauthenticated,
+        maxUnauthenticatedPerAddress: config.sshLimits.maxUnauthenticatedPerAddress,
+        maxChannelsPerDevice: config.sshLimits.maxChannelsPerDevice,
+        ...options.tunnel,
+      },
+      inTunnelServices: [agentApi.service],
+    })
+    registerDeviceRuntimeRoutes(api, { devices, metrics: deviceMetrics, logs: createDeviceLogStore({ db }), control: agentControl })
     // A changed service list changes the device's forwards: nudge its agent rather than wait for its heartbeat.
     events.on('service.changed', ({ device_uuid }) => void agentControl.sync(device_uuid))
     // The web terminal logs in to devices with a key of its own, which Ignition authorises on the device.
     const terminalKey = loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key')
-    registerTerminalRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
+    registerTerminalKeyRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
     // Ignition configs for registration tokens, and the agent executable they make devices download.
     const agentExecutable = createAgentExecutable({ dir: options.agentDir ?? defaultAgentDir() })
     if (!agentExecutable.isBuilt()) logger.warn(AGENT_NOT_BUILT_MESSAGE)
     const ignitionConfigs = createIgnitionConfigs({
       tokens: registrationTokens,
       agent: agentExecutable,
-      endpoints: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }),
+      endpoints: deviceEndpoints,
       hostPublicKey: hostKey.publicKey,
       terminalPublicKey: terminalKey.publicKey,
       user: config.terminalUser,
@@ -378,7 +370,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Routes that claim requests before the console app: ACME challenges, device subdomains.
     const hostRoutes: HostRoute[] = [
       ...tls.hostRoutes,
-      createSubdomainProxy({ routes: routeTable, registry: tunnels, authenticator, urls, consoleHost: config.consoleHost, handoff, logger }),
+      createSubdomainProxy({ routes: routeTable, registry: tunnels, authenticator, urls: addresses, consoleHost: config.consoleHost, handoff, logger }),
     ]
     const frontDoor = createFrontDoor({ consoleApp: app, consoleUpgrade: terminals.handleUpgrade, routes: hostRoutes })
     // With TLS on, plain HTTP answers ACME challenges and redirects the gateway's names to HTTPS.
@@ -387,29 +379,29 @@ export async function startServer(config: Config, logger: Logger, options: Start
     httpServer.on('upgrade', plainDoor.handleUpgrade)
     trackUpgrades(httpServer)
     closers.push('HTTP listener', () => closeServer(httpServer))
-    httpPort = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
+    bound.http = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')
     // After listen, an accept failure (EMFILE) is emitted here; unheard it would end the process.
     httpServer.on('error', (err) => logger.error({ err: err.message }, 'HTTP listener error'))
     closers.push('SSH listener', () => tunnelServer.close())
-    const sshPort = await tunnelServer.listen()
+    bound.ssh = await tunnelServer.listen()
     closers.push('TCP services', () => tcpServices.close())
     await tcpServices.start()
     // The HTTPS listener serves the same front door: the console, device subdomains and WebSockets.
     closers.push('TLS', () => tls.close())
-    httpsPort = await tls.listen(frontDoor)
+    bound.https = await tls.listen(frontDoor)
     await tls.start()
     // Device logs, metrics history and dead console sessions are pruned on a timer.
     const retention = createRetentionPruner({ db, logger, settings: { ...config.retention, intervalMs: options.retentionIntervalMs ?? config.retention.intervalMs } })
     retention.start()
     closers.push('retention', () => retention.close())
-    logger.info({ http_port: httpPort, https_port: httpsPort, ssh_port: sshPort, address: config.bindAddress, database: database.description }, 'gateway listening')
+    logger.info({ http_port: bound.http, https_port: bound.https, ssh_port: bound.ssh, address: config.bindAddress, database: database.description }, 'gateway listening')
 
     return {
       config,
       database,
-      httpPort,
-      httpsPort,
-      sshPort,
+      httpPort: bound.http,
+      httpsPort: bound.https,
+      sshPort: bound.ssh,
       hostPublicKey: hostKey.publicKey,
       tunnels,
       bootstrap,

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js'
 import type { DeviceSession } from '../tunnel/device-session.js'
 import type { InTunnelService } from '../tunnel/tunnel-server.js'
 import { AGENT_API_HOST, AGENT_API_PORT } from '../../shared/agent-protocol.js'
-import { createAgentRateLimit, type AgentRateLimitOptions } from './agent-rate-limit.js'
+import { createAgentRateLimit, type AgentRateLimitOptions } from './agent-api-rate-limit.js'
 
 /**
  * The gateway API that agents call from inside their tunnel. It is an HTTP

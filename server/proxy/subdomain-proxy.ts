@@ -7,7 +7,7 @@ import { SESSION_COOKIE } from '../auth/authenticator.js'
 import type { Logger } from '../logger.js'
 import { requestHost, type HostRoute } from '../http/front-door.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
-import type { PublicUrls } from './public-urls.js'
+import type { GatewayAddresses } from '../http/gateway-addresses.js'
 import type { HandoffTickets } from '../auth/handoff-tickets.js'
 import type { RouteTable } from './route-table.js'
 import { createTunnelAgents } from './tunnel-agent.js'
@@ -30,7 +30,7 @@ export function createSubdomainProxy(deps: {
   routes: RouteTable
   registry: TunnelRegistry
   authenticator: Authenticator
-  urls: PublicUrls
+  urls: GatewayAddresses
   consoleHost: string
   handoff: HandoffTickets
   logger: Logger

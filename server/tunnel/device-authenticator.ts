@@ -2,12 +2,12 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import ssh2, { type PublicKeyAuthContext } from 'ssh2'
 import type { Database } from '../db/schema.js'
-import type { SessionDevice } from './device-session.js'
+import type { AuthenticatedDevice } from './device-session.js'
 import { deviceIdPattern } from '../devices/device-store.js'
 
 type ParsedKey = ssh2.ParsedKey
 
-export interface DeviceKeyRecord extends SessionDevice {
+export interface DeviceKeyRecord extends AuthenticatedDevice {
   key: ParsedKey
 }
 

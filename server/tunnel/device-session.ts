@@ -4,7 +4,7 @@ import type { Connection, ServerChannel, TcpipBindInfo } from 'ssh2'
 import type { Logger } from '../logger.js'
 import { asSocketLike, splice } from '../../shared/channel-socket.js'
 
-export interface SessionDevice {
+export interface AuthenticatedDevice {
   id: string
   device_id: string
   ssh_port: number | null
@@ -45,7 +45,7 @@ export class DeviceSession {
   #closing: Promise<void> | undefined
 
   constructor(
-    readonly device: SessionDevice,
+    readonly device: AuthenticatedDevice,
     connection: Connection,
     readonly remoteAddress: string,
     logger: Logger,

@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { argvForAudit } from '../../server/api/routes/device-agent-routes.js'
+import { argvForAudit } from '../../server/api/routes/device-runtime-routes.js'
 
 t.test('agent commands are audited with their whole argv, secret values redacted', async (t) => {
   t.same(argvForAudit(['docker', 'logs', '--tail', '50', 'web']), ['docker', 'logs', '--tail', '50', 'web'], 'ordinary arguments kept in full')

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { ExposedServiceRow } from '../../db/schema.js'
 import type { DeviceStore } from '../../devices/device-store.js'
-import type { PublicUrls } from '../../proxy/public-urls.js'
+import type { GatewayAddresses } from '../../http/gateway-addresses.js'
 import type { ExposedServiceStore } from '../../services/exposed-service-store.js'
 import type { TunnelRegistry } from '../../tunnel/tunnel-registry.js'
 import type { Kysely } from 'kysely'
@@ -41,7 +41,7 @@ export function registerExposedServiceRoutes(api: RouteRegistry, deps: {
     services: ExposedServiceStore
     /** The store on a route's transaction; its change events wait for the commit. */
     servicesIn: (trx: Kysely<Database>, afterCommit: (task: () => void) => void) => ExposedServiceStore
-    urls: PublicUrls
+    urls: GatewayAddresses
     registry: TunnelRegistry
   },
 ) {

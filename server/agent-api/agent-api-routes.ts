@@ -11,7 +11,7 @@ import type { DeviceMetricsStore } from '../telemetry/device-metrics-store.js'
 import type { OutboxIngest } from '../telemetry/outbox-ingest.js'
 import type { DeviceSession } from '../tunnel/device-session.js'
 import { agentApi, type AgentConfigResponse, type AgentRoute } from '../../shared/agent-wire.js'
-import { heartbeatBody, statusBody, triageEvents } from './agent-schemas.js'
+import { heartbeatBody, statusBody, triageEvents } from './agent-api-schemas.js'
 
 export interface AgentRouteDeps {
   db: Kysely<Database>

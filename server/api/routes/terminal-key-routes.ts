@@ -1,6 +1,6 @@
 import type { RouteRegistry } from '../route-registry.js'
 
-export function registerTerminalRoutes(api: RouteRegistry, deps: { terminalPublicKey: string; user: string }) {
+export function registerTerminalKeyRoutes(api: RouteRegistry, deps: { terminalPublicKey: string; user: string }) {
   api.route({
     method: 'get',
     path: '/api/provision/terminal-key',

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { AgentControl } from '../../agent-api/agent-control.js'
+import type { AgentControl } from '../../agent-api/agent-control-client.js'
 import type { DeviceStore } from '../../devices/device-store.js'
 import type { DeviceLogStore } from '../../telemetry/device-log-store.js'
 import type { DeviceMetricsStore } from '../../telemetry/device-metrics-store.js'
@@ -25,7 +25,7 @@ const commandBody = z
   })
   .strict()
 
-export function registerDeviceAgentRoutes(api: RouteRegistry, deps: { devices: DeviceStore; metrics: DeviceMetricsStore; logs: DeviceLogStore; control: AgentControl }) {
+export function registerDeviceRuntimeRoutes(api: RouteRegistry, deps: { devices: DeviceStore; metrics: DeviceMetricsStore; logs: DeviceLogStore; control: AgentControl }) {
   const { devices, metrics, logs, control } = deps
 
   api.route({
