@@ -35,7 +35,14 @@ function describePostgres(url: string): string {
  * `<dataDir>/pglite` (or in memory for `memory://`). Fails fast, with a
  * one-line reason, when the database cannot be reached.
  */
-export async function openDatabase(options: { databaseUrl?: string; dataDir: string; pgliteDir?: string; logger?: Logger }): Promise<DatabaseHandle> {
+export async function openDatabase(options: {
+  databaseUrl?: string
+  dataDir: string
+  pgliteDir?: string
+  /** A PGlite data dir dump (`dumpDataDir()`) to start a `memory://` database from; tests start from an already migrated one. */
+  pgliteSeed?: Blob
+  logger?: Logger
+}): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
     const description = describePostgres(options.databaseUrl)
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10, connectionTimeoutMillis: 5000 })
@@ -68,7 +75,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
   if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true, mode: 0o700 })
   let pglite: PGlite
   try {
-    pglite = await PGlite.create(dir)
+    pglite = await PGlite.create(dir, options.pgliteSeed ? { loadDataDir: options.pgliteSeed } : {})
   } catch (err) {
     throw new DatabaseUnavailableError(`cannot open embedded database in ${dir}: ${(err as Error).message.split('\n')[0]}`)
   }

@@ -37,7 +37,7 @@ t.test('an unreachable DATABASE_URL stops the server with one line and exit 1', 
 })
 
 t.test('migrate, user add and user passwd work against PostgreSQL', async (t) => {
-  const env = { DATABASE_URL: await createPostgresDatabase(t), EDGETAINER_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'et-cli-')) }
+  const env = { DATABASE_URL: await createPostgresDatabase(t, { empty: true }), EDGETAINER_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'et-cli-')) }
   const migrate = await cli(['migrate'], env)
   t.equal(migrate.code, 0)
   t.match(migrate.stdout, /applied 0001-initial/)

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { createFromPostgresTemplate } from './database-templates.js'
 
 export type DialectName = 'postgres' | 'pglite'
 
@@ -13,13 +14,21 @@ function adminUrl(): string {
   return url
 }
 
-/** A fresh, empty PostgreSQL database for one test; dropped again at teardown. */
-export async function createPostgresDatabase(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+/**
+ * A fresh PostgreSQL database for one test, dropped again at teardown. It is
+ * a copy of an already migrated template (see database-templates.ts) unless
+ * the test asks for an `empty` one, e.g. to run the migrations itself.
+ */
+export async function createPostgresDatabase(t: { teardown(fn: () => Promise<void>): void }, options: { empty?: boolean } = {}): Promise<string> {
   const name = `et_test_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client({ connectionString: adminUrl() })
   await admin.connect()
-  await admin.query(`create database ${name}`)
-  await admin.end()
+  try {
+    if (options.empty) await admin.query(`create database ${name}`)
+    else await createFromPostgresTemplate(admin, adminUrl(), name)
+  } finally {
+    await admin.end()
+  }
   t.teardown(async () => {
     const c = new pg.Client({ connectionString: adminUrl() })
     await c.connect()

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
+import { seedPgliteDataDir } from './database-templates.js'
 
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void
@@ -16,8 +18,13 @@ export interface GatewayProcess {
   stop(signal: NodeJS.Signals): Promise<void>
 }
 
-/** Starts test/lib/gateway-process.ts with exactly `env` (plus PATH) and waits until it listens. */
+/**
+ * Starts test/lib/gateway-process.ts with exactly `env` (plus PATH) and waits until it listens.
+ * Without DATABASE_URL it runs on PGlite in its data dir, seeded already migrated (initdb costs seconds).
+ */
 export async function spawnGateway(t: Teardown, env: Record<string, string>): Promise<GatewayProcess> {
+  const dataDir = env.EDGETAINER_DATA_DIR
+  if (!env.DATABASE_URL && dataDir && !existsSync(path.join(dataDir, 'pglite'))) await seedPgliteDataDir(dataDir)
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/lib/gateway-process.ts'], {
     cwd: path.resolve(import.meta.dirname, '../..'),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },

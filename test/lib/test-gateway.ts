@@ -6,6 +6,7 @@ import { createLogger } from '../../server/logger.js'
 import { startServer, type RunningServer, type StartOptions } from '../../server/main.js'
 import type { Role } from '../../server/db/schema.js'
 import { createPostgresDatabase, type DialectName } from './databases.js'
+import { pgliteSeed } from './database-templates.js'
 import { createHttpClient, type HttpClient } from './http-client.js'
 import { reservePortBlock } from './port-blocks.js'
 
@@ -65,6 +66,8 @@ export async function startTestGateway(
   const config = loadConfig({ env })
   const server = await startServer(config, createLogger(config.logLevel), {
     pgliteDir: dialect === 'pglite' ? 'memory://' : undefined,
+    // Started from an already migrated PGlite: initdb and migrations are proven elsewhere, and cost seconds per gateway.
+    pgliteSeed: dialect === 'pglite' ? await pgliteSeed() : undefined,
     // scrypt at OWASP cost is half a CPU-second per hash; tests that do not test hashing use a cheap cost.
     // The OWASP default and the rehash to it are proven in passwords.test.ts and login-rate-limit.test.ts.
     passwordHashing: { cost: TEST_SCRYPT_COST },
