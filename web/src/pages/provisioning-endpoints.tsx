@@ -43,7 +43,7 @@ export function EndpointSummary(props: { endpoints: Resource<ProvisioningEndpoin
         <div class="prov-warning" role="alert" data-testid="loopback-warning">
           <Icon name="alert" size={16} />
           <div>
-            <strong>Devices could not reach this gateway.</strong> <span>{data.problem}</span>
+            <strong>Devices could not reach this gateway.</strong> <span>{capitalised(data.problem ?? '')}</span>
             {props.onAllowLoopback && (
               <label class="prov-allow">
                 <input
@@ -60,4 +60,9 @@ export function EndpointSummary(props: { endpoints: Resource<ProvisioningEndpoin
       )}
     </div>
   )
+}
+
+/** The API's sentence starts mid-thought ("devices would dial …"); here it follows a heading. */
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }
