@@ -1,6 +1,10 @@
 import t from 'tap'
 import fc from 'fast-check'
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { runVerifyIgnition } from '../../cli/ignition-verify.js'
+import { newKeyPair } from '../lib/keys.js'
 import type { IgnitionConfig } from '../../ignition/render-ignition.js'
 import { ensureAgentBuilt } from '../lib/agent-build.js'
 import { filesOf } from '../lib/ignition-config.js'
@@ -58,6 +62,45 @@ t.test('configs that point devices at a loopback address are refused unless allo
     t.equal(bad.status, 400, 'anything else is a 400')
     t.match(bad.body, { code: 'VALIDATION_FAILED', field: 'allow_loopback' })
     t.equal((await http.get(`/api/provision/tokens/${created.id}`, { token })).body.uses, 0, 'rendering used nothing')
+  })
+
+  await t.test('verify-ignition: the on-site check that a file is current', async (t) => {
+    const fresh = (await http.post('/api/provision/tokens', { fleet_id: fleet.id }, { token })).body
+    const config = (await http.get(`/api/provision/config/${fresh.token}?allow_loopback=1`)).body as IgnitionConfig
+    const file = path.join(gw.dataDir, 'device.ign')
+    writeFileSync(file, JSON.stringify(config))
+    const verify = async (options: { allowLoopback?: boolean } = {}) => {
+      let out = ''
+      const ok = await runVerifyIgnition(file, { ...options, write: (text) => (out += text) })
+      return { ok, out }
+    }
+
+    const lab = await verify({ allowLoopback: true })
+    t.ok(lab.ok, 'a lab file, current')
+    t.match(lab.out, /^ok {3}\/opt\/bin\/edgetainer-agent: \S+ matches the sha512 in the file \(\d+\.\d MiB, the first-boot download\)$/m, 'the download is what the file pins')
+    t.match(lab.out, /^ok {3}registration: the token is still usable/m)
+    t.match(lab.out, /is current: install it\.\n$/)
+
+    const strict = await verify()
+    t.notOk(strict.ok, 'without the lab override a loopback file fails')
+    t.match(strict.out, /^FAIL server URL 127\.0\.0\.1 is a loopback address/m)
+
+    const tampered = structuredClone(config)
+    const agentFile = tampered.storage.files.find((f) => f.path === '/opt/bin/edgetainer-agent')!
+    agentFile.contents.verification = { hash: `sha512-${'0'.repeat(128)}` }
+    writeFileSync(file, JSON.stringify(tampered))
+    const stale = await verify({ allowLoopback: true })
+    t.notOk(stale.ok)
+    t.match(stale.out, /^FAIL \/opt\/bin\/edgetainer-agent: \S+ no longer matches the sha512 in the file: download a fresh file$/m, 'a file pinning another agent is caught')
+
+    writeFileSync(file, JSON.stringify(config))
+    t.equal((await http.post('/api/provision/register', { token: fresh.token, public_key: newKeyPair().publicKey })).status, 201)
+    const used = await verify({ allowLoopback: true })
+    t.notOk(used.ok)
+    t.match(used.out, /^FAIL registration: \S+ refuses the token \(410: registration token has been used up\): ask for a new file$/m, 'a used-up token is caught')
+
+    writeFileSync(file, '{"ignition":{"version":"3.3.0"}}')
+    await t.rejects(verify(), /holds no \/etc\/edgetainer\/agent\.yaml/, 'a file that is not a device file says so')
   })
 
   await t.test('fuzz: any format, allow_loopback and token give 200/400/404/409/410, never a 5xx', async (t) => {
