@@ -134,7 +134,7 @@ export function RegistrationTokenModal(props: { fleets: Fleet[]; onClose(): void
           </Field>
         </div>
         <div class="form-row">
-          <Field label="Device name pattern" name="name_pattern" error={err.name_pattern} hint={<>{'{n}'} is the use number, {'{hostname}'} the device's hostname.</>}>
+          <Field label="Device name pattern" name="name_pattern" error={err.name_pattern} hint={<>{'{n}'} is the use number, {'{hostname}'} the device's hostname. It also sets the device id and subdomain: pump-{'{n}'} → pump-1.</>}>
             <input id="f-name_pattern" name="name_pattern" class="mono" placeholder="pump-{n}" onInput={() => form.clear('name_pattern')} />
           </Field>
           <Field label="Hostname" name="hostname" error={err.hostname} hint="Optional. Best for one device: every box gets it.">
