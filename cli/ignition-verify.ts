@@ -95,7 +95,7 @@ export async function runVerifyIgnition(
   checks.push({ ok: true, line: `devices dial ${agent.server_url} and SSH ${agent.ssh_host}:${agent.ssh_port ?? '?'}` })
   for (const item of fetched) checks.push(await checkDownload(item))
   checks.push(await checkToken(agent.server_url, agent.token))
-  for (const c of checks) write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.line}\n`)
+  for (const c of checks) write(`${c.ok ? 'ok  ' : 'fail'} ${c.line}\n`)
   const ok = checks.every((c) => c.ok)
   write(ok ? `${file} is current: install it.\n` : `${file} would not provision a device as it is.\n`)
   return ok

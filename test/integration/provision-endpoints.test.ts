@@ -83,7 +83,7 @@ t.test('configs that point devices at a loopback address are refused unless allo
 
     const strict = await verify()
     t.notOk(strict.ok, 'without the lab override a loopback file fails')
-    t.match(strict.out, /^FAIL server URL 127\.0\.0\.1 is a loopback address/m)
+    t.match(strict.out, /^fail server URL 127\.0\.0\.1 is a loopback address/m)
 
     const tampered = structuredClone(config)
     const agentFile = tampered.storage.files.find((f) => f.path === '/opt/bin/edgetainer-agent')!
@@ -91,13 +91,13 @@ t.test('configs that point devices at a loopback address are refused unless allo
     writeFileSync(file, JSON.stringify(tampered))
     const stale = await verify({ allowLoopback: true })
     t.notOk(stale.ok)
-    t.match(stale.out, /^FAIL \/opt\/bin\/edgetainer-agent: \S+ no longer matches the sha512 in the file: download a fresh file$/m, 'a file pinning another agent is caught')
+    t.match(stale.out, /^fail \/opt\/bin\/edgetainer-agent: \S+ no longer matches the sha512 in the file: download a fresh file$/m, 'a file pinning another agent is caught')
 
     writeFileSync(file, JSON.stringify(config))
     t.equal((await http.post('/api/provision/register', { token: fresh.token, public_key: newKeyPair().publicKey })).status, 201)
     const used = await verify({ allowLoopback: true })
     t.notOk(used.ok)
-    t.match(used.out, /^FAIL registration: \S+ refuses the token \(410: registration token has been used up\): ask for a new file$/m, 'a used-up token is caught')
+    t.match(used.out, /^fail registration: \S+ refuses the token \(410: registration token has been used up\): ask for a new file$/m, 'a used-up token is caught')
 
     writeFileSync(file, '{"ignition":{"version":"3.3.0"}}')
     await t.rejects(verify(), /holds no \/etc\/edgetainer\/agent\.yaml/, 'a file that is not a device file says so')
