@@ -29,12 +29,18 @@ function readDeviceFile(file: string) {
   const files = Array.isArray(config?.storage?.files) ? config.storage.files : []
   const agentYaml = files.find((f) => f?.path === AGENT_CONFIG_PATH)?.contents?.source
   if (typeof agentYaml !== 'string' || !agentYaml.startsWith('data:')) throw new ValidationError('file', `${file} holds no ${AGENT_CONFIG_PATH}: not an Edgetainer device file`)
-  const agent = parseYaml(fromDataUrl(agentYaml).toString('utf8')) as { server_url?: string; ssh_host?: string; ssh_port?: number; token?: string }
-  if (!agent?.server_url || !agent.token) throw new ValidationError('file', `${AGENT_CONFIG_PATH} in ${file} has no server_url or token`)
+  let agent: { server_url?: unknown; ssh_host?: unknown; ssh_port?: number; token?: unknown } | null
+  try {
+    agent = parseYaml(fromDataUrl(agentYaml).toString('utf8'))
+  } catch (err) {
+    throw new ValidationError('file', `${AGENT_CONFIG_PATH} in ${file} cannot be read: ${(err as Error).message}`)
+  }
+  if (typeof agent?.server_url !== 'string' || typeof agent.token !== 'string' || !URL.canParse(agent.server_url)) throw new ValidationError('file', `${AGENT_CONFIG_PATH} in ${file} has no valid server_url or token`)
   const fetched = files
     .filter((f) => typeof f?.contents?.source === 'string' && /^https?:/.test(f.contents.source))
     .map((f) => ({ path: f.path, url: f.contents!.source!, hash: f.contents!.verification?.hash ?? '' }))
-  return { agent: { server_url: agent.server_url, ssh_host: agent.ssh_host ?? '', ssh_port: agent.ssh_port, token: agent.token }, fetched }
+  const sshHost = typeof agent.ssh_host === 'string' ? agent.ssh_host : ''
+  return { agent: { server_url: agent.server_url, ssh_host: sshHost, ssh_port: agent.ssh_port, token: agent.token }, fetched }
 }
 
 /** Downloads `url` as Ignition will at first boot and compares its sha512 with the one the file pins. */

@@ -101,6 +101,30 @@ t.test('configs that point devices at a loopback address are refused unless allo
 
     writeFileSync(file, '{"ignition":{"version":"3.3.0"}}')
     await t.rejects(verify(), /holds no \/etc\/edgetainer\/agent\.yaml/, 'a file that is not a device file says so')
+
+    // Whatever file a tech points it at: a clear ValidationError, never a crash.
+    let runs = 0
+    const agentYaml = fc.oneof(fc.string(), fc.constant('server_url: 1\ntoken: [x'), fc.constant('data:nocomma')).map((text) =>
+      text.startsWith('data:') ? text : `data:;base64,${Buffer.from(text).toString('base64')}`,
+    )
+    const deviceFile = fc.oneof(
+      fc.json(),
+      fc.string(),
+      agentYaml.map((source) => JSON.stringify({ storage: { files: [{ path: '/etc/edgetainer/agent.yaml', contents: { source } }] } })),
+    )
+    await fc.assert(
+      fc.asyncProperty(deviceFile, async (text) => {
+        runs++
+        writeFileSync(file, text)
+        const outcome = await verify().then(
+          () => 'verified',
+          (err: Error) => err.constructor.name,
+        )
+        return outcome === 'ValidationError'
+      }),
+      { numRuns: 100 },
+    )
+    t.comment(`ran ${runs} cases`)
   })
 
   await t.test('fuzz: any format, allow_loopback and token give 200/400/404/409/410, never a 5xx', async (t) => {
