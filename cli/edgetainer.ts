@@ -10,6 +10,7 @@ import { runServerCommand } from './server-command.js'
 import { runMigrateCommand } from './migrate-command.js'
 import { registerUserCommands } from './user-commands.js'
 import { registerIgnitionCommand } from './ignition-command.js'
+import { registerVerifyIgnitionCommand } from './ignition-verify.js'
 
 /** Errors whose message is the whole story: print one line, no stack. */
 const expectedErrors = [ConfigError, DatabaseUnavailableError, MigrationError, ListenError, DomainError]
@@ -67,5 +68,6 @@ program
   })
 
 registerIgnitionCommand(program, configOption)
+registerVerifyIgnitionCommand(program)
 
 program.parseAsync(process.argv).catch(fail)

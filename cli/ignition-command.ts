@@ -8,7 +8,7 @@ import { loadOrCreateHostKey } from '../server/tunnel/host-key.js'
 import { createAgentExecutable, defaultAgentDir } from '../server/provision/agent-executable.js'
 import { createRegistrationTokens } from '../server/provision/registration-tokens.js'
 import { createIgnitionConfigs, type IgnitionFormat } from '../server/provision/ignition-configs.js'
-import { gatewayEndpoints } from '../server/provision/gateway-endpoints.js'
+import { gatewayEndpoints, loopbackProblem } from '../server/provision/gateway-endpoints.js'
 
 interface IgnitionOptions {
   config?: string
@@ -16,10 +16,8 @@ interface IgnitionOptions {
   out?: string
   format: string
   agentDir?: string
+  allowLoopback?: boolean
 }
-
-/** Hosts a device in the field can never reach: worth a warning, since the config would be useless. */
-const loopbackHost = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/
 
 /**
  * Renders a device's config without a running gateway: the same renderer and
@@ -45,11 +43,11 @@ export async function runIgnitionCommand(opts: IgnitionOptions): Promise<void> {
       terminalPublicKey: loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key').publicKey,
       user: config.terminalUser,
     })
-    const rendered = await configs.render(opts.token, opts.format as IgnitionFormat)
+    // A loopback server URL or SSH host is refused by the renderer unless --allow-loopback says this is a lab test.
+    const rendered = await configs.render(opts.token, opts.format as IgnitionFormat, { allowLoopback: opts.allowLoopback === true })
     const text = rendered.format === 'butane' ? rendered.config : JSON.stringify(rendered.config, null, 2) + '\n'
-    if (loopbackHost.test(endpoints.ssh.host)) {
-      process.stderr.write(`edgetainer: warning: devices will dial ${endpoints.url}, a loopback address; set public_url (EDGETAINER_PUBLIC_URL)\n`)
-    }
+    const problem = loopbackProblem(endpoints)
+    if (problem) process.stderr.write(`edgetainer: warning: rendered with --allow-loopback: ${problem.split('. ')[0]}\n`)
     if (opts.out) {
       // 0600: the file holds the registration token.
       writeFileSync(opts.out, text, { mode: 0o600 })
@@ -73,5 +71,6 @@ export function registerIgnitionCommand(program: Command, configOption: Option) 
     .option('-o, --out <file>', 'write to this file (mode 0600) instead of standard output')
     .option('--format <format>', 'ignition (JSON, spec 3.3.0) or butane (YAML)', 'ignition')
     .option('--agent-dir <dir>', 'where `make agent` put the executable (default dist/agent)')
+    .option('--allow-loopback', 'render even when public_url or the SSH host is a loopback address (a lab test with the device on this machine)')
     .action(runIgnitionCommand)
 }

@@ -64,6 +64,7 @@ export const errorStatus = {
   MANUAL_CERTIFICATE: 409,
   TLS_DISABLED: 409,
   AGENT_NOT_CONNECTED: 409,
+  LOOPBACK_ENDPOINT: 409,
   // 410: a registration token that existed but no longer works.
   REGISTRATION_TOKEN_EXPIRED: 410,
   REGISTRATION_TOKEN_USED_UP: 410,

@@ -5,6 +5,7 @@ import { ValidationError, ConflictError, DomainError, NotFoundError } from '../e
 import { isUuid, likePattern } from '../api/validation.js'
 import { parsePublicKey } from './device-keys.js'
 import { inTransaction } from '../db/in-transaction.js'
+import { firstFreeLabel, labelPrefix } from './device-labels.js'
 
 export const deviceIdPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/
 export const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -12,6 +13,12 @@ export const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 export interface DeviceInput {
   name: string
   device_id?: string
+  /**
+   * A DNS label (see device-labels.ts) that becomes both the device id and the
+   * subdomain, with the first free `-2`, `-3`… suffix when taken. Wins over
+   * `device_id` and `subdomain`.
+   */
+  label?: string
   fleet_id?: string | null
   public_key?: string | null
   subdomain?: string
@@ -68,6 +75,17 @@ export function createDeviceStore(deps: {
     }
   }
 
+  /** The first free of `base`, `base-2`, …: free as a device id, as a subdomain and not reserved. Call under lockAllocation. */
+  async function freeLabel(tx: Transaction<Database>, base: string): Promise<string> {
+    const prefix = `${labelPrefix(base)}%`
+    const rows = await tx
+      .selectFrom('devices')
+      .select(['device_id', 'subdomain'])
+      .where((eb) => eb.or([eb('device_id', 'like', prefix), eb('subdomain', 'like', prefix)]))
+      .execute()
+    return firstFreeLabel(base, new Set([...reservedSubdomains, ...rows.flatMap((r) => [r.device_id, r.subdomain])]))
+  }
+
   async function allocatePort(tx: Transaction<Database>): Promise<number> {
     const row = await sql<{ port: number }>`
       select p::int as port from generate_series(${sshPortRange.start}::int, ${sshPortRange.end}::int) p
@@ -102,17 +120,20 @@ export function createDeviceStore(deps: {
    * `announce`.
    */
   async function create(input: DeviceInput, tx?: Transaction<Database>): Promise<DeviceRow> {
-    const deviceId = input.device_id ?? `dev-${randomBytes(5).toString('hex')}`
     const key = input.public_key ? parsePublicKey(input.public_key) : undefined
     const insert = async (tx: Transaction<Database>) => {
       await lockAllocation(tx)
+      // Under the allocation lock: two registrations racing for `lab-1` get `lab-1` and `lab-1-2`.
+      const label = input.label ? await freeLabel(tx, input.label) : undefined
+      const deviceId = label ?? input.device_id ?? `dev-${randomBytes(5).toString('hex')}`
+      const subdomain = label ?? input.subdomain
       if (await tx.selectFrom('devices').select('id').where('device_id', '=', deviceId).executeTakeFirst()) {
         throw new ConflictError(`device ${deviceId} already exists`, 'DEVICE_EXISTS', 'device_id')
       }
       await assertFleet(tx, input.fleet_id)
       if (key) await assertKeyFree(tx, key.fingerprint)
-      if (input.subdomain && !(await subdomainFree(tx, input.subdomain))) {
-        throw new ConflictError(`subdomain ${input.subdomain} is taken`, 'SUBDOMAIN_TAKEN', 'subdomain')
+      if (subdomain && !label && !(await subdomainFree(tx, subdomain))) {
+        throw new ConflictError(`subdomain ${subdomain} is taken`, 'SUBDOMAIN_TAKEN', 'subdomain')
       }
       return tx
         .insertInto('devices')
@@ -122,7 +143,7 @@ export function createDeviceStore(deps: {
           fleet_id: input.fleet_id ?? null,
           status: 'offline',
           ssh_port: await allocatePort(tx),
-          subdomain: input.subdomain ?? (await pickSubdomain(tx, deviceId)),
+          subdomain: subdomain ?? (await pickSubdomain(tx, deviceId)),
           public_key: key?.line ?? null,
           public_key_fingerprint: key?.fingerprint ?? null,
           hardware_info: input.hardware_info ? JSON.stringify(input.hardware_info) : null,

@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/audit-log.js'
 import type { Database, DeviceRow } from '../db/schema.js'
 import type { DeviceStore } from '../devices/device-store.js'
 import { parsePublicKey } from '../devices/device-keys.js'
+import { deviceLabel } from '../devices/device-labels.js'
 import { ConflictError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { RegistrationTokenError, type RegistrationTokens } from './registration-tokens.js'
@@ -83,15 +84,19 @@ export function createDeviceRegistration(deps: {
     }
 
     // One transaction: the token's use, the device, its registration record and the audit row commit together or not at all.
-    const deviceId = `dev-${randomBytes(5).toString('hex')}`
+    // Without a name pattern (or when the pattern leaves nothing usable) the id is random, as before.
+    const randomId = `dev-${randomBytes(5).toString('hex')}`
     let created: { device: DeviceRow; tokenPrefix: string }
     try {
       created = await db.transaction().execute(async (tx) => {
         const token = await tokens.consume(input.token, tx)
+        const name = deviceNameFor(token.options, token.uses, input.hostname, randomId)
+        // A name pattern names the device id and subdomain too (`lab-{n}` → `lab-1`), suffixed on collision by the store.
+        const label = token.options.name_pattern ? deviceLabel(name) : ''
         const device = await devices.create(
           {
-            device_id: deviceId,
-            name: deviceNameFor(token.options, token.uses, input.hostname, deviceId),
+            ...(label ? { label } : { device_id: randomId }),
+            name,
             fleet_id: token.fleet_id,
             public_key: key.line,
             hardware_info: { ...(input.hardware_info ?? {}), ...(input.hostname ? { hostname: input.hostname } : {}) },

@@ -1,7 +1,9 @@
 import { renderButane } from '../../ignition/render-butane.js'
 import { renderIgnition, type IgnitionConfig } from '../../ignition/render-ignition.js'
 import type { ProvisioningInput } from '../../ignition/provisioning-input.js'
+import { DomainError } from '../errors.js'
 import type { AgentExecutable } from './agent-executable.js'
+import { loopbackProblem } from './gateway-endpoints.js'
 import type { RegistrationTokens, UsableToken } from './registration-tokens.js'
 
 export type IgnitionFormat = 'ignition' | 'butane'
@@ -11,6 +13,18 @@ export interface GatewayEndpoints {
   url: string
   /** Where devices dial their tunnel. */
   ssh: { host: string; port: number }
+}
+
+/** A config that would point the device at itself: refused unless the caller allows it (lab tests on one machine). */
+export class LoopbackEndpointError extends DomainError {
+  constructor(message: string) {
+    super('LOOPBACK_ENDPOINT', message, 'public_url')
+  }
+}
+
+export interface RenderOptions {
+  /** Render even when the device-facing URL or SSH host is a loopback address. */
+  allowLoopback?: boolean
 }
 
 export type RenderedConfig =
@@ -32,11 +46,14 @@ export function createIgnitionConfigs(deps: {
   /** The device user the web terminal logs in as; it gets the keys. */
   user: string
 }) {
-  /** The renderer's input for a token; throws the token's 404/410 or the executable's 503 first. */
-  async function inputFor(tokenValue: string): Promise<{ input: ProvisioningInput; token: UsableToken }> {
+  /** The renderer's input for a token; throws the token's 404/410 or the executable's 503 first, then a loopback refusal. */
+  async function inputFor(tokenValue: string, render: RenderOptions): Promise<{ input: ProvisioningInput; token: UsableToken }> {
     const token = await deps.tokens.findUsable(tokenValue)
     const agent = await deps.agent.info()
-    const { url, ssh } = deps.endpoints()
+    const endpoints = deps.endpoints()
+    const problem = render.allowLoopback ? undefined : loopbackProblem(endpoints)
+    if (problem) throw new LoopbackEndpointError(`refusing to render this config: ${problem}`)
+    const { url, ssh } = endpoints
     const { options } = token
     const input: ProvisioningInput = {
       gateway: { url, sshHost: ssh.host, sshPort: ssh.port, hostKey: deps.hostPublicKey, terminalPublicKey: deps.terminalPublicKey },
@@ -50,13 +67,31 @@ export function createIgnitionConfigs(deps: {
     return { input, token }
   }
 
-  async function render(tokenValue: string, format: IgnitionFormat = 'ignition'): Promise<RenderedConfig> {
-    const { input, token } = await inputFor(tokenValue)
+  async function render(tokenValue: string, format: IgnitionFormat = 'ignition', options: RenderOptions = {}): Promise<RenderedConfig> {
+    const { input, token } = await inputFor(tokenValue, options)
     if (format === 'butane') return { format, config: renderButane(input), token }
     return { format, config: renderIgnition(input), token }
   }
 
-  return { render }
+  /**
+   * What a config rendered now would tell a device, for the console to show
+   * before the download: the endpoints, whether they are loopback (and why
+   * that matters), and the agent it would pin (null until it is built).
+   */
+  async function describe() {
+    const endpoints = deps.endpoints()
+    const problem = loopbackProblem(endpoints)
+    const agent = await deps.agent.info().then(
+      (a) => ({ url: agentDownloadUrl(endpoints.url), sha512: a.sha512, size: a.size }),
+      (err: unknown) => {
+        if (err instanceof DomainError) return null
+        throw err
+      },
+    )
+    return { server_url: endpoints.url, ssh: { ...endpoints.ssh }, loopback: problem !== undefined, problem: problem ?? null, agent }
+  }
+
+  return { render, describe }
 }
 
 /** The URL Ignition downloads the agent from; the config pins its sha512. */

@@ -67,6 +67,18 @@ t.test('edgetainer ignition renders the same device offline, from the database a
   t.equal(butane.code, 0, butane.stderr)
   t.match(parseYaml(butane.stdout), { variant: 'flatcar', version: '1.0.0' }, 'Butane on standard output')
 
+  const lab = { ...env, EDGETAINER_PUBLIC_URL: 'http://127.0.0.1:8080' }
+  const refused = await cli(['ignition', '--token', created.body.token, '--agent-dir', agent.dir], lab)
+  t.equal(refused.code, 1, 'a loopback public_url is refused')
+  t.equal(refused.stdout, '', 'renders nothing')
+  t.match(refused.stderr, /^edgetainer: refusing to render this config: devices would dial the server URL http:\/\/127\.0\.0\.1:8080 and the SSH endpoint 127\.0\.0\.1:2222/)
+  t.match(refused.stderr, /Set public_url \(EDGETAINER_PUBLIC_URL\)/, 'naming the setting to change')
+  t.match(refused.stderr, /--allow-loopback/, 'and the override')
+  const allowed = await cli(['ignition', '--token', created.body.token, '--agent-dir', agent.dir, '--allow-loopback'], lab)
+  t.equal(allowed.code, 0, allowed.stderr)
+  t.equal(parseYaml(filesOf(JSON.parse(allowed.stdout)).get('/etc/edgetainer/agent.yaml')!.text!).server_url, 'http://127.0.0.1:8080', '--allow-loopback renders it')
+  t.match(allowed.stderr, /^edgetainer: warning: rendered with --allow-loopback: devices would dial/, 'with a warning')
+
   await gw.server.database.db.updateTable('registration_tokens').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', created.body.id).execute()
   const expired = await cli(['ignition', '--token', created.body.token, '--agent-dir', agent.dir], env)
   t.equal(expired.code, 1)

@@ -23,7 +23,8 @@ async function gatewayWithAgent(t: Parameters<typeof startTestGateway>[0], start
   return { gw, agent, fleet, newToken }
 }
 
-const configOf = (gw: TestGateway, value: string, query = '') => gw.http.get(`/api/provision/config/${value}${query}`)
+/** These gateways listen on 127.0.0.1, a lab setup: every render allows the loopback address explicitly (refusal: provision-endpoints.test.ts). */
+const configOf = (gw: TestGateway, value: string, query = '') => gw.http.get(`/api/provision/config/${value}${query ? `${query}&` : '?'}allow_loopback=1`)
 
 t.test('a usable token renders a valid config that pins this gateway and its agent', async (t) => {
   const { gw, agent, newToken } = await gatewayWithAgent(t)

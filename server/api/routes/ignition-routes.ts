@@ -7,7 +7,12 @@ import type { IgnitionConfigs } from '../../provision/ignition-configs.js'
 import { RegistrationTokenError } from '../../provision/registration-tokens.js'
 import type { RouteRegistry } from '../route-registry.js'
 
-const configQuery = z.object({ format: z.enum(['ignition', 'butane']).default('ignition') })
+/** `?allow_loopback=1` renders a config that points the device at a loopback address (a lab test on one machine). */
+const flag = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], { message: 'must be 1 or 0 (or true/false, yes/no, on/off)' })
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v))
+
+const configQuery = z.object({ format: z.enum(['ignition', 'butane']).default('ignition'), allow_loopback: flag.default(false) })
 
 /** The client went away mid-download: nothing to answer and nothing worth an error log. */
 function isAbort(err: unknown): boolean {
@@ -31,7 +36,9 @@ export function registerIgnitionRoutes(
   api.publicRoute({
     method: 'get',
     path: '/api/provision/config/:token',
-    summary: 'The Ignition config (spec 3.3.0) for a usable registration token, or with ?format=butane its Butane YAML; the token is the credential',
+    summary:
+      'The Ignition config (spec 3.3.0) for a usable registration token, or with ?format=butane its Butane YAML; the token is the credential. ' +
+      'Refused (409 LOOPBACK_ENDPOINT) while the device-facing URL or SSH host is a loopback address, unless ?allow_loopback=1',
     tag: 'provisioning',
     access: 'public',
     query: configQuery,
@@ -40,7 +47,7 @@ export function registerIgnitionRoutes(
       await limiter.assertAllowed(address)
       let rendered
       try {
-        rendered = await configs.render(params.token ?? '', query.format)
+        rendered = await configs.render(params.token ?? '', query.format, { allowLoopback: query.allow_loopback })
       } catch (err) {
         if (err instanceof RegistrationTokenError) await limiter.recordFailure(address)
         throw err
@@ -59,6 +66,18 @@ export function registerIgnitionRoutes(
         res.type('application/vnd.coreos.ignition+json').send(JSON.stringify(rendered.config, null, 2) + '\n')
       }
       return undefined
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/provision/endpoints',
+    summary:
+      'Where a config rendered now sends devices: the server URL, the SSH endpoint, whether either is a loopback address (and what to change), and the agent it pins',
+    tag: 'provisioning',
+    access: 'viewer',
+    async handler() {
+      return configs.describe()
     },
   })
 

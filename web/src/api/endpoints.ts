@@ -14,6 +14,7 @@ import type {
   Me,
   NewRegistrationToken,
   Page,
+  ProvisioningEndpoints,
   RegistrationToken,
   ResolvedEnv,
   Software,
@@ -130,5 +131,10 @@ export const provisioning = {
   createToken: (body: NewRegistrationToken) => http.post<RegistrationToken & { token: string }>('/api/provision/tokens', body),
   revokeToken: (id: string) => http.delete(`/api/provision/tokens/${enc(id)}`),
   /** Where a device (or an admin) fetches the rendered config; the token value is the credential. */
-  configUrl: (token: string, format: 'ignition' | 'butane' = 'ignition') => `/api/provision/config/${enc(token)}${format === 'butane' ? '?format=butane' : ''}`,
+  configUrl: (token: string, format: 'ignition' | 'butane' = 'ignition', allowLoopback = false) => {
+    const query = [...(format === 'butane' ? ['format=butane'] : []), ...(allowLoopback ? ['allow_loopback=1'] : [])].join('&')
+    return `/api/provision/config/${enc(token)}${query ? `?${query}` : ''}`
+  },
+  /** The server URL and SSH endpoint a config rendered now would use, and whether they are loopback. */
+  endpoints: () => http.get<ProvisioningEndpoints>('/api/provision/endpoints'),
 }

@@ -241,6 +241,18 @@ export interface RegistrationToken {
   last_used_at: string | null
 }
 
+/** Where a config rendered now sends devices (GET /api/provision/endpoints). */
+export interface ProvisioningEndpoints {
+  server_url: string
+  ssh: { host: string; port: number }
+  /** True when either is a loopback address: the API refuses the config unless allow_loopback=1. */
+  loopback: boolean
+  /** Why, naming the setting to change; null when fine. */
+  problem: string | null
+  /** The agent the config pins; null until `make agent` has built it. */
+  agent: { url: string; sha512: string; size: number } | null
+}
+
 export interface NewRegistrationToken extends RegistrationTokenOptions {
   fleet_id: string
   name?: string

@@ -7,6 +7,8 @@ import { formatDate } from '../ui/format'
 import { Icon } from '../ui/icons'
 import { Modal } from '../ui/modal'
 import { toast } from '../ui/toasts'
+import { useResource } from '../ui/use-resource'
+import { EndpointSummary } from './provisioning-endpoints'
 
 export type CreatedToken = RegistrationToken & { token: string }
 
@@ -132,7 +134,7 @@ export function RegistrationTokenModal(props: { fleets: Fleet[]; onClose(): void
           </Field>
         </div>
         <div class="form-row">
-          <Field label="Device name pattern" name="name_pattern" error={err.name_pattern} hint={<>{'{n}'} is the use number, {'{hostname}'} the device's hostname.</>}>
+          <Field label="Device name pattern" name="name_pattern" error={err.name_pattern} hint={<>{'{n}'} is the use number, {'{hostname}'} the device's hostname. It also sets the device id and subdomain: pump-{'{n}'} → pump-1.</>}>
             <input id="f-name_pattern" name="name_pattern" class="mono" placeholder="pump-{n}" onInput={() => form.clear('name_pattern')} />
           </Field>
           <Field label="Hostname" name="hostname" error={err.hostname} hint="Optional. Best for one device: every box gets it.">
@@ -197,13 +199,15 @@ export function TokenCreatedModal(props: { token: CreatedToken; fleetName?: stri
   const command = `flatcar-install -d /dev/sda -i ${ign}`
   const [busy, setBusy] = useState<string | null>(null)
   const [error, setError] = useState<unknown>(undefined)
+  const endpoints = useResource(() => provisioning.endpoints(), [])
+  const [allowLoopback, setAllowLoopback] = useState(false)
 
   function download(event: Event, format: 'ignition' | 'butane') {
     event.preventDefault()
     const filename = format === 'butane' ? `${base}-device.bu` : ign
     setBusy(format)
     setError(undefined)
-    downloadConfig(provisioning.configUrl(token.token, format), filename).then(
+    downloadConfig(provisioning.configUrl(token.token, format, allowLoopback), filename).then(
       () => setBusy(null),
       (err) => {
         setBusy(null)
@@ -244,6 +248,11 @@ export function TokenCreatedModal(props: { token: CreatedToken; fleetName?: stri
         </section>
 
         <section class="prov-step">
+          <h3>The file sends devices to</h3>
+          <EndpointSummary endpoints={endpoints} allowLoopback={allowLoopback} onAllowLoopback={setAllowLoopback} />
+        </section>
+
+        <section class="prov-step">
           <h3>Device config</h3>
           <div class="prov-downloads">
             <a class="btn btn-primary" href={provisioning.configUrl(token.token)} download={ign} onClick={(e) => download(e, 'ignition')} aria-busy={busy === 'ignition'}>
@@ -271,7 +280,10 @@ export function TokenCreatedModal(props: { token: CreatedToken; fleetName?: stri
             <code data-testid="install-command">{command}</code>
             <CopyButton text={command} />
           </div>
-          <p class="muted small">On first boot the agent registers with the token and the device appears online in its fleet.</p>
+          <p class="muted small">
+            Check the disk name with <code>lsblk</code> first (NVMe disks are <code>/dev/nvme0n1</code>): it is erased. On first boot the agent registers with the
+            token and the device appears online in its fleet.
+          </p>
         </section>
       </div>
     </Modal>

@@ -8,6 +8,7 @@ import { Card, PageHeader } from '../ui/page'
 import { EmptyState, ErrorState, Loading } from '../ui/states'
 import { toast, toastError } from '../ui/toasts'
 import { useResource } from '../ui/use-resource'
+import { EndpointSummary } from './provisioning-endpoints'
 import { RegistrationTokenModal, TokenCreatedModal, type CreatedToken } from './provisioning-form'
 
 const stateBadge: Record<RegistrationTokenState, { label: string; tone: string }> = {
@@ -74,6 +75,7 @@ function Expiry(props: { token: RegistrationToken }) {
 export function ProvisioningPage() {
   const list = useResource(() => provisioning.tokens(), [])
   const fleetList = useResource(() => fleets.list({ limit: 500 }), [])
+  const endpoints = useResource(() => provisioning.endpoints(), [])
   const [creating, setCreating] = useState(false)
   const [created, setCreated] = useState<CreatedToken | null>(null)
   const [revoking, setRevoking] = useState<RegistrationToken | null>(null)
@@ -212,6 +214,9 @@ export function ProvisioningPage() {
           </div>
         </li>
       </ol>
+      <Card title="Device files send devices to">
+        <EndpointSummary endpoints={endpoints} />
+      </Card>
       <Card flush>{body}</Card>
       {creating && (
         <RegistrationTokenModal
