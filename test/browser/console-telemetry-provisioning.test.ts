@@ -154,6 +154,8 @@ t.test("a device's logs and metrics, and provisioning a device, in a real browse
     t.match(value, /^etr_[\w-]{40,}$/, 'the token value is shown once')
     t.match(await page.locator('[data-testid=token-result]').innerText(), /shown once[\s\S]*one-time token/i, 'with the warning that it is shown once and is in the file')
     t.equal(await page.locator('[data-testid=install-command]').innerText(), 'flatcar-install -d /dev/sda -i north-batch-device.ign', 'the install command names the file')
+    // This gateway is on localhost, a lab setup: the download must allow the loopback address explicitly (refusal: provision-endpoints.test.ts).
+    await page.check('[data-testid=allow-loopback]')
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('.modal a:has-text("Download device.ign")')])
     t.equal(download.suggestedFilename(), 'north-batch-device.ign')
     // saveAs, not path(): the browser runs as a server process, so the download is streamed back to us.
