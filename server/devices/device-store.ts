@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { sql, type Kysely, type Transaction } from 'kysely'
+import { lowestFreePort } from '../db/lowest-free-port.js'
 import type { Database, DeviceRow, DeviceStatus } from '../db/schema.js'
 import { ValidationError, ConflictError, DomainError, NotFoundError } from '../errors.js'
 import { isUuid, likePattern } from '../api/validation.js'
@@ -86,15 +87,7 @@ export function createDeviceStore(deps: {
     return firstFreeLabel(base, new Set([...reservedSubdomains, ...rows.flatMap((r) => [r.device_id, r.subdomain])]))
   }
 
-  async function allocatePort(tx: Transaction<Database>): Promise<number> {
-    const row = await sql<{ port: number }>`
-      select p::int as port from generate_series(${sshPortRange.start}::int, ${sshPortRange.end}::int) p
-      where not exists (select 1 from devices d where d.ssh_port = p)
-      order by p limit 1`.execute(tx)
-    const port = row.rows[0]?.port
-    if (port === undefined) throw new DomainError('PORT_RANGE_EXHAUSTED', `every port in ${sshPortRange.start}-${sshPortRange.end} is assigned`)
-    return port
-  }
+  const allocatePort = (tx: Transaction<Database>) => lowestFreePort(tx, 'devices', sshPortRange)
 
   /** Serialises port and subdomain allocation across gateways sharing one database. */
   async function lockAllocation(tx: Transaction<Database>) {

@@ -1,4 +1,4 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { createAddressLimiter } from '../limits/address-limiter.js'
 import { TooManyRequestsError } from '../errors.js'
 
 export interface ConfigFetchLimitOptions {
@@ -15,19 +15,15 @@ export interface ConfigFetchLimitOptions {
  * token must not buy unlimited guesses.
  */
 export function createConfigFetchLimiter(options: ConfigFetchLimitOptions = {}) {
-  const limiter = new RateLimiterMemory({ points: options.maxFailures ?? 20, duration: options.windowSeconds ?? 900 })
+  const limiter = createAddressLimiter({ points: options.maxFailures ?? 20, windowSeconds: options.windowSeconds ?? 900 })
 
   return {
     async assertAllowed(address: string): Promise<void> {
-      const state = await limiter.get(address)
-      if (state && state.remainingPoints <= 0) throw new TooManyRequestsError(Math.max(1, Math.ceil(state.msBeforeNext / 1000)))
+      const wait = await limiter.retryAfter(address)
+      if (wait !== undefined) throw new TooManyRequestsError(wait)
     },
     async recordFailure(address: string): Promise<void> {
-      try {
-        await limiter.consume(address)
-      } catch (res) {
-        if (!(res instanceof RateLimiterRes)) throw res
-      }
+      await limiter.count(address)
     },
   }
 }

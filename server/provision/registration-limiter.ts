@@ -1,4 +1,4 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { createAddressLimiter } from '../limits/address-limiter.js'
 import { TooManyRequestsError } from '../errors.js'
 
 export interface RegistrationLimitOptions {
@@ -13,16 +13,12 @@ export interface RegistrationLimitOptions {
  * scanner) from turning the public endpoint into database load.
  */
 export function createRegistrationLimiter(options: RegistrationLimitOptions = {}) {
-  const limiter = new RateLimiterMemory({ points: options.maxAttempts ?? 60, duration: options.windowSeconds ?? 600 })
+  const limiter = createAddressLimiter({ points: options.maxAttempts ?? 60, windowSeconds: options.windowSeconds ?? 600 })
 
   return {
     async take(address: string): Promise<void> {
-      try {
-        await limiter.consume(address)
-      } catch (res) {
-        if (!(res instanceof RateLimiterRes)) throw res
-        throw new TooManyRequestsError(Math.max(1, Math.ceil(res.msBeforeNext / 1000)))
-      }
+      const wait = await limiter.count(address)
+      if (wait !== undefined) throw new TooManyRequestsError(wait)
     },
   }
 }

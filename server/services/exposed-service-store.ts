@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely'
+import { lowestFreePort } from '../db/lowest-free-port.js'
 import type { Database, ExposedServiceRow } from '../db/schema.js'
 import type { GatewayEvents } from '../events/gateway-events.js'
 import { ConflictError, DomainError, NotFoundError } from '../errors.js'
@@ -38,13 +39,7 @@ export function createExposedServiceStore(deps: { db: Kysely<Database>; events: 
   /** The gateway-side loopback port of a `tcp` service: the lowest free one in the range. */
   async function allocateTcpPort(tx: Kysely<Database>): Promise<number> {
     await sql`select pg_advisory_xact_lock(7202)`.execute(tx)
-    const row = await sql<{ port: number }>`
-      select p::int as port from generate_series(${tcpPortRange.start}::int, ${tcpPortRange.end}::int) p
-      where not exists (select 1 from exposed_services s where s.external_port = p)
-      order by p limit 1`.execute(tx)
-    const port = row.rows[0]?.port
-    if (port === undefined) throw new DomainError('PORT_RANGE_EXHAUSTED', `every port in ${tcpPortRange.start}-${tcpPortRange.end} is assigned`)
-    return port
+    return lowestFreePort(tx, 'exposed_services', tcpPortRange)
   }
 
   async function create(deviceUuid: string, input: ExposedServiceInput): Promise<ExposedServiceRow> {

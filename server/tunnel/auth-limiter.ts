@@ -1,22 +1,17 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
+import { createAddressLimiter } from '../limits/address-limiter.js'
 
 /**
  * Failed SSH authentications per source address. A device retrying with the
  * right key is never slowed; a scanner trying keys is cut off for the window.
  */
 export function createSshAuthLimiter(options: { maxFailures?: number; windowSeconds?: number } = {}) {
-  const limiter = new RateLimiterMemory({ points: options.maxFailures ?? 20, duration: options.windowSeconds ?? 300 })
+  const limiter = createAddressLimiter({ points: options.maxFailures ?? 20, windowSeconds: options.windowSeconds ?? 300 })
   return {
     async blocked(address: string): Promise<boolean> {
-      const state = await limiter.get(address)
-      return Boolean(state && state.remainingPoints <= 0)
+      return (await limiter.retryAfter(address)) !== undefined
     },
     async recordFailure(address: string): Promise<void> {
-      try {
-        await limiter.consume(address)
-      } catch (res) {
-        if (!(res instanceof RateLimiterRes)) throw res
-      }
+      await limiter.count(address)
     },
   }
 }
