@@ -77,6 +77,8 @@ import { createAgentApiServer } from './agent-api/agent-api-server.js'
 import type { AgentRateLimitOptions } from './agent-api/agent-rate-limit.js'
 import { mountAgentRoutes } from './agent-api/agent-routes.js'
 import { controlKeyFor, createAgentControl } from './agent-api/agent-control.js'
+import { createTargetNudge, type TargetNudge } from './agent-api/target-nudge.js'
+import { createTargetRevisions } from './agent-api/target-revision.js'
 import { createDeviceMetricsStore } from './telemetry/device-metrics-store.js'
 import { createDeviceLogStore } from './telemetry/device-log-store.js'
 import { createOutboxIngest } from './telemetry/outbox-ingest.js'
@@ -106,6 +108,8 @@ export interface RunningServer {
   readonly metrics: Registry
   /** Every route the API router serves, as express sees it. */
   servedRoutes(): { method: string; path: string }[]
+  /** Asks these devices' agents to sync now (best effort; resolves with how many answered). */
+  nudgeDevices(deviceUuids: readonly string[]): Promise<number>
   close(): Promise<void>
 }
 
@@ -232,7 +236,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const isDeviceHost = (host: string) => host !== config.consoleHost && routeTable.isDeviceHost(host)
     gatewayOrigins = createGatewayOrigins({ urls, publicUrl: config.publicUrl, httpPort: () => httpPort, isDeviceHost })
 
-    const api = createRouteRegistry({ authenticator, auditLog, db })
+    // Set once the agent control exists (below): committed changes that touch a device's target nudge its agent.
+    let targetNudge: TargetNudge | undefined
+    const api = createRouteRegistry({ authenticator, auditLog, db, committed: (changes) => targetNudge?.committed(changes) })
     // Signs console users in to auth_required device hosts with a session bound to that host (the console cookie is host-only).
     const handoff = createHandoffTickets()
     registerAuthRoutes(api, {
@@ -307,6 +313,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // The agent API inside tunnels (heartbeat, config, software, outbox), and commands sent back to agents.
     const controlSecret = masterKey.derive('agent-control')
     const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
+    targetNudge = createTargetNudge({ db, registry: tunnels, control: agentControl, logger })
     const agentApi = createAgentApiServer({
       logger,
       rateLimit: options.agentRateLimit,
@@ -318,6 +325,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           restarts: restartQueue,
           metrics: deviceMetrics,
           ingest: createOutboxIngest({ db }),
+          revisions: createTargetRevisions({ db }),
           controlKey: (deviceUuid) => controlKeyFor(controlSecret, deviceUuid),
           heartbeatSeconds: options.agentHeartbeatSeconds ?? 30,
         }),
@@ -416,6 +424,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       events,
       metrics,
       servedRoutes: api.servedRoutes,
+      nudgeDevices: (ids) => targetNudge!.nudgeDevices(ids),
       close: closers.unwind,
     }
   } catch (err) {
