@@ -82,8 +82,8 @@ export function createComposeExecutor(deps: {
   const { docker, stacks, logger } = deps
   /** Per software, the last report sent: a retried deferral repeats nothing the gateway already knows. */
   const lastReport = new Map<string, string>()
-  /** Per software, the digest of a deploy deferred by an update lock: its retries re-check quietly. */
-  const deferred = new Map<string, string>()
+  /** Per software, a deploy deferred by an update lock, validated (and pulled) already: its retries only re-check the locks, quietly. */
+  const deferred = new Map<string, { digest: string; meta: StackMeta; config: Record<string, ServiceConfig> }>()
 
   function report(target: { software_id: string; name: string; version: string }, status: DeployState, error: string | null = null) {
     // Results always go out; a phase only when it says something new.
@@ -188,23 +188,30 @@ export function createComposeExecutor(deps: {
     // Validate while the running release is untouched.
     let meta: StackMeta
     let config: Record<string, ServiceConfig>
-    try {
-      meta = stacks.write(target, declaredServices(target.compose), 'next')
-      config = await resolvedServices(meta)
-      if (!killFirst) {
-        if (deferred.get(target.software_id) !== digest) report(target, 'downloading')
-        await pull(meta, config, 'next')
+    const waiting = deferred.get(target.software_id)
+    if (waiting?.digest === digest && stacks.read(target.software_id, 'next')?.digest === digest) {
+      meta = waiting.meta
+      config = waiting.config
+    } else {
+      try {
+        meta = stacks.write(target, declaredServices(target.compose), 'next')
+        config = await resolvedServices(meta)
+        if (!killFirst) {
+          report(target, 'downloading')
+          await pull(meta, config, 'next')
+        }
+      } catch (err) {
+        deferred.delete(target.software_id)
+        return refuse(target, digest, err)
       }
-    } catch (err) {
-      return refuse(target, digest, err)
     }
 
     // Nothing is killed while a container holds its update lock: the images wait, pulled, for the next try.
     const lock = await takeLocks(target, running, running?.services ?? [])
     if ('heldBy' in lock) {
       report(target, killFirst ? 'downloading' : 'installing', waitingForLock(lock.heldBy))
-      if (deferred.get(target.software_id) !== digest) logger.info({ software: target.name, version: target.version, held_by: lock.heldBy }, 'update deferred: update lock held')
-      deferred.set(target.software_id, digest)
+      if (waiting?.digest !== digest) logger.info({ software: target.name, version: target.version, held_by: lock.heldBy }, 'update deferred: update lock held')
+      deferred.set(target.software_id, { digest, meta, config })
       return 'deferred'
     }
     deferred.delete(target.software_id)
@@ -217,7 +224,8 @@ export function createComposeExecutor(deps: {
         // Stop and remove the old containers (volumes stay) before any download: the device may not have room for both.
         const previous = stacks.read(target.software_id, 'previous')
         if (previous) {
-          report(target, 'installing', 'stopping the running release before downloading')
+          // Reported as the download phase (what the stop makes room for), so phases only ever move forward.
+          report(target, 'downloading', `stopping ${previous.version} first (kill-then-download)`)
           const down = await compose(previous, 'previous', ['down', '--remove-orphans'])
           if (down.failed) throw new StepFailure(`stopping ${previous.version} failed: ${lastReason(down.stderr) || 'compose down failed'}`)
         }
