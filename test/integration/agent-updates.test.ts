@@ -167,6 +167,14 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
     t.not(changed.headers.etag, first.headers.etag)
     t.same(changed.body.software.map((s: { version: string; env: Record<string, unknown> }) => [s.version, s.env.web]), [['4', { A: '1' }]])
 
+    // Phases and the older agents' `deploying` are stored alike.
+    const deployEvent = (seq: number, status: string) => ({ seq, at: new Date().toISOString(), kind: 'deploy', software_id: software.id, name: 'shop', version: '4', status, error: null })
+    const ack = await raw.json('POST', AGENT_PATHS.status, { outbox_id: 'raw-outbox-1', events: [deployEvent(1, 'deploying'), deployEvent(2, 'downloading'), deployEvent(3, 'verifying')], dropped_log_lines: 0 })
+    t.same(ack.body, { acked_seq: 3 })
+    const rawId = raw.registration.device_id
+    const rows = (await http.get(`/api/deployments?device_id=${rawId}`, { token })).body.items[0].devices
+    t.match(rows, [{ device_id: rawId, status: 'verifying', reported_version: '4' }])
+
     let n = 0
     const headerValue = fc.oneof(
       fc.string({ maxLength: 200 }).map((s) => s.replace(/[^\t\x20-\x7e]/g, '')),
