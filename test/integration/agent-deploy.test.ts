@@ -151,7 +151,7 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
     const crashing = stack(port, 'v3', 'echo starting v3; exit 3')
     t.equal((await http.put(`/api/software/${software.id}`, { docker_compose_yaml: crashing }, { token })).body.current_version, '3')
     const rolled = await statusOf('3', 'rolled_back')
-    t.match(rolled.error, /web exited with code 3/)
+    t.match(rolled.error, /container `web` exited with code 3/)
     const res = await waitFor('v1 back', async () => {
       const r = await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')
       return r.status === 200 ? r : undefined
