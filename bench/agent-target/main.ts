@@ -26,7 +26,7 @@ import { loadMasterKey } from '../../server/secrets/master-key.js'
 import { createSoftwareStore } from '../../server/software/software-store.js'
 
 const DEVICES = 20
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8)
 
 const compose = (n: number) => `services:
 ${Array.from({ length: 4 }, (_, i) => `  svc${i}:\n    image: registry.example.com/app${n}/svc${i}:1.0\n    restart: unless-stopped\n    ports: ["${8000 + i}:80"]\n`).join('')}`
