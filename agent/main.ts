@@ -109,6 +109,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
     agentVersion: options.version ?? '0.0.0',
     heartbeatSeconds: config.heartbeat_seconds,
     watchSeconds: config.watch_seconds,
+    lockRetrySeconds: config.update_lock_retry_seconds,
     logger,
   })
 

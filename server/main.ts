@@ -76,6 +76,8 @@ import { createAgentApiServer } from './agent-api/agent-api-server.js'
 import type { AgentRateLimitOptions } from './agent-api/agent-api-rate-limit.js'
 import { mountAgentRoutes } from './agent-api/agent-api-routes.js'
 import { controlKeyFor, createAgentControl } from './agent-api/agent-control-client.js'
+import { createTargetNudge } from './agent-api/target-nudge.js'
+import { createTargetRevisions } from './agent-api/target-revision.js'
 import { createDeviceMetricsStore } from './telemetry/device-metrics-store.js'
 import { createDeviceLogStore } from './telemetry/device-log-store.js'
 import { createOutboxIngest } from './telemetry/outbox-ingest.js'
@@ -105,6 +107,8 @@ export interface RunningServer {
   readonly metrics: Registry
   /** Every route the API router serves, as express sees it. */
   servedRoutes(): { method: string; path: string }[]
+  /** Asks these devices' agents to sync now (best effort; resolves with how many answered). */
+  nudgeDevices(deviceUuids: readonly string[]): Promise<number>
   close(): Promise<void>
 }
 
@@ -208,7 +212,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const exposedServices = createExposedServiceStore({ db, events, tcpPortRange: config.tcpPortRange })
     const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger })
 
-    const api = createRouteRegistry({ authenticator, auditLog, db })
+    // Commands to agents through their tunnels; committed changes that touch a device's target nudge its agent at once.
+    const controlSecret = masterKey.derive('agent-control')
+    const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
+    const targetNudge = createTargetNudge({ db, registry: tunnels, control: agentControl, logger })
+    const api = createRouteRegistry({ authenticator, auditLog, db, committed: targetNudge.committed })
     // Signs console users in to auth_required device hosts with a session bound to that host (the console cookie is host-only).
     const handoff = createHandoffTickets()
     registerAuthRoutes(api, {
@@ -281,8 +289,6 @@ export async function startServer(config: Config, logger: Logger, options: Start
     })
     registerProvisionRoutes(api, { tokens: registrationTokens, registration: deviceRegistration, limiter: createRegistrationLimiter(options.registerLimit) })
     // The agent API inside tunnels (heartbeat, config, software, outbox), and commands sent back to agents.
-    const controlSecret = masterKey.derive('agent-control')
-    const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
     const agentApi = createAgentApiServer({
       logger,
       rateLimit: options.agentRateLimit,
@@ -294,6 +300,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           restarts: restartQueue,
           metrics: deviceMetrics,
           ingest: createOutboxIngest({ db }),
+          revisions: createTargetRevisions({ db }),
           controlKey: (deviceUuid) => controlKeyFor(controlSecret, deviceUuid),
           heartbeatSeconds: options.agentHeartbeatSeconds ?? 30,
         }),
@@ -410,6 +417,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       events,
       metrics,
       servedRoutes: api.servedRoutes,
+      nudgeDevices: targetNudge.nudgeDevices,
       close: closers.unwind,
     }
   } catch (err) {

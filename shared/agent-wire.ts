@@ -25,6 +25,7 @@ function agentRoute<Request, Response>(method: 'GET' | 'POST', path: string): Ag
 export const agentApi = {
   heartbeat: agentRoute<HeartbeatRequest, HeartbeatResponse>('POST', '/api/agent/heartbeat'),
   config: agentRoute<undefined, AgentConfigResponse>('GET', '/api/agent/config'),
+  /** The device's target-state document: answers with an `ETag` (the quoted revision) and honours `If-None-Match` with 304. */
   software: agentRoute<undefined, AgentSoftwareResponse>('GET', '/api/agent/software'),
   status: agentRoute<StatusBatch, StatusAck>('POST', '/api/agent/status'),
   restarts: agentRoute<undefined, AgentRestartsResponse>('POST', '/api/agent/restarts'),
@@ -127,14 +128,28 @@ export interface AgentSoftware {
   compose: string
   /** Per compose service, the merged environment, secrets decrypted. */
   env: Record<string, Record<string, string>>
+  /** How a new release replaces the running one (docs/agent-updates-behaviour.md); absent means `download-then-kill`. */
+  update_strategy?: UpdateStrategy
+  /** Kill and restart even while a container holds its update lock (balena's `force`); absent means false. */
+  override_lock?: boolean
 }
+
+/** `download-then-kill`: pull every image, then recreate. `kill-then-download`: stop first, then pull and start (devices short on disk). */
+export const UPDATE_STRATEGIES = ['download-then-kill', 'kill-then-download'] as const
+export type UpdateStrategy = (typeof UPDATE_STRATEGIES)[number]
 
 export interface AgentSoftwareResponse {
   revision: string
   software: AgentSoftware[]
 }
 
-export type DeployState = 'deploying' | 'running' | 'failed' | 'rolled_back'
+/**
+ * The phases of applying a release, in order: `downloading` (images pulled), `installing`
+ * (containers recreated), `verifying` (health and stability check), then one of `running`,
+ * `failed` or `rolled_back`. `deploying` is what agents before the phases sent; gateways still accept it.
+ */
+export const DEPLOY_STATES = ['deploying', 'downloading', 'installing', 'verifying', 'running', 'failed', 'rolled_back'] as const
+export type DeployState = (typeof DEPLOY_STATES)[number]
 
 interface EventBase {
   /** Outbox sequence number: strictly increasing per outbox. */
@@ -146,7 +161,15 @@ interface EventBase {
 export type OutboxEvent = EventBase &
   (
     | { kind: 'log'; container: string; stream: 'stdout' | 'stderr'; line: string }
-    | { kind: 'deploy'; software_id: string; name: string; version: string; status: DeployState; error: string | null }
+    | {
+        kind: 'deploy'
+        software_id: string
+        name: string
+        version: string
+        status: DeployState
+        /** In plain words: why it failed or rolled back, or what an unfinished phase waits for (an update lock). */
+        error: string | null
+      }
     | { kind: 'container'; container: string; service: string | null; state: string; health: string | null; previous: string | null }
     | { kind: 'agent'; message: string }
   )

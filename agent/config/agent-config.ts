@@ -41,6 +41,8 @@ export const agentConfigSchema = z
     deploy_timeout_seconds: seconds(1, 3600).default(120),
     /** How long every container must keep running before a deploy counts as good. */
     deploy_stable_seconds: seconds(0, 600).default(5),
+    /** How often an update held back by a container's update lock is tried again. */
+    update_lock_retry_seconds: seconds(0.1, 3600).default(15),
     outbox_max_bytes: z.coerce.number().int().min(64 * 1024).default(16 * 1024 * 1024),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })

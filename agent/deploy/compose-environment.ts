@@ -72,14 +72,24 @@ export function composeEnvironment(service: string, vars: Record<string, string>
 /**
  * The compose override a release runs with: per service, its merged
  * environment as an `environment:` mapping (which wins over the compose
- * file's own `environment:` and `env_file:`) and the labels the agent finds
- * its containers by. Values live here rather than in env files because
+ * file's own `environment:` and `env_file:`), the labels the agent finds
+ * its containers by, and the agent's own mounts (the update-lock directory). Values live here rather than in env files because
  * docker-compose v1 (python-dotenv) and compose v2 (compose-go's dotenv)
  * read env-file quoting differently; YAML double-quoted scalars and `$$`
  * mean the same to both. The result holds secrets: write it 0600, never log it.
  */
-export function environmentOverride(services: string[], env: Record<string, Record<string, string>>, labels: Record<string, string>): string {
-  const doc = { services: Object.fromEntries(services.map((s) => [s, { labels, environment: composeEnvironment(s, env[s] ?? {}) }])) }
+export function environmentOverride(
+  services: string[],
+  env: Record<string, Record<string, string>>,
+  labels: Record<string, string>,
+  /** Per service, bind mounts (`host:container`) the agent adds: the update-lock directory. */
+  volumes: Record<string, string[]> = {},
+): string {
+  const doc = {
+    services: Object.fromEntries(
+      services.map((s) => [s, { labels, environment: composeEnvironment(s, env[s] ?? {}), ...(volumes[s]?.length ? { volumes: volumes[s] } : {}) }]),
+    ),
+  }
   return stringify(doc, { customTags: (tags) => tags.map((t) => (typeof t === 'object' && t.tag === asciiStringTag.tag ? asciiStringTag : t)), lineWidth: 0 })
 }
 

@@ -6,10 +6,15 @@ import type { DeployState, OutboxEventInput } from '../../shared/agent-wire.js'
 import type { Step, TargetStack } from './planner.js'
 import type { StackMeta, StackStore } from './stack-store.js'
 import { verifyRunning } from './verify.js'
+import { containerExited, lastReason, pullFailure } from './plain-errors.js'
+import { waitingForLock } from './update-lock.js'
 
 const servicePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
 class StepFailure extends Error {}
+
+/** What a step came to: done (whatever its result), or deferred by an update lock (the sync loop tries again later). */
+export type StepOutcome = 'done' | 'deferred'
 
 interface ServiceConfig {
   image?: string
@@ -56,9 +61,14 @@ export function oneShotServices(compose: string): string[] {
 
 /**
  * Carries out the planner's steps with docker compose, one project per
- * software. A deploy is validated (`config`) and its images pulled before
- * anything running is touched; after `up` it must verify, or the previous
- * release comes back and the report says `rolled_back`.
+ * software. A deploy is validated (`config`) first. Under the default
+ * strategy, `download-then-kill`, its images are pulled before anything
+ * running is touched; under `kill-then-download` the running release is
+ * stopped first (a device short on disk). Containers are killed only while
+ * no service holds its update lock (update-lock.ts), unless the target says
+ * `override_lock`. After `up` it must verify, or the previous release comes
+ * back and the report says `rolled_back`. Each phase is reported as it
+ * starts: downloading, installing, verifying, then the result.
  */
 export function createComposeExecutor(deps: {
   docker: DockerCli
@@ -70,8 +80,17 @@ export function createComposeExecutor(deps: {
   signal: AbortSignal
 }) {
   const { docker, stacks, logger } = deps
+  /** Per software, the last report sent: a retried deferral repeats nothing the gateway already knows. */
+  const lastReport = new Map<string, string>()
+  /** Per software, a deploy deferred by an update lock, validated (and pulled) already: its retries only re-check the locks, quietly. */
+  const deferred = new Map<string, { digest: string; meta: StackMeta; config: Record<string, ServiceConfig> }>()
 
   function report(target: { software_id: string; name: string; version: string }, status: DeployState, error: string | null = null) {
+    // Results always go out; a phase only when it says something new.
+    const key = JSON.stringify([target.version, status, error])
+    const phase = status !== 'running' && status !== 'failed' && status !== 'rolled_back'
+    if (phase && lastReport.get(target.software_id) === key) return
+    lastReport.set(target.software_id, key)
     deps.report([{ kind: 'deploy', at: new Date().toISOString(), software_id: target.software_id, name: target.name, version: target.version, status, error }])
   }
 
@@ -103,22 +122,49 @@ export function createComposeExecutor(deps: {
   }
 
   /** Pulls what is missing or asked for; a local-only image with no pull policy is used as it is (devices may be offline). */
-  async function pull(meta: StackMeta, config: Record<string, ServiceConfig>) {
-    const wanted: string[] = []
+  async function pull(meta: StackMeta, config: Record<string, ServiceConfig>, release: 'next' | 'current') {
+    const wanted: Record<string, string> = {}
     for (const [service, c] of Object.entries(config)) {
       if (!c.image || c.pull_policy === 'never' || c.pull_policy === 'build') continue
-      if (c.pull_policy === 'always') wanted.push(service)
-      else if ((await docker.docker(['image', 'inspect', c.image], { timeoutMs: 30_000 })).failed) wanted.push(service)
+      if (c.pull_policy === 'always') wanted[service] = c.image
+      else if ((await docker.docker(['image', 'inspect', c.image], { timeoutMs: 30_000 })).failed) wanted[service] = c.image
     }
-    if (!wanted.length) return
-    const r = await compose(meta, 'next', ['pull', ...wanted])
-    if (r.failed) throw new StepFailure(`pull failed: ${errorSummary(r)}`)
+    if (!Object.keys(wanted).length) return
+    const r = await compose(meta, release, ['pull', ...Object.keys(wanted)])
+    if (r.failed) throw new StepFailure(pullFailure(r.stderr, wanted, r.timedOut))
+  }
+
+  /**
+   * Services of the running release whose container holds its update lock.
+   * A lock counts only while its container runs: one left by a container
+   * that died (or by a reboot, where balena's tmpfs would have cleared it)
+   * holds nothing back.
+   */
+  async function lockHolders(target: TargetStack, running: StackMeta | undefined, services: readonly string[]): Promise<string[]> {
+    if (target.override_lock || !running) return []
+    const held = stacks.locks.held(target.software_id, services)
+    if (!held.length) return []
+    const up = new Set((await deps.containers.ofProject(running.project)).filter((c) => c.state === 'running' && c.service).map((c) => c.service!))
+    return held.filter((s) => up.has(s))
+  }
+
+  /** Takes the update locks before killing; `heldBy` names the services whose container holds theirs (the step is deferred). */
+  async function takeLocks(target: TargetStack, running: StackMeta | undefined, services: readonly string[]): Promise<{ release(): void } | { heldBy: string[] }> {
+    const holders = await lockHolders(target, running, services)
+    if (holders.length) return { heldBy: holders }
+    if (target.override_lock || !running) return { release: () => {} }
+    return stacks.locks.take(target.software_id, services)
   }
 
   /** "migrate exited with code 1": what an admin needs from a failed `up`, rather than compose's progress output. */
   async function failedContainers(meta: StackMeta): Promise<string | undefined> {
     const exited = (await deps.containers.ofProject(meta.project).catch(() => [])).filter((c) => c.state === 'exited' && c.exit_code !== 0)
-    return exited.length ? exited.map((c) => `${c.service ?? c.name} exited with code ${c.exit_code ?? '?'}`).join('; ') : undefined
+    return exited.length ? exited.map((c) => containerExited(c.service ?? c.name, c.exit_code)).join('; ') : undefined
+  }
+
+  async function upFailure(meta: StackMeta, up: { stderr: string; timedOut: boolean; exitCode: number | undefined }): Promise<string> {
+    const reason = (await failedContainers(meta)) ?? (up.timedOut ? 'it took too long' : lastReason(up.stderr) || `exit code ${up.exitCode ?? 'unknown'}`)
+    return `compose up failed: ${reason}`
   }
 
   async function verify(meta: StackMeta, services: string[], compose: string) {
@@ -126,37 +172,82 @@ export function createComposeExecutor(deps: {
     await verifyRunning({ containers: deps.containers, project: meta.project, services, oneShot, timeoutMs: deps.timeouts.deployMs, stableMs: deps.timeouts.stableMs, signal: deps.signal })
   }
 
-  async function deploy(target: TargetStack, digest: string) {
-    report(target, 'deploying')
-    // Validate and pull while the running release is untouched.
+  /** A release that could not start: nothing running was touched. */
+  function refuse(target: TargetStack, digest: string, err: unknown): StepOutcome {
+    stacks.discard(target.software_id, 'next')
+    // No docker at all says nothing about this release: leave it to be tried again.
+    if (err instanceof DockerUnavailableError) throw err
+    stacks.setFailed(target.software_id, digest)
+    report(target, 'failed', (err as Error).message)
+    return 'done'
+  }
+
+  async function deploy(target: TargetStack, digest: string): Promise<StepOutcome> {
+    const killFirst = target.update_strategy === 'kill-then-download'
+    const running = stacks.read(target.software_id, 'current')
+    // Validate while the running release is untouched.
     let meta: StackMeta
-    try {
-      meta = stacks.write(target, declaredServices(target.compose), 'next')
-      await pull(meta, await resolvedServices(meta))
-    } catch (err) {
-      stacks.discard(target.software_id, 'next')
-      // No docker at all says nothing about this release: leave it to be tried again.
-      if (err instanceof DockerUnavailableError) throw err
-      stacks.setFailed(target.software_id, digest)
-      report(target, 'failed', (err as Error).message)
-      return
+    let config: Record<string, ServiceConfig>
+    const waiting = deferred.get(target.software_id)
+    if (waiting?.digest === digest && stacks.read(target.software_id, 'next')?.digest === digest) {
+      meta = waiting.meta
+      config = waiting.config
+    } else {
+      try {
+        meta = stacks.write(target, declaredServices(target.compose), 'next')
+        config = await resolvedServices(meta)
+        if (!killFirst) {
+          report(target, 'downloading')
+          await pull(meta, config, 'next')
+        }
+      } catch (err) {
+        deferred.delete(target.software_id)
+        return refuse(target, digest, err)
+      }
     }
 
-    const hadPrevious = Boolean(stacks.read(target.software_id, 'current'))
+    // Nothing is killed while a container holds its update lock: the images wait, pulled, for the next try.
+    const lock = await takeLocks(target, running, running?.services ?? [])
+    if ('heldBy' in lock) {
+      report(target, killFirst ? 'downloading' : 'installing', waitingForLock(lock.heldBy))
+      if (waiting?.digest !== digest) logger.info({ software: target.name, version: target.version, held_by: lock.heldBy }, 'update deferred: update lock held')
+      deferred.set(target.software_id, { digest, meta, config })
+      return 'deferred'
+    }
+    deferred.delete(target.software_id)
+
+    const hadPrevious = Boolean(running)
     stacks.move(target.software_id, 'current', 'previous')
     stacks.move(target.software_id, 'next', 'current')
     try {
+      if (killFirst) {
+        // Stop and remove the old containers (volumes stay) before any download: the device may not have room for both.
+        const previous = stacks.read(target.software_id, 'previous')
+        if (previous) {
+          // Reported as the download phase (what the stop makes room for), so phases only ever move forward.
+          report(target, 'downloading', `stopping ${previous.version} first (kill-then-download)`)
+          const down = await compose(previous, 'previous', ['down', '--remove-orphans'])
+          if (down.failed) throw new StepFailure(`stopping ${previous.version} failed: ${lastReason(down.stderr) || 'compose down failed'}`)
+        }
+        report(target, 'downloading')
+        await pull(meta, config, 'current')
+      }
+      report(target, 'installing')
       const up = await compose(meta, 'current', ['up', '-d', '--remove-orphans'])
-      if (up.failed) throw new StepFailure(`compose up failed: ${(await failedContainers(meta)) ?? errorSummary(up)}`)
+      if (up.failed) throw new StepFailure(await upFailure(meta, up))
+      lock.release()
+      report(target, 'verifying')
       await verify(meta, meta.services, target.compose)
     } catch (err) {
+      lock.release()
       await rollBack(meta, hadPrevious, digest, (err as Error).message)
-      return
+      return 'done'
     }
     stacks.discard(target.software_id, 'previous')
     stacks.setFailed(target.software_id, undefined)
     logger.info({ software: target.name, version: target.version }, 'deployed')
     report(target, 'running')
+    return 'done'
   }
 
   async function rollBack(failed: StackMeta, hadPrevious: boolean, digest: string, error: string) {
@@ -172,39 +263,50 @@ export function createComposeExecutor(deps: {
     stacks.move(failed.software_id, 'previous', 'current')
     const restored = stacks.read(failed.software_id, 'current')!
     const up = await compose(restored, 'current', ['up', '-d', '--remove-orphans'])
-    const restoredNote = up.failed ? `; restoring ${restored.version} failed too: ${errorSummary(up)}` : ''
+    const restoredNote = up.failed ? `; restoring ${restored.version} failed too: ${lastReason(up.stderr) || 'compose up failed'}` : ''
     report(failed, 'rolled_back', `${error}${restoredNote}`)
   }
 
-  async function updateEnv(target: TargetStack, digest: string, services: string[]) {
+  async function updateEnv(target: TargetStack, digest: string, services: string[]): Promise<StepOutcome> {
     const before = stacks.read(target.software_id, 'current')!
     const running = services.filter((s) => before.services.includes(s))
-    report(target, 'deploying')
+    const lock = await takeLocks(target, before, running)
+    if ('heldBy' in lock) {
+      report(target, 'installing', waitingForLock(lock.heldBy))
+      return 'deferred'
+    }
+    report(target, 'installing')
     let updated: StackMeta
     try {
       updated = stacks.rewriteEnv(before, target, 'current')
     } catch (err) {
+      lock.release()
       // Nothing was written: the running release and its override stand as they were.
       stacks.setFailed(target.software_id, digest)
       report(target, 'failed', (err as Error).message)
-      return
+      return 'done'
     }
     try {
       if (running.length) {
         // --no-deps: only the services whose environment changed are recreated.
         const up = await compose(updated, 'current', ['up', '-d', '--no-deps', ...running])
-        if (up.failed) throw new StepFailure(`compose up failed: ${errorSummary(up)}`)
+        lock.release()
+        if (up.failed) throw new StepFailure(await upFailure(updated, up))
+        report(target, 'verifying')
         await verify(updated, running, target.compose)
       }
     } catch (err) {
+      lock.release()
       stacks.rewriteEnv(before, { ...target, env: before.env }, 'current')
       stacks.setFailed(target.software_id, digest)
       const up = await compose(before, 'current', ['up', '-d', '--no-deps', ...running])
-      report(target, 'rolled_back', `${(err as Error).message}${up.failed ? `; restoring the old environment failed too: ${errorSummary(up)}` : ''}`)
-      return
+      report(target, 'rolled_back', `${(err as Error).message}${up.failed ? `; restoring the old environment failed too: ${lastReason(up.stderr)}` : ''}`)
+      return 'done'
     }
+    lock.release()
     stacks.setFailed(target.software_id, undefined)
     report(target, 'running')
+    return 'done'
   }
 
   async function remove(softwareId: string, name: string) {
@@ -225,18 +327,21 @@ export function createComposeExecutor(deps: {
   }
 
   return {
-    async execute(step: Step): Promise<void> {
+    async execute(step: Step): Promise<StepOutcome> {
       switch (step.kind) {
         case 'deploy':
           return deploy(step.target, step.digest)
         case 'update-env':
           return updateEnv(step.target, step.digest, step.services)
         case 'remove':
-          return remove(step.software_id, step.name)
+          await remove(step.software_id, step.name)
+          return 'done'
         case 'restart':
-          return restart(step.software_id, step.name, step.services)
+          await restart(step.software_id, step.name, step.services)
+          return 'done'
         case 'unknown-restart':
-          return note(`restart of ${step.container} skipped: no stack on this device runs it`)
+          note(`restart of ${step.container} skipped: no stack on this device runs it`)
+          return 'done'
       }
     },
     /** Restarts every stack (an operator's "restart stacks"); returns the projects restarted. */

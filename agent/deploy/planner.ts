@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { sameEnv } from './compose-environment.js'
+import type { UpdateStrategy } from '../../shared/agent-wire.js'
 
 /** A software as the gateway wants it on this device. */
 export interface TargetStack {
@@ -8,6 +9,9 @@ export interface TargetStack {
   version: string
   compose: string
   env: Record<string, Record<string, string>>
+  /** How it replaces the running release (not part of its digest: changing it redeploys nothing). */
+  update_strategy?: UpdateStrategy
+  override_lock?: boolean
 }
 
 /** A software as it runs here (the stack's current release). */

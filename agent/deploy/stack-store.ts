@@ -4,6 +4,7 @@ import { MANAGED_LABEL } from '../docker/containers.js'
 import { writeFileAtomic } from '../identity/identity-store.js'
 import { environmentOverride } from './compose-environment.js'
 import { composeHash, targetDigest, type CurrentStack, type TargetStack } from './planner.js'
+import { createUpdateLocks, LOCK_MOUNT } from './update-lock.js'
 
 export type Release = 'current' | 'previous' | 'next'
 
@@ -36,6 +37,7 @@ export function createStackStore(deps: { dataDir: string }) {
   const root = path.join(deps.dataDir, 'stacks')
   const failedFile = path.join(root, 'failed.json')
   mkdirSync(root, { recursive: true, mode: 0o700 })
+  const locks = createUpdateLocks({ dataDir: deps.dataDir })
 
   const dirOf = (softwareId: string, release: Release) => path.join(root, softwareId, release)
 
@@ -44,9 +46,10 @@ export function createStackStore(deps: { dataDir: string }) {
     return [path.join(dir, COMPOSE_FILE), path.join(dir, OVERRIDE_FILE)]
   }
 
-  /** The override with the environment in it; an older release's env files go, so its layout is the current one. */
-  function writeOverride(dir: string, services: string[], env: Record<string, Record<string, string>>) {
-    writeFileAtomic(path.join(dir, OVERRIDE_FILE), environmentOverride(services, env, { [MANAGED_LABEL]: 'true' }), 0o600)
+  /** The override with the environment and each service's update-lock mount; an older release's env files go, so its layout is the current one. */
+  function writeOverride(dir: string, softwareId: string, services: string[], env: Record<string, Record<string, string>>) {
+    const volumes = Object.fromEntries(services.map((s) => [s, [`${locks.ensureDir(softwareId, s)}:${LOCK_MOUNT}`]]))
+    writeFileAtomic(path.join(dir, OVERRIDE_FILE), environmentOverride(services, env, { [MANAGED_LABEL]: 'true' }, volumes), 0o600)
     rmSync(path.join(dir, LEGACY_ENV_DIR), { recursive: true, force: true })
   }
 
@@ -56,7 +59,7 @@ export function createStackStore(deps: { dataDir: string }) {
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     writeFileSync(path.join(dir, COMPOSE_FILE), target.compose, { mode: 0o600 })
-    writeOverride(dir, services, target.env)
+    writeOverride(dir, target.software_id, services, target.env)
     const meta: StackMeta = {
       software_id: target.software_id,
       name: target.name,
@@ -74,7 +77,7 @@ export function createStackStore(deps: { dataDir: string }) {
   /** Rewrites the override (and meta) of a release in place: an environment-only change. */
   function rewriteEnv(meta: StackMeta, target: TargetStack, release: Release): StackMeta {
     const dir = dirOf(meta.software_id, release)
-    writeOverride(dir, meta.services, target.env)
+    writeOverride(dir, meta.software_id, meta.services, target.env)
     const { legacy_env_files: _legacy, ...rest } = meta
     const updated: StackMeta = { ...rest, env: target.env, digest: targetDigest(target) }
     writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(updated), 0o600)
@@ -113,6 +116,8 @@ export function createStackStore(deps: { dataDir: string }) {
   }
 
   return {
+    /** Each service's update lock (update-lock.ts), mounted by the override at /run/edgetainer. */
+    locks,
     files,
     write,
     rewriteEnv,
@@ -127,6 +132,7 @@ export function createStackStore(deps: { dataDir: string }) {
     },
     removeAll(softwareId: string) {
       rmSync(path.join(root, softwareId), { recursive: true, force: true })
+      locks.removeAll(softwareId)
       setFailed(softwareId, undefined)
     },
     failed,

@@ -1,13 +1,16 @@
 import type { ContainerInfo, Containers } from '../docker/containers.js'
+import { containerExited } from './plain-errors.js'
 
 export class VerifyError extends Error {
   override name = 'VerifyError'
 }
 
+const named = (c: ContainerInfo) => `container \`${c.service ?? c.name}\``
+
 function describe(c: ContainerInfo): string {
-  if (c.state === 'exited' || c.state === 'dead') return `${c.service ?? c.name} exited with code ${c.exit_code ?? '?'}`
-  if (c.health === 'unhealthy') return `${c.service ?? c.name} is unhealthy`
-  return `${c.service ?? c.name} is ${c.state}${c.health ? ` (${c.health})` : ''}`
+  if (c.state === 'exited' || c.state === 'dead') return containerExited(c.service ?? c.name, c.exit_code)
+  if (c.health === 'unhealthy') return `${named(c)} is unhealthy`
+  return `${named(c)} is ${c.state}${c.health ? ` (${c.health})` : ''}`
 }
 
 /**
@@ -39,11 +42,11 @@ export async function verifyRunning(deps: {
       const seen = firstSeen.get(c.id)
       if (!seen) firstSeen.set(c.id, { started_at: c.started_at, restart_count: c.restart_count })
       else if (c.restart_count > seen.restart_count || (seen.started_at && c.started_at !== seen.started_at)) {
-        throw new VerifyError(`${c.service} restarted after it started (${describe(c)})`)
+        throw new VerifyError(`${named(c)} restarted after it started (${describe(c)})`)
       }
       if (c.state === 'exited' && c.exit_code === 0 && deps.oneShot?.includes(c.service!)) continue
       if (c.state === 'exited' || c.state === 'dead' || c.health === 'unhealthy') throw new VerifyError(describe(c))
-      if (c.state === 'restarting') throw new VerifyError(`${c.service} keeps restarting (exit code ${c.exit_code ?? '?'})`)
+      if (c.state === 'restarting') throw new VerifyError(`${named(c)} keeps restarting (exit code ${c.exit_code ?? '?'})`)
       if (c.state !== 'running' || (c.health !== null && c.health !== 'healthy')) allGood = false
     }
     last = all.length ? all.map(describe).join('; ') : 'no containers yet'

@@ -18,9 +18,11 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 /**
  * The agent's rhythm. A watch tick (containers and their logs) runs whether
  * or not the gateway is reachable, so offline events still land in the
- * outbox. Heartbeats go out while the tunnel is up; a changed revision or a
- * queued restart triggers a sync: fetch config and software, plan, execute.
- * Syncs never overlap.
+ * outbox. Heartbeats go out while the tunnel is up; a changed revision, a
+ * queued restart or the gateway's nudge (control `sync`) triggers a sync:
+ * fetch config and the target document (304 when unchanged), plan, execute.
+ * Syncs never overlap. A step an update lock defers is tried again after
+ * `lockRetrySeconds`.
  */
 export function createSyncLoop(deps: {
   api: AgentApiClient
@@ -36,11 +38,16 @@ export function createSyncLoop(deps: {
   agentVersion: string
   heartbeatSeconds: number
   watchSeconds: number
+  /** How soon an update deferred by an update lock is tried again. */
+  lockRetrySeconds: number
   logger: Logger
 }) {
   const { api, logger } = deps
   let heartbeatMs = deps.heartbeatSeconds * 1000
   let appliedRevision: string | undefined
+  /** The target document last fetched, kept to be planned again when the gateway answers 304. */
+  let fetched: { revision: string; target: TargetStack[] } | undefined
+  let lockRetryTimer: NodeJS.Timeout | undefined
   let syncing: Promise<void> = Promise.resolve()
   let syncQueued = false
   let closed = false
@@ -51,16 +58,22 @@ export function createSyncLoop(deps: {
   async function syncOnce(): Promise<void> {
     const config = await api.call(agentApi.config)
     await deps.applyConfig(config)
-    const software = await api.call(agentApi.software)
+    // The target document with an ETag: unchanged, the gateway answers 304 and resolves nothing.
+    const software = await api.callUnlessMatch(agentApi.software, fetched ? `"${fetched.revision}"` : undefined)
+    if (software) fetched = { revision: software.revision, target: software.software.filter((s) => uuidPattern.test(s.software_id)) }
+    const { revision, target } = fetched!
     const { restarts } = await api.call(agentApi.restarts)
-    const target: TargetStack[] = software.software.filter((s) => uuidPattern.test(s.software_id))
     const steps = plan({ current: deps.stacks.current(), target, failed: deps.stacks.failed(), restarts })
-    if (steps.length) logger.info({ steps: steps.map((s) => s.kind), revision: software.revision }, 'applying the gateway plan')
+    if (steps.length) logger.info({ steps: steps.map((s) => s.kind), revision }, 'applying the gateway plan')
+    let deferred = false
     for (const step of steps) {
       if (closed) return
-      await deps.executor.execute(step)
+      if ((await deps.executor.execute(step)) === 'deferred') deferred = true
     }
-    appliedRevision = software.revision
+    if (!deferred) return void (appliedRevision = revision)
+    // An update lock holds a step back: look again soon (the heartbeat would too, but at its own pace).
+    clearTimeout(lockRetryTimer)
+    if (!closed) lockRetryTimer = setTimeout(() => void syncNow(), deps.lockRetrySeconds * 1000)
   }
 
   /** Runs a sync after the current one (at most one more waits). */
@@ -147,6 +160,7 @@ export function createSyncLoop(deps: {
       closed = true
       clearTimeout(heartbeatTimer)
       clearTimeout(watchTimer)
+      clearTimeout(lockRetryTimer)
       await Promise.allSettled([syncing, watching])
     },
   }

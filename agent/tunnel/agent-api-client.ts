@@ -18,6 +18,8 @@ export class AgentApiError extends Error {
   }
 }
 
+const NOT_MODIFIED = Symbol('not modified')
+
 /** Retry-After in seconds (the gateway's form) or an HTTP date; bounded, so a bad header cannot park the agent for days. */
 function retryAfterMs(header: string | undefined): number {
   const seconds = Number(header)
@@ -56,7 +58,7 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
     return agent
   }
 
-  function request<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
+  function request<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 30_000, headers: Record<string, string> = {}): Promise<T> {
     const connection = deps.connection()
     if (!connection) return Promise.reject(new AgentApiError(0, 'TUNNEL_DOWN', 'the tunnel is down'))
     const wait = blockedUntil - Date.now()
@@ -70,7 +72,7 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
           port: AGENT_API_PORT,
           method,
           path,
-          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+          headers: { ...headers, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
         },
         (res) => {
           const chunks: Buffer[] = []
@@ -84,6 +86,7 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
               // Answered below by status.
             }
             const status = res.statusCode ?? 0
+            if (status === 304) return resolve(NOT_MODIFIED as T)
             if (status >= 200 && status < 300) return resolve(parsed as T)
             if (status === 429) {
               const wait = retryAfterMs(res.headers['retry-after'])
@@ -107,7 +110,13 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
     return request<Response>(route.method, route.path, body[0])
   }
 
-  return { request, call }
+  /** A GET of a route that answers with an ETag: undefined when the gateway says it is still `etag` (304). */
+  async function callUnlessMatch<Response>(route: AgentRoute<undefined, Response>, etag: string | undefined): Promise<Response | undefined> {
+    const answer = await request<Response | typeof NOT_MODIFIED>(route.method, route.path, undefined, 30_000, etag ? { 'if-none-match': etag } : {})
+    return answer === NOT_MODIFIED ? undefined : answer
+  }
+
+  return { request, call, callUnlessMatch }
 }
 
 export type AgentApiClient = ReturnType<typeof createAgentApiClient>

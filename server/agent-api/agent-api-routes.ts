@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import type { Express, Request } from 'express'
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.js'
@@ -12,6 +11,9 @@ import type { OutboxIngest } from '../telemetry/outbox-ingest.js'
 import type { DeviceSession } from '../tunnel/device-session.js'
 import { agentApi, type AgentConfigResponse, type AgentRoute } from '../../shared/agent-wire.js'
 import { heartbeatBody, statusBody, triageEvents } from './agent-api-schemas.js'
+import { etagOf, type TargetRevisions } from './target-revision.js'
+
+const NOT_MODIFIED = Symbol('not modified')
 
 export interface AgentRouteDeps {
   db: Kysely<Database>
@@ -20,6 +22,7 @@ export interface AgentRouteDeps {
   restarts: RestartQueue
   metrics: DeviceMetricsStore
   ingest: OutboxIngest
+  revisions: TargetRevisions
   /** The key the gateway sends with control requests to this device. */
   controlKey(deviceUuid: string): string
   heartbeatSeconds: number
@@ -32,12 +35,23 @@ export interface AgentRouteDeps {
 export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => DeviceSession, deps: AgentRouteDeps) {
   const { db } = deps
 
-  /** Serves one route of the shared table; the handler's answer must be that route's response type. */
-  function serve<RequestBody, ResponseBody>(route: AgentRoute<RequestBody, ResponseBody>, handler: (req: Request) => Promise<ResponseBody>) {
+  /**
+   * Serves one route of the shared table; the handler's answer must be that route's response type,
+   * or NOT_MODIFIED after it set an ETag that the request's If-None-Match holds.
+   */
+  function serve<RequestBody, ResponseBody>(route: AgentRoute<RequestBody, ResponseBody>, handler: (req: Request) => Promise<ResponseBody | typeof NOT_MODIFIED>) {
     const register = route.method === 'GET' ? app.get.bind(app) : app.post.bind(app)
     register(route.path, async (req: Request, res) => {
-      res.json(await handler(req))
+      const answer = await handler(req)
+      if (answer === NOT_MODIFIED) return void res.status(304).end()
+      res.json(answer)
     })
+  }
+
+  /** Sets the ETag; true when the request already holds it (express's req.fresh: lists, weak tags and `*`, as RFC 9110 reads them). */
+  function holds(req: Request, etag: string): boolean {
+    req.res!.set('ETag', etag)
+    return req.fresh
   }
 
   async function deviceOf(req: Request) {
@@ -47,9 +61,9 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
     return device
   }
 
-  async function snapshot(device: { id: string; device_id: string; name: string; subdomain: string }) {
-    const [plan, services] = await Promise.all([deps.resolver.resolveForDevice(device.id, { revealSecrets: true }), deps.services.list(device.id)])
-    const config: AgentConfigResponse = {
+  async function configOf(device: { id: string; device_id: string; name: string; subdomain: string }): Promise<AgentConfigResponse> {
+    const services = await deps.services.list(device.id)
+    return {
       id: device.id,
       device_id: device.device_id,
       name: device.name,
@@ -60,9 +74,21 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
         .map((s) => ({ name: s.name, container_name: s.container_name, internal_port: s.internal_port, protocol: s.protocol })),
       control_key: deps.controlKey(device.id),
     }
-    // One digest over everything the agent acts on: any change makes it refetch.
-    const revision = createHash('sha256').update(JSON.stringify({ config, plan })).digest('hex').slice(0, 32)
+  }
+
+  /** The whole target, secrets decrypted: only when the agent fetches it or its inputs changed. */
+  async function snapshot(device: { id: string; device_id: string; name: string; subdomain: string }, stamp: string | undefined) {
+    const [plan, config] = await Promise.all([deps.resolver.resolveForDevice(device.id, { revealSecrets: true }), configOf(device)])
+    const revision = deps.revisions.revisionOf({ config, plan })
+    if (stamp) deps.revisions.remember(device.id, stamp, revision)
     return { config, software: plan.software, revision }
+  }
+
+  /** The revision from the cache while the target's inputs are unchanged; else from a fresh snapshot. Stamp first: a change racing the resolve then only costs one more resolve. */
+  async function revisionOf(device: { id: string; device_id: string; name: string; subdomain: string }) {
+    const stamp = await deps.revisions.stamp(device.id)
+    const cached = stamp ? deps.revisions.cached(device.id, stamp) : undefined
+    return { revision: cached ?? (await snapshot(device, stamp)).revision }
   }
 
   serve(agentApi.heartbeat, async (req) => {
@@ -71,15 +97,20 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
     // The gateway's clock, not the device's: history queries by time must agree across devices.
     await deps.metrics.record(device.id, { recorded_at: new Date(), metrics: body.metrics, containers: body.containers })
     await db.updateTable('devices').set({ last_seen: new Date() }).where('id', '=', device.id).execute()
-    const [{ revision }, pending] = await Promise.all([snapshot(device), deps.restarts.pending(device.id)])
+    const [{ revision }, pending] = await Promise.all([revisionOf(device), deps.restarts.pending(device.id)])
     return { interval_seconds: deps.heartbeatSeconds, revision, restarts_pending: pending.length }
   })
 
-  serve(agentApi.config, async (req) => (await snapshot(await deviceOf(req))).config)
+  serve(agentApi.config, async (req) => configOf(await deviceOf(req)))
 
   serve(agentApi.software, async (req) => {
-    const { software, revision } = await snapshot(await deviceOf(req))
-    return { revision, software }
+    const device = await deviceOf(req)
+    const stamp = await deps.revisions.stamp(device.id)
+    const cached = stamp ? deps.revisions.cached(device.id, stamp) : undefined
+    // Unchanged and the agent holds it: 304 without resolving or decrypting anything.
+    if (cached && holds(req, etagOf(cached))) return NOT_MODIFIED
+    const { software, revision } = await snapshot(device, stamp)
+    return holds(req, etagOf(revision)) ? NOT_MODIFIED : { revision, software }
   })
 
   serve(agentApi.status, async (req) => {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { OutboxEvent, RejectedEvent } from '../../shared/agent-wire.js'
+import { DEPLOY_STATES, type OutboxEvent, type RejectedEvent } from '../../shared/agent-wire.js'
 
 /**
  * The agent API's inputs, validated at the edge like any other input: a
@@ -55,7 +55,8 @@ export const outboxEvent = z.discriminatedUnion('kind', [
     software_id: z.uuid(),
     name: text(255),
     version: text(255),
-    status: z.enum(['deploying', 'running', 'failed', 'rolled_back']),
+    // `deploying` stays for agents that predate the phases.
+    status: z.enum(DEPLOY_STATES),
     error: text(65_536).nullable(),
   }),
   z.object({ ...base, kind: z.literal('container'), container: text(255), service: text(255).nullable(), state: text(32), health: text(32).nullable(), previous: text(32).nullable() }),

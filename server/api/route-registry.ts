@@ -88,7 +88,21 @@ function assertJsonBody(req: Request) {
  * rule and input schemas; the registry applies them before the handler runs
  * and keeps the list the OpenAPI document is built from.
  */
-export function createRouteRegistry(deps: { authenticator: Authenticator; auditLog: AuditLog; db: Kysely<Database> }) {
+/** One audited change of a committed route transaction, as `audit` was called with it. */
+export interface CommittedChange {
+  action: string
+  targetType: string
+  targetId: string | null
+  details?: Record<string, unknown>
+}
+
+export function createRouteRegistry(deps: {
+  authenticator: Authenticator
+  auditLog: AuditLog
+  db: Kysely<Database>
+  /** Told, after the commit, of every change a route transaction audited (the gateway nudges agents whose target it changed). */
+  committed?: (changes: CommittedChange[]) => void
+}) {
   const router: Router = express.Router()
   const definitions: AnyRouteDefinition[] = []
 
@@ -118,8 +132,13 @@ export function createRouteRegistry(deps: { authenticator: Authenticator; auditL
           log.record({ actorUserId: user.id, actor: user.username, action, targetType, targetId, details, ip: req.ip ?? null })
       const transaction = async <T>(fn: (trx: Kysely<Database>, audit: AuditWriter, afterCommit: (task: () => void) => void) => Promise<T>): Promise<T> => {
         const tasks: (() => void)[] = []
-        const value = await deps.db.transaction().execute((trx) => fn(trx, auditOn(createAuditLog({ db: trx })), (task) => tasks.push(task)))
+        const changes: CommittedChange[] = []
+        const value = await deps.db.transaction().execute((trx) => {
+          const audited = auditOn(createAuditLog({ db: trx }))
+          return fn(trx, (action, targetType, targetId, details) => (changes.push({ action, targetType, targetId, details }), audited(action, targetType, targetId, details)), (task) => tasks.push(task))
+        })
         for (const task of tasks) task()
+        if (changes.length) deps.committed?.(changes)
         return value
       }
       const audit = auditOn(deps.auditLog)

@@ -103,7 +103,8 @@ export interface SoftwareVersionsTable {
   created_at: CreatedAt
 }
 
-export type DeploymentDeviceStatus = 'pending' | 'deploying' | 'running' | 'failed' | 'rolled_back'
+/** `downloading`, `installing` and `verifying` are the phases agents report; `deploying` is what older agents send instead. */
+export type DeploymentDeviceStatus = 'pending' | 'deploying' | 'downloading' | 'installing' | 'verifying' | 'running' | 'failed' | 'rolled_back'
 
 export interface DeviceSoftwareStatusTable {
   device_id: string
@@ -132,6 +133,10 @@ export interface DeploymentsTable {
   pinned: Generated<boolean>
   status: string
   env_vars: Json<Record<string, unknown> | null> | null
+  /** How the agent replaces the running release; null means its default, `download-then-kill`. */
+  update_strategy: ColumnType<'download-then-kill' | 'kill-then-download' | null, 'download-then-kill' | 'kill-then-download' | null | undefined>
+  /** Kill and restart even while a container holds its update lock. */
+  override_lock: Generated<boolean>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }

@@ -1,14 +1,17 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, DeploymentDeviceStatus, DeviceSoftwareStatusTable } from '../db/schema.js'
 
-export const deviceStatuses = ['pending', 'deploying', 'running', 'failed', 'rolled_back'] as const satisfies readonly DeploymentDeviceStatus[]
+export const deviceStatuses = ['pending', 'deploying', 'downloading', 'installing', 'verifying', 'running', 'failed', 'rolled_back'] as const satisfies readonly DeploymentDeviceStatus[]
+
+/** A release on its way: the agent's phases, and `deploying` from agents that predate them. */
+const inProgress: readonly DeploymentDeviceStatus[] = ['deploying', 'downloading', 'installing', 'verifying']
 
 export type DeviceSoftwareStatusRow = Selectable<DeviceSoftwareStatusTable>
 
 export interface StatusReport {
   version: string
   status: DeploymentDeviceStatus
-  /** The agent's error text for failed and rolled_back. */
+  /** In plain words: why it failed or rolled back, or what an unfinished phase waits for (an update lock). */
   error?: string | null
 }
 
@@ -50,11 +53,11 @@ export function createDeploymentStatus(deps: { db: Kysely<Database> }) {
 
 export type DeploymentStatus = ReturnType<typeof createDeploymentStatus>
 
-/** One status for a deployment from its devices' statuses: the worst news first. */
+/** One status for a deployment from its devices' statuses: the worst news first; any phase under way reads `deploying`. */
 export function aggregateStatus(statuses: readonly DeploymentDeviceStatus[]): DeploymentDeviceStatus {
   if (statuses.includes('failed')) return 'failed'
   if (statuses.includes('rolled_back')) return 'rolled_back'
   if (statuses.length && statuses.every((s) => s === 'running')) return 'running'
-  if (statuses.some((s) => s === 'deploying' || s === 'running')) return 'deploying'
+  if (statuses.some((s) => s === 'running' || inProgress.includes(s))) return 'deploying'
   return 'pending'
 }

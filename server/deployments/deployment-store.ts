@@ -18,6 +18,10 @@ export interface DeployInput {
   target: DeployTarget
   version?: string
   pinned?: boolean
+  /** How agents replace the running release; undefined keeps what the deployment had (null: the agent's default). */
+  updateStrategy?: 'download-then-kill' | 'kill-then-download' | null
+  /** Kill and restart even while a container holds its update lock; undefined keeps what the deployment had. */
+  overrideLock?: boolean
 }
 
 export interface DeploymentListQuery {
@@ -73,13 +77,17 @@ export function createDeploymentStore(deps: { db: Kysely<Database>; software: So
       existing = fleetId ? existing.where('fleet_id', '=', fleetId) : existing.where('device_id', '=', deviceId!)
       const previous = await existing.executeTakeFirst()
       if (previous) {
-        await tx.updateTable('deployments').set({ version, pinned, updated_at: now }).where('id', '=', previous.id).execute()
+        await tx
+          .updateTable('deployments')
+          .set({ version, pinned, updated_at: now, ...(input.updateStrategy !== undefined ? { update_strategy: input.updateStrategy } : {}), ...(input.overrideLock !== undefined ? { override_lock: input.overrideLock } : {}) })
+          .where('id', '=', previous.id)
+          .execute()
         return { id: previous.id, previous }
       }
       // `status` is the assignment's own state; what devices run is in device_software_status.
       const row = await tx
         .insertInto('deployments')
-        .values({ software_id: software.id, fleet_id: fleetId, device_id: deviceId, version, pinned, status: 'active', env_vars: null })
+        .values({ software_id: software.id, fleet_id: fleetId, device_id: deviceId, version, pinned, status: 'active', env_vars: null, update_strategy: input.updateStrategy ?? null, override_lock: input.overrideLock ?? false })
         .returning('id')
         .executeTakeFirstOrThrow()
       return { id: row.id, previous: undefined }

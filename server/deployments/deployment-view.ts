@@ -26,6 +26,10 @@ export interface DeploymentView {
   version: string
   pinned: boolean
   effective_version: string
+  /** How agents replace the running release (null: their default, download-then-kill). */
+  update_strategy: 'download-then-kill' | 'kill-then-download' | null
+  /** Whether agents kill and restart even while a container holds its update lock. */
+  override_lock: boolean
   status: DeploymentDeviceStatus
   devices: DeviceDeploymentStatus[]
   created_at: Date
@@ -79,6 +83,8 @@ export async function deploymentViews(db: Kysely<Database>, status: DeploymentSt
       version: d.version,
       pinned: d.pinned,
       effective_version: d.effective_version,
+      update_strategy: d.update_strategy,
+      override_lock: d.override_lock,
       status: aggregateStatus(statuses.map((s) => s.status)),
       devices: statuses,
       created_at: d.created_at,

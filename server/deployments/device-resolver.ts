@@ -17,6 +17,10 @@ export interface PlannedSoftware {
   compose: string
   /** Per service, the merged environment in compose's `{NAME: value}` form. */
   env: Record<string, Record<string, string>>
+  /** Set only when the deployment chose one; the agent's default is `download-then-kill`. */
+  update_strategy?: 'download-then-kill' | 'kill-then-download'
+  /** Set only when true: kill and restart even while a container holds its update lock. */
+  override_lock?: boolean
 }
 
 export interface DeploymentPlan {
@@ -64,7 +68,10 @@ export function createDeviceResolver(deps: { db: Kysely<Database>; codec: EnvCod
       const services = composeServices(version.docker_compose_yaml)
       const resolved = mergeEnv(services, { softwareAll: open(defaults.vars), softwareServices: openAll(defaults.services), fleet, device: own })
       const env = Object.fromEntries(Object.entries(resolved).map(([service, set]) => [service, flattenEnv(set)]))
-      software.push({ plan: { software_id: sw.id, name: sw.name, version: version.version, compose: version.docker_compose_yaml, env }, resolved })
+      const plan: PlannedSoftware = { software_id: sw.id, name: sw.name, version: version.version, compose: version.docker_compose_yaml, env }
+      if (deployment.update_strategy) plan.update_strategy = deployment.update_strategy
+      if (deployment.override_lock) plan.override_lock = true
+      software.push({ plan, resolved })
     }
     return { software, fleet, device: own }
   }

@@ -4,7 +4,7 @@ import t from 'tap'
 import { AgentApiError, createAgentApiClient } from '../../agent/tunnel/agent-api-client.js'
 import type { TunnelConnection } from '../../agent/tunnel/tunnel-client.js'
 import { AGENT_API_HOST, AGENT_API_PORT } from '../../shared/agent-protocol.js'
-import { AGENT_PATHS } from '../../shared/agent-wire.js'
+import { AGENT_PATHS, DEPLOY_STATES } from '../../shared/agent-wire.js'
 import { connectAgentApiDevice } from '../lib/agent-api-device.js'
 import { waitFor } from '../lib/openssh.js'
 import { registrationToken, startTestAgent } from '../lib/test-agent.js'
@@ -145,7 +145,7 @@ t.test('the agent API refuses bad events one by one, and survives anything a dev
         software_id: fc.oneof(fc.constant(software.id), fc.uuid(), nasty),
         name: nasty,
         version: nasty,
-        status: fc.oneof(fc.constantFrom('deploying', 'running', 'failed', 'rolled_back'), nasty),
+        status: fc.oneof(fc.constantFrom(...DEPLOY_STATES), nasty),
         error: nasty,
         state: nasty,
         service: nasty,

@@ -151,14 +151,14 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
     const crashing = stack(port, 'v3', 'echo starting v3; exit 3')
     t.equal((await http.put(`/api/software/${software.id}`, { docker_compose_yaml: crashing }, { token })).body.current_version, '3')
     const rolled = await statusOf('3', 'rolled_back')
-    t.match(rolled.error, /web exited with code 3/)
+    t.match(rolled.error, /container `web` exited with code 3/)
     const res = await waitFor('v1 back', async () => {
       const r = await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')
       return r.status === 200 ? r : undefined
     })
     t.equal(res.body, 'v1\n', 'the previous version runs again')
     const logs = (await http.get(`/api/devices/${deviceId}/logs?limit=500`, { token })).body.items as { log_type: string; message: string }[]
-    t.ok(logs.some((l) => l.log_type === 'deploy' && /shop 3: rolled_back: web exited with code 3/.test(l.message)), 'the result is in the device log')
+    t.ok(logs.some((l) => l.log_type === 'deploy' && /shop 3: rolled_back: container `web` exited with code 3/.test(l.message)), 'the result is in the device log')
   })
 
   await t.test('a one-shot job the web service waits for may finish; a failing one rolls back', async (t) => {
@@ -174,7 +174,7 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
 
     t.equal((await http.put(`/api/software/${software.id}`, { docker_compose_yaml: withJob('v5', 1) }, { token })).body.current_version, '5')
     const rolled = await statusOf('5', 'rolled_back')
-    t.match(rolled.error, /^compose up failed: migrate exited with code 1$/, 'the report names the failed job and its exit code')
+    t.match(rolled.error, /^compose up failed: container `migrate` exited with code 1$/, 'the report names the failed job and its exit code')
     const back = await waitFor('v4 back', async () => {
       const r = await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')
       return r.status === 200 && r.body === 'v4\n' ? r : undefined

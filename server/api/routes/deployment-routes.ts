@@ -11,6 +11,7 @@ import type { FleetStore } from '../../fleets/fleet-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery, uuidParam } from '../validation.js'
 import { versionLabel } from '../../software/software-schema.js'
+import { UPDATE_STRATEGIES } from '../../../shared/agent-wire.js'
 
 const deployBody = z
   .object({
@@ -19,6 +20,10 @@ const deployBody = z
     device_id: z.string().min(1).max(100).optional(),
     version: versionLabel.optional(),
     pinned: z.boolean().optional(),
+    /** docs/agent-updates-behaviour.md: null goes back to the agent's default (download-then-kill). */
+    update_strategy: z.enum(UPDATE_STRATEGIES).nullable().optional(),
+    /** Kill and restart even while a container holds its update lock. */
+    override_lock: z.boolean().optional(),
   })
   .strict()
 
@@ -76,7 +81,13 @@ export function registerDeploymentRoutes(api: RouteRegistry, deps: DeploymentRou
       const softwareId = uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software')
       const to = await target(body)
       const deployment = await transaction(async (trx, audit) => {
-        const { deployment, previous } = await deps.deploymentsIn(trx).deploy(softwareId, { target: to, version: body.version, pinned: body.pinned })
+        const { deployment, previous } = await deps.deploymentsIn(trx).deploy(softwareId, {
+          target: to,
+          version: body.version,
+          pinned: body.pinned,
+          updateStrategy: body.update_strategy,
+          overrideLock: body.override_lock,
+        })
         await audit(previous ? 'deployment.update' : 'deployment.create', 'deployment', deployment.id, {
           software_id: deployment.software_id,
           software: deployment.software_name,
@@ -84,6 +95,8 @@ export function registerDeploymentRoutes(api: RouteRegistry, deps: DeploymentRou
           device_id: deployment.device_id,
           version: deployment.version,
           pinned: deployment.pinned,
+          update_strategy: deployment.update_strategy,
+          override_lock: deployment.override_lock,
           ...(previous ? { previous_version: previous.version, previous_pinned: previous.pinned } : {}),
         })
         return deployment

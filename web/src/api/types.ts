@@ -187,7 +187,7 @@ export interface DeploymentDeviceStatus {
   id: string
   device_id: string
   name?: string
-  status: 'pending' | 'deploying' | 'running' | 'failed' | 'rolled_back' | string
+  status: 'pending' | 'deploying' | 'downloading' | 'installing' | 'verifying' | 'running' | 'failed' | 'rolled_back' | string
   error?: string | null
   reported_version?: string | null
 }

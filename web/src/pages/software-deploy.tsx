@@ -12,7 +12,7 @@ import { toast, toastError } from '../ui/toasts'
 import { useResource } from '../ui/use-resource'
 
 type Tone = 'green' | 'blue' | 'amber' | 'red' | 'neutral'
-const tones: Record<string, Tone> = { running: 'green', deploying: 'blue', pending: 'amber', failed: 'red', rolled_back: 'red' }
+const tones: Record<string, Tone> = { running: 'green', deploying: 'blue', downloading: 'blue', installing: 'blue', verifying: 'blue', pending: 'amber', failed: 'red', rolled_back: 'red' }
 
 function StatusPill(props: { status: string | undefined }) {
   const status = props.status ?? 'pending'
