@@ -53,6 +53,11 @@ import { createStatusRecorder } from './tunnel/status-recorder.js'
 import { createDeviceAuthenticator } from './tunnel/device-authenticator.js'
 import { createSshAuthLimiter } from './tunnel/auth-limiter.js'
 import { createTunnelServer } from './tunnel/tunnel-server.js'
+import { createUserCa } from './ssh-access/user-ca.js'
+import { createUserSshKeys } from './ssh-access/user-ssh-keys.js'
+import { createJumpAuthenticator } from './ssh-access/jump-authenticator.js'
+import { createJumpHost } from './ssh-access/jump-host.js'
+import { registerSshAccessRoutes } from './api/routes/ssh-access-routes.js'
 import { createExposedServiceStore } from './services/exposed-service-store.js'
 import { createTcpServiceListeners } from './services/tcp-service-listeners.js'
 import { registerExposedServiceRoutes } from './api/routes/exposed-service-routes.js'
@@ -186,6 +191,13 @@ export async function startServer(config: Config, logger: Logger, options: Start
     closers.push('status writes', () => status.drain())
     // Filled below with the agent API once its parts exist; the tunnel server routes device-opened channels to it.
     const inTunnelServices: InTunnelService[] = []
+    // People on the same SSH port, as u:<username>: the jump host and its user CA (docs/admin-access.md).
+    const userCa = createUserCa({ dataDir: config.dataDir })
+    const userSshKeys = createUserSshKeys({ db })
+    const jump = {
+      authenticator: createJumpAuthenticator({ users, keys: userSshKeys, ca: userCa }),
+      host: createJumpHost({ db, registry: tunnels, auditLog, logger, maxChannels: config.sshLimits.maxChannelsPerDevice }),
+    }
     const tunnelServer = createTunnelServer({
       hostKey,
       authenticator: createDeviceAuthenticator({ db }),
@@ -203,6 +215,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         ...options.tunnel,
       },
       inTunnelServices,
+      jump,
     })
     // A deleted device, or one whose key changed, loses its tunnel at once.
     events.on('device.changed', (changed) => {
@@ -257,6 +270,14 @@ export async function startServer(config: Config, logger: Logger, options: Start
     })
     registerTokenRoutes(api, { apiTokens, users, liveAccess })
     registerUserRoutes(api, { users, liveAccess, hashPassword: passwords.hash })
+    registerSshAccessRoutes(api, {
+      keys: userSshKeys,
+      users,
+      devices,
+      ca: userCa,
+      certificateTtlSeconds: config.sshCertificateTtlSeconds,
+      devicePrincipal: config.terminalUser,
+    })
     registerFleetRoutes(api, { fleets, devices })
     const deviceMetrics = createDeviceMetricsStore({ db })
     registerDeviceRoutes(api, {
