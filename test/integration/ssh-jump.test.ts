@@ -1,0 +1,182 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { startTestGateway } from '../lib/test-gateway.js'
+import { newKeyPair, writeKeyPair } from '../lib/keys.js'
+import { connects, freePort, startOpenSshDevice, startTestSshd, waitFor } from '../lib/openssh.js'
+import { startDeviceApp } from '../lib/device-app.js'
+import { runSsh, startSsh, writeJumpConfig } from '../lib/ssh-jump-client.js'
+import { createUserCa } from '../../server/ssh-access/user-ca.js'
+
+// `ssh -J` through the gateway with stock OpenSSH on both ends: the client, and a private sshd standing in
+// for the device's own. One gateway and one online device serve every case in this file.
+
+t.test('the gateway is an OpenSSH jump host', async (t) => {
+  // The test sshd runs as root, so the device account (and the certificates' principal) is root here; core on Flatcar.
+  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { sshAuthLimit: { maxFailures: 1_000_000 } } })
+  const admin = { token: gw.adminToken }
+
+  const ca = await gw.http.get('/api/provision/ssh-user-ca')
+  t.equal(ca.status, 200)
+  t.match(ca.headers.get('content-type'), /^text\/plain/)
+  t.match(ca.body, /^ssh-ed25519 [A-Za-z0-9+/]+=* edgetainer-user-ca\n$/, 'one OpenSSH public key line')
+  const caFile = path.join(gw.dataDir, 'ca-for-device.pub')
+  writeFileSync(caFile, ca.body)
+
+  const aliceKey = newKeyPair('alice-laptop')
+  const aliceKeyFile = writeKeyPair(aliceKey)
+  // (a) The device trusts alice's registered key itself; (b) it trusts the gateway's CA and nothing of alice's.
+  const doraKey = newKeyPair('dora')
+  const sshd = await startTestSshd(t, [aliceKey.publicKey, doraKey.publicKey], [`TrustedUserCAKeys ${caFile}`])
+  const app = await startDeviceApp(t, 'web')
+
+  const deviceKey = newKeyPair('pump-1')
+  const device = (await gw.http.post('/api/devices', { name: 'Pump 1', device_id: 'pump-1', public_key: deviceKey.publicKey }, admin)).body
+  const other = (await gw.http.post('/api/devices', { name: 'Pump 2', device_id: 'pump-2', public_key: newKeyPair('pump-2').publicKey }, admin)).body
+  startOpenSshDevice(t, {
+    gatewayPort: gw.server.sshPort,
+    gatewayHostKey: gw.server.hostPublicKey,
+    deviceId: 'pump-1',
+    keyFile: writeKeyPair(deviceKey),
+    forwards: [`0:localhost:${sshd.port}`],
+  })
+  await waitFor('pump-1 online', async () => (await gw.http.get('/api/devices/pump-1/status', admin)).body.session?.forwards?.length === 1)
+
+  const alice = { token: await gw.tokenFor('operator', 'alice') }
+  const added = await gw.http.post('/api/users/me/ssh-keys', { public_key: aliceKey.publicKey }, alice)
+  t.equal(added.status, 201, JSON.stringify(added.body))
+  t.equal(added.body.name, 'alice-laptop', 'the key comment names it when no name is given')
+  t.match(added.body.fingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/)
+
+  const devices = [
+    { deviceId: 'pump-1', hostKey: sshd.hostPublicKey },
+    { deviceId: 'pump-2', hostKey: sshd.hostPublicKey },
+  ]
+  const base = { gatewayPort: gw.server.sshPort, gatewayHostKey: gw.server.hostPublicKey, deviceUser: 'root', devices }
+  const withKey = writeJumpConfig({ ...base, login: 'u:alice', keyFile: aliceKeyFile })
+
+  await t.test('with a key registered on the user, ssh -J runs a command on the device sshd', async (t) => {
+    const res = await runSsh(withKey, ['pump-1', 'echo via-key-$((6*7))'])
+    t.equal(res.code, 0, res.stderr)
+    t.equal(res.stdout.trim(), 'via-key-42')
+    const explicit = await runSsh(withKey, ['-J', `u:alice@127.0.0.1:${gw.server.sshPort}`, 'root@pump-1.edgetainer', 'echo explicit'])
+    t.equal(explicit.code, 0, explicit.stderr)
+    t.equal(explicit.stdout.trim(), 'explicit', 'the documented -J form and the *.edgetainer name work too')
+  })
+
+  await t.test('a -L forward through the jump carries an HTTP request', async (t) => {
+    const localPort = await freePort()
+    const forward = startSsh(t, withKey, ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${localPort}:127.0.0.1:${app.port}`, 'pump-1'])
+    await waitFor(`-L on ${localPort}`, () => connects(localPort)).catch((err: Error) => {
+      throw new Error(`${err.message}: ${forward.output()}`)
+    })
+    const res = await fetch(`http://127.0.0.1:${localPort}/through-the-jump`)
+    t.equal(res.status, 200)
+    t.equal(await res.text(), 'web says hello at /through-the-jump')
+    forward.child.kill('SIGTERM')
+  })
+
+  await t.test('the gateway itself gives no shell, command or other port', async (t) => {
+    const shell = await runSsh(withKey, ['gw', 'id'])
+    t.equal(shell.code, 1)
+    t.match(shell.stderr, /this is a jump host: use ssh -J/)
+    const port80 = await runSsh(withKey, ['-W', 'pump-1:80', 'gw'])
+    t.not(port80.code, 0, 'port 80 is refused')
+    const unknown = await runSsh(withKey, ['-W', 'no-such-device:22', 'gw'])
+    t.not(unknown.code, 0, 'an unknown device is refused')
+  })
+
+  const certKey = newKeyPair('alice-cert')
+  const certKeyFile = writeKeyPair(certKey)
+  await t.test('with a gateway-issued certificate, one certificate opens both hops', async (t) => {
+    const viewer = { token: await gw.tokenFor('viewer', 'vera') }
+    t.equal((await gw.http.post('/api/ssh/certificates', { public_key: certKey.publicKey, device_id: 'pump-1' }, viewer)).status, 403, 'viewers get none')
+    t.equal((await gw.http.post('/api/ssh/certificates', { public_key: certKey.publicKey, device_id: 'pump-9' }, alice)).status, 404)
+
+    const before = Date.now()
+    const res = await gw.http.post('/api/ssh/certificates', { public_key: certKey.publicKey, device_id: 'pump-1' }, alice)
+    t.equal(res.status, 200, JSON.stringify(res.body))
+    t.same(Object.keys(res.body).sort(), ['certificate', 'valid_before'])
+    t.match(res.body.certificate, /^ssh-ed25519-cert-v01@openssh\.com AAAA/)
+    const lifetime = Date.parse(res.body.valid_before) - before
+    t.ok(lifetime > 3500_000 && lifetime <= 3600_000 + 5000, `valid for an hour by default (${lifetime} ms)`)
+    const certFile = `${certKeyFile}-cert.pub`
+    writeFileSync(certFile, res.body.certificate + '\n')
+
+    const withCert = writeJumpConfig({ ...base, login: 'u:alice', keyFile: certKeyFile, certificateFile: certFile })
+    const run = await runSsh(withCert, ['pump-1', 'echo via-certificate'])
+    t.equal(run.code, 0, run.stderr)
+    t.equal(run.stdout.trim(), 'via-certificate')
+
+    const elsewhere = await runSsh(withCert, ['-W', 'pump-2:22', 'gw'])
+    t.not(elsewhere.code, 0, "a certificate for pump-1 does not open pump-2's tunnel")
+    const asBob = writeJumpConfig({ ...base, login: 'u:bob', keyFile: certKeyFile, certificateFile: certFile })
+    await gw.tokenFor('operator', 'bob')
+    t.not((await runSsh(asBob, ['pump-1', 'true'])).code, 0, "alice's certificate does not log in as bob")
+  })
+
+  await t.test('an expired certificate is refused', async (t) => {
+    const users = (await gw.http.get('/api/users?limit=100', admin)).body.items as { id: string; username: string }[]
+    const aliceRow = users.find((u) => u.username === 'alice')!
+    // The gateway's own signing path and CA key, with its clock two hours back.
+    const issued = await createUserCa({ dataDir: gw.dataDir }).sign({
+      publicKey: certKey.publicKey,
+      user: { id: aliceRow.id, username: 'alice' },
+      deviceId: 'pump-1',
+      principal: 'root',
+      validSeconds: 600,
+      now: new Date(Date.now() - 2 * 3600_000),
+    })
+    const certFile = `${certKeyFile}-expired-cert.pub`
+    writeFileSync(certFile, issued.certificate + '\n')
+    const expired = writeJumpConfig({ ...base, login: 'u:alice', keyFile: certKeyFile, certificateFile: certFile })
+    const res = await runSsh(expired, ['pump-1', 'echo should-not-run'])
+    t.equal(res.code, 255)
+    t.match(res.stderr, /Permission denied/)
+    t.notMatch(res.stdout, /should-not-run/)
+  })
+
+  await t.test("a viewer's key, an unknown key and a disabled operator are refused", async (t) => {
+    const victorKey = newKeyPair('victor')
+    const victor = { token: await gw.tokenFor('viewer', 'victor') }
+    t.equal((await gw.http.post('/api/users/me/ssh-keys', { public_key: victorKey.publicKey, name: 'victor' }, victor)).status, 201)
+    const asViewer = writeJumpConfig({ ...base, login: 'u:victor', keyFile: writeKeyPair(victorKey) })
+    const viewerRun = await runSsh(asViewer, ['pump-1', 'true'])
+    t.equal(viewerRun.code, 255)
+    t.match(viewerRun.stderr, /Permission denied/)
+
+    const stranger = writeJumpConfig({ ...base, login: 'u:alice', keyFile: writeKeyPair(newKeyPair('stranger')) })
+    const strangerRun = await runSsh(stranger, ['pump-1', 'true'])
+    t.equal(strangerRun.code, 255)
+    t.match(strangerRun.stderr, /Permission denied/)
+
+    const dora = { token: await gw.tokenFor('operator', 'dora') }
+    const doraId = (await gw.http.get('/api/auth/me', dora)).body.id
+    t.equal((await gw.http.post(`/api/users/${doraId}/ssh-keys`, { public_key: doraKey.publicKey, name: 'dora' }, admin)).status, 201, 'an admin adds a key for another user')
+    const asDora = writeJumpConfig({ ...base, login: 'u:dora', keyFile: writeKeyPair(doraKey) })
+    t.equal((await runSsh(asDora, ['pump-1', 'true'])).code, 0, 'dora gets through while enabled')
+    t.equal((await gw.http.put(`/api/users/${doraId}`, { disabled: true }, admin)).status, 200)
+    const disabledRun = await runSsh(asDora, ['pump-1', 'true'])
+    t.equal(disabledRun.code, 255)
+    t.match(disabledRun.stderr, /Permission denied/)
+  })
+
+  await t.test('audit rows name who, from where, which device and port', async (t) => {
+    const opened = (await gw.http.get('/api/audit?action=ssh.jump&limit=100', admin)).body.items as any[]
+    const byAlice = opened.filter((r) => r.actor === 'alice')
+    t.ok(byAlice.some((r) => r.details.via === 'key'), 'a key jump is audited')
+    t.ok(byAlice.some((r) => r.details.via === 'certificate' && r.details.certificate_serial), 'a certificate jump is audited with its serial')
+    for (const row of byAlice) {
+      t.equal(row.target_id, device.id)
+      t.equal(row.ip_address, '127.0.0.1')
+      t.match(row.details, { device_id: 'pump-1', port: 22 })
+    }
+    const refused = (await gw.http.get('/api/audit?action=ssh.jump.refused&limit=100', admin)).body.items as any[]
+    t.ok(refused.some((r) => r.details.port === 80 && /only port 22/.test(r.details.reason)), 'port 80 refusal audited')
+    t.ok(refused.some((r) => r.target_id === other.id && /certificate is for pump-1/.test(r.details.reason)), 'out-of-scope certificate audited')
+    const issued = (await gw.http.get('/api/audit?action=ssh.certificate.issue', admin)).body.items as any[]
+    t.ok(issued.some((r) => r.actor === 'alice' && r.details.device_id === 'pump-1' && r.details.principal === 'root'))
+    const keys = (await gw.http.get('/api/audit?action=ssh_key.add', admin)).body.items as any[]
+    t.ok(keys.some((r) => r.actor === 'alice' && r.details.fingerprint === added.body.fingerprint))
+  })
+})
