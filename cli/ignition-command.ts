@@ -43,6 +43,7 @@ export async function runIgnitionCommand(opts: IgnitionOptions): Promise<void> {
       endpoints: () => endpoints,
       hostPublicKey: loadOrCreateHostKey(config.dataDir).publicKey,
       terminalPublicKey: loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key').publicKey,
+      userCaPublicKey: loadOrCreateHostKey(config.dataDir, 'ssh_user_ca_ed25519_key').publicKey,
       user: config.terminalUser,
     })
     const rendered = await configs.render(opts.token, opts.format as IgnitionFormat)

@@ -360,6 +360,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       endpoints: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }),
       hostPublicKey: hostKey.publicKey,
       terminalPublicKey: terminalKey.publicKey,
+      userCaPublicKey: userCa.publicKey,
       user: config.terminalUser,
     })
     registerIgnitionRoutes(api, { configs: ignitionConfigs, agent: agentExecutable, limiter: createConfigFetchLimiter(options.configFetchLimit), logger })
