@@ -40,7 +40,7 @@ export interface CertificateGrant {
 
 /** `YYYYMMDDHHMMSSZ`, the UTC form `ssh-keygen -V` reads. */
 function keygenTime(d: Date): string {
-  return d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z'
+  return `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`
 }
 
 /**
