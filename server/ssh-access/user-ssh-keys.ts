@@ -28,6 +28,7 @@ export function sshFingerprint(blob: Buffer): string {
  */
 export function parseUserPublicKey(text: string): { line: string; fingerprint: string } {
   const trimmed = text.trim()
+  if (/PRIVATE KEY/.test(trimmed)) throw new ValidationError('public_key', 'this is a private key; send the public key (.pub) only')
   if (/\r|\n/.test(trimmed)) throw new ValidationError('public_key', 'must be exactly one OpenSSH public key line')
   if (/-cert-v01@openssh\.com/.test(trimmed.split(/\s+/)[0] ?? '')) {
     throw new ValidationError('public_key', 'this is a certificate; register the plain public key it was issued for')
