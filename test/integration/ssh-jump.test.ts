@@ -7,6 +7,30 @@ import { connects, freePort, startOpenSshDevice, startTestSshd, waitFor } from '
 import { startDeviceApp } from '../lib/device-app.js'
 import { runSsh, startSsh, writeJumpConfig } from '../lib/ssh-jump-client.js'
 import { createUserCa } from '../../server/ssh-access/user-ca.js'
+import fc from 'fast-check'
+import ssh2 from 'ssh2'
+import { trySshLogin } from '../lib/ssh-probes.js'
+import { hostileString } from '../lib/api-fuzzer.js'
+
+/** A parsed key that offers another algorithm name and blob, so ssh2's client sends whatever a hostile client would. */
+function disguised(real: string, algo: string, blob: Buffer): ssh2.ParsedKey {
+  const parsed = ssh2.utils.parseKey(real) as ssh2.ParsedKey
+  return Object.create(parsed, { type: { value: algo }, getPublicSSH: { value: () => blob } }) as ssh2.ParsedKey
+}
+
+function loginWith(port: number, username: string, key: ssh2.ParsedKey): Promise<string> {
+  return new Promise((resolve) => {
+    const client = new ssh2.Client()
+    const done = (r: string) => {
+      client.end()
+      resolve(r)
+    }
+    client.on('ready', () => done('ready'))
+    client.on('error', (err) => done(err.message))
+    client.on('close', () => done('closed'))
+    client.connect({ host: '127.0.0.1', port, username, authHandler: [{ type: 'publickey', username, key } as unknown as ssh2.AuthenticationType], readyTimeout: 15_000 })
+  })
+}
 
 // `ssh -J` through the gateway with stock OpenSSH on both ends: the client, and a private sshd standing in
 // for the device's own. One gateway and one online device serve every case in this file.
@@ -159,6 +183,79 @@ t.test('the gateway is an OpenSSH jump host', async (t) => {
     const disabledRun = await runSsh(asDora, ['pump-1', 'true'])
     t.equal(disabledRun.code, 255)
     t.match(disabledRun.stderr, /Permission denied/)
+  })
+
+  await t.test('hostile user names, key types and channel requests leave the gateway serving', async (t) => {
+    const port = gw.server.sshPort
+    let cases = 0
+    const names = fc.oneof(
+      hostileString.map((s) => `u:${s}`),
+      fc.string({ unit: 'binary', maxLength: 80 }).map((s) => `u:${s}`),
+      fc.constantFrom('u:', 'u::alice', 'u:alice:', 'U:alice', 'u:ALICE', 'u:alice\u0000', ' u:alice', 'u:alice ', 'u:al', 'u:dora', 'u:victor', 'u:' + 'a'.repeat(5000)),
+    )
+    await fc.assert(
+      fc.asyncProperty(names, async (name) => {
+        cases++
+        return (await trySshLogin(port, name, aliceKey)) !== 'ready'
+      }),
+      { numRuns: 40 },
+    )
+    t.equal(await trySshLogin(port, 'u:alice', aliceKey), 'ready', 'exactly u:alice logs in with her key')
+
+    const good = Buffer.from((await gw.http.post('/api/ssh/certificates', { public_key: aliceKey.publicKey, device_id: 'pump-1' }, alice)).body.certificate.split(' ')[1], 'base64')
+    const blobs = fc.oneof(
+      fc.uint8Array({ maxLength: 800 }).map((a) => Buffer.from(a)),
+      fc.record({ at: fc.nat({ max: good.length - 1 }), xor: fc.integer({ min: 1, max: 255 }) }).map(({ at, xor }) => {
+        const copy = Buffer.from(good)
+        copy[at]! ^= xor
+        return copy
+      }),
+      fc.nat({ max: good.length - 1 }).map((n) => good.subarray(0, n)),
+    )
+    const algos = fc.oneof(
+      fc.constantFrom('ssh-ed25519-cert-v01@openssh.com', 'ssh-rsa-cert-v01@openssh.com', 'rsa-sha2-256-cert-v01@openssh.com', 'ecdsa-sha2-nistp256-cert-v01@openssh.com', 'ssh-ed25519', 'ssh-rsa', 'ssh-dss', ''),
+      fc.string({ maxLength: 64 }),
+    )
+    await fc.assert(
+      fc.asyncProperty(algos, blobs, async (algo, blob) => {
+        cases++
+        return (await loginWith(port, 'u:alice', disguised(aliceKey.privateKey, algo, blob))) !== 'ready'
+      }),
+      { numRuns: 40 },
+    )
+
+    const client = new ssh2.Client()
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve())
+      client.once('error', reject)
+      client.connect({ host: '127.0.0.1', port, username: 'u:alice', privateKey: aliceKey.privateKey })
+    })
+    t.teardown(() => client.end())
+    const open = (host: string, p: number) =>
+      new Promise<boolean>((resolve) => {
+        try {
+          client.forwardOut('127.0.0.1', 0, host, p, (err, channel) => {
+            if (channel) channel.close()
+            resolve(!err)
+          })
+        } catch {
+          resolve(false)
+        }
+      })
+    const hosts = fc.oneof(hostileString, fc.constantFrom('pump-1', 'pump-2', 'PUMP-1', 'pump-1.edgetainer', 'localhost', '127.0.0.1', '::1', '', 'edgetainer-agent-api'))
+    const ports = fc.oneof(fc.constantFrom(0, 21, 22, 23, 80, 65535), fc.integer({ min: 0, max: 65535 }))
+    await fc.assert(
+      fc.asyncProperty(hosts, ports, async (host, p) => {
+        cases++
+        const opened = await open(host, p)
+        return opened === (p === 22 && ['pump-1', 'PUMP-1', 'pump-1.edgetainer'].includes(host))
+      }),
+      { numRuns: 60 },
+    )
+    t.comment(`ran ${cases} cases`)
+    t.equal((await gw.http.get('/healthz')).status, 200, 'the gateway is still alive')
+    const res = await runSsh(withKey, ['pump-1', 'echo still-serving'])
+    t.equal(res.stdout.trim(), 'still-serving', 'and a real ssh -J still works')
   })
 
   await t.test('audit rows name who, from where, which device and port', async (t) => {
