@@ -132,3 +132,20 @@ export const provisioning = {
   /** Where a device (or an admin) fetches the rendered config; the token value is the credential. */
   configUrl: (token: string, format: 'ignition' | 'butane' = 'ignition') => `/api/provision/config/${enc(token)}${format === 'butane' ? '?format=butane' : ''}`,
 }
+
+export interface SshKey {
+  id: string
+  user_id: string
+  name: string
+  public_key: string
+  fingerprint: string
+  last_used_at: string | null
+  created_at: string
+}
+
+/** The signed-in user's SSH keys for the jump host (`me`; admins reach others' by id through the same routes). */
+export const sshKeys = {
+  list: () => http.get<{ items: SshKey[] }>('/api/users/me/ssh-keys'),
+  add: (body: { public_key: string; name?: string }) => http.post<SshKey>('/api/users/me/ssh-keys', body),
+  remove: (id: string) => http.delete(`/api/users/me/ssh-keys/${enc(id)}`),
+}
