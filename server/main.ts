@@ -196,7 +196,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const userSshKeys = createUserSshKeys({ db })
     const jump = {
       authenticator: createJumpAuthenticator({ users, keys: userSshKeys, ca: userCa }),
-      host: createJumpHost({ db, registry: tunnels, auditLog, logger, maxChannels: config.sshLimits.maxChannelsPerDevice }),
+      host: createJumpHost({ db, registry: tunnels, auditLog, logger, maxChannels: config.sshLimits.maxChannelsPerDevice, liveAccess }),
     }
     const tunnelServer = createTunnelServer({
       hostKey,

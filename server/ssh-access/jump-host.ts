@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { AcceptConnection, RejectConnection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2'
 import type { AuditLog } from '../audit/audit-log.js'
+import type { LiveAccess } from '../auth/live-access.js'
 import { roleAllows } from '../auth/roles.js'
 import type { Database } from '../db/schema.js'
 import { deviceIdPattern } from '../devices/device-store.js'
@@ -22,7 +23,15 @@ const REFUSAL = 'this is a jump host: use ssh -J <login>@<gateway> core@<device_
  * re-reads the account (a disabled or demoted user opens nothing more) and
  * writes an audit row, opened or refused.
  */
-export function createJumpHost(deps: { db: Kysely<Database>; registry: TunnelRegistry; auditLog: AuditLog; logger: Logger; maxChannels: number }) {
+export function createJumpHost(deps: {
+  db: Kysely<Database>
+  registry: TunnelRegistry
+  auditLog: AuditLog
+  logger: Logger
+  maxChannels: number
+  /** Ends a person's jump connection when their account is disabled, demoted or deleted, as for terminals. */
+  liveAccess?: LiveAccess
+}) {
   const { db, registry, auditLog } = deps
 
   function audit(user: JumpUser, ip: string, device: { id: string | null; device_id: string }, port: number, outcome: string) {
@@ -61,11 +70,23 @@ export function createJumpHost(deps: { db: Kysely<Database>; registry: TunnelReg
     return Boolean(row && !row.disabled && roleAllows(row.role, 'operator'))
   }
 
-  /** Handlers for one authenticated person's connection. */
-  function attach(user: JumpUser, ip: string) {
+  /** Handlers for one authenticated person's connection; `end` cuts it (access revoked). */
+  function attach(user: JumpUser, ip: string, end: () => void) {
     const log = deps.logger.child({ remote: ip, user: user.username, via: user.via })
     let open = 0
     log.info('jump host login')
+    const untrack = deps.liveAccess?.track({
+      user: { id: user.id, username: user.username, role: user.role, credentialId: user.fingerprint, via: 'ssh' },
+      requiredRole: 'operator',
+      async reverify() {
+        const row = await db.selectFrom('users').select(['id', 'username', 'role', 'disabled']).where('id', '=', user.id).executeTakeFirst()
+        return row && !row.disabled ? { id: row.id, username: row.username, role: row.role, credentialId: user.fingerprint, via: 'ssh' } : undefined
+      },
+      close(reason) {
+        log.info({ reason }, 'jump connection closed')
+        end()
+      },
+    })
 
     async function openJump(accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo) {
       const host = String(info.destIP).slice(0, 255)
@@ -99,6 +120,10 @@ export function createJumpHost(deps: { db: Kysely<Database>; registry: TunnelReg
     }
 
     return {
+      /** The connection closed on its own. */
+      detach() {
+        untrack?.()
+      },
       tcpip(accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo) {
         openJump(accept, reject, info).catch((err: unknown) => {
           log.error({ err }, 'jump channel failed')

@@ -160,7 +160,7 @@ export function createTunnelServer(deps: {
     connection.on('ready', () => {
       if (sock) gate.authenticated(sock)
       if (person && deps.jump) {
-        jump = deps.jump.host.attach(person, ip)
+        jump = deps.jump.host.attach(person, ip, () => connection.end())
         return
       }
       if (!device) return connection.end()
@@ -216,6 +216,7 @@ export function createTunnelServer(deps: {
     connection.on('error', (err) => log.debug({ err: err.message }, 'ssh connection error'))
     connection.on('close', () => {
       connections.delete(connection)
+      jump?.detach()
       if (!session) return
       const closing = session
       closing.close().catch((err: unknown) => log.error({ err }, 'session did not close cleanly'))
