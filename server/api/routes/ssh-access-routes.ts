@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { DeviceStore } from '../../devices/device-store.js'
-import { ForbiddenError } from '../../errors.js'
+import { NotFoundError } from '../../errors.js'
 import type { UserCa } from '../../ssh-access/user-ca.js'
 import { createUserSshKeys, parseUserPublicKey, type UserSshKeys } from '../../ssh-access/user-ssh-keys.js'
 import type { UserStore } from '../../users/user-store.js'
@@ -22,10 +22,14 @@ export function registerSshAccessRoutes(
 ) {
   const { keys, users, devices, ca } = deps
 
-  /** `me` is the caller; anyone else's keys are an admin's business only. */
+  /**
+   * `me` is the caller; anyone else's keys are an admin's business only. To
+   * anyone else another user's keys do not exist (404, as for a user they may
+   * not know of), so ids cannot be probed.
+   */
   async function keyOwner(param: string, caller: AuthenticatedUser): Promise<string> {
     const id = param === 'me' ? caller.id : uuidParam(param, 'USER_NOT_FOUND', 'user')
-    if (id !== caller.id && caller.role !== 'admin') throw new ForbiddenError("only an admin manages another user's SSH keys")
+    if (id !== caller.id && caller.role !== 'admin') throw new NotFoundError('USER_NOT_FOUND', 'user')
     await users.get(id)
     return id
   }
