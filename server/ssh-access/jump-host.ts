@@ -111,7 +111,14 @@ export function createJumpHost(deps: {
       } catch (err) {
         return refuse(`device sshd unreachable: ${(err as Error).message.slice(0, 120)}`)
       }
-      const channel = accept()
+      let channel: ServerChannel
+      try {
+        channel = accept()
+      } catch (err) {
+        // The person's connection went away while the device's channel was opening: close that one too.
+        upstream.destroy()
+        throw err
+      }
       open++
       channel.once('close', () => open--)
       splice(channel, upstream)
