@@ -41,6 +41,7 @@ export async function runIgnitionCommand(opts: IgnitionOptions): Promise<void> {
       endpoints: () => endpoints,
       hostPublicKey: loadOrCreateHostKey(config.dataDir).publicKey,
       terminalPublicKey: loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key').publicKey,
+      userCaPublicKey: loadOrCreateHostKey(config.dataDir, 'ssh_user_ca_ed25519_key').publicKey,
       user: config.terminalUser,
     })
     // A loopback server URL or SSH host is refused by the renderer unless --allow-loopback says this is a lab test.

@@ -7,6 +7,24 @@ export const AGENT_CONFIG_PATH = '/etc/edgetainer/agent.yaml'
 export const AGENT_UNIT_NAME = 'edgetainer-agent.service'
 /** Sorts before Flatcar's catch-all `zz-default.network` (DHCP on every link), so it wins for the links it matches. */
 export const STATIC_NETWORK_PATH = '/etc/systemd/network/00-edgetainer-static.network'
+/** The gateway's SSH user CA, and the sshd drop-in that trusts it (Flatcar's sshd_config includes sshd_config.d). */
+export const USER_CA_PATH = '/etc/ssh/edgetainer_user_ca.pub'
+export const USER_CA_DROPIN_PATH = '/etc/ssh/sshd_config.d/50-edgetainer-user-ca.conf'
+
+/**
+ * sshd accepts a certificate from this CA only for a login named among its
+ * principals; the gateway names just the device user (core), and adds
+ * source-address=127.0.0.1,::1, so a certificate works only through the
+ * device's tunnel, where the gateway decides which device it opens.
+ */
+export function userCaDropIn(): string {
+  return [
+    '# Written by Ignition: trust short-lived certificates from the Edgetainer gateway (docs/admin-access.md).',
+    `TrustedUserCAKeys ${USER_CA_PATH}`,
+    '',
+  ].join('\n')
+}
+
 /** Wired NICs under predictable and classic names; docker0 and veths stay out. */
 const DEFAULT_INTERFACES = 'en* eth*'
 

@@ -1,6 +1,7 @@
 import { ValidationError } from '../server/errors.js'
 import { validationErrorFrom } from '../server/api/validation.js'
 import { AGENT_BINARY_PATH, AGENT_CONFIG_PATH, AGENT_UNIT_NAME, STATIC_NETWORK_PATH, agentConfigYaml, agentUnit, staticNetworkFile } from './device-files.js'
+import { USER_CA_DROPIN_PATH, USER_CA_PATH, userCaDropIn } from './device-files.js'
 import { provisioningInput, type ProvisioningInput } from './provisioning-input.js'
 import { assertNoPrivateKey } from './private-key-guard.js'
 
@@ -53,6 +54,10 @@ export function planDevice(raw: ProvisioningInput): DevicePlan {
   ]
   if (!('dhcp' in input.network)) {
     files.push({ path: STATIC_NETWORK_PATH, mode: MODE_0644, contents: { inline: staticNetworkFile(input.network) } })
+  }
+  if (input.gateway.userCaPublicKey) {
+    const ca = `${input.gateway.userCaPublicKey.split(' ').slice(0, 2).join(' ')} edgetainer-user-ca\n`
+    files.push({ path: USER_CA_PATH, mode: MODE_0644, contents: { inline: ca } }, { path: USER_CA_DROPIN_PATH, mode: MODE_0644, contents: { inline: userCaDropIn() } })
   }
   const taken = new Set(files.map((f) => f.path))
   for (const [i, extra] of input.extraFiles.entries()) {

@@ -64,6 +64,8 @@ export const provisioningInput = z
         hostKey: publicKeyLine,
         /** The web terminal's key, authorised for the device user. */
         terminalPublicKey: publicKeyLine,
+        /** The gateway's SSH user CA: the device's sshd trusts certificates it signs (docs/admin-access.md). */
+        userCaPublicKey: publicKeyLine.optional(),
       })
       .strict(),
     /** The registration token: the one secret in the config, one-time and short-lived. */

@@ -41,6 +41,7 @@ export const errorStatus = {
   REGISTRATION_TOKEN_NOT_FOUND: 404,
   SERVICE_NOT_FOUND: 404,
   SOFTWARE_NOT_FOUND: 404,
+  SSH_KEY_NOT_FOUND: 404,
   USER_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
   // 409: the request is fine, the current state does not allow it.
@@ -55,6 +56,7 @@ export const errorStatus = {
   SUBDOMAIN_TAKEN: 409,
   URL_PATH_TAKEN: 409,
   PUBLIC_KEY_IN_USE: 409,
+  SSH_KEY_EXISTS: 409,
   PORT_RANGE_EXHAUSTED: 409,
   LAST_ADMIN: 409,
   SELF_DELETE: 409,

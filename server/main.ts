@@ -53,6 +53,11 @@ import { createStatusRecorder } from './tunnel/status-recorder.js'
 import { createDeviceAuthenticator } from './tunnel/device-authenticator.js'
 import { createSshAuthLimiter } from './tunnel/auth-limiter.js'
 import { createTunnelServer } from './tunnel/tunnel-server.js'
+import { createUserCa } from './ssh-access/user-ca.js'
+import { createUserSshKeys } from './ssh-access/user-ssh-keys.js'
+import { createJumpAuthenticator } from './ssh-access/jump-authenticator.js'
+import { createJumpHost } from './ssh-access/jump-host.js'
+import { registerSshAccessRoutes } from './api/routes/ssh-access-routes.js'
 import { createExposedServiceStore } from './services/exposed-service-store.js'
 import { createTcpServiceListeners } from './services/tcp-service-listeners.js'
 import { registerExposedServiceRoutes } from './api/routes/exposed-service-routes.js'
@@ -196,6 +201,13 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const status = createStatusRecorder({ db, events, logger })
     await status.resetAll()
     closers.push('status writes', () => status.drain())
+    // People on the same SSH port, as u:<username>: the jump host and its user CA (docs/admin-access.md).
+    const userCa = createUserCa({ dataDir: config.dataDir })
+    const userSshKeys = createUserSshKeys({ db })
+    const jump = {
+      authenticator: createJumpAuthenticator({ users, keys: userSshKeys, ca: userCa }),
+      host: createJumpHost({ db, registry: tunnels, auditLog, logger, maxChannels: config.sshLimits.maxChannelsPerDevice, liveAccess }),
+    }
     // A deleted device, or one whose key changed, loses its tunnel at once.
     events.on('device.changed', (changed) => {
       const session = tunnels.get(changed.id)
@@ -241,6 +253,14 @@ export async function startServer(config: Config, logger: Logger, options: Start
     })
     registerTokenRoutes(api, { apiTokens, users, liveAccess })
     registerUserRoutes(api, { users, liveAccess, hashPassword: passwords.hash })
+    registerSshAccessRoutes(api, {
+      keys: userSshKeys,
+      users,
+      devices,
+      ca: userCa,
+      certificateTtlSeconds: config.sshCertificateTtlSeconds,
+      devicePrincipal: config.terminalUser,
+    })
     registerFleetRoutes(api, { fleets, devices })
     const deviceMetrics = createDeviceMetricsStore({ db })
     registerDeviceRoutes(api, {
@@ -324,6 +344,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         ...options.tunnel,
       },
       inTunnelServices: [agentApi.service],
+      jump,
     })
     registerDeviceRuntimeRoutes(api, { devices, metrics: deviceMetrics, logs: createDeviceLogStore({ db }), control: agentControl })
     // A changed service list changes the device's forwards: nudge its agent rather than wait for its heartbeat.
@@ -340,6 +361,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       endpoints: deviceEndpoints,
       hostPublicKey: hostKey.publicKey,
       terminalPublicKey: terminalKey.publicKey,
+      userCaPublicKey: userCa.publicKey,
       user: config.terminalUser,
     })
     registerIgnitionRoutes(api, { configs: ignitionConfigs, agent: agentExecutable, limiter: createConfigFetchLimiter(options.configFetchLimit), logger })

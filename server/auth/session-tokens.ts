@@ -9,7 +9,8 @@ export interface AuthenticatedUser {
   role: Role
   /** Session id when authenticated by a console session (JWT); token id for API tokens. */
   credentialId: string
-  via: 'session' | 'api_token'
+  /** `ssh`: a person on the gateway's jump host (server/ssh-access), tracked as a live connection. */
+  via: 'session' | 'api_token' | 'ssh'
 }
 
 export interface IssuedSession {

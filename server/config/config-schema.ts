@@ -121,6 +121,8 @@ export const configSchema = z
     ssh_max_unauthenticated: z.coerce.number().int().min(1).max(1_000_000).default(1000),
     ssh_max_unauthenticated_per_address: z.coerce.number().int().min(1).max(1_000_000).default(50),
     ssh_max_channels_per_device: z.coerce.number().int().min(1).max(10_000).default(32),
+    /** Lifetime of the OpenSSH user certificates POST /api/ssh/certificates issues; capped at a day. */
+    ssh_certificate_ttl_seconds: z.coerce.number().int().min(60).max(86_400).default(3600),
     terminal_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Unix user name').default('core'),
     terminal_idle_minutes: z.coerce.number().positive().max(24 * 60).default(30),
     base_domain: hostname.default('localhost'),
@@ -185,6 +187,8 @@ export interface Config {
     readonly maxUnauthenticatedPerAddress: number
     readonly maxChannelsPerDevice: number
   }
+  /** How long a gateway-issued OpenSSH user certificate is valid (docs/admin-access.md). */
+  readonly sshCertificateTtlSeconds: number
   /** The device user the web terminal logs in as (Flatcar's is `core`). */
   readonly terminalUser: string
   readonly terminalIdleSeconds: number

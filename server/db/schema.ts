@@ -50,6 +50,18 @@ export interface ApiTokensTable {
   created_at: CreatedAt
 }
 
+export interface UserSshKeysTable {
+  id: Generated<string>
+  user_id: string
+  name: string
+  /** Normalised `type base64` line, without a comment. */
+  public_key: string
+  /** `SHA256:…` of the key blob, unique across the gateway. */
+  fingerprint: string
+  last_used_at: Timestamp | null
+  created_at: CreatedAt
+}
+
 export interface FleetsTable {
   id: Generated<string>
   name: string
@@ -290,6 +302,7 @@ export interface Database {
   users: UsersTable
   sessions: SessionsTable
   api_tokens: ApiTokensTable
+  user_ssh_keys: UserSshKeysTable
   fleets: FleetsTable
   devices: DevicesTable
   software: SoftwareTable

@@ -43,6 +43,8 @@ export function createIgnitionConfigs(deps: {
   endpoints: () => GatewayEndpoints
   hostPublicKey: string
   terminalPublicKey: string
+  /** The gateway's SSH user CA, trusted by the device's sshd. */
+  userCaPublicKey?: string
   /** The device user the web terminal logs in as; it gets the keys. */
   user: string
 }) {
@@ -56,7 +58,7 @@ export function createIgnitionConfigs(deps: {
     const { url, ssh } = endpoints
     const { options } = token
     const input: ProvisioningInput = {
-      gateway: { url, sshHost: ssh.host, sshPort: ssh.port, hostKey: deps.hostPublicKey, terminalPublicKey: deps.terminalPublicKey },
+      gateway: { url, sshHost: ssh.host, sshPort: ssh.port, hostKey: deps.hostPublicKey, terminalPublicKey: deps.terminalPublicKey, userCaPublicKey: deps.userCaPublicKey },
       token: tokenValue,
       agentExecutable: { url: agentDownloadUrl(url), sha512: agent.sha512 },
       hostname: options.hostname,

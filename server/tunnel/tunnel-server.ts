@@ -14,6 +14,8 @@ import { createPreauthGate, defaultPreauthLimits, type PreauthLimits } from './p
 import type { ServerChannel } from 'ssh2'
 import { asSocketLike } from '../../shared/channel-socket.js'
 import { sendServerIdentEarly, sshSocket } from '../../shared/ssh2-internals.js'
+import { USER_LOGIN_PREFIX, type JumpAuthenticator, type JumpUser } from '../ssh-access/jump-authenticator.js'
+import type { JumpHost } from '../ssh-access/jump-host.js'
 
 /** Serves `direct-tcpip` channels that devices open to the gateway itself (the agent API). */
 export interface InTunnelService {
@@ -50,6 +52,8 @@ export function createTunnelServer(deps: {
   options: TunnelServerOptions
   /** Where device-opened channels may go; everything else is refused. */
   inTunnelServices?: InTunnelService[]
+  /** People on the same port, as `u:<username>`: the jump host (docs/admin-access.md). */
+  jump?: { authenticator: JumpAuthenticator; host: JumpHost }
 }) {
   const { authenticator, authLimiter, registry, status, logger, options } = deps
   const connections = new Set<Connection>()
@@ -99,6 +103,8 @@ export function createTunnelServer(deps: {
     connections.add(connection)
     const sock = sshSocket(connection)
     let device: DeviceKeyRecord | undefined
+    let person: JumpUser | undefined
+    let jump: ReturnType<JumpHost['attach']> | undefined
     let session: DeviceSession | undefined
     let ready: Promise<void> = Promise.resolve()
     let openChannels = 0
@@ -128,6 +134,16 @@ export function createTunnelServer(deps: {
         return connection.end()
       }
       if (ctx.method !== 'publickey') return ctx.reject(['publickey'])
+      if (deps.jump && ctx.username.startsWith(USER_LOGIN_PREFIX)) {
+        const result = await deps.jump.authenticator.authenticate(ctx)
+        if ('user' in result) {
+          if (result.signed) person = result.user
+          return ctx.accept()
+        }
+        await authLimiter.recordFailure(ip)
+        log.warn({ user: JSON.stringify(ctx.username.slice(0, 64)), why: result.refused }, 'ssh jump authentication failed')
+        return ctx.reject(['publickey'])
+      }
       // Not a device id (NUL, control characters, unicode, too long): refused before any query.
       const validName = deviceIdPattern.test(ctx.username)
       const record = !validName ? undefined : device?.device_id === ctx.username ? device : await authenticator.lookup(ctx.username)
@@ -143,6 +159,10 @@ export function createTunnelServer(deps: {
 
     connection.on('ready', () => {
       if (sock) gate.authenticated(sock)
+      if (person && deps.jump) {
+        jump = deps.jump.host.attach(person, ip, () => connection.end())
+        return
+      }
       if (!device) return connection.end()
       session = new DeviceSession(device, connection, ip, logger)
       const previous = registry.register(session)
@@ -175,8 +195,9 @@ export function createTunnelServer(deps: {
     })
 
     // Devices get no shell or exec, and outbound TCP only to the gateway's own in-tunnel services.
-    connection.on('session', (_accept, reject) => reject())
+    connection.on('session', (accept, reject) => (jump ? jump.session(accept) : reject()))
     connection.on('tcpip', (accept, reject, info) => {
+      if (jump) return jump.tcpip(accept, reject, info)
       try {
         const service = session && !session.closed ? deps.inTunnelServices?.find((s) => s.accepts(info.destIP, info.destPort)) : undefined
         if (!service || !session) return reject()
@@ -195,6 +216,7 @@ export function createTunnelServer(deps: {
     connection.on('error', (err) => log.debug({ err: err.message }, 'ssh connection error'))
     connection.on('close', () => {
       connections.delete(connection)
+      jump?.detach()
       if (!session) return
       const closing = session
       closing.close().catch((err: unknown) => log.error({ err }, 'session did not close cleanly'))

@@ -16,6 +16,7 @@ import { UsersPage } from './pages/users-page'
 import { TokensPage } from './pages/tokens-page'
 import { ActivityPage } from './pages/activity-page'
 import { ProvisioningPage } from './pages/provisioning-page'
+import { ProfilePage } from './pages/profile-page'
 
 type Params = Record<string, string>
 
@@ -31,6 +32,7 @@ const routes: { pattern: string; page: ComponentType<{ params: Params }>; role?:
   { pattern: '/provisioning', page: ProvisioningPage, role: 'admin' },
   { pattern: '/users', page: UsersPage, role: 'admin' },
   { pattern: '/tokens', page: TokensPage },
+  { pattern: '/profile', page: ProfilePage },
   { pattern: '/activity', page: ActivityPage, role: 'admin' },
 ]
 

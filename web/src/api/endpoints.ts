@@ -138,3 +138,20 @@ export const provisioning = {
   /** The server URL and SSH endpoint a config rendered now would use, and whether they are loopback. */
   endpoints: () => http.get<ProvisioningEndpoints>('/api/provision/endpoints'),
 }
+
+export interface SshKey {
+  id: string
+  user_id: string
+  name: string
+  public_key: string
+  fingerprint: string
+  last_used_at: string | null
+  created_at: string
+}
+
+/** The signed-in user's SSH keys for the jump host (`me`; admins reach others' by id through the same routes). */
+export const sshKeys = {
+  list: () => http.get<{ items: SshKey[] }>('/api/users/me/ssh-keys'),
+  add: (body: { public_key: string; name?: string }) => http.post<SshKey>('/api/users/me/ssh-keys', body),
+  remove: (id: string) => http.delete(`/api/users/me/ssh-keys/${enc(id)}`),
+}

@@ -90,10 +90,10 @@ export function Layout(props: { children: ComponentChildren }) {
           <LiveIndicator />
           <div class="user-chip">
             <div class="avatar">{user.username.slice(0, 1).toUpperCase()}</div>
-            <div class="user-meta">
+            <a class="user-meta" href="/profile" title="Your profile and SSH keys" data-nav="Profile">
               <strong data-testid="current-user">{user.username}</strong>
               <span>{user.role}</span>
-            </div>
+            </a>
             <button class="icon-btn" title="Sign out" aria-label="Sign out" onClick={() => void logout()}>
               <Icon name="logout" size={17} />
             </button>
