@@ -127,6 +127,8 @@ export interface AgentSoftware {
   compose: string
   /** Per compose service, the merged environment, secrets decrypted. */
   env: Record<string, Record<string, string>>
+  /** Set (> 0) when an operator retried a failed rollout: the same release is tried again although it failed here before. */
+  attempt?: number
 }
 
 export interface AgentSoftwareResponse {

@@ -8,6 +8,8 @@ export interface TargetStack {
   version: string
   compose: string
   env: Record<string, Record<string, string>>
+  /** A rollout's retry count; a new one makes a target that failed here a new target. */
+  attempt?: number
 }
 
 /** A software as it runs here (the stack's current release). */
@@ -47,7 +49,8 @@ export function targetDigest(t: TargetStack): string {
   const env = Object.keys(t.env)
     .sort()
     .map((svc) => [svc, Object.entries(t.env[svc]!).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))])
-  return createHash('sha256').update(JSON.stringify([t.version, t.compose, env])).digest('hex')
+  // The attempt joins the digest only when set, so digests of targets without one are unchanged.
+  return createHash('sha256').update(JSON.stringify(t.attempt ? [t.version, t.compose, env, t.attempt] : [t.version, t.compose, env])).digest('hex')
 }
 
 function changedServices(current: CurrentStack, target: TargetStack): string[] {
