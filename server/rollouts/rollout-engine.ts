@@ -163,7 +163,18 @@ export function createRolloutEngine(deps: { db: Kysely<Database>; logger: Logger
       .where((eb) =>
         eb.or([
           eb('status', 'in', ['running', 'paused']),
-          eb.and([eb('status', 'in', ['completed', 'failed']), eb.exists(eb.selectFrom('rollout_devices').select('device_id').whereRef('rollout_id', '=', 'rollouts.id').where('state', '=', 'skipped'))]),
+          // Finished rollouts keep being watched while a skipped device may still catch up.
+          eb.and([
+            eb('status', 'in', ['completed', 'failed']),
+            eb.exists(
+              eb
+                .selectFrom('rollout_devices')
+                .select('device_id')
+                .whereRef('rollout_id', '=', 'rollouts.id')
+                .where('released_at', 'is not', null)
+                .where('state', 'in', ['skipped', 'pending', 'downloading', 'installing', 'verifying']),
+            ),
+          ]),
         ]),
       )
       .execute()
