@@ -13,7 +13,7 @@ t.test('rollout API', async (t) => {
   const viewer = { token: await gw.tokenFor('viewer') }
   const fleet = (await http.post('/api/fleets', { name: 'field' }, as)).body
   const other = (await http.post('/api/fleets', { name: 'empty' }, as)).body
-  const devices = []
+  const devices: any[] = []
   for (const [i, labels] of [{ site: 'north', hw: 'pi4' }, { site: 'north', hw: 'pi5' }, { site: 'south', hw: 'pi4' }].entries()) {
     const res = await http.post('/api/devices', { name: `box ${i}`, device_id: `box-${i}`, fleet_id: fleet.id, labels }, as)
     t.equal(res.status, 201)
