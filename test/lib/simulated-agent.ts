@@ -41,11 +41,19 @@ export async function startSimulatedAgent(options: {
   sshPort: number
   hostPublicKey: string
   outcome: (version: string, device: string) => Outcome
+  /** A device an admin created with this key (the bench makes thousands; registration is rate limited per address). */
+  registered?: { id: string; device_id: string; key: TestKeyPair }
 }): Promise<SimulatedAgent> {
-  const key: TestKeyPair = newKeyPair('simulated-agent')
-  const reg = await options.http.post('/api/provision/register', { token: options.token, public_key: key.publicKey })
-  if (reg.status !== 201 && reg.status !== 200) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`)
-  const { id, device_id } = reg.body as { id: string; device_id: string }
+  let key: TestKeyPair
+  let id: string
+  let device_id: string
+  if (options.registered) ({ id, device_id, key } = options.registered)
+  else {
+    key = newKeyPair('simulated-agent')
+    const reg = await options.http.post('/api/provision/register', { token: options.token, public_key: key.publicKey })
+    if (reg.status !== 201 && reg.status !== 200) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`)
+    ;({ id, device_id } = reg.body as { id: string; device_id: string })
+  }
   let device: Ssh2Device | undefined
   let connected = false
   let seq = 0
