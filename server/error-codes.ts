@@ -44,6 +44,7 @@ export const errorStatus = {
   SSH_KEY_NOT_FOUND: 404,
   USER_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
+  ROLLOUT_NOT_FOUND: 404,
   // 409: the request is fine, the current state does not allow it.
   CONFLICT: 409,
   REFERENCE_CONFLICT: 409,
@@ -67,6 +68,9 @@ export const errorStatus = {
   TLS_DISABLED: 409,
   AGENT_NOT_CONNECTED: 409,
   LOOPBACK_ENDPOINT: 409,
+  ROLLOUT_ACTIVE: 409,
+  ROLLOUT_STATE: 409,
+  ROLLOUT_NO_DEVICES: 409,
   // 410: a registration token that existed but no longer works.
   REGISTRATION_TOKEN_EXPIRED: 410,
   REGISTRATION_TOKEN_USED_UP: 410,

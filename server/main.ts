@@ -93,6 +93,10 @@ import { createIgnitionConfigs } from './provision/ignition-configs.js'
 import { gatewayEndpoints } from './provision/gateway-endpoints.js'
 import { registerIgnitionRoutes } from './api/routes/ignition-routes.js'
 import { createRetentionPruner } from './retention/retention-pruner.js'
+import { createRolloutStore } from './rollouts/rollout-store.js'
+import { createRolloutEngine } from './rollouts/rollout-engine.js'
+import { registerRolloutMetrics } from './rollouts/rollout-metrics.js'
+import { registerRolloutRoutes } from './api/routes/rollout-routes.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -150,6 +154,8 @@ export interface StartOptions {
   accessRecheckMs?: number
   /** How often the web terminal pings the browser (30 s); tests shorten it. */
   terminalPingSeconds?: number
+  /** How often the rollout engine ticks (from the config); tests shorten it. */
+  rolloutTickMs?: number
 }
 
 /**
@@ -379,8 +385,19 @@ export async function startServer(config: Config, logger: Logger, options: Start
     })
     closers.push('terminals', () => terminals.close())
     registerEventRoutes(api, { events, authenticator, liveAccess, pingIntervalMs: options.eventPingMs })
+    // Rollouts: the engine moves them on a timer (state in the database); a changed release pin nudges the device's agent.
+    const rolloutEngine = createRolloutEngine({ db, logger, tickMs: options.rolloutTickMs ?? config.rolloutTickMs, nudge: (device) => agentControl.sync(device) })
+    registerRolloutRoutes(api, {
+      rollouts: createRolloutStore({ db }),
+      rolloutsIn: (trx) => createRolloutStore({ db: trx }),
+      changed(pinned) {
+        for (const device of pinned) void agentControl.sync(device)
+        rolloutEngine.poke()
+      },
+    })
 
     const metrics = createMetricsRegistry()
+    registerRolloutMetrics(metrics, { db, logger })
     // TLS: certificates (ACME or files, keys sealed with their own derived key), the HTTPS listener, and plain HTTP's role once TLS is on.
     const tls = createTlsGateway({ config, db, secretBox: createSecretBox(masterKey.derive('tls-keys')), events, metrics, logger, tuning: options.tls })
     registerCertificateRoutes(api, { certificates: tls.certificates })
@@ -425,6 +442,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const retention = createRetentionPruner({ db, logger, settings: { ...config.retention, intervalMs: options.retentionIntervalMs ?? config.retention.intervalMs } })
     retention.start()
     closers.push('retention', () => retention.close())
+    rolloutEngine.start()
+    closers.push('rollout engine', () => rolloutEngine.close())
     logger.info({ http_port: bound.http, https_port: bound.https, ssh_port: bound.ssh, address: config.bindAddress, database: database.description }, 'gateway listening')
 
     return {

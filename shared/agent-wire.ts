@@ -132,6 +132,8 @@ export interface AgentSoftware {
   update_strategy?: UpdateStrategy
   /** Kill and restart even while a container holds its update lock (balena's `force`); absent means false. */
   override_lock?: boolean
+  /** Set (> 0) when an operator retried a failed rollout: the same release is tried again although it failed here before. */
+  attempt?: number
 }
 
 /** `download-then-kill`: pull every image, then recreate. `kill-then-download`: stop first, then pull and start (devices short on disk). */

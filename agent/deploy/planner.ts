@@ -12,6 +12,8 @@ export interface TargetStack {
   /** How it replaces the running release (not part of its digest: changing it redeploys nothing). */
   update_strategy?: UpdateStrategy
   override_lock?: boolean
+  /** A rollout's retry count; a new one makes a target that failed here a new target. */
+  attempt?: number
 }
 
 /** A software as it runs here (the stack's current release). */
@@ -51,7 +53,8 @@ export function targetDigest(t: TargetStack): string {
   const env = Object.keys(t.env)
     .sort()
     .map((svc) => [svc, Object.entries(t.env[svc]!).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))])
-  return createHash('sha256').update(JSON.stringify([t.version, t.compose, env])).digest('hex')
+  // The attempt joins the digest only when set, so digests of targets without one are unchanged.
+  return createHash('sha256').update(JSON.stringify(t.attempt ? [t.version, t.compose, env, t.attempt] : [t.version, t.compose, env])).digest('hex')
 }
 
 function changedServices(current: CurrentStack, target: TargetStack): string[] {

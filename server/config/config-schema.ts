@@ -154,6 +154,8 @@ export const configSchema = z
       .default({}),
     /** Strict-Transport-Security max-age in seconds on HTTPS answers; 0 sends no header. */
     hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
+    /** How often the rollout engine looks at running rollouts. */
+    rollout_tick_seconds: z.coerce.number().min(0.05).max(3600).default(5),
     /** How long what grows is kept; 0 keeps it for ever. */
     retention: z
       .object({
@@ -210,6 +212,7 @@ export interface Config {
   }
   readonly tls: { readonly cert?: string; readonly key?: string }
   readonly hstsMaxAge: number
+  readonly rolloutTickMs: number
   readonly retention: {
     readonly deviceLogsDays: number
     readonly metricsDays: number

@@ -48,6 +48,7 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_RETENTION_METRICS_DAYS: ['retention', 'metrics_days'],
   EDGETAINER_RETENTION_SESSIONS_DAYS: ['retention', 'sessions_days'],
   EDGETAINER_RETENTION_INTERVAL_MINUTES: ['retention', 'interval_minutes'],
+  EDGETAINER_ROLLOUT_TICK_SECONDS: ['rollout_tick_seconds'],
 }
 
 export const configEnvironmentNames = Object.keys(envOverrides)
@@ -133,6 +134,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     acme: Object.freeze({ ...c.acme }),
     tls: Object.freeze({ ...c.tls }),
     hstsMaxAge: c.hsts_max_age,
+    rolloutTickMs: Math.round(c.rollout_tick_seconds * 1000),
     retention: Object.freeze({
       deviceLogsDays: c.retention.device_logs_days,
       metricsDays: c.retention.metrics_days,

@@ -85,6 +85,8 @@ export interface DevicesTable {
   subdomain_enabled: Generated<boolean>
   public_key: string | null
   public_key_fingerprint: string | null
+  /** `key=value` labels that selectors match (server/devices/label-selector.ts). */
+  labels: ColumnType<Record<string, string>, string | undefined, string>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }
@@ -199,6 +201,8 @@ export interface RegistrationTokensTable {
   created_by: string | null
   last_used_at: Timestamp | null
   created_at: CreatedAt
+  /** Labels every device registered with this token starts with. */
+  labels: ColumnType<Record<string, string>, string | undefined, string>
 }
 
 export interface DeviceRegistrationsTable {
@@ -298,6 +302,69 @@ export interface TlsCertificatesTable {
   updated_at: UpdatedAt
 }
 
+export type RolloutStrategy = 'immediate' | 'manual' | 'canary' | 'rolling'
+export type RolloutStatus = 'draft' | 'running' | 'paused' | 'completed' | 'cancelled' | 'failed' | 'rolled_back'
+export type RolloutDeviceState = 'pending' | 'downloading' | 'installing' | 'verifying' | 'succeeded' | 'failed' | 'rolled_back' | 'skipped' | 'cancelled'
+
+/** Wave sizes, thresholds and timings of a rollout (server/rollouts/rollout-settings.ts has the defaults). */
+export interface RolloutSettings {
+  canary_percent: number
+  wave_size: number | null
+  wave_percent: number
+  doubling: boolean
+  success_percent: number
+  error_threshold_percent: number
+  failure_action: 'pause' | 'rollback' | 'continue'
+  soak_seconds: number
+  deadline_seconds: number
+}
+
+export interface RolloutsTable {
+  id: Generated<string>
+  software_id: string
+  version: string
+  fleet_id: string | null
+  selector: string | null
+  device_ids: Json<string[] | null> | null
+  strategy: RolloutStrategy
+  settings: Json<RolloutSettings>
+  status: ColumnType<RolloutStatus, RolloutStatus | undefined, RolloutStatus>
+  reason: string | null
+  current_wave: Generated<number>
+  wave_count: Generated<number>
+  /** Failed devices a resume accepted: the failure rule counts only failures beyond these. */
+  failure_baseline: Generated<number>
+  created_by: string | null
+  created_at: CreatedAt
+  started_at: Timestamp | null
+  finished_at: Timestamp | null
+  updated_at: UpdatedAt
+}
+
+export interface RolloutDevicesTable {
+  rollout_id: string
+  device_id: string
+  wave: number
+  state: ColumnType<RolloutDeviceState, RolloutDeviceState | undefined, RolloutDeviceState>
+  reason: string | null
+  previous_version: string | null
+  attempt: Generated<number>
+  /** When the device's pin was set: agent reports older than this are about something else. */
+  released_at: Timestamp | null
+  healthy_since: Timestamp | null
+  state_since: UpdatedAt
+}
+
+export interface DeviceTargetsTable {
+  device_id: string
+  software_id: string
+  /** null: the device runs no release of this software. */
+  version: string | null
+  attempt: Generated<number>
+  rollout_id: string | null
+  updated_at: UpdatedAt
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
@@ -322,6 +389,9 @@ export interface Database {
   device_metrics: DeviceMetricsTable
   device_metrics_latest: DeviceMetricsLatestTable
   agent_outbox_cursors: AgentOutboxCursorsTable
+  rollouts: RolloutsTable
+  rollout_devices: RolloutDevicesTable
+  device_targets: DeviceTargetsTable
 }
 
 export type UserRow = Selectable<UsersTable>

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, DeploymentsTable } from '../db/schema.js'
-import { DomainError, NotFoundError, ValidationError } from '../errors.js'
+import { ConflictError, DomainError, NotFoundError, ValidationError } from '../errors.js'
 import type { SoftwareStore } from '../software/software-store.js'
 import { inTransaction } from '../db/in-transaction.js'
 
@@ -73,6 +73,7 @@ export function createDeploymentStore(deps: { db: Kysely<Database>; software: So
     const now = new Date()
 
     const { id, previous } = await inTransaction(db, async (tx) => {
+      await replacePins(tx, software.id, fleetId, deviceId)
       let existing = tx.selectFrom('deployments').selectAll().where('software_id', '=', software.id).forUpdate()
       existing = fleetId ? existing.where('fleet_id', '=', fleetId) : existing.where('device_id', '=', deviceId!)
       const previous = await existing.executeTakeFirst()
@@ -93,6 +94,25 @@ export function createDeploymentStore(deps: { db: Kysely<Database>; software: So
       return { id: row.id, previous: undefined }
     })
     return { deployment: await get(id), previous }
+  }
+
+  /**
+   * A plain deploy is the newer intent: it replaces the release pins earlier
+   * rollouts left on its devices for this software. While a rollout of the
+   * software to those devices is active, it is refused instead.
+   */
+  async function replacePins(tx: Kysely<Database>, softwareId: string, fleetId: string | null, deviceId: string | null) {
+    const devices = fleetId ? tx.selectFrom('devices').select('id').where('fleet_id', '=', fleetId) : tx.selectFrom('devices').select('id').where('id', '=', deviceId!)
+    const active = await tx
+      .selectFrom('rollout_devices')
+      .innerJoin('rollouts', 'rollouts.id', 'rollout_devices.rollout_id')
+      .select('rollouts.id')
+      .where('rollouts.software_id', '=', softwareId)
+      .where('rollouts.status', 'in', ['running', 'paused'])
+      .where('rollout_devices.device_id', 'in', devices)
+      .executeTakeFirst()
+    if (active) throw new ConflictError(`rollout ${active.id} of this software to these devices is active: finish, cancel or roll it back first`, 'ROLLOUT_ACTIVE')
+    await tx.deleteFrom('device_targets').where('software_id', '=', softwareId).where('device_id', 'in', devices).execute()
   }
 
   async function get(id: string): Promise<DeploymentWithSoftware> {

@@ -21,6 +21,8 @@ export interface PlannedSoftware {
   update_strategy?: 'download-then-kill' | 'kill-then-download'
   /** Set only when true: kill and restart even while a container holds its update lock. */
   override_lock?: boolean
+  /** A rollout's retry count for this release: a new attempt makes the agent try a target that failed before. Absent when 0. */
+  attempt?: number
 }
 
 export interface DeploymentPlan {
@@ -52,25 +54,36 @@ export function createDeviceResolver(deps: { db: Kysely<Database>; codec: EnvCod
     const open = (set: StoredVarSet | undefined): MergeVarSet => (revealSecrets ? codec.reveal(set) : codec.mask(set))
     const openAll = (sets: Record<string, StoredVarSet>) => Object.fromEntries(Object.entries(sets).map(([c, s]) => [c, open(s)]))
 
-    const [deployments, fleetSets, deviceSets] = await Promise.all([
+    const [deployments, fleetSets, deviceSets, pins] = await Promise.all([
       deps.deployments.forDevice(device),
       device.fleet_id ? envStore.list('fleet', device.fleet_id) : {},
       envStore.list('device', device.id),
+      db.selectFrom('device_targets').select(['software_id', 'version', 'attempt']).where('device_id', '=', device.id).execute(),
     ])
     const fleet = openAll(fleetSets)
     const own = openAll(deviceSets)
 
+    // A rollout's pin wins over deployments: the release it sent this device, or none (version null).
+    // How a release replaces the running one stays the deployment's choice, whichever release the device is sent.
+    const strategyOf = new Map(deployments.map((d) => [d.software_id, { update_strategy: d.update_strategy, override_lock: d.override_lock }]))
+    const wanted = new Map(deployments.map((d) => [d.software_id, { version: d.effective_version, attempt: 0 }]))
+    for (const pin of pins) {
+      if (pin.version === null) wanted.delete(pin.software_id)
+      else wanted.set(pin.software_id, { version: pin.version, attempt: pin.attempt })
+    }
     const software: ResolvedSoftware[] = []
-    for (const deployment of deployments) {
-      const sw = await deps.software.get(deployment.software_id)
-      const version = await deps.software.version(sw.id, deployment.effective_version)
+    for (const [softwareId, want] of wanted) {
+      const sw = await deps.software.get(softwareId)
+      const version = await deps.software.version(sw.id, want.version)
       const defaults = asSoftwareEnv(version.env_vars)
       const services = composeServices(version.docker_compose_yaml)
       const resolved = mergeEnv(services, { softwareAll: open(defaults.vars), softwareServices: openAll(defaults.services), fleet, device: own })
       const env = Object.fromEntries(Object.entries(resolved).map(([service, set]) => [service, flattenEnv(set)]))
       const plan: PlannedSoftware = { software_id: sw.id, name: sw.name, version: version.version, compose: version.docker_compose_yaml, env }
-      if (deployment.update_strategy) plan.update_strategy = deployment.update_strategy
-      if (deployment.override_lock) plan.override_lock = true
+      const strategy = strategyOf.get(softwareId)
+      if (strategy?.update_strategy) plan.update_strategy = strategy.update_strategy
+      if (strategy?.override_lock) plan.override_lock = true
+      if (want.attempt > 0) plan.attempt = want.attempt
       software.push({ plan, resolved })
     }
     return { software, fleet, device: own }

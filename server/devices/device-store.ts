@@ -7,6 +7,7 @@ import { isUuid, likePattern } from '../api/validation.js'
 import { parsePublicKey } from './device-keys.js'
 import { inTransaction } from '../db/in-transaction.js'
 import { firstFreeLabel, labelPrefix } from './device-labels.js'
+import { selectorSql, type Labels, type Requirement } from './label-selector.js'
 
 export const deviceIdPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/
 export const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -25,6 +26,7 @@ export interface DeviceInput {
   subdomain?: string
   hardware_info?: Record<string, unknown> | null
   os_version?: string | null
+  labels?: Labels
 }
 
 export interface DevicePatch {
@@ -33,6 +35,8 @@ export interface DevicePatch {
   public_key?: string | null
   subdomain?: string
   subdomain_enabled?: boolean
+  /** Replaces every label. */
+  labels?: Labels
 }
 
 export interface DeviceListQuery {
@@ -41,6 +45,8 @@ export interface DeviceListQuery {
   fleet_id?: string
   status?: DeviceStatus
   q?: string
+  /** Parsed label selector (label-selector.ts). */
+  selector?: Requirement[]
 }
 
 /** Lets the proxy and tunnel drop cached routes when a device changes. */
@@ -141,6 +147,7 @@ export function createDeviceStore(deps: {
           public_key_fingerprint: key?.fingerprint ?? null,
           hardware_info: input.hardware_info ? JSON.stringify(input.hardware_info) : null,
           os_version: input.os_version ?? null,
+          labels: JSON.stringify(input.labels ?? {}),
           last_seen: null,
           ip_address: null,
         })
@@ -169,6 +176,7 @@ export function createDeviceStore(deps: {
     let base = db.selectFrom('devices')
     if (q.fleet_id) base = base.where('fleet_id', '=', q.fleet_id)
     if (q.status) base = base.where('status', '=', q.status)
+    if (q.selector?.length) base = base.where(selectorSql(q.selector))
     if (q.q) {
       const pattern = likePattern(q.q)
       base = base.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('device_id', 'ilike', pattern), eb('subdomain', 'ilike', pattern)]))
@@ -195,6 +203,7 @@ export function createDeviceStore(deps: {
       if (patch.fleet_id !== undefined) values.fleet_id = patch.fleet_id
       if (patch.subdomain !== undefined) values.subdomain = patch.subdomain
       if (patch.subdomain_enabled !== undefined) values.subdomain_enabled = patch.subdomain_enabled
+      if (patch.labels !== undefined) values.labels = JSON.stringify(patch.labels)
       if (patch.public_key !== undefined) {
         values.public_key = key?.line ?? null
         values.public_key_fingerprint = key?.fingerprint ?? null

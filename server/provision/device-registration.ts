@@ -101,6 +101,7 @@ export function createDeviceRegistration(deps: {
             public_key: key.line,
             hardware_info: { ...(input.hardware_info ?? {}), ...(input.hostname ? { hostname: input.hostname } : {}) },
             os_version: input.os_version ?? null,
+            labels: token.labels ?? {},
           },
           tx,
         )

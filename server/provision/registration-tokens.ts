@@ -61,6 +61,7 @@ export function tokenView(row: RegistrationTokenRow) {
     revoked_at: row.revoked_at,
     state: tokenState(row),
     options: row.options,
+    labels: row.labels ?? {},
     created_by: row.created_by,
     created_at: row.created_at,
     last_used_at: row.last_used_at,
@@ -73,6 +74,7 @@ export interface NewRegistrationToken {
   expires_in_seconds?: number
   max_uses?: number
   options?: TokenOptions
+  labels?: Record<string, string>
 }
 
 /** Registration tokens, stored as sha256 only. Using one is an atomic conditional update. */
@@ -98,6 +100,7 @@ export function createRegistrationTokens(deps: { db: Kysely<Database> }) {
         expires_at: new Date(Date.now() + (input.expires_in_seconds ?? DEFAULT_TOKEN_TTL_SECONDS) * 1000),
         revoked_at: null,
         options: JSON.stringify(input.options ?? {}),
+        labels: JSON.stringify(input.labels ?? {}),
         created_by: createdBy,
         last_used_at: null,
       })

@@ -6,6 +6,7 @@ import { deviceIdPattern, subdomainPattern } from '../../devices/device-store.js
 import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery } from '../validation.js'
 import { deviceDetailView, deviceView } from './device-view.js'
+import { labelsSchema, selectorField } from '../../devices/label-selector.js'
 
 const name = z.string().trim().min(1).max(100)
 const fleetId = z.uuid().nullish()
@@ -19,17 +20,27 @@ const createDeviceBody = z
     fleet_id: fleetId,
     public_key: publicKey,
     subdomain: subdomain.optional(),
+    labels: labelsSchema.optional(),
   })
   .strict()
 
 const updateDeviceBody = z
-  .object({ name: name.optional(), fleet_id: fleetId, public_key: publicKey, subdomain: subdomain.optional(), subdomain_enabled: z.boolean().optional() })
+  .object({
+    name: name.optional(),
+    fleet_id: fleetId,
+    public_key: publicKey,
+    subdomain: subdomain.optional(),
+    subdomain_enabled: z.boolean().optional(),
+    labels: labelsSchema.optional(),
+  })
   .strict()
 
 const deviceListQuery = paginationQuery.extend({
   fleet_id: z.uuid().optional(),
   status: z.enum(['online', 'offline', 'updating', 'error']).optional(),
   q: z.string().max(100).optional(),
+  /** A label selector, e.g. `site=north,hw in (pi4,pi5)`. */
+  selector: selectorField.optional(),
 })
 
 const moveBody = z.object({ fleet_id: z.uuid().nullable() }).strict()
@@ -46,12 +57,12 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: {
   api.route({
     method: 'get',
     path: '/api/devices',
-    summary: 'List devices; filter by fleet_id, status or a search q',
+    summary: 'List devices; filter by fleet_id, status, a search q or a label selector (site=north,hw in (pi4,pi5))',
     tag: 'devices',
     access: 'viewer',
     query: deviceListQuery,
     async handler({ query }) {
-      const { items, total } = await devices.list(query)
+      const { items, total } = await devices.list({ ...query, selector: query.selector?.requirements })
       return page(items.map(deviceView), total, query)
     },
   })
@@ -89,7 +100,7 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: {
   api.route({
     method: 'put',
     path: '/api/devices/:id',
-    summary: 'Update a device (name, fleet, public key, subdomain)',
+    summary: 'Update a device (name, fleet, public key, subdomain, labels: all of them replaced)',
     tag: 'devices',
     access: 'admin',
     body: updateDeviceBody,

@@ -17,6 +17,7 @@ export function deviceView(device: DeviceRow) {
     subdomain_enabled: device.subdomain_enabled,
     public_key: device.public_key,
     public_key_fingerprint: device.public_key_fingerprint,
+    labels: device.labels ?? {},
     created_at: device.created_at,
     updated_at: device.updated_at,
   }

@@ -5,6 +5,7 @@ import { createRegistrationTokens, tokenView, type RegistrationTokens } from '..
 import { tokenOptionsSchema } from '../../provision/token-options.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { uuidParam } from '../validation.js'
+import { labelsSchema } from '../../devices/label-selector.js'
 
 const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 }
 
@@ -19,6 +20,8 @@ const createTokenBody = tokenOptionsSchema.extend({
   name: z.string().trim().min(1).max(100).optional(),
   expires_in: expiresIn.optional(),
   max_uses: z.number().int().min(1).max(100_000).optional(),
+  /** Labels every device registered with this token starts with. */
+  labels: labelsSchema.optional(),
 })
 
 const listQuery = z.object({ fleet_id: z.uuid().optional() })
@@ -48,9 +51,9 @@ export function registerProvisionRoutes(
     status: 201,
     body: createTokenBody,
     async handler({ body, user, transaction }) {
-      const { fleet_id, name, expires_in, max_uses, ...options } = body
+      const { fleet_id, name, expires_in, max_uses, labels, ...options } = body
       return transaction(async (trx, audit) => {
-        const { token, row } = await createRegistrationTokens({ db: trx }).create({ fleet_id, name, expires_in_seconds: expires_in, max_uses, options }, user.username)
+        const { token, row } = await createRegistrationTokens({ db: trx }).create({ fleet_id, name, expires_in_seconds: expires_in, max_uses, options, labels }, user.username)
         await audit('provision.token.create', 'registration_token', row.id, { fleet_id, name: row.name, max_uses: row.max_uses, expires_at: row.expires_at })
         return { ...tokenView(row), token }
       })

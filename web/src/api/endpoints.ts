@@ -71,7 +71,7 @@ export const devices = {
   list: (q?: Query) => http.get<Page<Device>>('/api/devices', q),
   get: (id: string) => http.get<Device>(`/api/devices/${enc(id)}`),
   create: (body: { name: string; device_id?: string; fleet_id?: string | null; subdomain?: string; public_key?: string | null }) => http.post<Device>('/api/devices', body),
-  update: (id: string, body: Partial<{ name: string; subdomain: string; subdomain_enabled: boolean; public_key: string | null }>) =>
+  update: (id: string, body: Partial<{ name: string; subdomain: string; subdomain_enabled: boolean; public_key: string | null; labels: Record<string, string> }>) =>
     http.put<Device>(`/api/devices/${enc(id)}`, body),
   remove: (id: string) => http.delete(`/api/devices/${enc(id)}`),
   move: (id: string, fleetId: string | null) => http.post<Device>(`/api/devices/${enc(id)}/move`, { fleet_id: fleetId }),

@@ -65,6 +65,8 @@ export interface Device {
   ssh_port: number | null
   subdomain: string
   subdomain_enabled: boolean
+  /** `key=value` labels that rollout selectors match. */
+  labels?: Record<string, string>
   public_key: string | null
   public_key_fingerprint: string | null
   created_at: string

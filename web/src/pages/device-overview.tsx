@@ -128,6 +128,13 @@ export function DeviceOverview(props: { device: Device; fleet?: Fleet }) {
           <Fact label="SSH port" mono>
             {d.ssh_port}
           </Fact>
+          <Fact label="Labels" mono>
+            {Object.keys(d.labels ?? {}).length
+              ? Object.entries(d.labels ?? {})
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(', ')
+              : 'None'}
+          </Fact>
           <Fact label="IP address" mono>
             {d.ip_address}
           </Fact>
