@@ -64,6 +64,11 @@ export const provisioningInput = z
         hostKey: publicKeyLine,
         /** The web terminal's key, authorised for the device user. */
         terminalPublicKey: publicKeyLine,
+        /** The agent release key (`ed25519:<base64url>`) the agent pins to verify signed updates. */
+        releaseKey: z
+          .string()
+          .regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'must be an ed25519:<base64url> release key')
+          .optional(),
       })
       .strict(),
     /** The registration token: the one secret in the config, one-time and short-lived. */

@@ -3,6 +3,7 @@
  * else. Over 300 lines on purpose: splitting it would hide the wiring order that the close stack relies on.
  */
 import http from 'node:http'
+import path from 'node:path'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/config-schema.js'
 import type { Logger } from './logger.js'
@@ -87,6 +88,11 @@ import { createIgnitionConfigs } from './provision/ignition-configs.js'
 import { gatewayEndpoints } from './provision/gateway-endpoints.js'
 import { registerIgnitionRoutes } from './api/routes/ignition-routes.js'
 import { createRetentionPruner } from './retention/retention-pruner.js'
+import { loadOrCreateReleaseKey } from './releases/release-key.js'
+import { createReleaseStore } from './releases/release-store.js'
+import { createAgentTargets } from './releases/agent-targets.js'
+import { mountAgentUpdateRoutes } from './agent-api/agent-update-routes.js'
+import { registerAgentReleaseRoutes } from './api/routes/agent-release-routes.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -304,13 +310,27 @@ export async function startServer(config: Config, logger: Logger, options: Start
       logger,
     })
     registerProvisionRoutes(api, { tokens: registrationTokens, registration: deviceRegistration, limiter: createRegistrationLimiter(options.registerLimit) })
+    // Agent releases: every executable served, content-addressed and signed; per-fleet and per-device target versions.
+    const agentDir = options.agentDir ?? defaultAgentDir()
+    const agentExecutable = createAgentExecutable({ dir: agentDir })
+    if (!agentExecutable.isBuilt()) logger.warn(AGENT_NOT_BUILT_MESSAGE)
+    const releaseKey = loadOrCreateReleaseKey({ dataDir: config.dataDir, configuredFile: config.releaseKeyFile })
+    const agentReleases = createReleaseStore({
+      db,
+      dir: path.join(config.dataDir, 'agent-releases'),
+      builds: { x64: agentExecutable, arm64: createAgentExecutable({ dir: agentDir, arch: 'arm64' }) },
+      key: releaseKey,
+    })
+    const agentTargets = createAgentTargets({ db, minSupportedVersion: config.minAgentVersion })
+    registerAgentReleaseRoutes(api, { releases: agentReleases, targets: agentTargets, fleets, devices, releaseKey: releaseKey.publicKey, gatewayVersion: packageVersion(), minAgentVersion: config.minAgentVersion })
     // The agent API inside tunnels (heartbeat, config, software, outbox), and commands sent back to agents.
     const controlSecret = masterKey.derive('agent-control')
     const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
     const agentApi = createAgentApiServer({
       logger,
       rateLimit: options.agentRateLimit,
-      mount: (app, sessionOf) =>
+      mount: (app, sessionOf) => {
+        mountAgentUpdateRoutes(app, sessionOf, { releases: agentReleases, targets: agentTargets, gatewayVersion: packageVersion(), logger })
         mountAgentRoutes(app, sessionOf, {
           db,
           resolver: deviceResolver,
@@ -320,7 +340,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
           ingest: createOutboxIngest({ db }),
           controlKey: (deviceUuid) => controlKeyFor(controlSecret, deviceUuid),
           heartbeatSeconds: options.agentHeartbeatSeconds ?? 30,
-        }),
+          recordAgent: agentTargets.record,
+        })
+      },
     })
     inTunnelServices.push(agentApi.service)
     closers.push('agent API', () => agentApi.close())
@@ -331,17 +353,16 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const terminalKey = loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key')
     registerTerminalRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
     // Ignition configs for registration tokens, and the agent executable they make devices download.
-    const agentExecutable = createAgentExecutable({ dir: options.agentDir ?? defaultAgentDir() })
-    if (!agentExecutable.isBuilt()) logger.warn(AGENT_NOT_BUILT_MESSAGE)
     const ignitionConfigs = createIgnitionConfigs({
       tokens: registrationTokens,
-      agent: agentExecutable,
+      agent: agentReleases,
+      releaseKey: releaseKey.publicKey,
       endpoints: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }),
       hostPublicKey: hostKey.publicKey,
       terminalPublicKey: terminalKey.publicKey,
       user: config.terminalUser,
     })
-    registerIgnitionRoutes(api, { configs: ignitionConfigs, agent: agentExecutable, limiter: createConfigFetchLimiter(options.configFetchLimit), logger })
+    registerIgnitionRoutes(api, { configs: ignitionConfigs, releases: agentReleases, limiter: createConfigFetchLimiter(options.configFetchLimit), logger })
     const terminals = createTerminalBridge({
       authenticator,
       devices,
