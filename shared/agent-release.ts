@@ -20,12 +20,8 @@ export interface AgentManifest {
   min_gateway_version: string
 }
 
-export interface SignedAgentManifest {
-  /** The manifest's JSON text, exactly as signed. */
-  manifest: string
-  /** ed25519 over the UTF-8 bytes of `manifest`, base64. */
-  signature: string
-}
+import type { SignedAgentManifest } from './agent-wire.js'
+export type { SignedAgentManifest }
 
 /** A release key line: `ed25519:` and the 32-byte public key in base64url (43 characters). */
 export const RELEASE_KEY_PATTERN = /^ed25519:[A-Za-z0-9_-]{43}$/

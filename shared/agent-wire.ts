@@ -4,8 +4,6 @@
  * it to request and response shapes, nothing else.
  */
 
-import type { SignedAgentManifest } from './agent-release.js'
-
 /**
  * One route of the agent API: method and path, and, as types only, what the agent
  * sends and what the gateway answers. The agent's client and the gateway's routes are
@@ -106,6 +104,14 @@ export interface HeartbeatResponse {
   /** Changes whenever the device's config or software changes: the agent refetches when it differs. */
   revision: string
   restarts_pending: number
+}
+
+/** A release manifest as the gateway signs it (shared/agent-release.ts verifies it). */
+export interface SignedAgentManifest {
+  /** The manifest's JSON text, exactly as signed. */
+  manifest: string
+  /** ed25519 over the UTF-8 bytes of `manifest`, base64. */
+  signature: string
 }
 
 export interface AgentUpdateResponse {
