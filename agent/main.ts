@@ -20,6 +20,8 @@ import { createForwards } from './tunnel/forwards.js'
 import { createTunnelClient } from './tunnel/tunnel-client.js'
 import { createAgentApiClient } from './tunnel/agent-api-client.js'
 import { createSyncLoop } from './sync/sync-loop.js'
+import { createSelfUpdater } from './update/self-updater.js'
+import { createUpdateState } from './update/update-state.js'
 import type { OutboxEventInput } from '../shared/agent-wire.js'
 
 export interface RunningAgent {
@@ -38,7 +40,16 @@ export interface RunningAgent {
  * explicitly. Resolves once registered and started (the tunnel comes up on
  * its own); undefined if `signal` aborted registration.
  */
-export async function startAgent(config: AgentConfig, logger: Logger, options: { version?: string; signal?: AbortSignal } = {}): Promise<RunningAgent | undefined> {
+export async function startAgent(
+  config: AgentConfig,
+  logger: Logger,
+  options: {
+    version?: string
+    signal?: AbortSignal
+    /** Exit for the supervisor to start the executable now in place (a self-update or its rollback). Without it, updates are off. */
+    restart?: (reason: string) => void
+  } = {},
+): Promise<RunningAgent | undefined> {
   const stopping = new AbortController()
   const signal = options.signal ? AbortSignal.any([options.signal, stopping.signal]) : stopping.signal
   const backoff = { baseMs: config.reconnect_base_seconds * 1000, capMs: config.reconnect_max_seconds * 1000 }
@@ -92,6 +103,32 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
   })
   const api = createAgentApiClient({ connection: () => tunnel.connection })
   const sender = createOutboxSender({ outbox, api, logger, online: () => Boolean(tunnel.connection) })
+  const restart = options.restart
+  const updater = restart
+    ? createSelfUpdater({
+        api,
+        state: createUpdateState(config.data_dir),
+        executablePath: config.executable_path,
+        releaseKey: config.release_key,
+        version: options.version ?? '0.0.0',
+        arch: process.arch === 'arm64' ? 'arm64' : 'x64',
+        selfCheckMs: config.update_self_check_seconds * 1000,
+        report: (message) => report([{ kind: 'agent', at: new Date().toISOString(), message }]),
+        restart,
+        logger,
+      })
+    : undefined
+  // An update left on disk is finished first: a rollback in progress restarts before anything else starts.
+  if (updater && !updater.resume()) {
+    outbox.close()
+    return undefined
+  }
+  let updateTimer: NodeJS.Timeout | undefined
+  const scheduleUpdateCheck = (ms: number) => {
+    clearTimeout(updateTimer)
+    if (!updater || stopping.signal.aborted) return
+    updateTimer = setTimeout(() => void updater.check().finally(() => scheduleUpdateCheck(config.update_check_seconds * 1000)), ms)
+  }
   const sync = createSyncLoop({
     api,
     stacks,
@@ -107,6 +144,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
       if (connection) await forwards.setServices(connection, gatewayConfig.services)
     },
     agentVersion: options.version ?? '0.0.0',
+    agentArch: process.arch === 'arm64' ? 'arm64' : 'x64',
+    onHeartbeatAccepted: () => updater?.onHeartbeatAccepted(),
     heartbeatSeconds: config.heartbeat_seconds,
     watchSeconds: config.watch_seconds,
     lockRetrySeconds: config.update_lock_retry_seconds,
@@ -117,6 +156,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
   happenings.on('tunnel-up', () => {
     sender.kick()
     sync.onTunnelUp()
+    scheduleUpdateCheck(0)
   })
 
   report([{ kind: 'agent', at: new Date().toISOString(), message: `agent ${options.version ?? ''} started`.replace('  ', ' ') }])
@@ -133,6 +173,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
     close() {
       closing ??= (async () => {
         stopping.abort()
+        clearTimeout(updateTimer)
+        updater?.close()
         await sync.close()
         await sender.close()
         await tunnel.close()

@@ -4,6 +4,9 @@ import { IdentityCorruptError } from '../agent/identity/identity-store.js'
 import { RegistrationRefusedError } from '../agent/identity/register.js'
 import { startAgent } from '../agent/main.js'
 
+/** The exit code after a self-update or its rollback: systemd's Restart=always starts the executable now in place. */
+export const AGENT_RESTART_EXIT_CODE = 75
+
 /** Errors whose message is the whole story. */
 export const agentExpectedErrors = [AgentConfigError, RegistrationRefusedError, IdentityCorruptError]
 
@@ -28,7 +31,16 @@ export async function runAgentCommand(options: { config?: string; version: strin
   }
   process.on('SIGTERM', () => onSignal('SIGTERM'))
   process.on('SIGINT', () => onSignal('SIGINT'))
-  const agent = await startAgent(config, logger, { version: options.version, signal: abort.signal })
+  // Self-update: exit cleanly (the outbox is on disk) and let the supervisor start the new executable.
+  const restart = (reason: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ reason }, 'restarting')
+    setTimeout(() => process.exit(AGENT_RESTART_EXIT_CODE), 30_000).unref()
+    abort.abort()
+    void (stop ? stop() : Promise.resolve()).then(() => process.exit(AGENT_RESTART_EXIT_CODE))
+  }
+  const agent = await startAgent(config, logger, { version: options.version, signal: abort.signal, restart })
   if (!agent) return
   stop = () => agent.close()
   if (stopping) await agent.close().then(() => process.exit(0))

@@ -5,7 +5,10 @@ import { openDatabase } from '../server/db/open-database.js'
 import { migrateToLatest } from '../server/db/migrate.js'
 import { ValidationError } from '../server/errors.js'
 import { loadOrCreateHostKey } from '../server/tunnel/host-key.js'
+import path from 'node:path'
 import { createAgentExecutable, defaultAgentDir } from '../server/provision/agent-executable.js'
+import { loadOrCreateReleaseKey } from '../server/releases/release-key.js'
+import { createReleaseStore } from '../server/releases/release-store.js'
 import { createRegistrationTokens } from '../server/provision/registration-tokens.js'
 import { createIgnitionConfigs, type IgnitionFormat } from '../server/provision/ignition-configs.js'
 import { gatewayEndpoints, loopbackProblem } from '../server/provision/gateway-endpoints.js'
@@ -35,9 +38,19 @@ export async function runIgnitionCommand(opts: IgnitionOptions): Promise<void> {
   try {
     await migrateToLatest(database.db)
     // The same key files the server uses, so the config pins the gateway that will answer.
+    // The build goes into the gateway's release store, as when the server renders: the config's URL names it by sha512.
+    const agentDir = opts.agentDir ?? defaultAgentDir()
+    const releaseKey = loadOrCreateReleaseKey({ dataDir: config.dataDir, configuredFile: config.releaseKeyFile })
+    const releases = createReleaseStore({
+      db: database.db,
+      dir: path.join(config.dataDir, 'agent-releases'),
+      builds: { x64: createAgentExecutable({ dir: agentDir }), arm64: createAgentExecutable({ dir: agentDir, arch: 'arm64' }) },
+      key: releaseKey,
+    })
     const configs = createIgnitionConfigs({
       tokens: createRegistrationTokens({ db: database.db }),
-      agent: createAgentExecutable({ dir: opts.agentDir ?? defaultAgentDir() }),
+      agent: releases,
+      releaseKey: releaseKey.publicKey,
       endpoints: () => endpoints,
       hostPublicKey: loadOrCreateHostKey(config.dataDir).publicKey,
       terminalPublicKey: loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key').publicKey,

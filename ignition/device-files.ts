@@ -41,6 +41,7 @@ export function agentConfigYaml(input: ParsedProvisioningInput): string {
     host_key: input.gateway.hostKey,
     token: input.token,
     data_dir: input.agentDataDir,
+    ...(input.gateway.releaseKey ? { release_key: input.gateway.releaseKey } : {}),
   }
   return `# Written by Ignition from the Edgetainer gateway's provisioning config.\n${stringify(doc, { lineWidth: 0 })}`
 }
@@ -48,7 +49,8 @@ export function agentConfigYaml(input: ParsedProvisioningInput): string {
 /**
  * The agent's unit. docker.service is socket-activated on Flatcar, so Wants=
  * starts it rather than waiting for the first docker call; Restart=always with
- * a pause keeps the tunnel coming back without hammering a gateway that is down.
+ * a pause keeps the tunnel coming back without hammering a gateway that is down,
+ * and is also how a self-update takes effect: the agent swaps its executable and exits.
  */
 export function agentUnit(): string {
   return [

@@ -66,6 +66,11 @@ export const provisioningInput = z
         terminalPublicKey: publicKeyLine,
         /** The gateway's SSH user CA: the device's sshd trusts certificates it signs (docs/admin-access.md). */
         userCaPublicKey: publicKeyLine.optional(),
+        /** The agent release key (`ed25519:<base64url>`) the agent pins to verify signed updates. */
+        releaseKey: z
+          .string()
+          .regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'must be an ed25519:<base64url> release key')
+          .optional(),
       })
       .strict(),
     /** The registration token: the one secret in the config, one-time and short-lived. */

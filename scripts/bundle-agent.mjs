@@ -15,7 +15,12 @@ if (!entry || !outfile) {
   process.stderr.write('usage: node scripts/bundle-agent.mjs <entry.ts> <out.cjs>\n')
   process.exit(2)
 }
-const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
+// AGENT_VERSION builds the same source under another version (tests make an "A" and a "B" this way).
+const version = process.env.AGENT_VERSION || JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
+if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(version)) {
+  process.stderr.write(`bundle-agent: version ${version} is not MAJOR.MINOR.PATCH\n`)
+  process.exit(2)
+}
 
 /**
  * Native addons cannot live inside the executable. ssh2 loads two optionally
@@ -59,11 +64,15 @@ const result = await build({
   banner: { js: 'var __edgetainer_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   plugins: [nativeStubs, inlineVersion],
   legalComments: 'none',
+  // Reproducible: no absolute paths in comments, same bytes from the same inputs.
+  sourcemap: false,
+  charset: 'utf8',
   logLevel: 'warning',
   metafile: true,
 })
 // The source files that went in, one per line: what decides whether a build is stale (test/lib/agent-build.ts).
 const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.includes(':')).sort()
 writeFileSync(`${path.resolve(root, outfile)}.inputs`, inputs.join('\n') + '\n')
+writeFileSync(`${path.resolve(root, outfile)}.version`, `${version}\n`)
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0)
 process.stderr.write(`bundled ${entry} → ${outfile} (${(bytes / 1024).toFixed(0)} KiB)\n`)

@@ -15,6 +15,8 @@ packages+=(ignition)
 # The agent's tests run real stacks: dockerd, docker-compose (Debian's docker CLI has no compose plugin)
 # and busybox-static, from which the test image is built.
 packages+=(docker.io docker-compose busybox-static)
+# The linux-arm64 agent runs under qemu-user with the arm64 glibc, libstdc++ and libgcc from the cross packages.
+packages+=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

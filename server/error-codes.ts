@@ -45,6 +45,7 @@ export const errorStatus = {
   USER_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
   ROLLOUT_NOT_FOUND: 404,
+  AGENT_RELEASE_NOT_FOUND: 404,
   // 409: the request is fine, the current state does not allow it.
   CONFLICT: 409,
   REFERENCE_CONFLICT: 409,
@@ -71,6 +72,7 @@ export const errorStatus = {
   ROLLOUT_ACTIVE: 409,
   ROLLOUT_STATE: 409,
   ROLLOUT_NO_DEVICES: 409,
+  AGENT_NEEDS_NEWER_GATEWAY: 409,
   // 410: a registration token that existed but no longer works.
   REGISTRATION_TOKEN_EXPIRED: 410,
   REGISTRATION_TOKEN_USED_UP: 410,

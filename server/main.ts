@@ -3,6 +3,7 @@
  * else. Over 300 lines on purpose: splitting it would hide the wiring order that the close stack relies on.
  */
 import http from 'node:http'
+import path from 'node:path'
 import type { Registry } from 'prom-client'
 import type { Config } from './config/config-schema.js'
 import type { Logger } from './logger.js'
@@ -97,6 +98,11 @@ import { createRolloutStore } from './rollouts/rollout-store.js'
 import { createRolloutEngine } from './rollouts/rollout-engine.js'
 import { registerRolloutMetrics } from './rollouts/rollout-metrics.js'
 import { registerRolloutRoutes } from './api/routes/rollout-routes.js'
+import { loadOrCreateReleaseKey } from './releases/release-key.js'
+import { createReleaseStore } from './releases/release-store.js'
+import { createAgentTargets } from './releases/agent-targets.js'
+import { mountAgentUpdateRoutes } from './agent-api/agent-update-routes.js'
+import { registerAgentReleaseRoutes } from './api/routes/agent-release-routes.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -314,11 +320,25 @@ export async function startServer(config: Config, logger: Logger, options: Start
       logger,
     })
     registerProvisionRoutes(api, { tokens: registrationTokens, registration: deviceRegistration, limiter: createRegistrationLimiter(options.registerLimit) })
+    // Agent releases: every executable served, content-addressed and signed; per-fleet and per-device target versions.
+    const agentDir = options.agentDir ?? defaultAgentDir()
+    const agentExecutable = createAgentExecutable({ dir: agentDir })
+    if (!agentExecutable.isBuilt()) logger.warn(AGENT_NOT_BUILT_MESSAGE)
+    const releaseKey = loadOrCreateReleaseKey({ dataDir: config.dataDir, configuredFile: config.releaseKeyFile })
+    const agentReleases = createReleaseStore({
+      db,
+      dir: path.join(config.dataDir, 'agent-releases'),
+      builds: { x64: agentExecutable, arm64: createAgentExecutable({ dir: agentDir, arch: 'arm64' }) },
+      key: releaseKey,
+    })
+    const agentTargets = createAgentTargets({ db, minSupportedVersion: config.minAgentVersion })
+    registerAgentReleaseRoutes(api, { releases: agentReleases, targets: agentTargets, fleets, devices, releaseKey: releaseKey.publicKey, gatewayVersion: packageVersion(), minAgentVersion: config.minAgentVersion })
     // The agent API inside tunnels (heartbeat, config, software, outbox), and commands sent back to agents.
     const agentApi = createAgentApiServer({
       logger,
       rateLimit: options.agentRateLimit,
-      mount: (app, sessionOf) =>
+      mount: (app, sessionOf) => {
+        mountAgentUpdateRoutes(app, sessionOf, { releases: agentReleases, targets: agentTargets, gatewayVersion: packageVersion(), logger })
         mountAgentRoutes(app, sessionOf, {
           db,
           resolver: deviceResolver,
@@ -329,7 +349,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
           revisions: createTargetRevisions({ db }),
           controlKey: (deviceUuid) => controlKeyFor(controlSecret, deviceUuid),
           heartbeatSeconds: options.agentHeartbeatSeconds ?? 30,
-        }),
+          recordAgent: agentTargets.record,
+        })
+      },
     })
     closers.push('agent API', () => agentApi.close())
     // The tunnel server routes channels devices open (the agent API) to in-tunnel services.
@@ -359,18 +381,17 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const terminalKey = loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key')
     registerTerminalKeyRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
     // Ignition configs for registration tokens, and the agent executable they make devices download.
-    const agentExecutable = createAgentExecutable({ dir: options.agentDir ?? defaultAgentDir() })
-    if (!agentExecutable.isBuilt()) logger.warn(AGENT_NOT_BUILT_MESSAGE)
     const ignitionConfigs = createIgnitionConfigs({
       tokens: registrationTokens,
-      agent: agentExecutable,
+      agent: agentReleases,
+      releaseKey: releaseKey.publicKey,
       endpoints: deviceEndpoints,
       hostPublicKey: hostKey.publicKey,
       terminalPublicKey: terminalKey.publicKey,
       userCaPublicKey: userCa.publicKey,
       user: config.terminalUser,
     })
-    registerIgnitionRoutes(api, { configs: ignitionConfigs, agent: agentExecutable, limiter: createConfigFetchLimiter(options.configFetchLimit), logger })
+    registerIgnitionRoutes(api, { configs: ignitionConfigs, releases: agentReleases, limiter: createConfigFetchLimiter(options.configFetchLimit), logger })
     const terminals = createTerminalBridge({
       authenticator,
       devices,

@@ -29,6 +29,10 @@ export const agentApi = {
   software: agentRoute<undefined, AgentSoftwareResponse>('GET', '/api/agent/software'),
   status: agentRoute<StatusBatch, StatusAck>('POST', '/api/agent/status'),
   restarts: agentRoute<undefined, AgentRestartsResponse>('POST', '/api/agent/restarts'),
+  /** The signed manifest of the agent this device should run, when it is not the one it reports. */
+  agentUpdate: agentRoute<undefined, AgentUpdateResponse>('GET', '/api/agent/update'),
+  /** A stored agent executable, by `?sha512=`: raw bytes, not JSON (the agent checks them against the manifest). */
+  agentExecutable: agentRoute<undefined, Uint8Array>('GET', '/api/agent/executable'),
 } as const
 
 export type RequestOf<R> = R extends AgentRoute<infer Request, unknown> ? Request : never
@@ -85,6 +89,8 @@ export interface RunningSoftware {
 
 export interface HeartbeatRequest {
   agent_version: string
+  /** The agent's CPU architecture, which picks the executable of an update. */
+  agent_arch?: 'x64' | 'arm64'
   /** When the sample was taken, on the device's clock (ISO 8601). */
   at: string
   metrics: DeviceMetrics
@@ -99,6 +105,20 @@ export interface HeartbeatResponse {
   /** Changes whenever the device's config or software changes: the agent refetches when it differs. */
   revision: string
   restarts_pending: number
+}
+
+/** A release manifest as the gateway signs it (shared/agent-release.ts verifies it). */
+export interface SignedAgentManifest {
+  /** The manifest's JSON text, exactly as signed. */
+  manifest: string
+  /** ed25519 over the UTF-8 bytes of `manifest`, base64. */
+  signature: string
+}
+
+export interface AgentUpdateResponse {
+  gateway_version: string
+  /** null: the device runs its target already, or has none. */
+  update: SignedAgentManifest | null
 }
 
 export interface ForwardedService {

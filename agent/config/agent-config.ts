@@ -45,6 +45,14 @@ export const agentConfigSchema = z
     update_lock_retry_seconds: seconds(0.1, 3600).default(15),
     outbox_max_bytes: z.coerce.number().int().min(64 * 1024).default(16 * 1024 * 1024),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** The gateway's agent release key (`ed25519:<base64url>`), pinned by Ignition; without it no update is accepted. */
+    release_key: z.string().regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'must be an ed25519:<base64url> release key').optional(),
+    /** The agent's own executable, which a self-update replaces (keeping `<path>.previous`). */
+    executable_path: z.string().regex(/^\//, 'must be an absolute path').default('/opt/bin/edgetainer-agent'),
+    /** How often the agent asks the gateway whether it should run another version. */
+    update_check_seconds: seconds(0.2, 86_400).default(300),
+    /** After an update, how long the new agent has to bring the tunnel up and get a heartbeat accepted before it rolls back. */
+    update_self_check_seconds: seconds(1, 3600).default(120),
   })
   .strict()
 

@@ -36,6 +36,9 @@ export function createSyncLoop(deps: {
   /** The gateway's config arrived: forwards and the control key follow it. */
   applyConfig(config: AgentConfigResponse): Promise<void>
   agentVersion: string
+  agentArch?: 'x64' | 'arm64'
+  /** A heartbeat went through (the self-update's check that this agent works). */
+  onHeartbeatAccepted?(): void
   heartbeatSeconds: number
   watchSeconds: number
   /** How soon an update deferred by an update lock is tried again. */
@@ -95,6 +98,7 @@ export function createSyncLoop(deps: {
   function heartbeatBody(): HeartbeatRequest {
     return {
       agent_version: deps.agentVersion,
+      ...(deps.agentArch ? { agent_arch: deps.agentArch } : {}),
       at: new Date().toISOString(),
       metrics: deps.metrics.sample(),
       containers: deps.watch.latest.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at }) => ({
@@ -118,6 +122,7 @@ export function createSyncLoop(deps: {
     try {
       const reply = await api.call(agentApi.heartbeat, heartbeatBody())
       heartbeatMs = Math.max(1000, reply.interval_seconds * 1000)
+      deps.onHeartbeatAccepted?.()
       if (reply.revision !== appliedRevision || reply.restarts_pending > 0) void syncNow()
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'heartbeat failed')

@@ -105,6 +105,46 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
     })
   }
 
+  /**
+   * Streams a binary answer (the agent executable) into `write`; rejects on a
+   * non-2xx status with the gateway's code, or once more than `maxBytes` arrive.
+   */
+  function download(path: string, write: (chunk: Buffer) => void, maxBytes: number, timeoutMs = 600_000): Promise<number> {
+    const connection = deps.connection()
+    if (!connection) return Promise.reject(new AgentApiError(0, 'TUNNEL_DOWN', 'the tunnel is down'))
+    return new Promise((resolve, reject) => {
+      let received = 0
+      const req = http.request({ agent: agentFor(connection), host: AGENT_API_HOST, port: AGENT_API_PORT, method: 'GET', path }, (res) => {
+        const status = res.statusCode ?? 0
+        if (status < 200 || status >= 300) {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.length < 64 && chunks.push(c))
+          res.on('end', () => {
+            let parsed: Record<string, unknown> = {}
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+            } catch {
+              // Answered by status.
+            }
+            reject(new AgentApiError(status, String(parsed.code ?? 'HTTP_ERROR'), String(parsed.error ?? `agent API answered ${status}`)))
+          })
+          return
+        }
+        res.on('data', (c: Buffer) => {
+          received += c.length
+          if (received > maxBytes) return req.destroy(new AgentApiError(0, 'TOO_LARGE', `the download is larger than the ${maxBytes} bytes expected`))
+          write(c)
+        })
+        res.on('error', reject)
+        res.on('end', () => (res.complete ? resolve(received) : reject(new AgentApiError(0, 'INCOMPLETE', 'the download ended early'))))
+      })
+      const timer = setTimeout(() => req.destroy(new AgentApiError(0, 'TIMEOUT', `download ${path} timed out`)), timeoutMs)
+      req.on('close', () => clearTimeout(timer))
+      req.on('error', reject)
+      req.end()
+    })
+  }
+
   /** A call typed by its route in the shared table: the body and the answer are the route's own. */
   function call<Request, Response>(route: AgentRoute<Request, Response>, ...body: Request extends undefined ? [] : [Request]): Promise<Response> {
     return request<Response>(route.method, route.path, body[0])
@@ -116,7 +156,7 @@ export function createAgentApiClient(deps: { connection: () => TunnelConnection 
     return answer === NOT_MODIFIED ? undefined : answer
   }
 
-  return { request, call, callUnlessMatch }
+  return { request, call, callUnlessMatch, download }
 }
 
 export type AgentApiClient = ReturnType<typeof createAgentApiClient>

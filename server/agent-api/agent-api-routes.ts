@@ -26,6 +26,8 @@ export interface AgentRouteDeps {
   /** The key the gateway sends with control requests to this device. */
   controlKey(deviceUuid: string): string
   heartbeatSeconds: number
+  /** Remembers which agent each device runs (its heartbeat says). */
+  recordAgent?(deviceUuid: string, version: string, arch: 'x64' | 'arm64' | undefined): Promise<void>
 }
 
 /**
@@ -97,6 +99,7 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
     // The gateway's clock, not the device's: history queries by time must agree across devices.
     await deps.metrics.record(device.id, { recorded_at: new Date(), metrics: body.metrics, containers: body.containers })
     await db.updateTable('devices').set({ last_seen: new Date() }).where('id', '=', device.id).execute()
+    await deps.recordAgent?.(device.id, body.agent_version, body.agent_arch)
     const [{ revision }, pending] = await Promise.all([revisionOf(device), deps.restarts.pending(device.id)])
     return { interval_seconds: deps.heartbeatSeconds, revision, restarts_pending: pending.length }
   })

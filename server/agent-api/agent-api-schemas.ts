@@ -14,6 +14,8 @@ const text = (max: number) => z.string().max(max).refine(storable, 'must not con
 
 export const heartbeatBody = z.object({
   agent_version: text(64),
+  /** Older agents do not send it; they are x64. */
+  agent_arch: z.enum(['x64', 'arm64']).optional(),
   at: text(64),
   metrics: z.object({
     cpu_percent: count,

@@ -133,6 +133,13 @@ export const configSchema = z
       .string()
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64')
       .optional(),
+    /** PEM ed25519 private key that signs agent releases; generated into the data dir when unset. */
+    release_key_file: z.string().min(1).optional(),
+    /** Devices running an older agent are flagged in the console and API. */
+    min_agent_version: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/, 'must be MAJOR.MINOR.PATCH')
+      .default('0.1.0'),
     session_ttl_hours: z.coerce.number().positive().max(24 * 30).default(12),
     trust_proxy: trustProxy,
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -199,6 +206,10 @@ export interface Config {
   readonly adminPassword: string | undefined
   readonly publicUrl: string
   readonly secretKey: string | undefined
+  /** The agent release signing key (PEM); undefined: `release_ed25519_key.pem` in the data dir. */
+  readonly releaseKeyFile: string | undefined
+  /** The oldest agent this gateway supports; older ones get a warning. */
+  readonly minAgentVersion: string
   readonly sessionTtlSeconds: number
   /** Whose X-Forwarded-For to believe (express `trust proxy`); off by default. */
   readonly trustProxy: TrustProxy

@@ -365,6 +365,36 @@ export interface DeviceTargetsTable {
   updated_at: UpdatedAt
 }
 
+/** An agent executable the gateway has served: content-addressed, with its signed manifest. */
+export interface AgentReleasesTable {
+  sha512: string
+  version: string
+  arch: string
+  /** pg returns int8 as a string. */
+  size: ColumnType<string | number, number, number>
+  min_gateway_version: string
+  manifest: string
+  signature: string
+  created_at: CreatedAt
+}
+
+/** The agent a device last reported in its heartbeat. */
+export interface DeviceAgentsTable {
+  device_id: string
+  version: string
+  arch: string | null
+  reported_at: Timestamp
+}
+
+/** The agent version a fleet or one device should run (exactly one of fleet_id, device_id). */
+export interface AgentVersionTargetsTable {
+  id: Generated<string>
+  fleet_id: string | null
+  device_id: string | null
+  version: string
+  updated_at: UpdatedAt
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
@@ -392,6 +422,9 @@ export interface Database {
   rollouts: RolloutsTable
   rollout_devices: RolloutDevicesTable
   device_targets: DeviceTargetsTable
+  agent_releases: AgentReleasesTable
+  device_agents: DeviceAgentsTable
+  agent_version_targets: AgentVersionTargetsTable
 }
 
 export type UserRow = Selectable<UsersTable>

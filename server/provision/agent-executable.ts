@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url'
 import { DomainError } from '../errors.js'
 
 export const AGENT_EXECUTABLE_NAME = 'edgetainer-agent-linux-x64'
+/** The build's file name for an architecture (`make agent` builds x64 and arm64). */
+export const agentExecutableName = (arch: 'x64' | 'arm64') => `edgetainer-agent-linux-${arch}`
 /** The one line the server prints at start and answers with while there is nothing to serve. */
 export const AGENT_NOT_BUILT_MESSAGE = 'the agent executable has not been built: run `make agent` on the gateway host'
 
@@ -47,8 +49,9 @@ async function hashOf(handle: FileHandle): Promise<string> {
  * why). The hash is remembered per file identity, so a rebuild is picked up
  * without a restart and an unchanged file is hashed once.
  */
-export function createAgentExecutable(deps: { dir: string }) {
-  const file = path.join(deps.dir, AGENT_EXECUTABLE_NAME)
+export function createAgentExecutable(deps: { dir: string; arch?: 'x64' | 'arm64' }) {
+  const name = agentExecutableName(deps.arch ?? 'x64')
+  const file = path.join(deps.dir, name)
   let verified: { identity: string; sha512: string } | undefined
 
   /** Opens and checks the executable; throws AgentExecutableUnavailableError with the reason when it cannot be served. */
@@ -63,7 +66,7 @@ export function createAgentExecutable(deps: { dir: string }) {
     try {
       const stat = await handle.stat()
       const published = (await readFile(`${file}.sha512`, 'utf8').catch(() => '')).trim().split(/\s+/)[0] ?? ''
-      if (!/^[0-9a-f]{128}$/.test(published)) throw new AgentExecutableUnavailableError(`the agent executable has no valid ${AGENT_EXECUTABLE_NAME}.sha512 next to it: run \`make agent\` on the gateway host`)
+      if (!/^[0-9a-f]{128}$/.test(published)) throw new AgentExecutableUnavailableError(`the agent executable has no valid ${name}.sha512 next to it: run \`make agent\` on the gateway host`)
       const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`
       if (verified?.identity !== identity) verified = { identity, sha512: await hashOf(handle) }
       if (verified.sha512 !== published) throw new AgentExecutableUnavailableError('the agent executable does not match its .sha512 (a build may be in progress): run `make agent` on the gateway host')

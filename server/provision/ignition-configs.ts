@@ -2,7 +2,8 @@ import { renderButane } from '../../ignition/render-butane.js'
 import { renderIgnition, type IgnitionConfig } from '../../ignition/render-ignition.js'
 import type { ProvisioningInput } from '../../ignition/provisioning-input.js'
 import { DomainError } from '../errors.js'
-import type { AgentExecutable } from './agent-executable.js'
+import type { ReleaseStore } from '../releases/release-store.js'
+import type { AgentArch } from '../../shared/agent-release.js'
 import { loopbackProblem } from './gateway-endpoints.js'
 import type { RegistrationTokens, UsableToken } from './registration-tokens.js'
 
@@ -25,6 +26,8 @@ export class LoopbackEndpointError extends DomainError {
 export interface RenderOptions {
   /** Render even when the device-facing URL or SSH host is a loopback address. */
   allowLoopback?: boolean
+  /** The device's CPU: which agent executable the config pins (x64 by default). */
+  arch?: AgentArch
 }
 
 export type RenderedConfig =
@@ -39,7 +42,10 @@ export type RenderedConfig =
  */
 export function createIgnitionConfigs(deps: {
   tokens: Pick<RegistrationTokens, 'findUsable'>
-  agent: AgentExecutable
+  /** The built agent, imported into the gateway's content-addressed store the first time a config names it. */
+  agent: Pick<ReleaseStore, 'current'>
+  /** The release public key (`ed25519:…`) the agent pins to verify its updates. */
+  releaseKey: string
   endpoints: () => GatewayEndpoints
   hostPublicKey: string
   terminalPublicKey: string
@@ -51,16 +57,16 @@ export function createIgnitionConfigs(deps: {
   /** The renderer's input for a token; throws the token's 404/410 or the executable's 503 first, then a loopback refusal. */
   async function inputFor(tokenValue: string, render: RenderOptions): Promise<{ input: ProvisioningInput; token: UsableToken }> {
     const token = await deps.tokens.findUsable(tokenValue)
-    const agent = await deps.agent.info()
+    const agent = await deps.agent.current(render.arch ?? 'x64')
     const endpoints = deps.endpoints()
     const problem = render.allowLoopback ? undefined : loopbackProblem(endpoints)
     if (problem) throw new LoopbackEndpointError(`refusing to render this config: ${problem}`)
     const { url, ssh } = endpoints
     const { options } = token
     const input: ProvisioningInput = {
-      gateway: { url, sshHost: ssh.host, sshPort: ssh.port, hostKey: deps.hostPublicKey, terminalPublicKey: deps.terminalPublicKey, userCaPublicKey: deps.userCaPublicKey },
+      gateway: { url, sshHost: ssh.host, sshPort: ssh.port, hostKey: deps.hostPublicKey, terminalPublicKey: deps.terminalPublicKey, userCaPublicKey: deps.userCaPublicKey, releaseKey: deps.releaseKey },
       token: tokenValue,
-      agentExecutable: { url: agentDownloadUrl(url), sha512: agent.sha512 },
+      agentExecutable: { url: agentDownloadUrl(url, agent.sha512), sha512: agent.sha512 },
       hostname: options.hostname,
       user: deps.user,
       sshAuthorizedKeys: options.ssh_keys ?? [],
@@ -83,8 +89,8 @@ export function createIgnitionConfigs(deps: {
   async function describe() {
     const endpoints = deps.endpoints()
     const problem = loopbackProblem(endpoints)
-    const agent = await deps.agent.info().then(
-      (a) => ({ url: agentDownloadUrl(endpoints.url), sha512: a.sha512, size: a.size }),
+    const agent = await deps.agent.current('x64').then(
+      (a) => ({ url: agentDownloadUrl(endpoints.url, a.sha512), sha512: a.sha512, size: a.size }),
       (err: unknown) => {
         if (err instanceof DomainError) return null
         throw err
@@ -96,9 +102,13 @@ export function createIgnitionConfigs(deps: {
   return { render, describe }
 }
 
-/** The URL Ignition downloads the agent from; the config pins its sha512. */
-export function agentDownloadUrl(gatewayUrl: string): string {
-  return `${gatewayUrl.replace(/\/+$/, '')}/api/provision/agent/linux-x64`
+/**
+ * The URL Ignition downloads the agent from: content-addressed, so it names
+ * this very executable for as long as the gateway keeps its release store
+ * (for ever), whatever `make agent` builds later. The config pins the sha512 too.
+ */
+export function agentDownloadUrl(gatewayUrl: string, sha512: string): string {
+  return `${gatewayUrl.replace(/\/+$/, '')}/api/provision/agent/${sha512}`
 }
 
 export type IgnitionConfigs = ReturnType<typeof createIgnitionConfigs>

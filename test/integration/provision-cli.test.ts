@@ -54,11 +54,12 @@ t.test('edgetainer ignition renders the same device offline, from the database a
     host_key: gw.server.hostPublicKey,
     token: created.body.token,
     data_dir: '/var/lib/edgetainer-agent',
-  }, "the configured public endpoints and the running gateway's host key")
+    release_key: (await gw.http.get('/api/agent-releases', { token: gw.adminToken })).body.release_key,
+  }, "the configured public endpoints, the running gateway's host key and its release key")
   t.same(files.get('/opt/bin/edgetainer-agent'), {
     mode: 493,
     overwrite: true,
-    source: 'https://gw.example.com/api/provision/agent/linux-x64',
+    source: `https://gw.example.com/api/provision/agent/${agent.sha512}`,
     hash: `sha512-${agent.sha512}`,
   })
   t.equal(files.get('/etc/hostname')!.text, 'pump-9\n')

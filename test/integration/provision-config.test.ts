@@ -51,7 +51,8 @@ t.test('a usable token renders a valid config that pins this gateway and its age
     host_key: gw.server.hostPublicKey,
     token,
     data_dir: '/var/lib/edgetainer-agent',
-  })
+    release_key: (await gw.http.get('/api/agent-releases', { token: gw.adminToken })).body.release_key,
+  }, 'the agent pins the gateway release key it verifies updates with')
   t.equal(files.get('/etc/hostname')!.text, 'pump-7\n')
   t.match(files.get('/etc/systemd/network/00-edgetainer-static.network')!.text, /Address=192\.168\.7\.20\/24\nGateway=192\.168\.7\.1\nDNS=192\.168\.7\.1/)
   const terminalKey = (await gw.http.get('/api/provision/terminal-key', { token: gw.adminToken })).body.trim()
@@ -59,7 +60,7 @@ t.test('a usable token renders a valid config that pins this gateway and its age
 
   await t.test('the agent download is the file whose sha512 the config pins', async (t) => {
     const binary = files.get('/opt/bin/edgetainer-agent')!
-    t.equal(binary.source, `http://127.0.0.1:${gw.server.httpPort}/api/provision/agent/linux-x64`)
+    t.equal(binary.source, `http://127.0.0.1:${gw.server.httpPort}/api/provision/agent/${agent.sha512}`, 'content-addressed: the URL names this build for good')
     const download = await fetch(binary.source!)
     t.equal(download.status, 200)
     t.equal(download.headers.get('content-type'), 'application/octet-stream')
@@ -68,7 +69,7 @@ t.test('a usable token renders a valid config that pins this gateway and its age
     const sha512 = createHash('sha512').update(bytes).digest('hex')
     t.equal(binary.hash, `sha512-${sha512}`, 'the hash in the config is the hash of what the gateway serves')
     t.equal(sha512, agent.sha512, 'and of what `make agent` built')
-    const published = await fetch(`${binary.source}.sha512`)
+    const published = await fetch(`http://127.0.0.1:${gw.server.httpPort}/api/provision/agent/linux-x64.sha512`)
     t.equal(await published.text(), `${sha512}  edgetainer-agent-linux-x64\n`, 'the .sha512 in sha512sum format')
   })
 

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { projectName } from '../../agent/deploy/stack-store.js'
 import type { IgnitionConfig } from '../../ignition/render-ignition.js'
@@ -25,9 +27,14 @@ function compose(port: number): string {
 
 t.test("a device's first boot: only the Ignition config, the downloaded executable, no Node.js, an empty environment", async (t) => {
   ensureTestImage()
-  const agent = await ensureAgentBuilt()
+  const built = await ensureAgentBuilt()
+  // The gateway's agent dir is a copy of dist/agent, so the test can "rebuild" into it.
+  const agentDir = mkdtempSync(path.join(tmpdir(), 'et-first-boot-agent-'))
+  t.teardown(() => rmSync(agentDir, { recursive: true, force: true }))
+  const name = path.basename(built.file)
+  for (const suffix of ['', '.sha512', '.json']) copyFileSync(`${built.file}${suffix}`, path.join(agentDir, `${name}${suffix}`))
   // Port 0 in the public URL: the config names the port this gateway actually bound.
-  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_PUBLIC_URL: 'http://127.0.0.1:0' }, start: { agentDir: agent.dir, agentHeartbeatSeconds: 1 } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_PUBLIC_URL: 'http://127.0.0.1:0' }, start: { agentDir, agentHeartbeatSeconds: 1 } })
   const { http, adminToken: token } = gw
 
   // The admin's side: a fleet with software deployed to it, and a one-time token.
@@ -42,6 +49,20 @@ t.test("a device's first boot: only the Ignition config, the downloaded executab
   const fetched = await fetch(`${http.baseUrl}/api/provision/config/${created.body.token}?allow_loopback=1`)
   t.equal(fetched.status, 200)
   const config = (await fetched.json()) as IgnitionConfig
+
+  await t.test('a rebuild of the agent after the config was issued does not make it stale', async (t) => {
+    // `make agent` from changed sources: another executable, another sha512, in the gateway's agent dir.
+    const file = path.join(agentDir, name)
+    appendFileSync(file, Buffer.from('\0another build\n'))
+    const sha512 = createHash('sha512').update(readFileSync(file)).digest('hex')
+    writeFileSync(`${file}.sha512`, `${sha512}\n`)
+    writeFileSync(`${file}.json`, JSON.stringify({ ...JSON.parse(readFileSync(`${file}.json`, 'utf8')), sha512, size: statSync(file).size }))
+    const published = await (await fetch(`${http.baseUrl}/api/provision/agent/linux-x64.sha512`)).text()
+    t.equal(published.split(' ')[0], sha512, 'the gateway now offers the new build')
+    const binary = config.storage!.files!.find((f) => f.path === '/opt/bin/edgetainer-agent')!
+    t.equal(binary.contents.verification?.hash, `sha512-${built.sha512}`, 'the issued config still pins the build it was rendered with')
+    t.equal(binary.contents.source, `${http.baseUrl}/api/provision/agent/${built.sha512}`, 'by a content-addressed URL')
+  })
 
   const device = createDeviceRoot(t)
   const project = projectName('pump-ui', software.id)

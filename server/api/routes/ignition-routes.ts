@@ -1,10 +1,13 @@
 import { pipeline } from 'node:stream/promises'
 import { z } from 'zod'
 import type { Logger } from '../../logger.js'
-import { AGENT_EXECUTABLE_NAME, type AgentExecutable } from '../../provision/agent-executable.js'
+import { agentExecutableName } from '../../provision/agent-executable.js'
+import type { ReleaseStore } from '../../releases/release-store.js'
+import { AGENT_ARCHES } from '../../../shared/agent-release.js'
 import type { ConfigFetchLimiter } from '../../provision/config-fetch-limiter.js'
 import type { IgnitionConfigs } from '../../provision/ignition-configs.js'
 import { RegistrationTokenError } from '../../provision/registration-tokens.js'
+import { NotFoundError } from '../../errors.js'
 import type { RouteRegistry } from '../route-registry.js'
 
 /** `?allow_loopback=1` renders a config that points the device at a loopback address (a lab test on one machine). */
@@ -12,7 +15,11 @@ const flag = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], { message: 'must be 1 or 0 (or true/false, yes/no, on/off)' })
   .transform((v) => ['1', 'true', 'yes', 'on'].includes(v))
 
-const configQuery = z.object({ format: z.enum(['ignition', 'butane']).default('ignition'), allow_loopback: flag.default(false) })
+const configQuery = z.object({
+  format: z.enum(['ignition', 'butane']).default('ignition'),
+  arch: z.enum(['x64', 'arm64']).default('x64'),
+  allow_loopback: flag.default(false),
+})
 
 /** The client went away mid-download: nothing to answer and nothing worth an error log. */
 function isAbort(err: unknown): boolean {
@@ -29,15 +36,15 @@ function isAbort(err: unknown): boolean {
  */
 export function registerIgnitionRoutes(
   api: RouteRegistry,
-  deps: { configs: IgnitionConfigs; agent: AgentExecutable; limiter: ConfigFetchLimiter; logger: Logger },
+  deps: { configs: IgnitionConfigs; releases: ReleaseStore; limiter: ConfigFetchLimiter; logger: Logger },
 ) {
-  const { configs, agent, limiter, logger } = deps
+  const { configs, releases, limiter, logger } = deps
 
   api.publicRoute({
     method: 'get',
     path: '/api/provision/config/:token',
     summary:
-      'The Ignition config (spec 3.3.0) for a usable registration token, or with ?format=butane its Butane YAML; the token is the credential. ' +
+      'The Ignition config (spec 3.3.0) for a usable registration token (?arch=x64|arm64), or with ?format=butane its Butane YAML; the token is the credential. ' +
       'Refused (409 LOOPBACK_ENDPOINT) while the device-facing URL or SSH host is a loopback address, unless ?allow_loopback=1',
     tag: 'provisioning',
     access: 'public',
@@ -47,7 +54,7 @@ export function registerIgnitionRoutes(
       await limiter.assertAllowed(address)
       let rendered
       try {
-        rendered = await configs.render(params.token ?? '', query.format, { allowLoopback: query.allow_loopback })
+        rendered = await configs.render(params.token ?? '', query.format, { allowLoopback: query.allow_loopback, arch: query.arch })
       } catch (err) {
         if (err instanceof RegistrationTokenError) await limiter.recordFailure(address)
         throw err
@@ -81,40 +88,68 @@ export function registerIgnitionRoutes(
     },
   })
 
-  api.publicRoute({
-    method: 'get',
-    path: '/api/provision/agent/linux-x64',
-    summary: 'The agent as one self-contained linux-x64 executable (Ignition downloads it and checks its sha512); 503 until `make agent` has built it',
-    tag: 'provisioning',
-    access: 'public',
-    async handler({ res }) {
-      const opened = await agent.open()
+  /** Streams one stored release; `ETag` is its sha512, which never changes for the URL. */
+  async function sendRelease(res: import('express').Response, sha512: string, filename: string): Promise<void> {
+    const { handle, release } = await releases.openRelease(sha512)
+    try {
       res.set({
         'Content-Type': 'application/octet-stream',
-        'Content-Length': String(opened.size),
-        'Content-Disposition': `attachment; filename="${AGENT_EXECUTABLE_NAME}"`,
-        ETag: `"sha512-${opened.sha512.slice(0, 32)}"`,
-        'Cache-Control': 'no-cache',
+        'Content-Length': String(release.size),
+        'Content-Disposition': `attachment; filename="${filename}"`,
+        ETag: `"sha512-${release.sha512.slice(0, 32)}"`,
       })
-      try {
-        await pipeline(opened.handle.createReadStream({ start: 0 }), res)
-      } catch (err) {
-        if (!isAbort(err)) throw err
-      }
-      return undefined
-    },
-  })
+      await pipeline(handle.createReadStream({ start: 0, end: release.size - 1, autoClose: false }), res)
+    } catch (err) {
+      if (!isAbort(err)) throw err
+    } finally {
+      await handle.close()
+    }
+  }
+
+  for (const arch of AGENT_ARCHES) {
+    const name = agentExecutableName(arch)
+    api.publicRoute({
+      method: 'get',
+      path: `/api/provision/agent/linux-${arch}`,
+      summary: `The newest agent build as one self-contained linux-${arch} executable; 503 until \`make agent\` has built it (Ignition configs name /api/provision/agent/<sha512> instead)`,
+      tag: 'provisioning',
+      access: 'public',
+      async handler({ res }) {
+        const { sha512 } = await releases.current(arch)
+        // The newest build changes with every `make agent`: no cache may keep it.
+        res.set('Cache-Control', 'no-cache')
+        await sendRelease(res, sha512, name)
+        return undefined
+      },
+    })
+
+    api.publicRoute({
+      method: 'get',
+      path: `/api/provision/agent/linux-${arch}.sha512`,
+      summary: `The newest linux-${arch} agent build's sha512, in \`sha512sum\` format; 503 until \`make agent\` has built it`,
+      tag: 'provisioning',
+      access: 'public',
+      async handler({ res }) {
+        const { sha512 } = await releases.current(arch)
+        res.set('Cache-Control', 'no-cache')
+        res.type('text/plain').send(`${sha512}  ${name}\n`)
+        return undefined
+      },
+    })
+  }
 
   api.publicRoute({
     method: 'get',
-    path: '/api/provision/agent/linux-x64.sha512',
-    summary: "The agent executable's sha512, in `sha512sum` format; 503 until `make agent` has built it",
+    path: '/api/provision/agent/:sha512',
+    summary: 'An agent executable the gateway has served, by its sha512: what Ignition configs download. Kept for ever, so every config issued still boots',
     tag: 'provisioning',
     access: 'public',
-    async handler({ res }) {
-      const { sha512 } = await agent.info()
-      res.set('Cache-Control', 'no-cache')
-      res.type('text/plain').send(`${sha512}  ${AGENT_EXECUTABLE_NAME}\n`)
+    async handler({ res, params }) {
+      const sha512 = params.sha512 ?? ''
+      if (!/^[0-9a-f]{128}$/.test(sha512)) throw new NotFoundError('AGENT_RELEASE_NOT_FOUND', 'agent release')
+      // Content-addressed: the bytes behind this URL never change.
+      res.set('Cache-Control', 'public, max-age=31536000, immutable')
+      await sendRelease(res, sha512, 'edgetainer-agent')
       return undefined
     },
   })

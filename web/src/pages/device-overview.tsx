@@ -6,6 +6,7 @@ import { formatBytes, formatDate, timeAgo } from '../ui/format'
 import { Card } from '../ui/page'
 import { ErrorState, Loading } from '../ui/states'
 import { useResource } from '../ui/use-resource'
+import { DeviceAgentCard } from './agent-version'
 
 function Fact(props: { label: string; children: ComponentChildren; mono?: boolean }) {
   return (
@@ -160,6 +161,7 @@ export function DeviceOverview(props: { device: Device; fleet?: Fleet }) {
         <Card title="Hardware">
           <Hardware info={d.hardware_info} />
         </Card>
+        <DeviceAgentCard deviceId={d.id} />
       </div>
     </div>
   )

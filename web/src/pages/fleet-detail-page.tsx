@@ -14,6 +14,7 @@ import { useDebounced, useResource } from '../ui/use-resource'
 import { DeviceFormModal } from './device-form'
 import { applyStatus, DeviceTable } from './device-table'
 import { FleetFormModal } from './fleet-form'
+import { FleetAgentCard } from './agent-version'
 
 const PAGE = 50
 
@@ -87,6 +88,7 @@ export function FleetDetailPage(props: { params: Record<string, string> }) {
           <strong class="small-strong">{formatDate(f.created_at)}</strong>
         </div>
       </div>
+      <FleetAgentCard fleetId={id} />
       <Tabs
         active={tab}
         tabs={[
