@@ -43,6 +43,7 @@ export const errorStatus = {
   SOFTWARE_NOT_FOUND: 404,
   USER_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
+  CONTAINER_NOT_FOUND: 404,
   // 409: the request is fine, the current state does not allow it.
   CONFLICT: 409,
   REFERENCE_CONFLICT: 409,
@@ -64,6 +65,7 @@ export const errorStatus = {
   MANUAL_CERTIFICATE: 409,
   TLS_DISABLED: 409,
   AGENT_NOT_CONNECTED: 409,
+  CONTAINER_AMBIGUOUS: 409,
   // 410: a registration token that existed but no longer works.
   REGISTRATION_TOKEN_EXPIRED: 410,
   REGISTRATION_TOKEN_USED_UP: 410,

@@ -81,6 +81,7 @@ import { createDeviceMetricsStore } from './telemetry/device-metrics-store.js'
 import { createDeviceLogStore } from './telemetry/device-log-store.js'
 import { createOutboxIngest } from './telemetry/outbox-ingest.js'
 import { registerDeviceAgentRoutes } from './api/routes/device-agent-routes.js'
+import { registerDeviceLogRoutes } from './api/routes/device-log-routes.js'
 import { AGENT_NOT_BUILT_MESSAGE, createAgentExecutable, defaultAgentDir } from './provision/agent-executable.js'
 import { createConfigFetchLimiter, type ConfigFetchLimitOptions } from './provision/config-fetch-limiter.js'
 import { createIgnitionConfigs } from './provision/ignition-configs.js'
@@ -140,6 +141,10 @@ export interface StartOptions {
   accessRecheckMs?: number
   /** How often the web terminal pings the browser (30 s); tests shorten it. */
   terminalPingSeconds?: number
+  /** Keep-alive comment interval of live log streams (the config's, 15 s); tests shorten it. */
+  logKeepAliveMs?: number
+  /** How often a live log stream looks for entries another gateway node stored (2 s); entries stored on this node arrive at once. */
+  logFollowPollMs?: number
 }
 
 /**
@@ -317,14 +322,16 @@ export async function startServer(config: Config, logger: Logger, options: Start
           services: exposedServices,
           restarts: restartQueue,
           metrics: deviceMetrics,
-          ingest: createOutboxIngest({ db }),
+          ingest: createOutboxIngest({ db, onStored: (device_uuid) => events.emit('device.logs', { device_uuid }) }),
           controlKey: (deviceUuid) => controlKeyFor(controlSecret, deviceUuid),
           heartbeatSeconds: options.agentHeartbeatSeconds ?? 30,
         }),
     })
     inTunnelServices.push(agentApi.service)
     closers.push('agent API', () => agentApi.close())
-    registerDeviceAgentRoutes(api, { devices, metrics: deviceMetrics, logs: createDeviceLogStore({ db }), control: agentControl })
+    registerDeviceAgentRoutes(api, { devices, metrics: deviceMetrics, control: agentControl })
+    const logStreamDeps = { events, authenticator, liveAccess, keepAliveMs: options.logKeepAliveMs ?? config.logKeepAliveMs, pollMs: options.logFollowPollMs ?? 2000, logger }
+    registerDeviceLogRoutes(api, { devices, logs: createDeviceLogStore({ db }), ...logStreamDeps })
     // A changed service list changes the device's forwards: nudge its agent rather than wait for its heartbeat.
     events.on('service.changed', ({ device_uuid }) => void agentControl.sync(device_uuid))
     // The web terminal logs in to devices with a key of its own, which Ignition authorises on the device.

@@ -164,6 +164,8 @@ export interface DeviceLogsTable {
   container: ColumnType<string | null, string | null | undefined, string | null>
   /** The agent's outbox sequence number: the device's own order. pg returns int8 as a string. */
   seq: ColumnType<string | number | null, number | null | undefined, number | null>
+  /** Arrival order at the gateway (a database sequence): what live logs and the `before` cursor follow. int8, so a string from pg. */
+  arrival: ColumnType<string | number, never, never>
 }
 
 export interface RegistrationTokensTable {
