@@ -84,7 +84,7 @@ export function createSyncLoop(deps: {
       agent_version: deps.agentVersion,
       at: new Date().toISOString(),
       metrics: deps.metrics.sample(),
-      containers: deps.watch.latest.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at }) => ({
+      containers: deps.watch.latest.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at, ports }) => ({
         name,
         project,
         service,
@@ -94,6 +94,7 @@ export function createSyncLoop(deps: {
         exit_code,
         restart_count,
         started_at,
+        ports,
       })),
       software: deps.stacks.current().map((s) => ({ software_id: s.software_id, name: s.name, version: s.version })),
       outbox: { pending: deps.outbox.pending, dropped_log_lines: deps.outbox.dropped, quarantined: deps.outbox.quarantined },
@@ -148,6 +149,8 @@ export function createSyncLoop(deps: {
       clearTimeout(heartbeatTimer)
       clearTimeout(watchTimer)
       await Promise.allSettled([syncing, watching])
+      // Followers end after the last tick, so none starts behind the close.
+      await deps.logs.close()
     },
   }
 }
