@@ -82,6 +82,7 @@ import { createDeviceLogStore } from './telemetry/device-log-store.js'
 import { createOutboxIngest } from './telemetry/outbox-ingest.js'
 import { registerDeviceAgentRoutes } from './api/routes/device-agent-routes.js'
 import { registerDeviceLogRoutes } from './api/routes/device-log-routes.js'
+import { createDeviceHealth } from './devices/device-health.js'
 import { AGENT_NOT_BUILT_MESSAGE, createAgentExecutable, defaultAgentDir } from './provision/agent-executable.js'
 import { createConfigFetchLimiter, type ConfigFetchLimitOptions } from './provision/config-fetch-limiter.js'
 import { createIgnitionConfigs } from './provision/ignition-configs.js'
@@ -269,6 +270,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       // On a route's transaction, device.changed waits for the commit: its listeners re-read the row.
       devicesIn: (trx, afterCommit) => createDeviceStore({ ...deviceStoreDeps, db: trx, onChange: (device) => afterCommit(() => events.emit('device.changed', device)) }),
       metrics: deviceMetrics,
+      health: createDeviceHealth({ db, latestReport: (id) => deviceMetrics.latestReport(id) }),
     })
     registerAuditRoutes(api, { auditLog })
     // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.

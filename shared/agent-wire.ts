@@ -74,8 +74,10 @@ export interface ContainerState {
   exit_code: number | null
   restart_count: number
   started_at: string | null
-  /** Added after the first agents: older ones leave it out. */
+  /** Added after the first agents: older ones leave both out. */
   ports?: ContainerPort[]
+  /** The software whose stack the container belongs to, when the agent knows. */
+  software_id?: string | null
 }
 
 export interface DeviceMetrics {

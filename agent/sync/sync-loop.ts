@@ -80,6 +80,7 @@ export function createSyncLoop(deps: {
   }
 
   function heartbeatBody(): HeartbeatRequest {
+    const softwareOf = new Map(deps.stacks.current().map((s) => [s.project, s.software_id]))
     return {
       agent_version: deps.agentVersion,
       at: new Date().toISOString(),
@@ -95,6 +96,7 @@ export function createSyncLoop(deps: {
         restart_count,
         started_at,
         ports,
+        software_id: project ? (softwareOf.get(project) ?? null) : null,
       })),
       software: deps.stacks.current().map((s) => ({ software_id: s.software_id, name: s.name, version: s.version })),
       outbox: { pending: deps.outbox.pending, dropped_log_lines: deps.outbox.dropped, quarantined: deps.outbox.quarantined },

@@ -51,6 +51,7 @@ export const heartbeatBody = z.object({
           )
           .max(64)
           .optional(),
+        software_id: text(64).nullable().optional(),
       }),
     )
     .max(500),

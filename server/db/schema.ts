@@ -214,6 +214,8 @@ export interface DeviceMetricsTable extends MetricColumns {
 
 export interface DeviceMetricsLatestTable extends MetricColumns {
   device_id: string
+  /** The newest heartbeat's software list (RunningSoftware[]); null before an agent sent one. */
+  running_software: ColumnType<unknown, string | null | undefined, string | null>
 }
 
 export interface AgentOutboxCursorsTable {

@@ -5,6 +5,7 @@ import { ValidationError, ConflictError, DomainError, NotFoundError } from '../e
 import { isUuid, likePattern } from '../api/validation.js'
 import { parsePublicKey } from './device-keys.js'
 import { inTransaction } from '../db/in-transaction.js'
+import { needsAttentionSql } from './device-health.js'
 
 export const deviceIdPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/
 export const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -33,6 +34,8 @@ export interface DeviceListQuery {
   fleet_id?: string
   status?: DeviceStatus
   q?: string
+  /** Only devices that need attention (a failed or rolled-back deploy, or an error). */
+  attention?: boolean
 }
 
 /** Lets the proxy and tunnel drop cached routes when a device changes. */
@@ -155,6 +158,7 @@ export function createDeviceStore(deps: {
     let base = db.selectFrom('devices')
     if (q.fleet_id) base = base.where('fleet_id', '=', q.fleet_id)
     if (q.status) base = base.where('status', '=', q.status)
+    if (q.attention !== undefined) base = base.where(q.attention ? needsAttentionSql('devices') : sql<boolean>`not ${needsAttentionSql('devices')}`)
     if (q.q) {
       const pattern = likePattern(q.q)
       base = base.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('device_id', 'ilike', pattern), eb('subdomain', 'ilike', pattern)]))
