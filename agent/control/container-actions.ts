@@ -30,14 +30,13 @@ export function createContainerActions(deps: { docker: DockerCli; containers: Co
     async run(request: ControlContainerRequest): Promise<ControlContainerResult> {
       if (typeof request.service !== 'string' || !servicePattern.test(request.service)) throw new ContainerActionRefusal(400, 'VALIDATION_FAILED', 'service: must be a compose service name')
       if (!CONTAINER_ACTIONS.includes(request.action)) throw new ContainerActionRefusal(400, 'VALIDATION_FAILED', 'action: must be restart, stop or start')
-      let candidates = (await deps.containers.managed()).filter((c) => c.service === request.service)
-      if (request.software_id !== undefined) {
-        const project = deps.stacks.current().find((s) => s.software_id === request.software_id)?.project
-        candidates = candidates.filter((c) => project !== undefined && c.project === project)
-      }
+      // Only this agent's own stacks: the label alone would also match another agent's on a shared dockerd.
+      const stacks = deps.stacks.current().filter((s) => request.software_id === undefined || s.software_id === request.software_id)
+      const projects = new Set(stacks.map((s) => s.project))
+      const candidates = (await deps.containers.managed()).filter((c) => c.service === request.service && c.project !== null && projects.has(c.project))
       if (!candidates.length) throw new ContainerActionRefusal(404, 'CONTAINER_NOT_FOUND', `no container of service ${request.service} runs on this device`)
-      const projects = new Set(candidates.map((c) => c.project))
-      if (projects.size > 1) throw new ContainerActionRefusal(409, 'CONTAINER_AMBIGUOUS', `service ${request.service} exists in ${projects.size} stacks: name the software (software_id)`)
+      const found = new Set(candidates.map((c) => c.project))
+      if (found.size > 1) throw new ContainerActionRefusal(409, 'CONTAINER_AMBIGUOUS', `service ${request.service} exists in ${found.size} stacks: name the software (software_id)`)
 
       deps.logger.info({ service: request.service, action: request.action, containers: candidates.length }, 'container action for the gateway')
       const r = await deps.docker.docker([request.action, ...candidates.map((c) => c.id)], { timeoutMs: deps.timeoutMs ?? 90_000 })
