@@ -263,14 +263,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
     })
     registerTokenRoutes(api, { apiTokens, users, liveAccess })
     registerUserRoutes(api, { users, liveAccess, hashPassword: passwords.hash })
-    registerFleetRoutes(api, { fleets, devices })
+    const deviceHealth = createDeviceHealth({ db, latestReport: (id) => deviceMetrics.latestReport(id) })
+    registerFleetRoutes(api, { fleets, devices, health: deviceHealth })
     const deviceMetrics = createDeviceMetricsStore({ db })
     registerDeviceRoutes(api, {
       devices,
       // On a route's transaction, device.changed waits for the commit: its listeners re-read the row.
       devicesIn: (trx, afterCommit) => createDeviceStore({ ...deviceStoreDeps, db: trx, onChange: (device) => afterCommit(() => events.emit('device.changed', device)) }),
       metrics: deviceMetrics,
-      health: createDeviceHealth({ db, latestReport: (id) => deviceMetrics.latestReport(id) }),
+      health: deviceHealth,
     })
     registerAuditRoutes(api, { auditLog })
     // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.

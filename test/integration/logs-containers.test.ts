@@ -61,7 +61,7 @@ t.test('live logs, paged history, container actions, terminal by service name an
     let cursor: string | null = ''
     let pages = 0
     while (cursor !== null) {
-      const res = await http.get(`/api/devices/${deviceId}/logs?container=chatty&limit=400&before=${encodeURIComponent(cursor)}`, { token: viewer })
+      const res: { status: number; body: any } = await http.get(`/api/devices/${deviceId}/logs?container=chatty&limit=400&before=${encodeURIComponent(cursor)}`, { token: viewer })
       t.equal(res.status, 200)
       t.ok(res.body.items.length <= 400)
       seen.push(...res.body.items.filter((e: { log_type: string }) => e.log_type === 'stdout').map((e: { message: string }) => e.message))
