@@ -143,7 +143,7 @@ t.test('the device page live: logs, container actions, the container terminal an
     t.match(await page.locator('[data-testid=device-attention]').innerText(), /browserapp 1 was rolled back: container browsvc exited with code 3/)
     t.match(await page.locator('[data-testid=release-result]').innerText(), /Last deploy: browserapp 1 was rolled back/)
     await shot('device-needs-attention')
-    await page.goto(`${base}/software/${software.id}/deployments`)
+    await page.goto(`${base}/software/${software.id}/deploy`)
     await page.waitForSelector('[data-deployed=broken-pump] [data-testid=deployed-offline]')
     t.pass('the offline device reads offline in the deployments view')
   })
