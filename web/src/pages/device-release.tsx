@@ -27,6 +27,7 @@ function portText(p: ContainerPort): string {
   return `${p.container_port}/${p.protocol}${p.source === 'listening' ? ' (listening)' : ' (exposed)'}`
 }
 
+/** Actions only for containers of the agent's own stacks (softwareId): the agent acts on nothing else. */
 function ContainerRow(props: { device: Device; container: ContainerState; softwareId?: string; onChanged(): void }) {
   const c = props.container
   const service = c.service ?? c.name
@@ -60,7 +61,9 @@ function ContainerRow(props: { device: Device; container: ContainerState; softwa
       <td class="mono small">{c.image}</td>
       <td class="mono small">{c.ports?.length ? c.ports.map(portText).join(', ') : '—'}</td>
       {operator && (
-        <td class="actions">
+        <td>
+          {props.softwareId && (
+          <div class="release-actions">
           <button class="btn btn-sm btn-secondary" data-action="restart" disabled={busy !== null || props.device.status !== 'online'} onClick={() => act('restart')}>
             {busy === 'restart' ? 'Restarting…' : 'Restart'}
           </button>
@@ -76,6 +79,8 @@ function ContainerRow(props: { device: Device; container: ContainerState; softwa
           <a class="icon-btn" title={`Terminal in ${service}`} aria-label={`Terminal in ${service}`} href={`/devices/${props.device.id}/terminal?container=${encodeURIComponent(service)}`}>
             <Icon name="terminal" size={15} />
           </a>
+          </div>
+          )}
         </td>
       )}
     </tr>
