@@ -84,7 +84,8 @@ export function containerPorts(bindings: PortBindings, exposed: Record<string, u
     seen.add(`${port}/${protocol}`)
     if (!published.length) out.push({ container_port: port, protocol, host_port: null, host_ip: null, source: 'exposed' })
     // IPv4 and IPv6 bindings of one port are one entry.
-    const hostPorts = new Map(published.map((b) => [b.HostPort, b.HostIp || null]))
+    const hostPorts = new Map<string, string | null>()
+    for (const b of published) if (!hostPorts.has(b.HostPort)) hostPorts.set(b.HostPort, b.HostIp || null)
     for (const [hostPort, hostIp] of hostPorts) out.push({ container_port: port, protocol, host_port: Number(hostPort), host_ip: hostIp, source: 'published' })
   }
   for (const port of listening) {
