@@ -81,7 +81,13 @@ export const devices = {
   /** Oldest first; `since` is an ISO time, `limit` at most 1000. */
   logs: (id: string, q: { since?: string; container?: string; limit: number; offset: number }) => http.get<Page<DeviceLogEntry>>(`/api/devices/${enc(id)}/logs`, q),
   /** Newest first behind a cursor (`before: ''` starts at the newest); no ceiling on how far back. */
-  logsBefore: (id: string, q: { before: string; since?: string; container?: string; limit: number }) => http.get<LogPage>(`/api/devices/${enc(id)}/logs`, q),
+  logsBefore: (id: string, q: { before: string; since?: string; container?: string; limit: number }) => {
+    // Built here rather than by withQuery, which leaves out empty values: an empty `before` means "from the newest".
+    const params = new URLSearchParams({ before: q.before, limit: String(q.limit) })
+    if (q.since) params.set('since', q.since)
+    if (q.container) params.set('container', q.container)
+    return http.get<LogPage>(`/api/devices/${enc(id)}/logs?${params}`)
+  },
   /** The live stream's URL (Server-Sent Events; the session cookie authenticates it). */
   logStreamUrl: (id: string, q: { container?: string; since?: string; limit?: number }) => {
     const params = new URLSearchParams({ follow: '1' })
