@@ -16,6 +16,7 @@ import { createSystemMetrics } from './status/system-metrics.js'
 import { parseAllowlist } from './control/allowlist.js'
 import { runCommand } from './control/command-runner.js'
 import { createControlServer } from './control/control-server.js'
+import { createContainerActions } from './control/container-actions.js'
 import { createForwards } from './tunnel/forwards.js'
 import { createTunnelClient } from './tunnel/tunnel-client.js'
 import { createAgentApiClient } from './tunnel/agent-api-client.js'
@@ -79,6 +80,8 @@ export async function startAgent(
     signal,
   })
 
+  const containerActions = createContainerActions({ docker, containers, stacks, logger })
+
   // The parts call each other in a circle (control → sync → API client → tunnel → control), so they
   // meet through these events instead of closures over names declared further down.
   const happenings = new EventEmitter<{ 'sync-requested': []; 'tunnel-up': [] }>()
@@ -86,7 +89,12 @@ export async function startAgent(
   const control = createControlServer({
     allowlist: parseAllowlist(config.command_allowlist),
     controlKey: () => controlKey,
-    actions: { runCommand, restartStacks: () => executor.restartAll(), sync: () => void happenings.emit('sync-requested') },
+    actions: {
+      runCommand,
+      restartStacks: () => executor.restartAll(),
+      sync: () => void happenings.emit('sync-requested'),
+      container: (request) => containerActions.run(request),
+    },
     logger,
   })
   const forwards = createForwards({ sshdAddress: config.sshd_address, containers, control, logger })

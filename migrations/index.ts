@@ -6,6 +6,7 @@ import * as agent from './0004-agent.js'
 import * as retention from './0005-retention.js'
 import * as hostBoundSessions from './0006-host-bound-sessions.js'
 import * as userSshKeys from './0008-user-ssh-keys.js'
+import * as logArrivalOrder from './0009-log-arrival-order.js'
 import * as rollouts from './0010-rollouts.js'
 import * as agentReleases from './0011-agent-releases.js'
 import * as deployPhases from './0013-deploy-phases.js'
@@ -22,6 +23,7 @@ export const migrations: Record<string, Migration> = {
   '0005-retention': retention,
   '0006-host-bound-sessions': hostBoundSessions,
   '0008-user-ssh-keys': userSshKeys,
+  '0009-log-arrival-order': logArrivalOrder,
   '0010-rollouts': rollouts,
   '0011-agent-releases': agentReleases,
   '0013-deploy-phases': deployPhases,

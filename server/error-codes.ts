@@ -46,6 +46,7 @@ export const errorStatus = {
   VERSION_NOT_FOUND: 404,
   ROLLOUT_NOT_FOUND: 404,
   AGENT_RELEASE_NOT_FOUND: 404,
+  CONTAINER_NOT_FOUND: 404,
   // 409: the request is fine, the current state does not allow it.
   CONFLICT: 409,
   REFERENCE_CONFLICT: 409,
@@ -73,6 +74,7 @@ export const errorStatus = {
   ROLLOUT_STATE: 409,
   ROLLOUT_NO_DEVICES: 409,
   AGENT_NEEDS_NEWER_GATEWAY: 409,
+  CONTAINER_AMBIGUOUS: 409,
   // 410: a registration token that existed but no longer works.
   REGISTRATION_TOKEN_EXPIRED: 410,
   REGISTRATION_TOKEN_USED_UP: 410,

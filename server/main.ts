@@ -88,6 +88,8 @@ import { createDeviceMetricsStore } from './telemetry/device-metrics-store.js'
 import { createDeviceLogStore } from './telemetry/device-log-store.js'
 import { createOutboxIngest } from './telemetry/outbox-ingest.js'
 import { registerDeviceRuntimeRoutes } from './api/routes/device-runtime-routes.js'
+import { registerDeviceLogRoutes } from './api/routes/device-log-routes.js'
+import { createDeviceHealth } from './devices/device-health.js'
 import { AGENT_NOT_BUILT_MESSAGE, createAgentExecutable, defaultAgentDir } from './provision/agent-executable.js'
 import { createConfigFetchLimiter, type ConfigFetchLimitOptions } from './provision/config-fetch-limiter.js'
 import { createIgnitionConfigs } from './provision/ignition-configs.js'
@@ -162,6 +164,10 @@ export interface StartOptions {
   terminalPingSeconds?: number
   /** How often the rollout engine ticks (from the config); tests shorten it. */
   rolloutTickMs?: number
+  /** Keep-alive comment interval of live log streams (the config's, 15 s); tests shorten it. */
+  logKeepAliveMs?: number
+  /** How often a live log stream looks for entries another gateway node stored (2 s); entries stored on this node arrive at once. */
+  logFollowPollMs?: number
 }
 
 /**
@@ -273,13 +279,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
       certificateTtlSeconds: config.sshCertificateTtlSeconds,
       devicePrincipal: config.terminalUser,
     })
-    registerFleetRoutes(api, { fleets, devices })
     const deviceMetrics = createDeviceMetricsStore({ db })
+    const deviceHealth = createDeviceHealth({ db, latestReport: deviceMetrics.latestReport })
+    registerFleetRoutes(api, { fleets, devices, health: deviceHealth })
     registerDeviceRoutes(api, {
       devices,
       // On a route's transaction, device.changed waits for the commit: its listeners re-read the row.
       devicesIn: (trx, afterCommit) => createDeviceStore({ ...deviceStoreDeps, db: trx, onChange: (device) => afterCommit(() => events.emit('device.changed', device)) }),
       metrics: deviceMetrics,
+      health: deviceHealth,
     })
     registerAuditRoutes(api, { auditLog })
     // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.
@@ -345,7 +353,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           services: exposedServices,
           restarts: restartQueue,
           metrics: deviceMetrics,
-          ingest: createOutboxIngest({ db }),
+          ingest: createOutboxIngest({ db, onStored: (device_uuid) => events.emit('device.logs', { device_uuid }) }),
           revisions: createTargetRevisions({ db }),
           controlKey: (deviceUuid) => controlKeyFor(controlSecret, deviceUuid),
           heartbeatSeconds: options.agentHeartbeatSeconds ?? 30,
@@ -374,7 +382,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
       inTunnelServices: [agentApi.service],
       jump,
     })
-    registerDeviceRuntimeRoutes(api, { devices, metrics: deviceMetrics, logs: createDeviceLogStore({ db }), control: agentControl })
+    registerDeviceRuntimeRoutes(api, { devices, metrics: deviceMetrics, control: agentControl })
+    const logStreamDeps = { events, authenticator, liveAccess, keepAliveMs: options.logKeepAliveMs ?? config.logKeepAliveMs, pollMs: options.logFollowPollMs ?? 2000, logger }
+    registerDeviceLogRoutes(api, { devices, logs: createDeviceLogStore({ db }), ...logStreamDeps })
     // A changed service list changes the device's forwards: nudge its agent rather than wait for its heartbeat.
     events.on('service.changed', ({ device_uuid }) => void agentControl.sync(device_uuid))
     // The web terminal logs in to devices with a key of its own, which Ignition authorises on the device.

@@ -47,10 +47,23 @@ export const CONTROL_PATHS = {
   command: '/command',
   restart: '/restart',
   sync: '/sync',
+  container: '/container',
 } as const
 
 /** The gateway proves a control request is its own with this header (the key comes with the agent's config). */
 export const CONTROL_KEY_HEADER = 'x-edgetainer-control-key'
+
+/** A port of a container: published on the host, declared (EXPOSE), or found listening. */
+export interface ContainerPort {
+  /** The port inside the container (with host networking, the host's own). */
+  container_port: number
+  protocol: 'tcp' | 'udp'
+  /** Where it is published on the device, when it is. */
+  host_port: number | null
+  host_ip: string | null
+  /** published: `ports:` in compose; exposed: EXPOSE only; listening: a socket the container listens on. */
+  source: 'published' | 'exposed' | 'listening'
+}
 
 export interface ContainerState {
   /** Container name, e.g. `edgetainer-web-web-1`. */
@@ -66,6 +79,10 @@ export interface ContainerState {
   exit_code: number | null
   restart_count: number
   started_at: string | null
+  /** Added after the first agents: older ones leave both out. */
+  ports?: ContainerPort[]
+  /** The software whose stack the container belongs to, when the agent knows. */
+  software_id?: string | null
 }
 
 export interface DeviceMetrics {
@@ -249,6 +266,23 @@ export interface CommandResult {
 
 export interface ControlRestartRequest {
   target: 'stacks' | 'host'
+}
+
+export type ContainerAction = 'restart' | 'stop' | 'start'
+
+export interface ControlContainerRequest {
+  /** The compose service name (`web`), not the container's name. */
+  service: string
+  action: ContainerAction
+  /** Which software's stack, when two run a service of that name. */
+  software_id?: string
+}
+
+export interface ControlContainerResult {
+  service: string
+  action: ContainerAction
+  /** The service's containers after the action. */
+  containers: ContainerState[]
 }
 
 export interface ControlError {

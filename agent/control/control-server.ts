@@ -3,7 +3,8 @@ import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '../agent-logger.js'
 import { asSocketLike } from '../../shared/channel-socket.js'
-import { CONTROL_KEY_HEADER, CONTROL_PATHS, type CommandResult } from '../../shared/agent-wire.js'
+import { CONTROL_KEY_HEADER, CONTROL_PATHS, type CommandResult, type ControlContainerRequest, type ControlContainerResult } from '../../shared/agent-wire.js'
+import { ContainerActionRefusal } from './container-actions.js'
 import { isAllowed } from './allowlist.js'
 
 /** How a host reboot is asked for; it runs only if the allow-list permits exactly this. */
@@ -15,6 +16,7 @@ export interface ControlActions {
   runCommand(argv: string[], timeoutMs: number): Promise<CommandResult>
   restartStacks(): Promise<unknown>
   sync(): void
+  container(request: ControlContainerRequest): Promise<ControlContainerResult>
 }
 
 class Refusal extends Error {
@@ -90,6 +92,8 @@ export function createControlServer(deps: { allowlist: string[][]; controlKey: (
         if (body.target !== undefined && body.target !== 'stacks') throw new Refusal(400, 'VALIDATION_FAILED', 'target: must be stacks or host')
         return send(res, 202, { target: 'stacks', stacks: await deps.actions.restartStacks() })
       }
+      case CONTROL_PATHS.container:
+        return send(res, 200, await deps.actions.container(body as unknown as ControlContainerRequest))
       case CONTROL_PATHS.sync:
         deps.actions.sync()
         return send(res, 200, { ok: true })
@@ -107,7 +111,7 @@ export function createControlServer(deps: { allowlist: string[][]; controlKey: (
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: Error) => {
-      if (err instanceof Refusal) return send(res, err.status, { error: err.message, code: err.code })
+      if (err instanceof Refusal || err instanceof ContainerActionRefusal) return send(res, err.status, { error: err.message, code: err.code })
       logger.error({ err }, 'control request failed')
       send(res, 500, { error: 'internal error', code: 'INTERNAL' })
     })

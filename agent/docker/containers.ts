@@ -1,5 +1,6 @@
 import type { ContainerState } from '../../shared/agent-wire.js'
 import type { DockerCli } from './docker-cli.js'
+import { containerPorts, listeningPorts } from './container-ports.js'
 
 /** Every container the agent's stacks create carries this label (set in the compose override). */
 export const MANAGED_LABEL = 'io.edgetainer.managed'
@@ -7,8 +8,8 @@ export const MANAGED_LABEL = 'io.edgetainer.managed'
 interface Inspected {
   Id: string
   Name: string
-  Config: { Image: string; Labels: Record<string, string> | null }
-  State: { Status: string; ExitCode: number; StartedAt: string; Health?: { Status: string } }
+  Config: { Image: string; Labels: Record<string, string> | null; ExposedPorts?: Record<string, unknown> | null }
+  State: { Status: string; ExitCode: number; StartedAt: string; Pid?: number; Health?: { Status: string } }
   RestartCount: number
   HostConfig: { NetworkMode: string }
   NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[] | null> | null; Networks: Record<string, { IPAddress: string }> | null }
@@ -33,6 +34,11 @@ function toInfo(c: Inspected): ContainerInfo {
     exit_code: c.State.Status === 'running' ? null : c.State.ExitCode,
     restart_count: c.RestartCount,
     started_at: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : null,
+    ports: containerPorts(
+      c.NetworkSettings.Ports,
+      c.Config.ExposedPorts,
+      c.State.Status === 'running' ? listeningPorts(c.State.Pid ?? 0, c.HostConfig.NetworkMode === 'host') : [],
+    ),
     endpoint(port) {
       if (c.HostConfig.NetworkMode === 'host') return { host: '127.0.0.1', port }
       const published = c.NetworkSettings.Ports?.[`${port}/tcp`]?.[0]

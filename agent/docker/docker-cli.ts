@@ -80,6 +80,11 @@ export function createDockerCli(deps: { configured?: string; logger: Logger }) {
       const fileArgs = files.flatMap((f) => ['-f', f])
       return run(compose[0]!, [...compose.slice(1), '-p', project, ...fileArgs, ...args], options)
     },
+    /** A long-running docker command whose output is read as it comes (`docker logs -f`); the caller ends it. */
+    async spawn(args: string[]) {
+      // Wrapped: the subprocess is a promise itself, and returning it bare would wait for its end.
+      return { child: execa((await commands()).docker, args, { reject: false, stdin: 'ignore', buffer: false, cleanup: true }) }
+    },
     async describe(): Promise<string> {
       const { docker, compose } = await commands()
       return `docker=${docker} compose=${compose.join(' ')}`

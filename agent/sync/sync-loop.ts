@@ -96,12 +96,13 @@ export function createSyncLoop(deps: {
   }
 
   function heartbeatBody(): HeartbeatRequest {
+    const softwareOf = new Map(deps.stacks.current().map((s) => [s.project, s.software_id]))
     return {
       agent_version: deps.agentVersion,
       ...(deps.agentArch ? { agent_arch: deps.agentArch } : {}),
       at: new Date().toISOString(),
       metrics: deps.metrics.sample(),
-      containers: deps.watch.latest.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at }) => ({
+      containers: deps.watch.latest.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at, ports }) => ({
         name,
         project,
         service,
@@ -111,6 +112,8 @@ export function createSyncLoop(deps: {
         exit_code,
         restart_count,
         started_at,
+        ports,
+        software_id: project ? (softwareOf.get(project) ?? null) : null,
       })),
       software: deps.stacks.current().map((s) => ({ software_id: s.software_id, name: s.name, version: s.version })),
       outbox: { pending: deps.outbox.pending, dropped_log_lines: deps.outbox.dropped, quarantined: deps.outbox.quarantined },
@@ -167,6 +170,8 @@ export function createSyncLoop(deps: {
       clearTimeout(watchTimer)
       clearTimeout(lockRetryTimer)
       await Promise.allSettled([syncing, watching])
+      // Followers end after the last tick, so none starts behind the close.
+      await deps.logs.close()
     },
   }
 }

@@ -40,6 +40,20 @@ export const heartbeatBody = z.object({
         exit_code: z.number().int().nullable(),
         restart_count: z.number().int().nonnegative(),
         started_at: text(64).nullable(),
+        // Optional: agents before published-port reporting leave it out.
+        ports: z
+          .array(
+            z.object({
+              container_port: z.number().int().min(1).max(65535),
+              protocol: z.enum(['tcp', 'udp']),
+              host_port: z.number().int().min(1).max(65535).nullable(),
+              host_ip: text(64).nullable(),
+              source: z.enum(['published', 'exposed', 'listening']),
+            }),
+          )
+          .max(64)
+          .optional(),
+        software_id: text(64).nullable().optional(),
       }),
     )
     .max(500),

@@ -5,12 +5,16 @@ import type { Logger } from '../logger.js'
 import { createTunnelAgents } from '../proxy/tunnel-agent.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
 import { AGENT_CONTROL_NAME, AGENT_CONTROL_PORT } from '../../shared/agent-protocol.js'
-import { CONTROL_KEY_HEADER, CONTROL_PATHS, type CommandRequest, type CommandResult, type ControlRestartRequest } from '../../shared/agent-wire.js'
+import { CONTROL_KEY_HEADER, CONTROL_PATHS, type CommandRequest, type CommandResult, type ControlContainerRequest, type ControlContainerResult, type ControlRestartRequest } from '../../shared/agent-wire.js'
 
 /** The per-device control key: derived, so it survives gateway restarts without being stored. */
 export function controlKeyFor(secret: Buffer, deviceUuid: string): string {
   return createHmac('sha256', secret).update(deviceUuid).digest('base64url')
 }
+
+/** Refusal codes an agent may pass through to the caller (each has its status in the error table). */
+type RelayedCode = 'COMMAND_NOT_ALLOWED' | 'VALIDATION_FAILED' | 'CONTAINER_NOT_FOUND' | 'CONTAINER_AMBIGUOUS'
+const RELAYED_CODES: ReadonlySet<string> = new Set<RelayedCode>(['COMMAND_NOT_ALLOWED', 'VALIDATION_FAILED', 'CONTAINER_NOT_FOUND', 'CONTAINER_AMBIGUOUS'])
 
 /** Output the gateway accepts from an agent's answer; the agent cuts its own well below this. */
 const MAX_REPLY_BYTES = 4 * 1024 * 1024
@@ -82,7 +86,7 @@ export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buf
     if (reply.status >= 400) {
       const { error, code } = reply.body as { error?: unknown; code?: unknown }
       const message = typeof error === 'string' ? error.slice(0, 500) : 'the agent refused'
-      throw new DomainError(code === 'COMMAND_NOT_ALLOWED' || code === 'VALIDATION_FAILED' ? code : 'AGENT_ERROR', message)
+      throw new DomainError(typeof code === 'string' && RELAYED_CODES.has(code) ? (code as RelayedCode) : 'AGENT_ERROR', message)
     }
     return reply.body
   }
@@ -93,6 +97,10 @@ export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buf
     },
     async restart(deviceUuid: string, request: ControlRestartRequest): Promise<Record<string, unknown>> {
       return relay(await post<Record<string, unknown>>(deviceUuid, CONTROL_PATHS.restart, request, 120_000))
+    },
+    /** Restarts, stops or starts one compose service's containers; the agent finds them by service label. */
+    async container(deviceUuid: string, request: ControlContainerRequest): Promise<ControlContainerResult> {
+      return relay(await post<ControlContainerResult>(deviceUuid, CONTROL_PATHS.container, request, 120_000))
     },
     /** Asks the agent to refetch its config and software now instead of at its next heartbeat. Best effort. */
     async sync(deviceUuid: string): Promise<boolean> {

@@ -125,6 +125,8 @@ export const configSchema = z
     ssh_certificate_ttl_seconds: z.coerce.number().int().min(60).max(86_400).default(3600),
     terminal_user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Unix user name').default('core'),
     terminal_idle_minutes: z.coerce.number().positive().max(24 * 60).default(30),
+    /** Comment line sent on idle live-log streams, so proxies keep them open. */
+    log_keepalive_seconds: z.coerce.number().positive().max(3600).default(15),
     base_domain: hostname.default('localhost'),
     console_host: hostname.optional(),
     admin_password: z.string().min(8, 'must be at least 8 characters').optional(),
@@ -201,6 +203,8 @@ export interface Config {
   /** The device user the web terminal logs in as (Flatcar's is `core`). */
   readonly terminalUser: string
   readonly terminalIdleSeconds: number
+  /** How often an idle live-log stream (`GET /api/devices/:id/logs?follow=1`) sends `: keep-alive`. */
+  readonly logKeepAliveMs: number
   readonly baseDomain: string
   readonly consoleHost: string
   readonly adminPassword: string | undefined

@@ -183,6 +183,8 @@ export interface DeviceLogsTable {
   container: ColumnType<string | null, string | null | undefined, string | null>
   /** The agent's outbox sequence number: the device's own order. pg returns int8 as a string. */
   seq: ColumnType<string | number | null, number | null | undefined, number | null>
+  /** Arrival order at the gateway (a database sequence): what live logs and the `before` cursor follow. int8, so a string from pg. */
+  arrival: ColumnType<string | number, never, never>
 }
 
 export interface RegistrationTokensTable {
@@ -233,6 +235,8 @@ export interface DeviceMetricsTable extends MetricColumns {
 
 export interface DeviceMetricsLatestTable extends MetricColumns {
   device_id: string
+  /** The newest heartbeat's software list (RunningSoftware[]); null before an agent sent one. */
+  running_software: ColumnType<unknown, string | null | undefined, string | null>
 }
 
 export interface AgentOutboxCursorsTable {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { Database, DeploymentDeviceStatus } from '../db/schema.js'
+import type { Database, DeploymentDeviceStatus, DeviceStatus } from '../db/schema.js'
 import { aggregateStatus, type DeploymentStatus } from './deployment-status.js'
 import type { DeploymentWithSoftware } from './deployment-store.js'
 
@@ -13,6 +13,9 @@ export interface DeviceDeploymentStatus {
   /** What the device last reported for this software, whichever version that was. */
   reported_version: string | null
   updated_at: Date | null
+  /** Whether the device is connected now: a report from an offline device is what it said last, not what runs now. */
+  online: boolean
+  device_status: DeviceStatus
 }
 
 export interface DeploymentView {
@@ -47,8 +50,8 @@ export async function deploymentViews(db: Kysely<Database>, status: DeploymentSt
   const softwareIds = [...new Set(deployments.map((d) => d.software_id))]
 
   const [members, targets, overrides, reports] = await Promise.all([
-    fleetIds.length ? db.selectFrom('devices').select(['id', 'device_id', 'name', 'fleet_id']).where('fleet_id', 'in', fleetIds).orderBy('device_id').execute() : [],
-    deviceIds.length ? db.selectFrom('devices').select(['id', 'device_id', 'name', 'fleet_id']).where('id', 'in', deviceIds).execute() : [],
+    fleetIds.length ? db.selectFrom('devices').select(['id', 'device_id', 'name', 'fleet_id', 'status']).where('fleet_id', 'in', fleetIds).orderBy('device_id').execute() : [],
+    deviceIds.length ? db.selectFrom('devices').select(['id', 'device_id', 'name', 'fleet_id', 'status']).where('id', 'in', deviceIds).execute() : [],
     softwareIds.length && fleetIds.length
       ? db.selectFrom('deployments').select(['software_id', 'device_id']).where('device_id', 'is not', null).where('software_id', 'in', softwareIds).execute()
       : [],
@@ -71,6 +74,8 @@ export async function deploymentViews(db: Kysely<Database>, status: DeploymentSt
         error: current ? report.error : null,
         reported_version: report?.version ?? null,
         updated_at: report?.updated_at ?? null,
+        online: device.status === 'online',
+        device_status: device.status,
       }
     })
     return {

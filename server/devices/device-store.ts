@@ -8,6 +8,7 @@ import { parsePublicKey } from './device-keys.js'
 import { inTransaction } from '../db/in-transaction.js'
 import { firstFreeLabel, labelPrefix } from './device-labels.js'
 import { selectorSql, type Labels, type Requirement } from './label-selector.js'
+import { needsAttentionSql } from './device-health.js'
 
 export const deviceIdPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/
 export const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -47,6 +48,8 @@ export interface DeviceListQuery {
   q?: string
   /** Parsed label selector (label-selector.ts). */
   selector?: Requirement[]
+  /** Only devices that need attention (a failed or rolled-back deploy, or an error). */
+  attention?: boolean
 }
 
 /** Lets the proxy and tunnel drop cached routes when a device changes. */
@@ -177,6 +180,7 @@ export function createDeviceStore(deps: {
     if (q.fleet_id) base = base.where('fleet_id', '=', q.fleet_id)
     if (q.status) base = base.where('status', '=', q.status)
     if (q.selector?.length) base = base.where(selectorSql(q.selector))
+    if (q.attention !== undefined) base = base.where(q.attention ? needsAttentionSql('devices') : sql<boolean>`not ${needsAttentionSql('devices')}`)
     if (q.q) {
       const pattern = likePattern(q.q)
       base = base.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('device_id', 'ilike', pattern), eb('subdomain', 'ilike', pattern)]))

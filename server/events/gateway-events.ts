@@ -9,6 +9,8 @@ export interface GatewayEventMap {
   'device.status': [{ id: string; device_id: string; status: DeviceStatus; last_seen: Date | null }]
   /** An exposed service was created, updated, enabled, disabled or deleted. */
   'service.changed': [{ device_uuid: string }]
+  /** A device's shipped log entries were stored (live log streams read them). */
+  'device.logs': [{ device_uuid: string }]
 }
 
 export type GatewayEvents = EventEmitter<GatewayEventMap>

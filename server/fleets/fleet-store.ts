@@ -2,10 +2,13 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, FleetRow } from '../db/schema.js'
 import { ConflictError, NotFoundError } from '../errors.js'
 import { likePattern } from '../api/validation.js'
+import { needsAttentionSql } from '../devices/device-health.js'
 
 export interface FleetView extends FleetRow {
   device_count: number
   online_count: number
+  /** Devices with a failed or rolled-back deploy, or an error (see server/devices/device-health.ts). */
+  attention_count: number
 }
 
 export function createFleetStore(deps: { db: Kysely<Database> }) {
@@ -18,6 +21,7 @@ export function createFleetStore(deps: { db: Kysely<Database> }) {
       .select([
         sql<number>`(select count(*)::int from devices d where d.fleet_id = fleets.id)`.as('device_count'),
         sql<number>`(select count(*)::int from devices d where d.fleet_id = fleets.id and d.status = 'online')`.as('online_count'),
+        sql<number>`(select count(*)::int from devices d where d.fleet_id = fleets.id and ${needsAttentionSql('d')})`.as('attention_count'),
       ])
   }
 

@@ -1,11 +1,13 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, DeviceMetricsLatestTable } from '../db/schema.js'
-import type { ContainerState, DeviceMetrics } from '../../shared/agent-wire.js'
+import type { ContainerState, DeviceMetrics, RunningSoftware } from '../../shared/agent-wire.js'
 
 export interface MetricsSample {
   recorded_at: Date
   metrics: DeviceMetrics
   containers: ContainerState[]
+  /** What the agent says runs; kept on the latest row only. */
+  software?: RunningSoftware[]
 }
 
 type LatestRow = Selectable<DeviceMetricsLatestTable>
@@ -23,7 +25,7 @@ const metricKeys = [
 ] as const satisfies readonly (keyof DeviceMetrics)[]
 
 /** A sample as the API shows it. */
-export function metricsView(row: Omit<LatestRow, 'device_id'>) {
+export function metricsView(row: Omit<LatestRow, 'device_id' | 'running_software'>) {
   const metrics = Object.fromEntries(metricKeys.map((k) => [k, row[k] === null ? null : Number(row[k])])) as unknown as DeviceMetrics
   return { recorded_at: row.recorded_at, ...metrics, containers: row.containers as ContainerState[] }
 }
@@ -41,18 +43,25 @@ export function createDeviceMetricsStore(deps: { db: Kysely<Database> }) {
       recorded_at: sample.recorded_at,
       ...Object.fromEntries(metricKeys.map((k) => [k, finite(sample.metrics[k])])),
       containers: JSON.stringify(sample.containers),
-    } as Omit<LatestRow, 'device_id' | 'containers'> & { containers: string }
+    } as Omit<LatestRow, 'device_id' | 'containers' | 'running_software'> & { containers: string }
     await db.insertInto('device_metrics').values({ device_id: deviceUuid, ...values }).execute()
     await db
       .insertInto('device_metrics_latest')
-      .values({ device_id: deviceUuid, ...values })
-      .onConflict((oc) => oc.column('device_id').doUpdateSet(values))
+      .values({ device_id: deviceUuid, ...values, running_software: JSON.stringify(sample.software ?? []) })
+      .onConflict((oc) => oc.column('device_id').doUpdateSet({ ...values, running_software: JSON.stringify(sample.software ?? []) }))
       .execute()
   }
 
   async function latest(deviceUuid: string) {
     const row = await db.selectFrom('device_metrics_latest').selectAll().where('device_id', '=', deviceUuid).executeTakeFirst()
     return row ? metricsView(row) : null
+  }
+
+  /** The newest heartbeat: when, its containers and the software the agent says it runs. */
+  async function latestReport(deviceUuid: string): Promise<{ recorded_at: Date; containers: ContainerState[]; software: RunningSoftware[] } | undefined> {
+    const row = await db.selectFrom('device_metrics_latest').select(['recorded_at', 'containers', 'running_software']).where('device_id', '=', deviceUuid).executeTakeFirst()
+    if (!row) return undefined
+    return { recorded_at: row.recorded_at, containers: (row.containers ?? []) as ContainerState[], software: (row.running_software ?? []) as RunningSoftware[] }
   }
 
   async function history(deviceUuid: string, options: { since?: Date; limit: number }) {
@@ -63,7 +72,7 @@ export function createDeviceMetricsStore(deps: { db: Kysely<Database> }) {
     return rows.reverse().map(metricsView)
   }
 
-  return { record, latest, history }
+  return { record, latest, latestReport, history }
 }
 
 function finite(value: unknown): number | null {

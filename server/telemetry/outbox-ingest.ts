@@ -37,10 +37,17 @@ function logRow(deviceUuid: string, e: OutboxEvent): Insertable<DeviceLogsTable>
  * `rejected` row saying what was refused, so they are neither stored later
  * nor block what follows them.
  */
-export function createOutboxIngest(deps: { db: Kysely<Database> }) {
+export function createOutboxIngest(deps: { db: Kysely<Database>; onStored?: (deviceUuid: string) => void }) {
   const { db } = deps
 
   async function ingest(deviceUuid: string, batch: StatusBatch, rejected: RejectedEvent[] = []): Promise<StatusAck & { stored: number }> {
+    const result = await store(deviceUuid, batch, rejected)
+    // After the commit: live log streams read what is there now.
+    if (result.stored > 0 || result.rejected?.length) deps.onStored?.(deviceUuid)
+    return result
+  }
+
+  function store(deviceUuid: string, batch: StatusBatch, rejected: RejectedEvent[]): Promise<StatusAck & { stored: number }> {
     return db.transaction().execute(async (tx) => {
       const cursor = await tx.selectFrom('agent_outbox_cursors').selectAll().where('device_id', '=', deviceUuid).forUpdate().executeTakeFirst()
       const lastSeq = cursor && cursor.outbox_id === batch.outbox_id ? Number(cursor.last_seq) : 0

@@ -15,6 +15,19 @@ export interface TerminalOptions {
   signal?: AbortSignal
 }
 
+/**
+ * The device-side command for a shell in a container named by its compose
+ * service (`web`): compose names the container `et-…-web-1`, so the running
+ * container carrying the agent's label and that service label is looked up
+ * on the device; a name that is no service of the agent's is taken as a
+ * container name. `name` is validated by the bridge (letters, digits, `_.-`),
+ * so it needs no quoting. bash first, where the image has it.
+ */
+export function containerShellCommand(name: string): string {
+  const find = `docker ps -q --filter label=io.edgetainer.managed --filter label=com.docker.compose.service=${name} --filter status=running`
+  return `c=$(${find} | head -n 1); exec docker exec -it "\${c:-${name}}" sh -c 'command -v bash >/dev/null && exec bash || exec sh'`
+}
+
 export interface TerminalEnd {
   code: number
   reason: string
@@ -111,7 +124,7 @@ export function runTerminal(ws: WebSocket, device: DeviceSession, options: Termi
         })
         channel.on('close', () => finish({ code: 0, reason: 'shell closed' }))
       }
-      if (options.container) client.exec(`docker exec -it ${options.container} sh`, { pty }, open)
+      if (options.container) client.exec(containerShellCommand(options.container), { pty }, open)
       else client.shell(pty, open)
     })
     client.on('error', (err) => finish({ code: 1, reason: `SSH to the device failed: ${err.message}` }))

@@ -7,6 +7,7 @@ import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery } from '../validation.js'
 import { deviceDetailView, deviceView } from './device-view.js'
 import { labelsSchema, selectorField } from '../../devices/label-selector.js'
+import type { DeviceHealth } from '../../devices/device-health.js'
 
 const name = z.string().trim().min(1).max(100)
 const fleetId = z.uuid().nullish()
@@ -41,6 +42,7 @@ const deviceListQuery = paginationQuery.extend({
   q: z.string().max(100).optional(),
   /** A label selector, e.g. `site=north,hw in (pi4,pi5)`. */
   selector: selectorField.optional(),
+  attention: z.enum(['1', 'true', '0', 'false']).transform((v) => v === '1' || v === 'true').optional(),
 })
 
 const moveBody = z.object({ fleet_id: z.uuid().nullable() }).strict()
@@ -50,6 +52,8 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: {
     /** The store on a route's transaction; its change notices wait for the commit. */
     devicesIn: (trx: Kysely<Database>, afterCommit: (task: () => void) => void) => DeviceStore
     metrics?: { latest(deviceUuid: string): Promise<unknown> }
+    /** Why devices need attention, in words; lists and the detail carry it as `attention`. */
+    health?: DeviceHealth
   },
 ) {
   const { devices } = deps
@@ -57,13 +61,27 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: {
   api.route({
     method: 'get',
     path: '/api/devices',
-    summary: 'List devices; filter by fleet_id, status, a search q or a label selector (site=north,hw in (pi4,pi5))',
+    summary: 'List devices; filter by fleet_id, status, attention (1: a failed or rolled-back deploy, or an error), a search q or a label selector (site=north,hw in (pi4,pi5))',
     tag: 'devices',
     access: 'viewer',
     query: deviceListQuery,
     async handler({ query }) {
       const { items, total } = await devices.list({ ...query, selector: query.selector?.requirements })
-      return page(items.map(deviceView), total, query)
+      const attention = deps.health ? await deps.health.attention(items) : new Map<string, string>()
+      return page(items.map((d) => ({ ...deviceView(d), attention: attention.get(d.id) ?? null })), total, query)
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/devices/:id/release',
+    summary: 'What the device runs: each software with the version it runs and its last deploy result in words, each container with state, health, restarts, ports and since when',
+    tag: 'devices',
+    access: 'viewer',
+    async handler({ params }) {
+      const device = await devices.get(params.id!)
+      if (!deps.health) return { online: device.status === 'online', reported_at: null, software: [], other_containers: [] }
+      return { online: device.status === 'online', last_seen: device.last_seen, ...(await deps.health.release(device.id)) }
     },
   })
 
@@ -93,7 +111,8 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: {
     access: 'viewer',
     async handler({ params }) {
       const device = await devices.get(params.id!)
-      return deps.metrics ? deviceDetailView(device, await deps.metrics.latest(device.id)) : deviceView(device)
+      const attention = deps.health ? ((await deps.health.attention([device])).get(device.id) ?? null) : null
+      return { ...(deps.metrics ? deviceDetailView(device, await deps.metrics.latest(device.id)) : deviceView(device)), attention }
     },
   })
 

@@ -1,19 +1,13 @@
 import { z } from 'zod'
 import type { AgentControl } from '../../agent-api/agent-control-client.js'
 import type { DeviceStore } from '../../devices/device-store.js'
-import type { DeviceLogStore } from '../../telemetry/device-log-store.js'
 import type { DeviceMetricsStore } from '../../telemetry/device-metrics-store.js'
+import { ValidationError } from '../../errors.js'
 import type { RouteRegistry } from '../route-registry.js'
-import { page, paginationQuery } from '../validation.js'
 
 const since = z.iso.datetime({ offset: true }).transform((s) => new Date(s))
 
 const metricsQuery = z.object({ since: since.optional(), limit: z.coerce.number().int().min(1).max(5000).default(500) })
-const logsQuery = paginationQuery.extend({
-  since: since.optional(),
-  container: z.string().min(1).max(255).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(200),
-})
 
 const restartBody = z.object({ target: z.enum(['stacks', 'host']).default('stacks') }).strict()
 
@@ -25,8 +19,11 @@ const commandBody = z
   })
   .strict()
 
-export function registerDeviceRuntimeRoutes(api: RouteRegistry, deps: { devices: DeviceStore; metrics: DeviceMetricsStore; logs: DeviceLogStore; control: AgentControl }) {
-  const { devices, metrics, logs, control } = deps
+const servicePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/
+const containerBody = z.object({ software_id: z.uuid().optional() }).strict()
+
+export function registerDeviceRuntimeRoutes(api: RouteRegistry, deps: { devices: DeviceStore; metrics: DeviceMetricsStore; control: AgentControl }) {
+  const { devices, metrics, control } = deps
 
   api.route({
     method: 'get',
@@ -39,20 +36,6 @@ export function registerDeviceRuntimeRoutes(api: RouteRegistry, deps: { devices:
       const device = await devices.get(params.id!)
       const [latest, items] = await Promise.all([metrics.latest(device.id), metrics.history(device.id, query)])
       return { latest, items }
-    },
-  })
-
-  api.route({
-    method: 'get',
-    path: '/api/devices/:id/logs',
-    summary: 'Logs the device shipped (container output, deploy results, state changes), oldest first, paged; filter by since and container',
-    tag: 'devices',
-    access: 'viewer',
-    query: logsQuery,
-    async handler({ params, query }) {
-      const device = await devices.get(params.id!)
-      const { items, total } = await logs.list(device.id, query)
-      return page(items, total, query)
     },
   })
 
@@ -71,6 +54,30 @@ export function registerDeviceRuntimeRoutes(api: RouteRegistry, deps: { devices:
       return result
     },
   })
+
+  for (const action of ['restart', 'stop', 'start'] as const) {
+    api.route({
+      method: 'post',
+      path: `/api/devices/:id/containers/:service/${action}`,
+      summary: `${action[0]!.toUpperCase()}${action.slice(1)} the containers of one compose service on the device (by service name, e.g. web); the agent carries it out. Body: optional software_id when two stacks have the service`,
+      tag: 'devices',
+      access: 'operator',
+      body: containerBody,
+      async handler({ params, body, audit }) {
+        const device = await devices.get(params.id!)
+        const service = params.service!
+        if (!servicePattern.test(service)) throw new ValidationError('service', 'must be a compose service name (letters, digits, dot, dash, underscore)')
+        try {
+          const result = await control.container(device.id, { service, action, ...(body.software_id ? { software_id: body.software_id } : {}) })
+          await audit(`device.container.${action}`, 'device', device.id, { service, software_id: body.software_id ?? null, containers: result.containers.map((c) => c.name) })
+          return result
+        } catch (err) {
+          await audit(`device.container.${action}.failed`, 'device', device.id, { service, reason: (err as { code?: string }).code ?? 'error' })
+          throw err
+        }
+      },
+    })
+  }
 
   api.route({
     method: 'post',

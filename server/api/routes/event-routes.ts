@@ -2,6 +2,7 @@ import type { Authenticator } from '../../auth/authenticator.js'
 import type { LiveAccess } from '../../auth/live-access.js'
 import type { GatewayEventMap, GatewayEvents } from '../../events/gateway-events.js'
 import type { RouteRegistry } from '../route-registry.js'
+import { openSseStream } from '../sse-stream.js'
 
 /** Proxies and load balancers drop connections that stay silent for about a minute. */
 const PING_INTERVAL_MS = 25_000
@@ -27,54 +28,17 @@ export function registerEventRoutes(api: RouteRegistry, deps: { events: GatewayE
     access: 'viewer',
     streaming: true,
     async handler({ req, res, user }) {
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        'Cache-Control': 'no-cache, no-transform',
-        Connection: 'keep-alive',
-        // nginx buffers responses by default, which would hold events back.
-        'X-Accel-Buffering': 'no',
-      })
-      res.socket?.setNoDelay(true)
-      // Reconnect after 3 s if the stream drops; the console refetches on reconnect.
-      res.write('retry: 3000\n: connected\n\n')
-
-      const send = (event: string, data: unknown) => {
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-      }
+      const stream = openSseStream({ req, res, user, requiredRole: 'viewer', authenticator, liveAccess: deps.liveAccess, keepAliveMs: pingInterval, keepAliveComment: 'ping' })
       // Pick fields explicitly: device.changed carries the whole row (public key and all) on the bus.
-      const onStatus = (e: DeviceStatusEvent) => send('device.status', { id: e.id, device_id: e.device_id, status: e.status, last_seen: e.last_seen })
-      const onChanged = (e: DeviceChangedEvent) => send('device.changed', { id: e.id, device_id: e.device_id })
+      const onStatus = (e: DeviceStatusEvent) => void stream.send('device.status', { id: e.id, device_id: e.device_id, status: e.status, last_seen: e.last_seen })
+      const onChanged = (e: DeviceChangedEvent) => void stream.send('device.changed', { id: e.id, device_id: e.device_id })
       events.on('device.status', onStatus)
       events.on('device.changed', onChanged)
-
-      await new Promise<void>((resolve) => {
-        let closed = false
-        const close = () => {
-          if (closed) return
-          closed = true
-          clearInterval(ping)
-          untrack()
-          events.off('device.status', onStatus)
-          events.off('device.changed', onChanged)
-          res.end()
-          resolve()
-        }
-        const ping = setInterval(() => res.write(': ping\n\n'), pingInterval)
-        // A logout, a revoked token, a disabled account or a new password ends the stream.
-        const credentials = { authorization: req.get('authorization'), cookie: req.get('cookie') }
-        const untrack = deps.liveAccess.track({
-          user,
-          requiredRole: 'viewer',
-          reverify: () => authenticator.authenticateHeaders(credentials),
-          close: (reason) => {
-            res.write(`event: access.revoked\ndata: ${JSON.stringify({ reason })}\n\n`)
-            close()
-          },
-        })
-        req.on('close', close)
-        res.on('close', close)
-        res.on('error', close)
+      stream.onClose(() => {
+        events.off('device.status', onStatus)
+        events.off('device.changed', onChanged)
       })
+      await stream.done
       return undefined
     },
   })

@@ -4,6 +4,7 @@ import { createFleetStore, type FleetStore } from '../../fleets/fleet-store.js'
 import type { RouteRegistry } from '../route-registry.js'
 import { page, paginationQuery, uuidParam } from '../validation.js'
 import { deviceView } from './device-view.js'
+import type { DeviceHealth } from '../../devices/device-health.js'
 
 const name = z.string().trim().min(1).max(100)
 const description = z.string().max(2000).nullish()
@@ -11,7 +12,7 @@ const createFleetBody = z.object({ name, description }).strict()
 const updateFleetBody = z.object({ name: name.optional(), description }).strict()
 const fleetListQuery = paginationQuery.extend({ q: z.string().max(100).optional() })
 
-export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetStore; devices: DeviceStore }) {
+export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetStore; devices: DeviceStore; health?: DeviceHealth }) {
   const { fleets, devices } = deps
 
   api.route({
@@ -99,7 +100,8 @@ export function registerFleetRoutes(api: RouteRegistry, deps: { fleets: FleetSto
     async handler({ params, query }) {
       const fleet = await fleets.get(uuidParam(params.id, 'FLEET_NOT_FOUND', 'fleet'))
       const { items, total } = await devices.list({ ...query, fleet_id: fleet.id })
-      return page(items.map(deviceView), total, query)
+      const attention = deps.health ? await deps.health.attention(items) : new Map<string, string>()
+      return page(items.map((d) => ({ ...deviceView(d), attention: attention.get(d.id) ?? null })), total, query)
     },
   })
 }

@@ -6,6 +6,9 @@ import type {
   Device,
   DeviceLiveStatus,
   DeviceLogEntry,
+  DeviceRelease,
+  LogPage,
+  ContainerState,
   DeviceMetricsHistory,
   EnvVar,
   ExposedService,
@@ -78,6 +81,23 @@ export const devices = {
   status: (id: string) => http.get<DeviceLiveStatus>(`/api/devices/${enc(id)}/status`),
   /** Oldest first; `since` is an ISO time, `limit` at most 1000. */
   logs: (id: string, q: { since?: string; container?: string; limit: number; offset: number }) => http.get<Page<DeviceLogEntry>>(`/api/devices/${enc(id)}/logs`, q),
+  /** Newest first behind a cursor (`before: ''` starts at the newest); no ceiling on how far back. */
+  logsBefore: (id: string, q: { before: string; since?: string; container?: string; limit: number }) => {
+    // Built here rather than by withQuery, which leaves out empty values: an empty `before` means "from the newest".
+    const params = new URLSearchParams({ before: q.before, limit: String(q.limit) })
+    if (q.since) params.set('since', q.since)
+    if (q.container) params.set('container', q.container)
+    return http.get<LogPage>(`/api/devices/${enc(id)}/logs?${params}`)
+  },
+  /** The live stream's URL (Server-Sent Events; the session cookie authenticates it). */
+  logStreamUrl: (id: string, q: { container?: string; since?: string; limit?: number }) => {
+    const params = new URLSearchParams({ follow: '1' })
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
+    return `/api/devices/${enc(id)}/logs?${params}`
+  },
+  release: (id: string) => http.get<DeviceRelease>(`/api/devices/${enc(id)}/release`),
+  containerAction: (id: string, service: string, action: 'restart' | 'stop' | 'start', softwareId?: string) =>
+    http.post<{ service: string; action: string; containers: ContainerState[] }>(`/api/devices/${enc(id)}/containers/${enc(service)}/${action}`, softwareId ? { software_id: softwareId } : {}),
   metrics: (id: string, q: { since?: string; limit?: number }) => http.get<DeviceMetricsHistory>(`/api/devices/${enc(id)}/metrics`, q),
   envVars: (id: string) => http.get<unknown>(`/api/devices/${enc(id)}/env-vars`),
   resolvedEnv: (id: string) => http.get<ResolvedEnv>(`/api/devices/${enc(id)}/env-vars`, { resolved: true }),

@@ -1,4 +1,6 @@
-import type { DeviceMetrics } from '../../../shared/agent-wire'
+import type { ContainerState, DeviceMetrics } from '../../../shared/agent-wire'
+
+export type { ContainerPort, ContainerState } from '../../../shared/agent-wire'
 
 /** Wire shapes the console reads, as the gateway's routes answer them (dates arrive as ISO strings). */
 
@@ -48,6 +50,8 @@ export interface Fleet {
   description: string | null
   device_count: number
   online_count: number
+  /** Devices with a failed or rolled-back deploy, or an error. */
+  attention_count?: number
   created_at: string
   updated_at: string
 }
@@ -71,6 +75,8 @@ export interface Device {
   public_key_fingerprint: string | null
   created_at: string
   updated_at: string
+  /** Why the device needs attention, in words (a failed or rolled-back deploy, an error); null when it does not. */
+  attention?: string | null
 }
 
 export interface AuditEntry {
@@ -192,6 +198,29 @@ export interface DeploymentDeviceStatus {
   status: 'pending' | 'deploying' | 'downloading' | 'installing' | 'verifying' | 'running' | 'failed' | 'rolled_back' | string
   error?: string | null
   reported_version?: string | null
+  /** Whether the device is connected now: an offline device's status is what it said last. */
+  online?: boolean
+  device_status?: DeviceStatus
+}
+
+/** One page of `GET /api/devices/:id/logs?before=`: newest first, `next_before` pages further back. */
+export interface LogPage extends Page<DeviceLogEntry> {
+  next_before: string | null
+}
+
+/** `GET /api/devices/:id/release`: the device page's "Release and containers" panel. */
+export interface DeviceRelease {
+  online: boolean
+  reported_at: string | null
+  software: {
+    software_id: string
+    name: string
+    running_version: string | null
+    last_result: { version: string; status: string; error: string | null; updated_at: string; summary: string } | null
+    needs_attention: boolean
+    containers: ContainerState[]
+  }[]
+  other_containers: ContainerState[]
 }
 
 export interface Deployment {

@@ -14,9 +14,14 @@ const statuses: DeviceStatus[] = ['online', 'offline', 'updating', 'error']
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
 
 async function loadCounts() {
-  const [all, ...byStatus] = await Promise.all([devices.list({ limit: 1 }), ...statuses.map((status) => devices.list({ status, limit: 1 }))])
+  const [all, attention, ...byStatus] = await Promise.all([
+    devices.list({ limit: 1 }),
+    // A failed or rolled-back deploy, or an error: what the gateway counts as needing attention.
+    devices.list({ attention: '1', limit: 1 }),
+    ...statuses.map((status) => devices.list({ status, limit: 1 })),
+  ])
   const counts = Object.fromEntries(statuses.map((s, i) => [s, byStatus[i]!.total])) as Record<DeviceStatus, number>
-  return { total: all.total, ...counts }
+  return { total: all.total, attention: attention.total, ...counts }
 }
 
 function Stat(props: { label: string; value: number | string; icon: IconName; tone: string; foot?: string; href?: string }) {
@@ -56,6 +61,11 @@ function FleetBars(props: { items: Fleet[] }) {
             </div>
             <span class="fleet-bar-count">
               <strong>{f.online_count}</strong>/{f.device_count} online
+              {f.attention_count ? (
+                <span class="badge pill tone-red attention-pill" data-testid="fleet-attention">
+                  {f.attention_count} need{f.attention_count === 1 ? 's' : ''} attention
+                </span>
+              ) : null}
             </span>
           </li>
         )
@@ -95,7 +105,7 @@ export function DashboardPage() {
   useLiveEvents(refresh)
 
   const c = counts.data
-  const attention = c ? c.updating + c.error : 0
+  const attention = c ? c.attention : 0
   return (
     <div class="page">
       <PageHeader
@@ -124,7 +134,7 @@ export function DashboardPage() {
             <Stat label="Devices" value={c.total} icon="devices" tone="indigo" foot={plural(fleetList.data?.total ?? 0, 'fleet')} href="/devices" />
             <Stat label="Online" value={c.online} icon="power" tone="green" foot={c.total ? `${Math.round((c.online / c.total) * 100)}% of devices` : 'no devices yet'} href="/devices?status=online" />
             <Stat label="Offline" value={c.offline} icon="server" tone="slate" href="/devices?status=offline" />
-            <Stat label="Needs attention" value={attention} icon="alert" tone={attention ? 'red' : 'slate'} foot={`${c.updating} updating · ${c.error} error`} href="/devices?status=error" />
+            <Stat label="Needs attention" value={attention} icon="alert" tone={attention ? 'red' : 'slate'} foot={attention ? 'failed or rolled-back deploys, errors' : `${c.updating} updating · ${c.error} error`} href="/devices?attention=1" />
           </div>
           {c.total > 0 && (
             <div class="status-overview">

@@ -5,38 +5,28 @@ import { FormError } from '../ui/form'
 import { Icon } from '../ui/icons'
 import { EmptyState, ErrorState, Loading } from '../ui/states'
 import { describeRange, parseTimeRange, TimeRangePicker } from '../ui/time-range'
-import { usePoll } from '../ui/use-poll'
-import { LOG_MAX, LOG_PAGE, useLogWindow } from './device-log-window'
+import { LOG_PAGE, useLogWindow } from './device-log-window'
 import { LogPanel } from './log-panel'
 
-/**
- * Why a poll and not the live event stream: the gateway publishes no event
- * when a device's logs arrive (outbox ingest only writes rows; /api/events
- * carries device.status and device.changed), so a poll is the only way to see
- * new lines. 10 s, and only while the browser tab is visible.
- */
-const POLL_MS = 10_000
-
-/** What the device shipped: its containers' output, deploy results, container state changes, agent notices. */
+/** What the device shipped: its containers' output, deploy results, container state changes, agent notices. Live by default. */
 export function DeviceLogs(props: { device: Device }) {
   const { query } = useLocation()
   const container = query.get('container') ?? undefined
   const range = parseTimeRange(query.get('since'), 'all')
-  const logs = useLogWindow(props.device.id, { container, range })
-  usePoll(logs.reload, POLL_MS)
+  const live = query.get('live') !== '0'
+  const logs = useLogWindow(props.device.id, { container, range, live })
 
   // The filter lists every container seen while the page is open, so picking one does not hide the others.
   const [containers, setContainers] = useState<string[]>([])
   useEffect(() => {
     const seen = new Set(containers)
-    for (const e of logs.data?.items ?? []) if (e.container) seen.add(e.container)
+    for (const e of logs.entries) if (e.container) seen.add(e.container)
     if (container) seen.add(container)
     if (seen.size !== containers.length) setContainers([...seen].sort())
-  }, [logs.data, container])
+  }, [logs.entries, container])
 
   const filtered = Boolean(container) || range !== 'all'
-  const data = logs.data
-  const hidden = data ? data.offset : 0
+  const hidden = Math.max(0, logs.total - logs.entries.length)
 
   return (
     <section class="card card-flush log-card">
@@ -57,30 +47,38 @@ export function DeviceLogs(props: { device: Device }) {
         </select>
         <TimeRangePicker value={range} onChange={(r) => setQuery({ since: r === 'all' ? undefined : r })} />
         <span class="toolbar-count">
-          {data && (
+          {!logs.loading || logs.entries.length ? (
             <span data-testid="log-count">
-              {data.total === data.items.length ? `${data.total} ${data.total === 1 ? 'line' : 'lines'}` : `newest ${data.items.length} of ${data.total} lines`}
+              {logs.total === logs.entries.length ? `${logs.total} ${logs.total === 1 ? 'line' : 'lines'}` : `newest ${logs.entries.length} of ${logs.total} lines`}
             </span>
-          )}
-          <span class="log-live" title="New lines appear every 10 seconds while this tab is open">
-            <span class="dot" /> Auto-refresh
-          </span>
-          <button class="icon-btn" aria-label="Refresh now" title="Refresh now" onClick={logs.reload}>
+          ) : null}
+          <button
+            class={`btn btn-sm ${live ? 'btn-secondary' : 'btn-ghost'}`}
+            data-testid="log-live"
+            data-stream={logs.stream}
+            title={live ? 'New lines appear as the device sends them; click to pause' : 'Paused; click to follow new lines live'}
+            onClick={() => setQuery({ live: live ? '0' : undefined })}
+          >
+            <span class={`log-live ${logs.stream === 'live' ? '' : 'log-live-off'}`}>
+              <span class="dot" /> {live ? (logs.stream === 'live' ? 'Live' : 'Connecting…') : 'Paused'}
+            </span>
+          </button>
+          <button class="icon-btn" aria-label="Reload" title="Reload" onClick={logs.reload}>
             <Icon name="refresh" size={15} />
           </button>
         </span>
       </div>
-      {/* A failed refresh keeps the lines on screen and says why they may be stale. */}
-      {logs.error && data && (
+      {/* A failed load keeps the lines on screen and says why they may be stale. */}
+      {logs.error !== undefined && logs.entries.length > 0 && (
         <div class="card-alert">
           <FormError error={logs.error} />
         </div>
       )}
-      {logs.error && !data ? (
+      {logs.error !== undefined && !logs.entries.length ? (
         <ErrorState error={logs.error} retry={logs.reload} feature="Device logs" />
-      ) : !data ? (
+      ) : logs.loading && !logs.entries.length ? (
         <Loading />
-      ) : data.items.length === 0 ? (
+      ) : logs.entries.length === 0 ? (
         filtered ? (
           <EmptyState
             icon="search"
@@ -101,18 +99,14 @@ export function DeviceLogs(props: { device: Device }) {
         )
       ) : (
         <LogPanel
-          entries={data.items}
+          entries={logs.entries}
           top={
-            hidden > 0 && (
+            logs.hasOlder && (
               <div class="log-older">
-                {logs.size < LOG_MAX ? (
-                  <button class="btn btn-sm log-older-btn" disabled={logs.loading} onClick={logs.loadOlder}>
-                    {logs.loading ? 'Loading…' : `Load ${Math.min(LOG_PAGE, hidden)} older lines`}
-                  </button>
-                ) : (
-                  <span>The panel holds the newest {LOG_MAX} lines; pick a container to narrow them.</span>
-                )}
-                <span class="log-older-count">{hidden} older not shown</span>
+                <button class="btn btn-sm log-older-btn" disabled={logs.loading} onClick={logs.loadOlder}>
+                  {logs.loading ? 'Loading…' : `Load ${Math.min(LOG_PAGE, hidden || LOG_PAGE)} older lines`}
+                </button>
+                {hidden > 0 && <span class="log-older-count">{hidden} older not shown</span>}
               </div>
             )
           }

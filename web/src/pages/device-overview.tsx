@@ -7,6 +7,7 @@ import { Card } from '../ui/page'
 import { ErrorState, Loading } from '../ui/states'
 import { useResource } from '../ui/use-resource'
 import { DeviceAgentCard } from './agent-version'
+import { DeviceReleasePanel } from './device-release'
 
 function Fact(props: { label: string; children: ComponentChildren; mono?: boolean }) {
   return (
@@ -116,6 +117,13 @@ export function DeviceOverview(props: { device: Device; fleet?: Fleet }) {
   const d = props.device
   const host = window.location.hostname
   return (
+    <div class="stack">
+      {d.attention && (
+        <div class="card-alert-attention" role="alert" data-testid="device-attention">
+          <strong>Needs attention.</strong> {d.attention}
+        </div>
+      )}
+      <DeviceReleasePanel device={d} />
     <div class="grid grid-2">
       <Card title="Details">
         <dl class="kv-grid">
@@ -163,6 +171,7 @@ export function DeviceOverview(props: { device: Device; fleet?: Fleet }) {
         </Card>
         <DeviceAgentCard deviceId={d.id} />
       </div>
+    </div>
     </div>
   )
 }

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks'
-import { services, type ServiceInput } from '../api/endpoints'
+import { devices, services, type ServiceInput } from '../api/endpoints'
 import type { Device, ExposedService } from '../api/types'
 import { useCan } from '../state/session'
 import { Pill } from '../ui/badges'
@@ -13,9 +13,31 @@ import { useResource } from '../ui/use-resource'
 
 const fields = ['name', 'container_name', 'internal_port', 'protocol', 'url_path', 'auth_required'] as const
 
+/** Ports the device reported for its containers (published, declared or listening), for the picker. */
+function usePortChoices(deviceId: string) {
+  const release = useResource(() => devices.release(deviceId), [deviceId])
+  const containers = [...(release.data?.software.flatMap((s) => s.containers) ?? []), ...(release.data?.other_containers ?? [])]
+  const seen = new Set<string>()
+  return containers.flatMap((c) =>
+    (c.ports ?? []).flatMap((p) => {
+      const service = c.service ?? c.name
+      const key = `${service}:${p.container_port}`
+      if (p.protocol !== 'tcp' || seen.has(key)) return []
+      seen.add(key)
+      const how = p.source === 'published' ? `published on ${p.host_port}` : p.source
+      return [{ key, service, port: p.container_port, label: `${service} : ${p.container_port} (${how})` }]
+    }),
+  )
+}
+
 function ServiceFormModal(props: { deviceId: string; service?: ExposedService; onClose(): void; onSaved(s: ExposedService): void }) {
   const form = useForm(fields)
   const s = props.service
+  const choices = usePortChoices(props.deviceId)
+  const [target, setTarget] = useState({ container: s?.container_name ?? '', port: s ? String(s.internal_port) : '' })
+  const picked = choices.find((c) => c.service === target.container && String(c.port) === target.port)?.key ?? (target.container || target.port ? 'other' : '')
+  const [other, setOther] = useState(false)
+  const freeText = !choices.length || other || (picked === 'other' && Boolean(s)) || Boolean(form.fieldErrors.container_name || form.fieldErrors.internal_port)
 
   function onSubmit(event: Event) {
     const v = formValues(event)
@@ -39,12 +61,45 @@ function ServiceFormModal(props: { deviceId: string; service?: ExposedService; o
         <Field label="Name" name="name" error={form.fieldErrors.name} hint="Becomes the subdomain label: name.device.domain">
           <input id="f-name" name="name" class="mono" defaultValue={s?.name} placeholder="web" />
         </Field>
-        <div class="form-row">
-          <Field label="Container" name="container_name" error={form.fieldErrors.container_name}>
-            <input id="f-container_name" name="container_name" class="mono" defaultValue={s?.container_name} placeholder="web" />
+        {choices.length > 0 && (
+          <Field label="Container port" name="port_pick" hint="Ports the device reports its containers listen on or publish">
+            <select
+              id="f-port-pick"
+              value={freeText ? 'other' : picked}
+              onChange={(e) => {
+                const value = e.currentTarget.value
+                const choice = choices.find((c) => c.key === value)
+                setOther(value === 'other')
+                if (choice) setTarget({ container: choice.service, port: String(choice.port) })
+              }}
+            >
+              <option value="" disabled>
+                Pick a container port…
+              </option>
+              {choices.map((c) => (
+                <option key={c.key} value={c.key}>
+                  {c.label}
+                </option>
+              ))}
+              <option value="other">Another container or port…</option>
+            </select>
+          </Field>
+        )}
+        <div class="form-row" hidden={!freeText}>
+          <Field label="Container" name="container_name" error={form.fieldErrors.container_name} hint="The compose service name, e.g. web">
+            <input id="f-container_name" name="container_name" class="mono" value={target.container} onInput={(e) => setTarget({ ...target, container: e.currentTarget.value })} placeholder="web" />
           </Field>
           <Field label="Port" name="internal_port" error={form.fieldErrors.internal_port}>
-            <input id="f-internal_port" name="internal_port" type="number" min={1} max={65535} defaultValue={s ? String(s.internal_port) : ''} placeholder="8080" />
+            <input
+              id="f-internal_port"
+              name="internal_port"
+              type="number"
+              min={1}
+              max={65535}
+              value={target.port}
+              onInput={(e) => setTarget({ ...target, port: e.currentTarget.value })}
+              placeholder="8080"
+            />
           </Field>
         </div>
         <div class="form-row">

@@ -36,6 +36,11 @@ export function DeviceTable(props: { items: Device[]; fleets?: Map<string, Fleet
               </td>
               <td>
                 <StatusBadge status={d.status} />
+                {d.attention && (
+                  <span class="badge pill tone-red attention-pill" title={d.attention} data-testid="attention">
+                    needs attention
+                  </span>
+                )}
               </td>
               {props.showFleet && (
                 <td>{fleet ? <a href={`/fleets/${fleet.id}`}>{fleet.name}</a> : d.fleet_id ? <span class="muted">…</span> : <span class="muted">Unassigned</span>}</td>

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks'
 import type { Device } from '../api/types'
 import { useCan } from '../state/session'
+import { useLocation } from '../state/router'
 import { terminalUrl } from '../terminal/terminal-protocol'
 import { LazyTerminalView } from '../terminal/lazy-terminal'
 import type { TerminalState } from '../terminal/terminal-view'
@@ -12,8 +13,10 @@ const stateLabels: Record<TerminalState, string> = { connecting: 'Connecting', c
 /** The device's shell (or a container's, with ?container=) in the browser, over the gateway's terminal WebSocket. */
 export function DeviceTerminal(props: { device: Device }) {
   const allowed = useCan('operator')
-  const [container, setContainer] = useState('')
-  const [session, setSession] = useState<{ n: number; container: string } | null>({ n: 1, container: '' })
+  // ?container=web opens a shell in that compose service (the Release panel links here).
+  const initial = useLocation().query.get('container') ?? ''
+  const [container, setContainer] = useState(initial)
+  const [session, setSession] = useState<{ n: number; container: string } | null>({ n: 1, container: initial })
   const [state, setState] = useState<TerminalState>('connecting')
 
   if (!allowed)
@@ -44,7 +47,7 @@ export function DeviceTerminal(props: { device: Device }) {
             connect()
           }}
         >
-          <input class="mono select-sm" aria-label="Container" placeholder="container (optional)" value={container} onInput={(e) => setContainer(e.currentTarget.value)} />
+          <input class="mono select-sm" aria-label="Container" placeholder="service, e.g. web (optional)" value={container} onInput={(e) => setContainer(e.currentTarget.value)} />
           <button class="btn btn-secondary btn-sm" type="submit">
             <Icon name="terminal" size={14} /> {session && state !== 'closed' ? 'Reconnect' : 'Connect'}
           </button>

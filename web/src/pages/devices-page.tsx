@@ -29,7 +29,8 @@ export function DevicesPage() {
   const fleetId = query.get('fleet') ?? ''
   const [offset, setOffset] = useState(0)
   const isAdmin = useCan('admin')
-  const list = useResource(() => devices.list({ q, status, fleet_id: fleetId, limit: PAGE, offset }), [q, status, fleetId, offset])
+  const attention = query.get('attention') === '1' ? '1' : undefined
+  const list = useResource(() => devices.list({ q, status, fleet_id: fleetId, attention, limit: PAGE, offset }), [q, status, fleetId, attention, offset])
   const fleetList = useResource(() => fleets.list({ limit: 500 }), [])
   const fleetMap = useMemo(() => new Map((fleetList.data?.items ?? []).map((f) => [f.id, f])), [fleetList.data])
   const refetch = useDebounced(list.reload, 400)

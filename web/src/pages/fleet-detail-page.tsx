@@ -83,6 +83,10 @@ export function FleetDetailPage(props: { params: Record<string, string> }) {
           <span>Offline or other</span>
           <strong>{f.device_count - f.online_count}</strong>
         </div>
+        <div data-testid="fleet-attention">
+          <span>Needs attention</span>
+          <strong class={f.attention_count ? 'text-red' : ''}>{f.attention_count ?? 0}</strong>
+        </div>
         <div>
           <span>Created</span>
           <strong class="small-strong">{formatDate(f.created_at)}</strong>

@@ -90,6 +90,7 @@ export function FleetsPage() {
                         <span>
                           {f.online_count}/{f.device_count}
                         </span>
+                        {f.attention_count ? <span class="badge pill tone-red attention-pill">{f.attention_count} need attention</span> : null}
                       </div>
                     </td>
                     <td class="muted">{formatDate(f.created_at)}</td>

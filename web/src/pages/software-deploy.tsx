@@ -146,7 +146,14 @@ export function SoftwareDeploy(props: { software: Software }) {
                             <a class="small" href={`/devices/${s.id}`}>
                               {s.name ?? s.device_id}
                             </a>{' '}
-                            <StatusPill status={s.status} />
+                            {s.online === false ? (
+                              // What an offline device said last is not what runs now: say offline, and what it said in the title.
+                              <span title={`last reported: ${(s.status ?? 'pending').replace('_', ' ')}`} data-testid="deployed-offline">
+                                <Pill tone="neutral">offline</Pill>
+                              </span>
+                            ) : (
+                              <StatusPill status={s.status} />
+                            )}
                             {s.error && <div class="small text-red">{s.error}</div>}
                           </li>
                         ))}
