@@ -15,6 +15,9 @@ packages+=(ignition)
 # The agent's tests run real stacks: dockerd, docker-compose (Debian's docker CLI has no compose plugin)
 # and busybox-static, from which the test image is built.
 packages+=(docker.io docker-compose busybox-static)
+# git: the gateway imports software from git repositories with it; the tests serve repositories
+# through its http-backend (smart HTTP) and git-shell (behind the test sshd).
+packages+=(git)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { GitFetchError } from './git-errors.js'
@@ -57,6 +57,7 @@ export function createGitFetcher(settings: GitFetcherSettings) {
     const repo = path.join(root, 'repo.git')
     const close = () => rm(root, { recursive: true, force: true })
     try {
+      await mkdir(home, { mode: 0o700 })
       const config: GitConfigPairs = []
       const env: Record<string, string> = {}
       const knownHostsFile = path.join(home, 'known_hosts')
@@ -64,7 +65,6 @@ export function createGitFetcher(settings: GitFetcherSettings) {
         const basic = Buffer.from(`${remote.auth.username}:${remote.auth.token}`).toString('base64')
         config.push(['http.extraHeader', `Authorization: Basic ${basic}`])
       }
-      await runOk(['init', '--bare', '--quiet', repo], root, home, [])
       if (remote.auth.kind === 'ssh') {
         const keyFile = path.join(home, 'deploy_key')
         await writeFile(keyFile, remote.auth.privateKey.endsWith('\n') ? remote.auth.privateKey : `${remote.auth.privateKey}\n`, { mode: 0o600 })
@@ -80,7 +80,8 @@ export function createGitFetcher(settings: GitFetcherSettings) {
         ].join(' ')
         env.GIT_SSH_VARIANT = 'ssh'
       }
-      const fetched = await runGit(['-C', repo, 'fetch', '--quiet', '--depth=1', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head', '--', remote.url, `+${remote.ref}:refs/edgetainer/fetched`], {
+      // One process: a bare, single-branch clone of depth 1 (--branch takes a branch or a tag). No working tree is ever written.
+      const fetched = await runGit(['clone', '--quiet', '--bare', '--depth=1', '--single-branch', '--no-tags', `--branch=${remote.ref}`, '--', remote.url, repo], {
         cwd: root,
         home,
         limits: settings,
@@ -92,23 +93,35 @@ export function createGitFetcher(settings: GitFetcherSettings) {
       if (fetched.tooLarge) throw new GitFetchError(`fetching ${remote.ref} exceeded the limit of ${Math.round(settings.maxWriteBytes / 1024 / 1024)} MB`)
       if (fetched.exitCode !== 0) throw new GitFetchError(`git fetch failed: ${gitErrorSummary(fetched)}`)
 
-      const shaOut = await runOk(['-C', repo, 'rev-parse', '--verify', 'refs/edgetainer/fetched^{commit}'], root, home, protocols)
+      const info = await runOk(['-C', repo, 'show', '-s', '--no-show-signature', '--format=%H%x00%an <%ae>%x00%B', 'HEAD^{commit}'], root, home, protocols)
+      const [shaOut = '', author = '', message = ''] = info.split('\0')
       const sha = shaOut.trim()
-      const info = await runOk(['-C', repo, 'show', '-s', '--no-show-signature', '--format=%an <%ae>%x00%B', sha], root, home, protocols)
-      const [author = '', message = ''] = info.split('\0')
+      // Trees are listed one directory at a time, each once: the compose search order costs one git call.
+      const dirs = new Map<string, Promise<Map<string, TreeEntry>>>()
+      const listDir = (dir: string) => {
+        let listing = dirs.get(dir)
+        if (!listing) {
+          listing = runOk(['-C', repo, 'ls-tree', '-l', '-z', dir ? `${sha}:${dir}` : sha], root, home, protocols).then((out) => {
+            const entries = new Map<string, TreeEntry>()
+            for (const record of out.split('\0')) {
+              const entry = parseLsTree(record)
+              if (entry) entries.set(record.slice(record.indexOf('\t') + 1), entry)
+            }
+            return entries
+          })
+          dirs.set(dir, listing)
+        }
+        return listing
+      }
       const knownHosts = remote.auth.kind === 'ssh' ? (await readFile(knownHostsFile, 'utf8').catch(() => '')).trim() || null : null
 
       return {
         commit: { sha, author: author.trim().slice(0, 500), message: message.trim().slice(0, MAX_MESSAGE) },
         knownHosts,
         async entry(treePath: string): Promise<TreeEntry | undefined> {
-          const out = await runOk(['-C', repo, 'ls-tree', '-l', '-z', sha, '--', treePath], root, home, protocols)
-          // ls-tree also matches a path's directory prefix; keep the record that is exactly this path.
-          for (const record of out.split('\0')) {
-            const entry = parseLsTree(record)
-            if (entry && record.slice(record.indexOf('\t') + 1) === treePath) return entry
-          }
-          return undefined
+          const slash = treePath.lastIndexOf('/')
+          // The reader walks parents first, so the directory listed here is known to be a tree.
+          return (await listDir(slash < 0 ? '' : treePath.slice(0, slash))).get(treePath.slice(slash + 1))
         },
         blob: (oid: string) => runOk(['-C', repo, 'cat-file', 'blob', oid], root, home, protocols),
         close,
