@@ -51,8 +51,8 @@ export async function runGit(
   const env: Record<string, string> = {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: options.home,
-    LANG: 'C',
-    LC_ALL: 'C',
+    // Untranslated messages, which the sync status shows and the tests read.
+    LC_ALL: 'C.UTF-8',
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_CONFIG_GLOBAL: '/dev/null',
     GIT_TERMINAL_PROMPT: '0',
