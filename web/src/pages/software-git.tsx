@@ -76,7 +76,7 @@ export function GitSourceCard(props: { software: Software; git: GitSource; onCha
       title="Git source"
       actions={
         canSync && (
-          <button class="btn btn-secondary btn-sm" disabled={busy || g.syncing} onClick={() => void syncNow()}>
+          <button class="btn btn-secondary btn-sm" disabled={busy} onClick={() => void syncNow()}>
             <Icon name="refresh" size={14} /> Sync now
           </button>
         )
