@@ -80,8 +80,10 @@ export function createGitFetcher(settings: GitFetcherSettings) {
         ].join(' ')
         env.GIT_SSH_VARIANT = 'ssh'
       }
-      // One process: a bare, single-branch clone of depth 1 (--branch takes a branch or a tag). No working tree is ever written.
-      const fetched = await runGit(['clone', '--quiet', '--bare', '--depth=1', '--single-branch', '--no-tags', `--branch=${remote.ref}`, '--', remote.url, repo], {
+      // One process: a bare, single-branch clone of depth 1. No working tree is ever written.
+      // --branch takes a branch or tag name, so a full refs/heads/ or refs/tags/ ref is shortened.
+      const branch = remote.ref.replace(/^refs\/(heads|tags)\//, '')
+      const fetched = await runGit(['clone', '--quiet', '--bare', '--depth=1', '--single-branch', '--no-tags', `--branch=${branch}`, '--', remote.url, repo], {
         cwd: root,
         home,
         limits: settings,

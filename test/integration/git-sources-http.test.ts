@@ -55,6 +55,18 @@ t.test('a sync imports the compose and defaults of the ref as a version carrying
   t.equal((await versions(sw.id)).length, 1)
 })
 
+t.test('a tag, or a full ref name, works as the ref', async (t) => {
+  const tagged = createTestRepo(root, 'tagged')
+  const sha = tagged.push({ 'compose.yml': compose('nginx:tagged') }, 'Release 1.0')
+  tagged.tag('v1.0')
+  tagged.push({ 'compose.yml': compose('nginx:after-the-tag') }, 'After the tag')
+  const byTag = await createGitSoftware('by-tag', 'tagged', { git_ref: 'v1.0' })
+  t.match((await http.post(`/api/software/${byTag.id}/sync`, undefined, { token })).body, { status: 'imported', commit: { sha } }, 'an annotated tag resolves to its commit')
+  const byRef = await createGitSoftware('by-full-ref', 'tagged', { git_ref: 'refs/heads/main' })
+  t.match((await http.post(`/api/software/${byRef.id}/sync`, undefined, { token })).body, { status: 'imported', compose_path: 'compose.yml' })
+  t.equal((await detail(byRef.id)).docker_compose_yaml, compose('nginx:after-the-tag'))
+})
+
 t.test('a wrong token is a clear fetch error, recorded, with no secret in it', async (t) => {
   const bad = await createGitSoftware('bad-token', 'stack', { git_token: 'wrong-token-value' })
   const res = await http.post(`/api/software/${bad.id}/sync`, undefined, { token })

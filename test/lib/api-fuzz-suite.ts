@@ -79,7 +79,8 @@ function judge(answer: Answer): string | undefined {
  * reached the gateway's last-resort handler.
  */
 export async function runApiFuzzSuite(t: Tap, dialect: DialectName, runsPerRoute: number): Promise<void> {
-  const env = testGatewayEnv(t)
+  // Fuzzed git software may name any host: a short fetch limit keeps each sync (and the poller) brief.
+  const env = testGatewayEnv(t, { EDGETAINER_GIT_FETCH_TIMEOUT_SECONDS: '3' })
   if (dialect === 'postgres') env.DATABASE_URL = await createPostgresDatabase(t)
   const gateway = await spawnGateway(t, env)
   t.teardown(() => agent.destroy())

@@ -18,6 +18,8 @@ export interface TestRepo {
   name: string
   /** Commits the changes in a working clone and pushes them to the bare repository's main; returns the commit SHA. */
   push(files: Record<string, FileChange>, message: string, author?: string): string
+  /** Tags the last commit (annotated) and pushes the tag. */
+  tag(name: string): void
 }
 
 /** git for the test's own side (working clone, pushes), with no user or system config. */
@@ -61,6 +63,10 @@ export function createTestRepo(root: string, name = 'stack'): TestRepo {
       testGit(['-c', 'user.name=Tester', '-c', 'user.email=tester@example.com', 'commit', '--quiet', '--allow-empty', `--author=${author}`, '-m', message], work, home)
       testGit(['push', '--quiet', '--force', bare, 'HEAD:refs/heads/main'], work, home)
       return testGit(['rev-parse', 'HEAD'], work, home)
+    },
+    tag(tagName) {
+      testGit(['-c', 'user.name=Tester', '-c', 'user.email=tester@example.com', 'tag', '-a', '-m', tagName, tagName], work, home)
+      testGit(['push', '--quiet', bare, `refs/tags/${tagName}`], work, home)
     },
   }
 }
