@@ -5,6 +5,7 @@ import * as certificates from './0003-certificates.js'
 import * as agent from './0004-agent.js'
 import * as retention from './0005-retention.js'
 import * as hostBoundSessions from './0006-host-bound-sessions.js'
+import * as gitSources from './0007-git-sources.js'
 import * as userSshKeys from './0008-user-ssh-keys.js'
 import * as logArrivalOrder from './0009-log-arrival-order.js'
 import * as rollouts from './0010-rollouts.js'
@@ -22,6 +23,7 @@ export const migrations: Record<string, Migration> = {
   '0004-agent': agent,
   '0005-retention': retention,
   '0006-host-bound-sessions': hostBoundSessions,
+  '0007-git-sources': gitSources,
   '0008-user-ssh-keys': userSshKeys,
   '0009-log-arrival-order': logArrivalOrder,
   '0010-rollouts': rollouts,

@@ -17,6 +17,9 @@ packages+=(ignition)
 packages+=(docker.io docker-compose busybox-static)
 # The linux-arm64 agent runs under qemu-user with the arm64 glibc, libstdc++ and libgcc from the cross packages.
 packages+=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross)
+# git: the gateway imports software from git repositories with it; the tests serve repositories
+# through its http-backend (smart HTTP) and git-shell (behind the test sshd).
+packages+=(git)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

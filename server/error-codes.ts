@@ -22,6 +22,7 @@ export const errorStatus = {
   UNAUTHORIZED: 401,
   INVALID_CREDENTIALS: 401,
   HANDOFF_INVALID: 401,
+  WEBHOOK_SIGNATURE_INVALID: 401,
   // 403: a credential that may not do this.
   FORBIDDEN: 403,
   CSRF_CHECK_FAILED: 403,
@@ -75,6 +76,9 @@ export const errorStatus = {
   ROLLOUT_NO_DEVICES: 409,
   AGENT_NEEDS_NEWER_GATEWAY: 409,
   CONTAINER_AMBIGUOUS: 409,
+  NOT_A_GIT_SOURCE: 409,
+  // 422: a git repository whose content cannot become a version (no compose file, a symlink leaving it, a file too large).
+  GIT_IMPORT_REFUSED: 422,
   // 410: a registration token that existed but no longer works.
   REGISTRATION_TOKEN_EXPIRED: 410,
   REGISTRATION_TOKEN_USED_UP: 410,
@@ -105,6 +109,8 @@ export const errorStatus = {
   SESSION_CLOSED: 503,
   AGENT_NOT_BUILT: 503,
   AGENT_TIMEOUT: 502,
+  // A git remote that could not be fetched (unreachable, credentials refused, over the size or time limit).
+  GIT_FETCH_FAILED: 502,
 } as const satisfies Record<string, number>
 
 export type ErrorCode = keyof typeof errorStatus

@@ -105,6 +105,12 @@ import { createReleaseStore } from './releases/release-store.js'
 import { createAgentTargets } from './releases/agent-targets.js'
 import { mountAgentUpdateRoutes } from './agent-api/agent-update-routes.js'
 import { registerAgentReleaseRoutes } from './api/routes/agent-release-routes.js'
+import { createGitSourceStore } from './git/git-source-store.js'
+import { createGitFetcher } from './git/git-fetcher.js'
+import { createGitImporter } from './git/git-importer.js'
+import { createGitPoller } from './git/git-poller.js'
+import { createGitSourceWrites } from './git/git-source-view.js'
+import { registerGitSourceRoutes } from './api/routes/git-source-routes.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -297,7 +303,24 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const deploymentStore = createDeploymentStore({ db, software: softwareStore })
     const deploymentStatus = createDeploymentStatus({ db })
     const deviceResolver = createDeviceResolver({ db, codec: envCodec, envStore, software: softwareStore, deployments: deploymentStore })
-    registerSoftwareRoutes(api, { software: softwareStore, codec: envCodec })
+    // Software from git: sources with sealed credentials, the importer (Debian's git), its poller and webhook.
+    const gitSources = createGitSourceStore({ db, box: createSecretBox(masterKey.derive('git-secrets')), minPollSeconds: config.git.minPollSeconds })
+    const gitImporter = createGitImporter({
+      db,
+      codec: envCodec,
+      fetcher: createGitFetcher({ timeoutMs: config.git.fetchTimeoutMs, maxWriteBytes: config.git.maxFetchBytes, allowInsecureTransports: config.git.allowInsecureTransports }),
+      sources: gitSources,
+      maxFileBytes: config.git.maxFileBytes,
+      logger,
+    })
+    const gitWrites = createGitSourceWrites({
+      sources: gitSources,
+      allowInsecureTransports: config.git.allowInsecureTransports,
+      publicUrl: () => deviceEndpoints().url,
+      isSyncing: gitImporter.isRunning,
+    })
+    registerSoftwareRoutes(api, { software: softwareStore, codec: envCodec, git: { writes: gitWrites, sourceOf: (id) => gitSources.get(db, id) } })
+    registerGitSourceRoutes(api, { db, software: softwareStore, sources: gitSources, importer: gitImporter, auditLog, logger })
     registerDeploymentRoutes(api, {
       db,
       deployments: deploymentStore,
@@ -475,6 +498,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     closers.push('retention', () => retention.close())
     rolloutEngine.start()
     closers.push('rollout engine', () => rolloutEngine.close())
+    const gitPoller = createGitPoller({ db, sources: gitSources, importer: gitImporter, logger, settings: { checkIntervalMs: config.git.pollCheckMs, concurrency: config.git.maxConcurrentSyncs } })
+    gitPoller.start()
+    closers.push('git poller', () => gitPoller.close())
     logger.info({ http_port: bound.http, https_port: bound.https, ssh_port: bound.ssh, address: config.bindAddress, database: database.description }, 'gateway listening')
 
     return {

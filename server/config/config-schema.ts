@@ -175,6 +175,20 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Software from git repositories (docs/git-sources.md). */
+    git: z
+      .object({
+        fetch_timeout_seconds: z.coerce.number().positive().max(3600).default(60),
+        max_fetch_mb: z.coerce.number().positive().max(10_240).default(50),
+        max_file_kb: z.coerce.number().int().min(1).max(256).default(256),
+        poll_check_seconds: z.coerce.number().min(0.05).max(3600).default(15),
+        min_poll_seconds: z.coerce.number().int().min(1).max(86_400).default(60),
+        max_concurrent_syncs: z.coerce.number().int().min(1).max(64).default(2),
+        /** http:// and file:// remotes: for tests against local servers only, never on a gateway that faces users. */
+        allow_insecure_transports: strictBoolean(false),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
 
@@ -233,5 +247,14 @@ export interface Config {
     readonly metricsDays: number
     readonly sessionsDays: number
     readonly intervalMs: number
+  }
+  readonly git: {
+    readonly fetchTimeoutMs: number
+    readonly maxFetchBytes: number
+    readonly maxFileBytes: number
+    readonly pollCheckMs: number
+    readonly minPollSeconds: number
+    readonly maxConcurrentSyncs: number
+    readonly allowInsecureTransports: boolean
   }
 }

@@ -52,6 +52,13 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_RETENTION_SESSIONS_DAYS: ['retention', 'sessions_days'],
   EDGETAINER_RETENTION_INTERVAL_MINUTES: ['retention', 'interval_minutes'],
   EDGETAINER_ROLLOUT_TICK_SECONDS: ['rollout_tick_seconds'],
+  EDGETAINER_GIT_FETCH_TIMEOUT_SECONDS: ['git', 'fetch_timeout_seconds'],
+  EDGETAINER_GIT_MAX_FETCH_MB: ['git', 'max_fetch_mb'],
+  EDGETAINER_GIT_MAX_FILE_KB: ['git', 'max_file_kb'],
+  EDGETAINER_GIT_POLL_CHECK_SECONDS: ['git', 'poll_check_seconds'],
+  EDGETAINER_GIT_MIN_POLL_SECONDS: ['git', 'min_poll_seconds'],
+  EDGETAINER_GIT_MAX_CONCURRENT_SYNCS: ['git', 'max_concurrent_syncs'],
+  EDGETAINER_GIT_ALLOW_INSECURE_TRANSPORTS: ['git', 'allow_insecure_transports'],
 }
 
 export const configEnvironmentNames = Object.keys(envOverrides)
@@ -146,6 +153,15 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
       metricsDays: c.retention.metrics_days,
       sessionsDays: c.retention.sessions_days,
       intervalMs: Math.round(c.retention.interval_minutes * 60_000),
+    }),
+    git: Object.freeze({
+      fetchTimeoutMs: Math.round(c.git.fetch_timeout_seconds * 1000),
+      maxFetchBytes: Math.round(c.git.max_fetch_mb * 1024 * 1024),
+      maxFileBytes: c.git.max_file_kb * 1024,
+      pollCheckMs: Math.round(c.git.poll_check_seconds * 1000),
+      minPollSeconds: c.git.min_poll_seconds,
+      maxConcurrentSyncs: c.git.max_concurrent_syncs,
+      allowInsecureTransports: c.git.allow_insecure_transports,
     }),
   }
   return Object.freeze(config)

@@ -115,6 +115,10 @@ export interface SoftwareVersionsTable {
   env_vars: Json<Record<string, unknown>>
   created_by: string | null
   created_at: CreatedAt
+  /** For a version imported from git: the commit it came from. */
+  commit_sha: ColumnType<string | null, string | null | undefined, never>
+  commit_author: ColumnType<string | null, string | null | undefined, never>
+  commit_message: ColumnType<string | null, string | null | undefined, never>
 }
 
 /** `downloading`, `installing` and `verifying` are the phases agents report; `deploying` is what older agents send instead. */
@@ -399,6 +403,29 @@ export interface AgentVersionTargetsTable {
   updated_at: UpdatedAt
 }
 
+/** How a git software is fetched, its sealed credentials and its sync state (server/git/). */
+export interface GitSourcesTable {
+  software_id: string
+  compose_path: string | null
+  defaults_path: string | null
+  poll_interval_seconds: ColumnType<number, number | undefined, number>
+  git_username: string | null
+  token_sealed: string | null
+  webhook_secret_sealed: string | null
+  deploy_key_sealed: string | null
+  deploy_key_public: string | null
+  ssh_known_hosts: string | null
+  last_sync_at: Timestamp | null
+  last_sync_status: 'ok' | 'error' | null
+  last_sync_error: string | null
+  last_commit: string | null
+  imported_compose_blob: string | null
+  imported_defaults_blob: string | null
+  next_poll_at: Timestamp | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
@@ -429,6 +456,7 @@ export interface Database {
   agent_releases: AgentReleasesTable
   device_agents: DeviceAgentsTable
   agent_version_targets: AgentVersionTargetsTable
+  git_sources: GitSourcesTable
 }
 
 export type UserRow = Selectable<UsersTable>

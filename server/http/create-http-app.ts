@@ -10,6 +10,7 @@ import { buildOpenApiDocument } from '../api/openapi.js'
 import { createErrorHandler } from './error-handler.js'
 import { createHttpMetrics } from './http-metrics.js'
 import { isJsonMediaType } from './media-type.js'
+import { keepRawBody } from './raw-body.js'
 
 export interface HttpAppDeps {
   api: RouteRegistry
@@ -65,7 +66,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   for (const handler of deps.before ?? []) app.use(handler)
   // application/json and application/*+json; other types stay unparsed and the route registry refuses them (415).
-  app.use('/api', express.json({ limit: '1mb', type: (req) => isJsonMediaType(req.headers['content-type']) }))
+  // The parsed bytes stay on the request for signature checks (git webhooks sign the body, not its JSON).
+  app.use('/api', express.json({ limit: '1mb', type: (req) => isJsonMediaType(req.headers['content-type']), verify: keepRawBody }))
   app.use(deps.api.router)
   app.use('/api', (_req, _res, next) => next(new NotFoundError('ROUTE_NOT_FOUND', 'route')))
   app.use(createErrorHandler(deps.logger))

@@ -44,15 +44,10 @@ function envText(codec: EnvCodec, version: SoftwareVersionRow, other: SoftwareVe
  * header as `git diff` would print two files.
  */
 export function diffVersions(codec: EnvCodec, a: SoftwareVersionRow, b: SoftwareVersionRow): string {
-  const compose = createTwoFilesPatch(
-    `a/docker-compose.yml`,
-    `b/docker-compose.yml`,
-    a.docker_compose_yaml,
-    b.docker_compose_yaml,
-    `version ${a.version}`,
-    `version ${b.version}`,
-  )
-  const env = createTwoFilesPatch(`a/env`, `b/env`, envText(codec, a, b, false), envText(codec, b, a, true), `version ${a.version}`, `version ${b.version}`)
+  // A version imported from git names its commit too, so a diff between commits says which.
+  const label = (v: SoftwareVersionRow) => `version ${v.version}${v.commit_sha ? ` (commit ${v.commit_sha.slice(0, 12)})` : ''}`
+  const compose = createTwoFilesPatch(`a/docker-compose.yml`, `b/docker-compose.yml`, a.docker_compose_yaml, b.docker_compose_yaml, label(a), label(b))
+  const env = createTwoFilesPatch(`a/env`, `b/env`, envText(codec, a, b, false), envText(codec, b, a, true), label(a), label(b))
   // Drop the `===` banner the diff package puts first, and files without hunks, as `git diff` does.
   const strip = (patch: string) => (patch.includes('\n@@ ') ? patch.replace(/^=+\n/, '') : '')
   return strip(compose) + strip(env)

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { paginationQuery } from '../api/validation.js'
 import { softwareEnvBody } from '../env/env-var-schema.js'
 import { MAX_COMPOSE_BYTES } from './compose-validation.js'
+import { gitSourceFields } from '../git/git-source-schema.js'
 
 // Input schemas of the software routes (and the version label deploys use too).
 
@@ -17,10 +18,10 @@ export const versionLabel = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, 'must be 1-64 letters, digits, dot, dash, plus or underscore, starting with a letter or digit')
 
 export const createSoftwareBody = z
-  .object({ name, description, source: source.optional(), repo_url: repoUrl, git_ref: gitRef, docker_compose_yaml: compose.optional(), env_vars: softwareEnvBody.optional(), version: versionLabel.optional() })
+  .object({ name, description, source: source.optional(), repo_url: repoUrl, git_ref: gitRef, docker_compose_yaml: compose.optional(), env_vars: softwareEnvBody.optional(), version: versionLabel.optional(), ...gitSourceFields })
   .strict()
 export const updateSoftwareBody = z
-  .object({ name: name.optional(), description, source: source.optional(), repo_url: repoUrl, git_ref: gitRef, docker_compose_yaml: compose.optional(), env_vars: softwareEnvBody.optional(), version: versionLabel.optional() })
+  .object({ name: name.optional(), description, source: source.optional(), repo_url: repoUrl, git_ref: gitRef, docker_compose_yaml: compose.optional(), env_vars: softwareEnvBody.optional(), version: versionLabel.optional(), ...gitSourceFields })
   .strict()
 export const uploadFields = z.object({ software_id: z.uuid().optional(), name: name.optional(), description, version: versionLabel.optional() }).strict()
 export const softwareListQuery = paginationQuery.extend({ q: z.string().max(100).optional() })

@@ -26,6 +26,13 @@ export interface SoftwareInput {
 
 export type SoftwarePatch = Partial<SoftwareInput>
 
+/** The commit a version imported from git came from. */
+export interface VersionCommit {
+  sha: string
+  author: string
+  message: string
+}
+
 /** What a write did: the software now, and the version it made (none when compose and defaults stayed the same). */
 export interface SoftwareWrite {
   software: SoftwareRow
@@ -52,7 +59,7 @@ export function createSoftwareStore(deps: { db: Kysely<Database>; codec: EnvCode
   }
 
   /** Inserts the next version and points the software at it. The caller holds the software row lock. */
-  async function addVersion(tx: Transaction<Database>, softwareId: string, compose: string, env: SoftwareEnv, label: string | undefined, actor: string) {
+  async function addVersion(tx: Transaction<Database>, softwareId: string, compose: string, env: SoftwareEnv, label: string | undefined, actor: string, commit?: VersionCommit) {
     const last = await latest(tx, softwareId)
     const seq = (last?.seq ?? 0) + 1
     const taken = async (v: string) => Boolean(await tx.selectFrom('software_versions').select('id').where('software_id', '=', softwareId).where('version', '=', v).executeTakeFirst())
@@ -62,7 +69,17 @@ export function createSoftwareStore(deps: { db: Kysely<Database>; codec: EnvCode
     for (let k = 1; label === undefined && (await taken(version)); k++) version = `${seq}.${k}`
     const row = await tx
       .insertInto('software_versions')
-      .values({ software_id: softwareId, seq, version, docker_compose_yaml: compose, env_vars: JSON.stringify(env), created_by: actor })
+      .values({
+        software_id: softwareId,
+        seq,
+        version,
+        docker_compose_yaml: compose,
+        env_vars: JSON.stringify(env),
+        created_by: actor,
+        commit_sha: commit?.sha ?? null,
+        commit_author: commit?.author ?? null,
+        commit_message: commit?.message ?? null,
+      })
       .returningAll()
       .executeTakeFirstOrThrow()
     await tx
@@ -187,7 +204,26 @@ export function createSoftwareStore(deps: { db: Kysely<Database>; codec: EnvCode
     return version(software.id, software.current_version)
   }
 
-  return { create, get, list, update, remove, versions, version, currentVersion }
+  /**
+   * A version imported from git: the compose and defaults of one commit,
+   * under the software row lock like every other write. `build` sees the
+   * newest version, so what a console user set (secrets) can carry over.
+   */
+  async function importVersion(
+    id: string,
+    commit: VersionCommit,
+    build: (latest: SoftwareVersionRow | undefined) => { compose: string; env: SoftwareEnv },
+    actor: string,
+  ): Promise<SoftwareVersionRow> {
+    return inTransaction(db, async (tx) => {
+      const current = await tx.selectFrom('software').select('id').where('id', '=', id).forUpdate().executeTakeFirst()
+      if (!current) throw new NotFoundError('SOFTWARE_NOT_FOUND', 'software')
+      const { compose, env } = build(await latest(tx, id))
+      return addVersion(tx, id, compose, env, undefined, actor, commit)
+    })
+  }
+
+  return { create, get, list, update, remove, versions, version, currentVersion, importVersion }
 }
 
 export type SoftwareStore = ReturnType<typeof createSoftwareStore>

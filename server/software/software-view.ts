@@ -1,4 +1,5 @@
 import type { EnvCodec, StoredVarSet } from '../env/env-codec.js'
+import { commitBrowseUrl } from '../git/git-remote.js'
 import { composeServices } from './compose-validation.js'
 import { asSoftwareEnv, maskSoftwareEnv } from './software-env.js'
 import type { SoftwareRow, SoftwareVersionRow } from './software-store.js'
@@ -40,13 +41,24 @@ export function softwareDetail(codec: EnvCodec, row: SoftwareRow, current: Softw
   }
 }
 
-export function versionSummary(row: SoftwareVersionRow, currentVersion: string | null) {
-  return { version: row.version, seq: row.seq, current: row.version === currentVersion, created_by: row.created_by, created_at: row.created_at }
+/** A version in lists; one imported from git names its commit, with a web link where the host's layout is known. */
+export function versionSummary(row: SoftwareVersionRow, currentVersion: string | null, repoUrl: string | null = null) {
+  return {
+    version: row.version,
+    seq: row.seq,
+    current: row.version === currentVersion,
+    created_by: row.created_by,
+    created_at: row.created_at,
+    commit_sha: row.commit_sha,
+    commit_author: row.commit_author,
+    commit_message: row.commit_message,
+    commit_url: commitBrowseUrl(repoUrl, row.commit_sha) ?? null,
+  }
 }
 
-export function versionDetail(codec: EnvCodec, row: SoftwareVersionRow, currentVersion: string | null) {
+export function versionDetail(codec: EnvCodec, row: SoftwareVersionRow, currentVersion: string | null, repoUrl: string | null = null) {
   return {
-    ...versionSummary(row, currentVersion),
+    ...versionSummary(row, currentVersion, repoUrl),
     docker_compose_yaml: row.docker_compose_yaml,
     services: composeServices(row.docker_compose_yaml),
     env_vars: softwareEnvView(codec, row),

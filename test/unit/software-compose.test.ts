@@ -57,6 +57,9 @@ t.test('the version diff is unified, masks secrets and marks changed ones', asyn
     env_vars: { vars: codec.seal({ TOKEN: { value: token, secret: true, description: null }, MODE: { value: image, secret: false, description: null } }, undefined, 'vars'), services: {} },
     created_by: 'admin',
     created_at: new Date(),
+    commit_sha: null,
+    commit_author: null,
+    commit_message: null,
   })
   const diff = diffVersions(codec, version('1', 'nginx:1', 'old-token'), version('2', 'nginx:2', 'new-token'))
   t.match(diff, /^--- a\/docker-compose\.yml\tversion 1\n\+\+\+ b\/docker-compose\.yml\tversion 2\n@@ -1,3 \+1,3 @@\n/)

@@ -8,6 +8,8 @@ import { diffVersions } from '../../software/software-diff.js'
 import { createSoftwareStore, type SoftwareStore, type SoftwareWrite } from '../../software/software-store.js'
 import { softwareDetail, softwareEnvView, softwareSummary, versionDetail, versionSummary } from '../../software/software-view.js'
 import type { RouteRegistry } from '../route-registry.js'
+import type { GitSourceWrites } from '../../git/git-source-view.js'
+import type { GitSourceRow } from '../../git/git-source-store.js'
 import { page, parseInput, uuidParam } from '../validation.js'
 
 /** Audit details for a write: what changed, never a secret value (env changes carry names only for secrets). */
@@ -15,13 +17,20 @@ function writeDetails(write: SoftwareWrite, extra: Record<string, unknown> = {})
   return { name: write.software.name, ...extra, version: write.version?.version ?? null, env_changes: write.envChanges }
 }
 
-export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: SoftwareStore; codec: EnvCodec }) {
-  const { software, codec } = deps
+/** The git side of software writes and views (server/git/); absent, git software is only recorded. */
+export interface SoftwareGitDeps {
+  writes: GitSourceWrites
+  sourceOf(softwareId: string): Promise<GitSourceRow | undefined>
+}
+
+export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: SoftwareStore; codec: EnvCodec; git?: SoftwareGitDeps }) {
+  const { software, codec, git } = deps
   const readUpload = createComposeUpload()
 
   async function detail(id: string) {
     const row = await software.get(id)
-    return softwareDetail(codec, row, await software.currentVersion(row))
+    const base = softwareDetail(codec, row, await software.currentVersion(row))
+    return git ? { ...base, git: git.writes.view(row, await git.sourceOf(id)) } : base
   }
 
   api.route({
@@ -48,6 +57,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     async handler({ body, user, transaction }) {
       const write = await transaction(async (trx, audit) => {
         const w = await createSoftwareStore({ db: trx, codec }).create(body, user.username)
+        await git?.writes.apply(trx, w.software, body)
         await audit('software.create', 'software', w.software.id, writeDetails(w, { source: w.software.source }))
         return w
       })
@@ -107,7 +117,12 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     body: updateSoftwareBody,
     async handler({ params, body, user, transaction }) {
       const write = await transaction(async (trx, audit) => {
-        const w = await createSoftwareStore({ db: trx, codec }).update(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'), body, user.username)
+        const store = createSoftwareStore({ db: trx, codec })
+        const id = uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software')
+        const before = git ? await store.get(id) : undefined
+        const w = await store.update(id, body, user.username)
+        await git?.writes.apply(trx, w.software, body, before)
+        // Field names only: git_token and webhook_secret values never reach the audit log.
         await audit('software.update', 'software', w.software.id, writeDetails(w, { fields: Object.keys(body) }))
         return w
       })
@@ -141,7 +156,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     async handler({ params }) {
       const row = await software.get(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'))
       const versions = await software.versions(row.id)
-      return { items: versions.map((v) => versionSummary(v, row.current_version)), current_version: row.current_version }
+      return { items: versions.map((v) => versionSummary(v, row.current_version, row.repo_url)), current_version: row.current_version }
     },
   })
 
@@ -153,7 +168,7 @@ export function registerSoftwareRoutes(api: RouteRegistry, deps: { software: Sof
     access: 'viewer',
     async handler({ params }) {
       const row = await software.get(uuidParam(params.id, 'SOFTWARE_NOT_FOUND', 'software'))
-      return versionDetail(codec, await software.version(row.id, params.version!), row.current_version)
+      return versionDetail(codec, await software.version(row.id, params.version!), row.current_version, row.repo_url)
     },
   })
 

@@ -22,6 +22,7 @@ import type {
   ResolvedEnv,
   Software,
   SoftwareVersion,
+  SyncResult,
   User,
 } from './types'
 
@@ -135,6 +136,9 @@ export const software = {
   putEnv: (id: string, body: { vars: Record<string, EnvVar>; services?: Record<string, { vars: Record<string, EnvVar> }> }) =>
     http.put<unknown>(`/api/software/${enc(id)}/env-vars`, body),
   deploy: (id: string, body: { fleet_id?: string; device_id?: string; version?: string; pinned?: boolean }) => http.post<Deployment>(`/api/software/${enc(id)}/deploy`, body),
+  sync: (id: string) => http.post<SyncResult>(`/api/software/${enc(id)}/sync`, {}),
+  webhookSecret: (id: string) => http.post<{ webhook_secret: string }>(`/api/software/${enc(id)}/webhook-secret`, {}),
+  rotateDeployKey: (id: string) => http.post<{ deploy_key_public: string }>(`/api/software/${enc(id)}/deploy-key`, {}),
 }
 
 export const deployments = {

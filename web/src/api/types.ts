@@ -178,8 +178,40 @@ export interface Software {
   /** Detail only: the current version's compose and its service names. */
   docker_compose_yaml?: string | null
   services?: string[]
+  /** Detail only, for git software: how it is fetched and its sync status (no secret is ever sent). */
+  git?: GitSource | null
   created_at: string
   updated_at: string
+}
+
+export interface GitSource {
+  repo_url: string
+  ref: string
+  compose_path: string | null
+  compose_search_order: string[]
+  defaults_path: string | null
+  default_defaults_path: string
+  poll_interval_seconds: number
+  auth: 'deploy_key' | 'token' | 'none'
+  git_username: string | null
+  has_token: boolean
+  deploy_key_public: string | null
+  ssh_known_hosts: string | null
+  webhook_url: string
+  has_webhook_secret: boolean
+  last_sync_at: string | null
+  last_sync_status: 'ok' | 'error' | null
+  last_sync_error: string | null
+  last_commit: string | null
+  last_commit_url: string | null
+  next_poll_at: string | null
+  syncing: boolean
+}
+
+export interface SyncResult {
+  status: 'imported' | 'unchanged'
+  commit: { sha: string; author: string; message: string }
+  version: string | null
 }
 
 export interface SoftwareVersion {
@@ -188,6 +220,10 @@ export interface SoftwareVersion {
   current?: boolean
   created_by?: string | null
   created_at?: string
+  commit_sha?: string | null
+  commit_author?: string | null
+  commit_message?: string | null
+  commit_url?: string | null
 }
 
 export interface DeploymentDeviceStatus {

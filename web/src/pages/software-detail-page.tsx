@@ -16,6 +16,7 @@ import { SoftwareDeploy } from './software-deploy'
 import { composeField } from './software-form'
 import { SoftwareEnv } from './software-env'
 import { SoftwareVersions } from './software-versions'
+import { GitSourceCard } from './software-git'
 
 function ComposeCard(props: { software: Software; onSaved(s: Software): void }) {
   const canEdit = useCan('admin')
@@ -118,13 +119,16 @@ export function SoftwareDetailPage(props: { params: Record<string, string> }) {
       ) : tab === 'deploy' ? (
         <SoftwareDeploy software={s} />
       ) : (
-        <ComposeCard
-          software={s}
-          onSaved={(next) => {
-            item.setData(next)
-            toast('success', 'New version saved', next.current_version ? `Version ${next.current_version}` : next.name)
-          }}
-        />
+        <>
+          {s.git && <GitSourceCard software={s} git={s.git} onChanged={item.reload} />}
+          <ComposeCard
+            software={s}
+            onSaved={(next) => {
+              item.setData(next)
+              toast('success', 'New version saved', next.current_version ? `Version ${next.current_version}` : next.name)
+            }}
+          />
+        </>
       )}
       {deleting && (
         <ConfirmModal

@@ -5,6 +5,7 @@ import { formatDate } from '../ui/format'
 import { Card } from '../ui/page'
 import { EmptyState, ErrorState, Loading } from '../ui/states'
 import { useResource } from '../ui/use-resource'
+import { CommitRef } from './software-git'
 
 /** A unified diff, coloured by line kind. */
 export function DiffView(props: { diff: string }) {
@@ -55,6 +56,13 @@ export function SoftwareVersions(props: { software: Software }) {
                     {v.created_at ? formatDate(v.created_at) : ''}
                     {v.created_by && ` · ${v.created_by}`}
                   </div>
+                  {v.commit_sha && (
+                    <div class="small" data-testid="version-commit">
+                      commit <CommitRef sha={v.commit_sha} url={v.commit_url} />
+                      {v.commit_message && ` · ${v.commit_message.split('\n')[0]!.slice(0, 80)}`}
+                      {v.commit_author && <span class="muted"> · {v.commit_author.replace(/ <[^>]*>$/, '')}</span>}
+                    </div>
+                  )}
                 </div>
                 {previous && (
                   <button class="btn btn-ghost btn-sm" onClick={() => setPair({ a: previous.version, b: v.version })}>
