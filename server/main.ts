@@ -63,6 +63,7 @@ import { createTerminalBridge } from './terminal/terminal-bridge.js'
 import { createHandoffTickets } from './auth/handoff-tickets.js'
 import { createGatewayOrigins, type GatewayOrigins } from './http/gateway-origins.js'
 import { registerTerminalRoutes } from './api/routes/terminal-routes.js'
+import { registerGatewayInfoRoutes } from './api/routes/gateway-info-routes.js'
 import { createLiveAccess } from './auth/live-access.js'
 import { deferredEvents } from './events/deferred-events.js'
 import { createTlsGateway } from './tls/tls-gateway.js'
@@ -330,6 +331,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // The web terminal logs in to devices with a key of its own, which Ignition authorises on the device.
     const terminalKey = loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key')
     registerTerminalRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
+    // The CLI's ssh and tunnel find the jump host and pin its key here.
+    registerGatewayInfoRoutes(api, { version: packageVersion(), endpoints: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }), hostPublicKey: hostKey.publicKey })
     // Ignition configs for registration tokens, and the agent executable they make devices download.
     const agentExecutable = createAgentExecutable({ dir: options.agentDir ?? defaultAgentDir() })
     if (!agentExecutable.isBuilt()) logger.warn(AGENT_NOT_BUILT_MESSAGE)

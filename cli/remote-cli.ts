@@ -1,0 +1,12 @@
+import { Command } from 'commander'
+import { packageVersion } from '../server/version.js'
+import { registerRemoteCommands } from './remote/remote-commands.js'
+
+/**
+ * The remote commands alone (login, devices, logs, env, deploy, tokens, ssh,
+ * tunnel): bin/edgetainer starts here for them, so they load none of the
+ * gateway's modules. `edgetainer --help` (cli/edgetainer.ts) lists them too.
+ */
+const program = new Command('edgetainer').description('Fleet gateway for edge devices behind NAT').version(packageVersion())
+registerRemoteCommands(program)
+await program.parseAsync(process.argv)
