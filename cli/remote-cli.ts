@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { packageVersion } from '../server/version.js'
+import { oneLineUsageErrors } from './remote/command-runner.js'
 import { registerRemoteCommands } from './remote/remote-commands.js'
 
 /**
@@ -7,6 +8,6 @@ import { registerRemoteCommands } from './remote/remote-commands.js'
  * tunnel): bin/edgetainer starts here for them, so they load none of the
  * gateway's modules. `edgetainer --help` (cli/edgetainer.ts) lists them too.
  */
-const program = new Command('edgetainer').description('Fleet gateway for edge devices behind NAT').version(packageVersion())
+const program = oneLineUsageErrors(new Command('edgetainer').description('Fleet gateway for edge devices behind NAT').version(packageVersion()))
 registerRemoteCommands(program)
 await program.parseAsync(process.argv)

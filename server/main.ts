@@ -332,7 +332,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const terminalKey = loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key')
     registerTerminalRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
     // The CLI's ssh and tunnel find the jump host and pin its key here.
-    registerGatewayInfoRoutes(api, { version: packageVersion(), endpoints: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }), hostPublicKey: hostKey.publicKey })
+    registerGatewayInfoRoutes(api, { version: packageVersion(), endpoints: () => gatewayEndpoints(config, { httpPort, sshPort: tunnelServer.port }), hostPublicKey: hostKey.publicKey, deviceUser: config.terminalUser })
     // Ignition configs for registration tokens, and the agent executable they make devices download.
     const agentExecutable = createAgentExecutable({ dir: options.agentDir ?? defaultAgentDir() })
     if (!agentExecutable.isBuilt()) logger.warn(AGENT_NOT_BUILT_MESSAGE)

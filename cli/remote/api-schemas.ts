@@ -71,7 +71,7 @@ export const deployment = z.looseObject({ id, software_id: z.string().optional()
 export const gatewayInfo = z.looseObject({
   version: z.string(),
   url: z.string(),
-  ssh: z.looseObject({ host: z.string().min(1).max(253), port: z.number().int().min(1).max(65_535), host_key: z.string().max(16_384) }),
+  ssh: z.looseObject({ host: z.string().min(1).max(253), port: z.number().int().min(1).max(65_535), host_key: z.string().max(16_384), device_user: z.string().optional() }),
 })
 export type GatewayInfo = z.infer<typeof gatewayInfo>
 

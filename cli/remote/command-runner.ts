@@ -25,11 +25,19 @@ export function remote<A extends unknown[]>(fn: RemoteAction<A>): (...args: A) =
   }
 }
 
+/** Usage errors as every other failure: `edgetainer: <what>`, one line, exit 1. */
+export function oneLineUsageErrors(cmd: Command): Command {
+  return cmd.showHelpAfterError(false).configureOutput({ outputError: (text, write) => write(`edgetainer: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`) })
+}
+
 /** Commander settings every remote command shares: `--json`, and usage errors as one line. */
-export function remoteCommand(parent: Command, spec: string, description: string, options: { json?: boolean } = {}): Command {
-  const cmd = parent.command(spec).description(description).showHelpAfterError(false)
-  if (options.json !== false) cmd.option('--json', 'print JSON instead of text')
-  return cmd
+export function remoteCommand(parent: Command, spec: string, description: string): Command {
+  return oneLineUsageErrors(parent.command(spec).description(description)).option('--json', 'print JSON instead of text')
+}
+
+/** A command that only holds subcommands (`env`, `tokens`). */
+export function remoteGroup(parent: Command, name: string, description: string): Command {
+  return oneLineUsageErrors(parent.command(name).description(description))
 }
 
 /** `edgetainer x | head` closes stdout early; that is the reader's choice, not an error. */

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { envSets, envVar, noContent, softwareEnv, type EnvVar } from './api-schemas.js'
 import type { ApiClient } from './api-client.js'
 import { CliError, EXIT, oneLine, usageError } from './cli-error.js'
-import { remote, remoteCommand } from './command-runner.js'
+import { remote, remoteCommand, remoteGroup } from './command-runner.js'
 import { printJson, printTable } from './output.js'
 import type { RemoteContext } from './remote-context.js'
 import { checkDeviceRef, fleetId, softwareRef } from './resolve.js'
@@ -133,7 +133,7 @@ function levelOptions(cmd: Command): Command {
 }
 
 export function registerEnvCommands(program: Command) {
-  const env = program.command('env').description('environment variables at the software, fleet and device levels')
+  const env = remoteGroup(program, 'env', 'environment variables at the software, fleet and device levels')
   levelOptions(remoteCommand(env, 'list', 'list variables (secrets masked)'))
     .alias('ls')
     .option('--resolved', "with --device: each service's effective variables and the level they come from")

@@ -11,6 +11,7 @@ export const MAX_SSE_LINE = 1024 * 1024
 export class SseLineTooLong extends Error {
   constructor() {
     super(`an event stream line longer than ${MAX_SSE_LINE / 1024} KiB`)
+    this.name = 'SseLineTooLong'
   }
 }
 

@@ -14,8 +14,8 @@ export function jumpLogin(username: string): string {
   return `u:${username}`
 }
 
-/** The user the device's sshd lets in with a gateway certificate (its principal). */
-export const DEVICE_USER = 'core'
+/** The device account gateway certificates are for, when the gateway does not say (Flatcar's). */
+export const DEFAULT_DEVICE_USER = 'core'
 
 const deviceIdPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/
 const usernamePattern = /^[a-zA-Z0-9][a-zA-Z0-9._-]{1,63}$/
@@ -68,6 +68,7 @@ export async function prepareSsh(api: ApiClient, dir: string, device: { id: stri
   const host = untrusted(gateway.ssh.host, hostPattern, 'SSH host')
   const hostKey = untrusted(gateway.ssh.host_key.trim().split(/\s+/).slice(0, 2).join(' '), keyLine, 'SSH host key')
   const login = jumpLogin(untrusted(me.username, usernamePattern, 'user name'))
+  const deviceUser = untrusted(gateway.ssh.device_user ?? DEFAULT_DEVICE_USER, /^[a-z_][a-z0-9_.-]{0,31}$/, 'device account')
   const { keyFile, publicKey } = await ensureKey(dir)
   const cert = await api.post(sshCertificate, '/api/ssh/certificates', { public_key: publicKey, device_id: deviceId }, { notFound: `device "${deviceId}"` })
   const sshDir = path.join(dir, 'ssh')
@@ -92,7 +93,7 @@ export async function prepareSsh(api: ApiClient, dir: string, device: { id: stri
       `  UserKnownHostsFile ${quoted(gatewayKnownHosts)}`,
       '  StrictHostKeyChecking yes',
       `Host ${deviceId}`,
-      `  User ${DEVICE_USER}`,
+      `  User ${deviceUser}`,
       '  ProxyJump edgetainer-jump',
       ...identity,
       // Device host keys are nowhere in the API: remembered on first use, in the CLI's own file.

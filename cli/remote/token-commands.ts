@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { apiTokenList, createdApiToken, createdProvisionToken, noContent, provisionTokenList } from './api-schemas.js'
 import { CliError, EXIT, oneLine, usageError } from './cli-error.js'
-import { remote, remoteCommand } from './command-runner.js'
+import { remote, remoteCommand, remoteGroup } from './command-runner.js'
 import { printJson, printTable } from './output.js'
 import type { RemoteContext } from './remote-context.js'
 import { fleetId } from './resolve.js'
@@ -90,13 +90,13 @@ async function revokeProvisioning(ctx: RemoteContext, id: string, opts: { json?:
 }
 
 export function registerTokenCommands(program: Command) {
-  const tokens = program.command('tokens').description('API tokens (yours) and provisioning tokens (device registration)')
+  const tokens = remoteGroup(program, 'tokens', 'API tokens (yours) and provisioning tokens (device registration)')
   remoteCommand(tokens, 'list', 'list your API tokens (never their values)').alias('ls').action(remote(listApi))
   remoteCommand(tokens, 'create <description>', 'create an API token for scripts and CI; printed once')
     .option('--expires-in-days <days>', 'lifetime in days (default: no expiry)')
     .action(remote(createApi))
   remoteCommand(tokens, 'revoke <token>', 'revoke one of your API tokens (id or prefix)').action(remote(revokeApi))
-  const provisioning = tokens.command('provisioning').description('registration tokens that let devices join a fleet')
+  const provisioning = remoteGroup(tokens, 'provisioning', 'registration tokens that let devices join a fleet')
   remoteCommand(provisioning, 'list', 'list provisioning tokens').alias('ls').option('--fleet <fleet>', 'only this fleet (name or id)').action(remote(listProvisioning))
   remoteCommand(provisioning, 'create', 'create a provisioning token for a fleet; printed once')
     .option('--fleet <fleet>', 'the fleet devices join (name or id)')
