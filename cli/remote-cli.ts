@@ -9,5 +9,7 @@ import { registerRemoteCommands } from './remote/remote-commands.js'
  * gateway's modules. `edgetainer --help` (cli/edgetainer.ts) lists them too.
  */
 const program = oneLineUsageErrors(new Command('edgetainer').description('Fleet gateway for edge devices behind NAT').version(packageVersion()))
+// Program options (--version) only before the command: `deploy --version 2` is deploy's own option.
+program.enablePositionalOptions()
 registerRemoteCommands(program)
 await program.parseAsync(process.argv)

@@ -57,7 +57,14 @@ export async function readLimited(res: Response, max: number, origin: string): P
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {
-    const { done, value } = await reader.read()
+    let next: ReadableStreamReadResult<Uint8Array>
+    try {
+      next = await reader.read()
+    } catch (err) {
+      // The deadline or the connection ended mid-answer.
+      throw new CliError(EXIT.server, `the answer from ${origin} broke off: ${networkReason(err)}`)
+    }
+    const { done, value } = next
     if (done) break
     size += value.byteLength
     if (size > max) {

@@ -1,11 +1,13 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import fc from 'fast-check'
+import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import { createApiClient } from '../../cli/remote/api-client.js'
 import { devicePage, logPage, meAnswer } from '../../cli/remote/api-schemas.js'
 import { CliError, describeFailure } from '../../cli/remote/cli-error.js'
-import { createCliRunner, isOneLineError, type CliResult } from '../lib/remote-cli.js'
+import { createCliRunner, EDGETAINER_BIN, isOneLineError, type CliResult } from '../lib/remote-cli.js'
+import { waitFor } from '../lib/wait.js'
 
 /** What the hostile server answers for one case. */
 type Answer =
@@ -111,15 +113,15 @@ function checkFailure(t: Test, r: CliResult, what: string) {
 
 t.test('hostile server answers end every command with one clean line and a documented exit code', async (t) => {
   const server = await startHostileServer(t)
-  const cli = createCliRunner(t, { EDGETAINER_TOKEN: 'et_test', EDGETAINER_TIMEOUT: '2' })
+  const cli = createCliRunner(t, { EDGETAINER_TOKEN: 'et_test', EDGETAINER_TIMEOUT: '10' })
   const run = (key: string, args: string[], extra: Record<string, string> = {}, timeoutMs = 30_000) => cli.run(args, { env: { EDGETAINER_URL: server.url(key), ...extra }, timeoutMs })
 
   await t.test('named cases', async (t) => {
-    const named: [string, Answer, string[], number, RegExp][] = [
+    const named: [string, Answer, string[], number, RegExp, Record<string, string>?][] = [
       ['html', { kind: 'raw', status: 200, contentType: 'text/html', body: '<html>captive portal</html>' }, ['devices'], 4, /did not answer with JSON/],
       ['shape', { kind: 'raw', status: 200, contentType: 'application/json', body: '{"items":"no","total":1}' }, ['devices'], 4, /unexpected answer from .* at items/],
       ['huge', { kind: 'huge' }, ['devices'], 4, /larger than 8 MiB/],
-      ['hang', { kind: 'hang' }, ['whoami'], 4, /no answer in time/],
+      ['hang', { kind: 'hang' }, ['whoami'], 4, /no answer in time/, { EDGETAINER_TIMEOUT: '1' }],
       ['reset', { kind: 'reset' }, ['whoami'], 4, /cannot reach the gateway/],
       ['redirect', { kind: 'raw', status: 302, contentType: null, body: '' }, ['whoami'], 4, /redirected to http:\/\/elsewhere\.invalid/],
       ['escapes', { kind: 'raw', status: 400, contentType: 'application/json', body: JSON.stringify({ error: '\u001b[2Jbad\nthing\u009b', code: 'NOPE' }) }, ['whoami'], 1, /^edgetainer: bad thing \(NOPE\)\n$/],
@@ -128,7 +130,7 @@ t.test('hostile server answers end every command with one clean line and a docum
       ['gone', { kind: 'raw', status: 404, contentType: 'application/json', body: '{"error":"device not found","code":"DEVICE_NOT_FOUND"}' }, ['logs', 'd1', '-f'], 3, /device "d1" not found/],
     ]
     for (const [key, answer] of named) server.answers.set(key, answer)
-    const results = await pooled(named, 4, ([key, , args]) => run(key, args))
+    const results = await pooled(named, 4, ([key, , args, , , extra]) => run(key, args, extra))
     named.forEach(([key, , , code, message], i) => {
       const r = results[i]!
       t.equal(r.exitCode, code, `${key}: exit ${code}`)
@@ -139,10 +141,18 @@ t.test('hostile server answers end every command with one clean line and a docum
 
   await t.test('logs -f skips events it cannot read and strips escapes from device output', async (t) => {
     server.answers.set('sse', { kind: 'endless-sse' })
-    // It follows until stopped: the runner's timeout ends it; what it printed by then is what counts.
-    const r = await run('sse', ['logs', 'd1', '-f'], {}, 4000)
-    t.equal(r.stdout, '2026-01-01T00:00:00Z [web] ok\n', 'the entry, without its escape sequence')
-    t.match(r.stderr, /skipped a log event the CLI cannot read/)
+    // It follows until stopped: read what it prints, then stop it.
+    const follow = execa(EDGETAINER_BIN, ['logs', 'd1', '-f'], { env: { ...cli.env, EDGETAINER_URL: server.url('sse') }, extendEnv: false, reject: false, buffer: false })
+    let out = ''
+    let err = ''
+    follow.stdout!.on('data', (d: Buffer) => (out += d))
+    follow.stderr!.on('data', (d: Buffer) => (err += d))
+    await waitFor('the entry', () => out.includes('\n'), 30_000)
+    follow.kill('SIGTERM')
+    const ended = await follow
+    t.equal(out, '2026-01-01T00:00:00Z [web] ok\n', 'the entry, without its escape sequence')
+    t.match(err, /skipped a log event the CLI cannot read/)
+    t.equal(ended.exitCode, 0, 'SIGTERM ends a follow cleanly')
   })
 
   await t.test('random answers to random commands (fast-check)', async (t) => {

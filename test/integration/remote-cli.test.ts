@@ -168,6 +168,15 @@ t.test('the remote CLI against a real gateway and agent', async (t) => {
     t.ok(isOneLineError(rmAgain.stderr), rmAgain.stderr)
   })
 
+  await t.test('deploy a pinned version to one device', async (t) => {
+    const res = await cli.run(['deploy', 'shop', '--device', deviceId, '--version', '1'])
+    t.equal(res.exitCode, 0, res.stderr)
+    t.match(res.stdout, new RegExp(`^deployed shop 1 to device ${deviceId} \\(pinned\\); deployment [0-9a-f-]{36}\n$`))
+    const unknownVersion = await cli.run(['deploy', 'shop', '--device', deviceId, '--version', '9'])
+    t.equal(unknownVersion.exitCode, 1, 'a version that does not exist is refused by the gateway')
+    t.ok(isOneLineError(unknownVersion.stderr), unknownVersion.stderr)
+  })
+
   await t.test('env at the fleet and software levels', async (t) => {
     t.equal((await cli.run(['env', 'set', 'REGION', 'eu', '--fleet', 'shops', '--service', 'web'])).exitCode, 0)
     t.same(JSON.parse((await cli.run(['env', 'list', '--fleet', 'shops', '--json'])).stdout).containers.web.REGION.value, 'eu')

@@ -40,7 +40,7 @@ export interface TestSshd {
 }
 
 /** A stock OpenSSH sshd on 127.0.0.1 standing in for a device's own SSH daemon. */
-export async function startTestSshd(t: Teardown, extraAuthorizedKeys: string[] = []): Promise<TestSshd> {
+export async function startTestSshd(t: Teardown, extraAuthorizedKeys: string[] = [], extraConfig: string[] = []): Promise<TestSshd> {
   const dir = mkdtempSync(path.join(tmpdir(), 'et-sshd-'))
   const hostKey = path.join(dir, 'ssh_host_ed25519_key')
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey])
@@ -48,7 +48,7 @@ export async function startTestSshd(t: Teardown, extraAuthorizedKeys: string[] =
   const clientKeyFile = writeKeyPair(client)
   writeFileSync(path.join(dir, 'authorized_keys'), [client.publicKey, ...extraAuthorizedKeys].join('\n') + '\n', { mode: 0o600 })
   const port = await freePort()
-  writeFileSync(path.join(dir, 'sshd_config'), [...sshdConfigLines(port, dir, hostKey), 'PermitUserEnvironment no'].join('\n') + '\n')
+  writeFileSync(path.join(dir, 'sshd_config'), [...sshdConfigLines(port, dir, hostKey), 'PermitUserEnvironment no', ...extraConfig].join('\n') + '\n')
   const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (d) => (stderr += d))
