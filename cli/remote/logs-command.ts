@@ -64,6 +64,7 @@ async function printPages(ctx: RemoteContext, api: ApiClient, path: string, quer
 async function follow(ctx: RemoteContext, api: ApiClient, path: string, query: Record<string, string | undefined>, json: boolean): Promise<never> {
   const seen = new Set<string>()
   let since = query.since
+  let lastId: string | undefined
   let delay = 500
   let warned = false
   for (;;) {
@@ -75,7 +76,9 @@ async function follow(ctx: RemoteContext, api: ApiClient, path: string, query: R
     }
     touch()
     try {
-      const res = await api.send('GET', path, { query: { ...query, since, follow: '1' }, headers: { accept: 'text/event-stream' }, signal: abort.signal })
+      // Last-Event-ID resumes right after the newest line seen; `since` is for a gateway that ignores it.
+      const resume: Record<string, string> = lastId ? { 'last-event-id': lastId } : {}
+      const res = await api.send('GET', path, { query: { ...query, since, follow: '1' }, headers: { accept: 'text/event-stream', ...resume }, signal: abort.signal })
       if (!res.headers.get('content-type')?.startsWith('text/event-stream')) {
         await res.body?.cancel().catch(() => {})
         throw new CliError(EXIT.server, `the gateway at ${api.origin} does not stream logs (no text/event-stream answer); upgrade it, or leave out -f`)
@@ -101,6 +104,7 @@ async function follow(ctx: RemoteContext, api: ApiClient, path: string, query: R
         // Ids are only needed to skip the overlap of a reconnect: keep the newest ones.
         if (seen.size > 20_000) for (const old of [...seen].slice(0, 10_000)) seen.delete(old)
         since = entry.data.created_at
+        lastId = key
         printEntry(ctx.io, entry.data, json)
       })
       for await (const chunk of res.body ?? []) {
