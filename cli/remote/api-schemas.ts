@@ -26,7 +26,11 @@ export const provisionToken = z.looseObject({
 export const createdProvisionToken = provisionToken.extend({ token: z.string().min(1) })
 export const provisionTokenList = z.looseObject({ items: z.array(provisionToken) })
 
-export const containerState = z.looseObject({ name: z.string(), service: z.string().nullable(), project: z.string().nullable().optional(), image: z.string().optional(), state: z.string().optional(), health: z.string().nullable().optional() })
+export const containerState = z.looseObject({
+  name: z.string(),
+  service: z.string().nullable(),
+  /** Set by agents that label their own stacks; null for containers the agent does not run. */
+  software_id: z.string().nullable().optional(), project: z.string().nullable().optional(), image: z.string().optional(), state: z.string().optional(), health: z.string().nullable().optional() })
 
 export const device = z.looseObject({
   id,

@@ -79,7 +79,8 @@ export async function prepareSsh(api: ApiClient, dir: string, device: { id: stri
   const hostEntry = gateway.ssh.port === 22 ? host : `[${host}]:${gateway.ssh.port}`
   writePrivateFile(gatewayKnownHosts, `${hostEntry} ${hostKey}\n`)
   const configFile = path.join(sshDir, `${deviceId}.ssh_config`)
-  const identity = [`  IdentityFile ${quoted(keyFile)}`, `  CertificateFile ${quoted(certFile)}`, '  IdentitiesOnly yes', '  IdentityAgent none']
+  // LogLevel ERROR: no "Permanently added … to the list of known hosts" on every first visit; errors still show.
+  const identity = [`  IdentityFile ${quoted(keyFile)}`, `  CertificateFile ${quoted(certFile)}`, '  IdentitiesOnly yes', '  IdentityAgent none', '  LogLevel ERROR']
   writePrivateFile(
     configFile,
     [

@@ -31,7 +31,10 @@ function runSsh(ctx: RemoteContext, args: string[]): Promise<number> {
 
 /** The container of a compose service, from what the device last reported. */
 function containerOf(device: Awaited<ReturnType<typeof getDevice>>, service: string): string {
-  const containers = device.metrics?.containers ?? []
+  const reported = device.metrics?.containers ?? []
+  // Agents that say which software a container runs: only their own stacks count, not whatever else runs on the host.
+  const own = reported.filter((c) => c.software_id)
+  const containers = own.length ? own : reported
   const matches = containers.filter((c) => c.service === service)
   const picked = matches.length ? matches : containers.filter((c) => c.name === service)
   if (!picked.length) {
