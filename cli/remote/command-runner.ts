@@ -11,6 +11,7 @@ export type RemoteAction<A extends unknown[]> = (ctx: RemoteContext, ...args: A)
  */
 export function remote<A extends unknown[]>(fn: RemoteAction<A>): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    quietBrokenPipe()
     const debug = Boolean(process.env.EDGETAINER_DEBUG)
     let code: number
     try {
@@ -42,6 +43,7 @@ export function remoteGroup(parent: Command, name: string, description: string):
 
 /** `edgetainer x | head` closes stdout early; that is the reader's choice, not an error. */
 export function quietBrokenPipe(): void {
+  if (process.stdout.listenerCount('error') > 0) return
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0)
     throw err

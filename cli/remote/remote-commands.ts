@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import { registerAuthCommands } from './auth-commands.js'
-import { quietBrokenPipe } from './command-runner.js'
 import { registerCompletionCommand } from './completion.js'
 import { registerDeployCommand } from './deploy-command.js'
 import { registerDeviceCommands } from './device-commands.js'
@@ -13,7 +12,6 @@ export { REMOTE_COMMANDS } from './command-names.js'
 
 /** Every command that talks to a gateway; cli/remote-cli.ts and cli/edgetainer.ts both register them. */
 export function registerRemoteCommands(program: Command): void {
-  quietBrokenPipe()
   registerAuthCommands(program)
   registerDeviceCommands(program)
   registerLogsCommand(program)
