@@ -28,7 +28,11 @@ const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_
 /** `--since`: an ISO 8601 time, or a duration back from now (`30s`, `10m`, `2h`, `7d`). */
 export function parseSince(value: string, now = Date.now()): string {
   const relative = /^(\d{1,9})([smhd])$/.exec(value)
-  if (relative) return new Date(now - Number(relative[1]) * units[relative[2]!]!).toISOString()
+  if (relative) {
+    const at = new Date(now - Number(relative[1]) * units[relative[2]!]!)
+    if (!Number.isFinite(at.getTime())) throw usageError('--since goes back further than any log')
+    return at.toISOString()
+  }
   const time = /^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(value) ? Date.parse(value) : NaN
   if (!Number.isFinite(time)) throw usageError('--since must be an ISO 8601 time (2026-12-01T10:00:00Z) or a duration such as 30s, 10m, 2h or 7d')
   return new Date(time).toISOString()
