@@ -178,19 +178,32 @@ t.test('the remote CLI against a real gateway and agent', async (t) => {
   })
 
   await t.test('env at the fleet and software levels', async (t) => {
-    t.equal((await cli.run(['env', 'set', 'REGION', 'eu', '--fleet', 'shops', '--service', 'web'])).exitCode, 0)
-    t.same(JSON.parse((await cli.run(['env', 'list', '--fleet', 'shops', '--json'])).stdout).containers.web.REGION.value, 'eu')
-    const sw = await cli.run(['env', 'set', 'MODE', 'prod', '--software', 'shop', '--json'])
-    t.equal(sw.exitCode, 0, sw.stderr)
-    t.match(JSON.parse(sw.stdout), { level: 'software', version: '2' }, 'software defaults make a new version')
-    const swList = JSON.parse((await cli.run(['env', 'list', '--software', 'shop', '--json'])).stdout)
-    t.match(swList, { vars: { GREETING: { value: 'from-software' }, MODE: { value: 'prod' } } })
-    const table = await cli.run(['env', 'list', '--software', 'shop'])
+    // A fleet with no device and software deployed nowhere: no container churns while these change.
+    t.equal((await http.post('/api/fleets', { name: 'spare' }, { token })).status, 201)
+    t.equal((await http.post('/api/software', { name: 'spare-app', docker_compose_yaml: compose, env_vars: { vars: { GREETING: 'from-software' } } }, { token })).status, 201)
+    const [fleetSet, swSet] = await Promise.all([
+      cli.run(['env', 'set', 'REGION', 'eu', '--fleet', 'spare', '--service', 'web']),
+      cli.run(['env', 'set', 'MODE', 'prod', '--software', 'spare-app', '--json']),
+    ])
+    t.equal(fleetSet.exitCode, 0, fleetSet.stderr)
+    t.equal(swSet.exitCode, 0, swSet.stderr)
+    t.match(JSON.parse(swSet.stdout), { level: 'software', version: '2' }, 'software defaults make a new version')
+    const [fleetList, swList, table] = await Promise.all([
+      cli.run(['env', 'list', '--fleet', 'spare', '--json']),
+      cli.run(['env', 'list', '--software', 'spare-app', '--json']),
+      cli.run(['env', 'list', '--software', 'spare-app']),
+    ])
+    t.same(JSON.parse(fleetList.stdout).containers.web.REGION.value, 'eu')
+    t.match(JSON.parse(swList.stdout), { vars: { GREETING: { value: 'from-software' }, MODE: { value: 'prod' } } })
     t.match(table.stdout, /^SERVICE\s+NAME\s+VALUE\s+SECRET\n/)
     t.match(table.stdout, /\*\s+MODE\s+prod\s+no/)
-    t.equal((await cli.run(['env', 'rm', 'MODE', '--software', 'shop'])).exitCode, 0)
-    t.equal((await cli.run(['env', 'rm', 'REGION', '--fleet', 'shops', '--service', 'web'])).exitCode, 0)
-    t.same(JSON.parse((await cli.run(['env', 'list', '--fleet', 'shops', '--json'])).stdout).containers, {}, 'an emptied set is removed')
+    const [fleetRm, swRm] = await Promise.all([
+      cli.run(['env', 'rm', 'REGION', '--fleet', 'spare', '--service', 'web']),
+      cli.run(['env', 'rm', 'MODE', '--software', 'spare-app']),
+    ])
+    t.equal(fleetRm.exitCode, 0, fleetRm.stderr)
+    t.equal(swRm.exitCode, 0, swRm.stderr)
+    t.same(JSON.parse((await cli.run(['env', 'list', '--fleet', 'spare', '--json'])).stdout).containers, {}, 'an emptied set is removed')
   })
 
   await t.test('logs print what the container wrote', async (t) => {
