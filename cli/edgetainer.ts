@@ -11,6 +11,7 @@ import { runMigrateCommand } from './migrate-command.js'
 import { registerUserCommands } from './user-commands.js'
 import { registerIgnitionCommand } from './ignition-command.js'
 import { registerVerifyIgnitionCommand } from './ignition-verify.js'
+import { registerCompletionCommand, registerRemoteCommands } from './remote/remote-commands.js'
 
 /** Errors whose message is the whole story: print one line, no stack. */
 const expectedErrors = [ConfigError, DatabaseUnavailableError, MigrationError, ListenError, DomainError]
@@ -69,5 +70,9 @@ program
 
 registerIgnitionCommand(program, configOption)
 registerVerifyIgnitionCommand(program)
+
+// The remote CLI (docs/cli.md); bin/edgetainer runs those through cli/remote-cli.ts, without the modules above.
+registerRemoteCommands(program)
+registerCompletionCommand(program)
 
 program.parseAsync(process.argv).catch(fail)

@@ -68,6 +68,7 @@ import { createTerminalBridge } from './terminal/terminal-bridge.js'
 import { createHandoffTickets } from './auth/handoff-tickets.js'
 import { createGatewayAddresses, type BoundPorts } from './http/gateway-addresses.js'
 import { registerTerminalKeyRoutes } from './api/routes/terminal-key-routes.js'
+import { registerGatewayInfoRoutes } from './api/routes/gateway-info-routes.js'
 import { createLiveAccess } from './auth/live-access.js'
 import { deferredEvents } from './events/deferred-events.js'
 import { createTlsGateway } from './tls/tls-gateway.js'
@@ -413,6 +414,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // The web terminal logs in to devices with a key of its own, which Ignition authorises on the device.
     const terminalKey = loadOrCreateHostKey(config.dataDir, 'terminal_ed25519_key')
     registerTerminalKeyRoutes(api, { terminalPublicKey: terminalKey.publicKey, user: config.terminalUser })
+    // The CLI's ssh and tunnel find the jump host and pin its key here.
+    registerGatewayInfoRoutes(api, { version: packageVersion(), endpoints: deviceEndpoints, hostPublicKey: hostKey.publicKey, deviceUser: config.terminalUser })
     // Ignition configs for registration tokens, and the agent executable they make devices download.
     const ignitionConfigs = createIgnitionConfigs({
       tokens: registrationTokens,
