@@ -1,7 +1,3 @@
-// PENDING: rename to remote-cli-access.test.ts once the ssh-jump branch (#15 points 1-2: jump host,
-// user CA, POST /api/ssh/certificates, startTestSshd's extraConfig) and the logs-containers branch
-// (#15 point 4: GET /api/devices/:id/logs?follow=1 as Server-Sent Events) are merged. Until then tap's
-// `*.test.ts` glob leaves it out, so the suite has no skipped test.
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
