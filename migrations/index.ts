@@ -5,6 +5,7 @@ import * as certificates from './0003-certificates.js'
 import * as agent from './0004-agent.js'
 import * as retention from './0005-retention.js'
 import * as hostBoundSessions from './0006-host-bound-sessions.js'
+import * as clusterNodes from './0014-cluster-nodes.js'
 
 /**
  * Every migration, by name, in order. Listed statically rather than read from
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004-agent': agent,
   '0005-retention': retention,
   '0006-host-bound-sessions': hostBoundSessions,
+  '0014-cluster-nodes': clusterNodes,
 }

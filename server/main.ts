@@ -86,6 +86,8 @@ import { createIgnitionConfigs } from './provision/ignition-configs.js'
 import { gatewayEndpoints } from './provision/gateway-endpoints.js'
 import { registerIgnitionRoutes } from './api/routes/ignition-routes.js'
 import { createRetentionPruner } from './retention/retention-pruner.js'
+import { createNodeRegistry } from './cluster/node-registry.js'
+import { registerClusterRoutes } from './api/routes/cluster-routes.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -189,8 +191,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Tunnels: device sessions, their status, and the SSH endpoint they dial.
     const hostKey = loadOrCreateHostKey(config.dataDir)
     const tunnels = createTunnelRegistry()
-    const status = createStatusRecorder({ db, events, logger })
-    await status.resetAll()
+    // This node in the cluster registry (several gateways may share one PostgreSQL); it leaves it on clean shutdown.
+    const nodes = createNodeRegistry({ db, logger, nodeId: config.cluster.nodeId, peerUrl: config.cluster.peerUrl, heartbeatMs: config.cluster.heartbeatMs })
+    await nodes.start()
+    closers.push('node registry', () => nodes.close())
+    const status = createStatusRecorder({ db, events, logger, nodeId: nodes.id })
+    await status.resetOwned()
     closers.push('status writes', () => status.drain())
     // A deleted device, or one whose key changed, loses its tunnel at once.
     events.on('device.changed', (changed) => {
@@ -242,6 +248,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       metrics: deviceMetrics,
     })
     registerAuditRoutes(api, { auditLog })
+    registerClusterRoutes(api, { nodes })
     // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.
     const envCodec = createEnvCodec(createSecretBox(masterKey.derive('env-secrets')))
     const envStore = createEnvStore({ db, codec: envCodec })

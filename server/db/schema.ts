@@ -73,8 +73,21 @@ export interface DevicesTable {
   subdomain_enabled: Generated<boolean>
   public_key: string | null
   public_key_fingerprint: string | null
+  /** The gateway node holding the device's tunnel (gateway_nodes.id), while online. */
+  owner_node: ColumnType<string | null, string | null | undefined, string | null>
+  /** Bumped on every connect; a disconnect only counts for the epoch its session got. */
+  session_epoch: Generated<number>
   created_at: CreatedAt
   updated_at: UpdatedAt
+}
+
+/** A running gateway node (issue 17): several may share one PostgreSQL. */
+export interface GatewayNodesTable {
+  id: string
+  peer_url: string | null
+  heartbeat_interval_ms: number
+  started_at: ColumnType<Date, Date | string | undefined, Date | string>
+  heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>
 }
 
 export interface SoftwareTable {
@@ -287,6 +300,7 @@ export interface Database {
   api_tokens: ApiTokensTable
   fleets: FleetsTable
   devices: DevicesTable
+  gateway_nodes: GatewayNodesTable
   software: SoftwareTable
   deployments: DeploymentsTable
   fleet_env_vars: FleetEnvVarsTable
