@@ -5,7 +5,7 @@ import t from 'tap'
 import { createPostgresDatabase } from '../lib/databases.js'
 import { createHttpClient } from '../lib/http-client.js'
 import { newKeyPair } from '../lib/keys.js'
-import { spawnGateway, type GatewayProcess } from '../lib/spawn-gateway.js'
+import { spawnGateway } from '../lib/spawn-gateway.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
 import { ADMIN_PASSWORD, testGatewayEnv } from '../lib/test-gateway.js'
 import { waitFor } from '../lib/wait.js'
@@ -25,8 +25,10 @@ t.test('two nodes on one PostgreSQL: registry, session epochs, restarts', async 
   const shared = { DATABASE_URL: databaseUrl, EDGETAINER_SECRET_KEY: randomBytes(32).toString('base64'), EDGETAINER_NODE_HEARTBEAT_SECONDS: HEARTBEAT_SECONDS }
   const env1 = testGatewayEnv(t, { ...shared, EDGETAINER_NODE_ID: 'node-1', EDGETAINER_LOG_LEVEL: 'info' })
   const env2 = testGatewayEnv(t, { ...shared, EDGETAINER_NODE_ID: 'node-2', EDGETAINER_PEER_URL: 'http://127.0.0.1:1/' })
-  let gw1 = await spawnGateway(t, env1)
-  let gw2: GatewayProcess = await spawnGateway(t, env2)
+  // Nodes restarted inside a subtest still belong to the whole test: they are torn down with it.
+  const top = t
+  let gw1 = await spawnGateway(top, env1)
+  const gw2 = await spawnGateway(t, env2)
   const db = new pg.Client({ connectionString: databaseUrl })
   await db.connect()
   t.teardown(() => db.end())
@@ -105,19 +107,20 @@ t.test('two nodes on one PostgreSQL: registry, session epochs, restarts', async 
     t.equal(after.owner_node, 'node-2', 'owned by node 2')
 
     // Node 1 starts again: it resets what it held, not what node 2 holds.
-    gw1 = await spawnGateway(t, env1)
+    gw1 = await spawnGateway(top, env1)
     const restarted = await row(device.id)
     t.equal(restarted.status, 'online', 'a restart of node 1 leaves node 2’s device online')
     t.equal(restarted.owner_node, 'node-2')
   })
 
   await t.test('a disconnect of the current session still marks the device offline', async (t) => {
+    const previous = (await row(device.id)).session_epoch
     const again = await connectSsh2Device(t, { port: gw2.sshPort, hostPublicKey: gw2.hostPublicKey, deviceId: 'roamer', key })
     const before = await waitFor('the newest session on node 2', async () => {
       const r = await row(device.id)
-      return r.status === 'online' && r.owner_node === 'node-2' && r
+      return r.session_epoch > previous && r
     })
-    // The replaced session of the earlier test closes too; only the newest session's disconnect counts.
+    t.equal(before.owner_node, 'node-2')
     again.end()
     const r = await waitFor('offline', async () => {
       const r = await row(device.id)
@@ -141,7 +144,7 @@ t.test('two nodes on one PostgreSQL: registry, session epochs, restarts', async 
     t.ok(stale, 'node 2 is listed as stale after three missed heartbeats')
     t.equal((await row(device.id)).status, 'online', 'its device still reads online (nobody swept it yet)')
     await gw1.stop('SIGTERM')
-    gw1 = await spawnGateway(t, env1)
+    gw1 = await spawnGateway(top, env1)
     const r = await row(device.id)
     t.equal(r.status, 'offline', 'a starting node resets the devices of a stale node')
     t.equal(r.owner_node, null)
