@@ -11,6 +11,7 @@ import * as logArrivalOrder from './0009-log-arrival-order.js'
 import * as rollouts from './0010-rollouts.js'
 import * as agentReleases from './0011-agent-releases.js'
 import * as deployPhases from './0013-deploy-phases.js'
+import * as clusterNodes from './0014-cluster-nodes.js'
 
 /**
  * Every migration, by name, in order. Listed statically rather than read from
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0010-rollouts': rollouts,
   '0011-agent-releases': agentReleases,
   '0013-deploy-phases': deployPhases,
+  '0014-cluster-nodes': clusterNodes,
 }

@@ -112,6 +112,8 @@ import { createGitImporter } from './git/git-importer.js'
 import { createGitPoller } from './git/git-poller.js'
 import { createGitSourceWrites } from './git/git-source-view.js'
 import { registerGitSourceRoutes } from './api/routes/git-source-routes.js'
+import { createNodeRegistry } from './cluster/node-registry.js'
+import { registerClusterRoutes } from './api/routes/cluster-routes.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -223,8 +225,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Tunnels: device sessions, their status, and the SSH endpoint they dial.
     const hostKey = loadOrCreateHostKey(config.dataDir)
     const tunnels = createTunnelRegistry()
-    const status = createStatusRecorder({ db, events, logger })
-    await status.resetAll()
+    // This node in the cluster registry (several gateways may share one PostgreSQL); it leaves it on clean shutdown.
+    const nodes = createNodeRegistry({ db, logger, nodeId: config.cluster.nodeId, peerUrl: config.cluster.peerUrl, heartbeatMs: config.cluster.heartbeatMs })
+    await nodes.start()
+    closers.push('node registry', () => nodes.close())
+    const status = createStatusRecorder({ db, events, logger, nodeId: nodes.id })
+    await status.resetOwned()
     closers.push('status writes', () => status.drain())
     // People on the same SSH port, as u:<username>: the jump host and its user CA (docs/admin-access.md).
     const userCa = createUserCa({ dataDir: config.dataDir })
@@ -297,6 +303,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       health: deviceHealth,
     })
     registerAuditRoutes(api, { auditLog })
+    registerClusterRoutes(api, { nodes })
     // Software, deployments and the software → fleet → device environment; env secrets sealed with their own derived key.
     const envCodec = createEnvCodec(createSecretBox(masterKey.derive('env-secrets')))
     const envStore = createEnvStore({ db, codec: envCodec })

@@ -162,6 +162,12 @@ export const configSchema = z
       .strict()
       .default({}),
     /** Strict-Transport-Security max-age in seconds on HTTPS answers; 0 sends no header. */
+    /** This gateway node's id in the cluster registry (issue 17); a random uuid per start when unset. */
+    node_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, dots, dashes or underscores').optional(),
+    /** How other nodes reach this one (recorded for peer forwarding, which is not built yet). */
+    peer_url: z.string().url().optional(),
+    /** How often the node refreshes its registry row; three missed beats mark it stale. */
+    node_heartbeat_seconds: z.coerce.number().min(0.05).max(3600).default(10),
     hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
     /** How often the rollout engine looks at running rollouts. */
     rollout_tick_seconds: z.coerce.number().min(0.05).max(3600).default(5),
@@ -242,6 +248,8 @@ export interface Config {
   readonly tls: { readonly cert?: string; readonly key?: string }
   readonly hstsMaxAge: number
   readonly rolloutTickMs: number
+  /** The cluster node registry: this node's id (unset: a random uuid per start), peer address and heartbeat. */
+  readonly cluster: { readonly nodeId: string | undefined; readonly peerUrl: string | undefined; readonly heartbeatMs: number }
   readonly retention: {
     readonly deviceLogsDays: number
     readonly metricsDays: number

@@ -47,6 +47,9 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_TLS_CERT: ['tls', 'cert'],
   EDGETAINER_TLS_KEY: ['tls', 'key'],
   EDGETAINER_HSTS_MAX_AGE: ['hsts_max_age'],
+  EDGETAINER_NODE_ID: ['node_id'],
+  EDGETAINER_PEER_URL: ['peer_url'],
+  EDGETAINER_NODE_HEARTBEAT_SECONDS: ['node_heartbeat_seconds'],
   EDGETAINER_RETENTION_DEVICE_LOGS_DAYS: ['retention', 'device_logs_days'],
   EDGETAINER_RETENTION_METRICS_DAYS: ['retention', 'metrics_days'],
   EDGETAINER_RETENTION_SESSIONS_DAYS: ['retention', 'sessions_days'],
@@ -148,6 +151,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     tls: Object.freeze({ ...c.tls }),
     hstsMaxAge: c.hsts_max_age,
     rolloutTickMs: Math.round(c.rollout_tick_seconds * 1000),
+    cluster: Object.freeze({ nodeId: c.node_id, peerUrl: c.peer_url, heartbeatMs: Math.round(c.node_heartbeat_seconds * 1000) }),
     retention: Object.freeze({
       deviceLogsDays: c.retention.device_logs_days,
       metricsDays: c.retention.metrics_days,

@@ -6,6 +6,7 @@ import pg from 'pg'
 import type { Logger } from '../logger.js'
 import { DatabaseUnavailableError, isConnectionFailure } from './database-errors.js'
 import { PGliteDialect } from './pglite-dialect.js'
+import { lockDataDir } from './data-dir-lock.js'
 import type { Database } from './schema.js'
 
 export { DatabaseUnavailableError }
@@ -73,10 +74,13 @@ export async function openDatabase(options: {
   }
   const dir = options.pgliteDir ?? path.join(options.dataDir, 'pglite')
   if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true, mode: 0o700 })
+  // Before PGlite touches the directory: a second process on it would corrupt it.
+  const lock = dir.startsWith('memory://') ? undefined : lockDataDir(dir)
   let pglite: PGlite
   try {
     pglite = await PGlite.create(dir, options.pgliteSeed ? { loadDataDir: options.pgliteSeed } : {})
   } catch (err) {
+    lock?.release()
     throw new DatabaseUnavailableError(`cannot open embedded database in ${dir}: ${(err as Error).message.split('\n')[0]}`)
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) })
@@ -88,8 +92,12 @@ export async function openDatabase(options: {
       await sql`select 1`.execute(db)
     },
     close: async () => {
-      await db.destroy()
-      await pglite.close()
+      try {
+        await db.destroy()
+        await pglite.close()
+      } finally {
+        lock?.release()
+      }
     },
   }
 }

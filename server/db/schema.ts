@@ -87,8 +87,21 @@ export interface DevicesTable {
   public_key_fingerprint: string | null
   /** `key=value` labels that selectors match (server/devices/label-selector.ts). */
   labels: ColumnType<Record<string, string>, string | undefined, string>
+  /** The gateway node holding the device's tunnel (gateway_nodes.id), while online. */
+  owner_node: ColumnType<string | null, string | null | undefined, string | null>
+  /** Bumped on every connect; a disconnect only counts for the epoch its session got. */
+  session_epoch: Generated<number>
   created_at: CreatedAt
   updated_at: UpdatedAt
+}
+
+/** A running gateway node (issue 17): several may share one PostgreSQL. */
+export interface GatewayNodesTable {
+  id: string
+  peer_url: string | null
+  heartbeat_interval_ms: number
+  started_at: ColumnType<Date, Date | string | undefined, Date | string>
+  heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>
 }
 
 export interface SoftwareTable {
@@ -433,6 +446,7 @@ export interface Database {
   user_ssh_keys: UserSshKeysTable
   fleets: FleetsTable
   devices: DevicesTable
+  gateway_nodes: GatewayNodesTable
   software: SoftwareTable
   deployments: DeploymentsTable
   fleet_env_vars: FleetEnvVarsTable

@@ -7,7 +7,7 @@ import { batchWrites } from './batch-writes.js'
 import type { DeviceAuthenticator, DeviceKeyRecord } from './device-authenticator.js'
 import { DeviceSession } from './device-session.js'
 import type { SshAuthLimiter } from './auth-limiter.js'
-import type { StatusRecorder } from './status-recorder.js'
+import type { SessionClaim, StatusRecorder } from './status-recorder.js'
 import type { TunnelRegistry } from './tunnel-registry.js'
 import { sshHostKey, type HostKey } from './host-key.js'
 import { createPreauthGate, defaultPreauthLimits, type PreauthLimits } from './preauth-gate.js'
@@ -106,6 +106,8 @@ export function createTunnelServer(deps: {
     let person: JumpUser | undefined
     let jump: ReturnType<JumpHost['attach']> | undefined
     let session: DeviceSession | undefined
+    // This connection's claim on the device row: its disconnect only counts while the row still carries its epoch.
+    let claim: SessionClaim | undefined
     let ready: Promise<void> = Promise.resolve()
     let openChannels = 0
     const log = logger.child({ remote: ip })
@@ -170,7 +172,7 @@ export function createTunnelServer(deps: {
       // Forwards wait until the replaced session has released the device's port.
       ready = previous ? previous.close().catch((err: unknown) => log.error({ err }, 'replaced session did not close cleanly')) : Promise.resolve()
       try {
-        status.online(device, ip)
+        claim = status.online(device, ip)
       } catch (err) {
         log.error({ err }, 'could not record device online')
       }
@@ -222,7 +224,7 @@ export function createTunnelServer(deps: {
       closing.close().catch((err: unknown) => log.error({ err }, 'session did not close cleanly'))
       if (registry.remove(closing)) {
         try {
-          status.offline(closing.device)
+          if (claim) status.offline(claim)
         } catch (err) {
           log.error({ err }, 'could not record device offline')
         }
