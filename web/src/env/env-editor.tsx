@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks'
 import type { EnvVar } from '../api/types'
-import { FormError, useForm } from '../ui/form'
+import { FormActions, FormError, useForm } from '../ui/form'
 import { Icon } from '../ui/icons'
 import { Modal } from '../ui/modal'
 import { emptyRow, fromRows, toRows, type VarRow } from './env-model'
@@ -98,14 +98,9 @@ export function EnvEditorModal(props: {
         {localError && <FormError error={new Error(localError)} />}
         <FormError error={form.formError} />
         {form.fieldErrors.vars && <FormError error={new Error(form.fieldErrors.vars)} />}
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            Save variables
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          Save variables
+        </FormActions>
       </form>
     </Modal>
   )

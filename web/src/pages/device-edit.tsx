@@ -1,7 +1,7 @@
 import { devices, fleets } from '../api/endpoints'
 import { ApiError } from '../api/client'
 import type { Device } from '../api/types'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { Modal } from '../ui/modal'
 import { Loading } from '../ui/states'
 import { useResource } from '../ui/use-resource'
@@ -70,14 +70,9 @@ export function DeviceEditModal(props: { device: Device; onClose(): void; onSave
           <textarea id="f-public_key" name="public_key" rows={3} class="mono" defaultValue={d.public_key ?? ''} />
         </Field>
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            Save changes
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          Save changes
+        </FormActions>
       </form>
     </Modal>
   )
@@ -109,14 +104,9 @@ export function MoveDeviceModal(props: { device: Device; onClose(): void; onSave
             </select>
           </Field>
           <FormError error={form.formError} />
-          <div class="form-actions">
-            <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-              Cancel
-            </button>
-            <button type="submit" class="btn btn-primary" disabled={form.busy}>
-              Move device
-            </button>
-          </div>
+          <FormActions onCancel={props.onClose} busy={form.busy}>
+            Move device
+          </FormActions>
         </form>
       )}
     </Modal>

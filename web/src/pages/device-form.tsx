@@ -1,6 +1,6 @@
 import { devices } from '../api/endpoints'
 import type { Device, Fleet } from '../api/types'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { Modal } from '../ui/modal'
 
 /** Registers a device by hand (field installs use provisioning tokens instead). */
@@ -49,14 +49,9 @@ export function DeviceFormModal(props: { fleets: Fleet[]; fleetId?: string; onCl
           <textarea id="f-public_key" name="public_key" rows={2} class="mono" />
         </Field>
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            Add device
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          Add device
+        </FormActions>
       </form>
     </Modal>
   )

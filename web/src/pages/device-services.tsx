@@ -3,7 +3,7 @@ import { devices, services, type ServiceInput } from '../api/endpoints'
 import type { Device, ExposedService } from '../api/types'
 import { useCan } from '../state/session'
 import { Pill } from '../ui/badges'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { Icon } from '../ui/icons'
 import { ConfirmModal, Modal } from '../ui/modal'
 import { Card } from '../ui/page'
@@ -121,14 +121,9 @@ function ServiceFormModal(props: { deviceId: string; service?: ExposedService; o
           </span>
         </label>
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            {s ? 'Save' : 'Expose service'}
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          {s ? 'Save' : 'Expose service'}
+        </FormActions>
       </form>
     </Modal>
   )

@@ -1,6 +1,6 @@
 import { fleets } from '../api/endpoints'
 import type { Fleet } from '../api/types'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { Modal } from '../ui/modal'
 
 /** Create or edit a fleet; the API's errors land next to the field they name (a duplicate name, for one). */
@@ -27,14 +27,9 @@ export function FleetFormModal(props: { fleet?: Fleet; onClose(): void; onSaved(
           <textarea id="f-description" name="description" rows={3} defaultValue={props.fleet?.description ?? ''} maxLength={2000} />
         </Field>
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            {editing ? 'Save changes' : 'Create fleet'}
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          {editing ? 'Save changes' : 'Create fleet'}
+        </FormActions>
       </form>
     </Modal>
   )

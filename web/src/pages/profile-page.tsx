@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks'
 import { sshKeys, type SshKey } from '../api/endpoints'
 import { useSession } from '../state/session'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { formatDate, timeAgo } from '../ui/format'
 import { Icon } from '../ui/icons'
 import { ConfirmModal, Modal } from '../ui/modal'
@@ -29,14 +29,9 @@ function AddKeyModal(props: { onClose(): void; onAdded(): void }) {
           <input id="f-name" name="name" maxLength={100} />
         </Field>
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            Add key
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          Add key
+        </FormActions>
       </form>
     </Modal>
   )

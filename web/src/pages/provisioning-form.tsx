@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks'
 import { ApiError } from '../api/client'
 import { provisioning } from '../api/endpoints'
 import type { Fleet, NewRegistrationToken, RegistrationToken } from '../api/types'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { formatDate } from '../ui/format'
 import { Icon } from '../ui/icons'
 import { Modal } from '../ui/modal'
@@ -178,14 +178,9 @@ export function RegistrationTokenModal(props: { fleets: Fleet[]; onClose(): void
           <textarea id="f-ssh_keys" name="ssh_keys" rows={3} class="mono code-input" placeholder="ssh-ed25519 AAAA… admin@laptop" onInput={() => form.clear('ssh_keys')} />
         </Field>
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            Create token
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          Create token
+        </FormActions>
       </form>
     </Modal>
   )

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks'
 import { software } from '../api/endpoints'
 import type { Software } from '../api/types'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { Modal } from '../ui/modal'
 
 const composeExample = `services:
@@ -101,14 +101,9 @@ export function SoftwareFormModal(props: { onClose(): void; onSaved(s: Software)
           </>
         )}
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            Create software
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          Create software
+        </FormActions>
       </form>
     </Modal>
   )

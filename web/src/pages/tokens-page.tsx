@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks'
 import { tokens } from '../api/endpoints'
 import type { ApiToken } from '../api/types'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { Icon } from '../ui/icons'
 import { ConfirmModal, Modal } from '../ui/modal'
 import { Card, PageHeader } from '../ui/page'
@@ -34,14 +34,9 @@ function CreateTokenModal(props: { onClose(): void; onCreated(token: string): vo
           </select>
         </Field>
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            Create token
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          Create token
+        </FormActions>
       </form>
     </Modal>
   )

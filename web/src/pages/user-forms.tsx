@@ -1,6 +1,6 @@
 import { users } from '../api/endpoints'
 import type { Role, User } from '../api/types'
-import { Field, FormError, formValues, useForm } from '../ui/form'
+import { Field, FormActions, FormError, formValues, useForm } from '../ui/form'
 import { Modal } from '../ui/modal'
 
 const roleHints: Record<Role, string> = {
@@ -70,14 +70,9 @@ export function UserFormModal(props: { user?: User; onClose(): void; onSaved(use
           </label>
         )}
         <FormError error={form.formError} />
-        <div class="form-actions">
-          <button type="button" class="btn btn-secondary" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>
-            {u ? 'Save changes' : 'Create user'}
-          </button>
-        </div>
+        <FormActions onCancel={props.onClose} busy={form.busy}>
+          {u ? 'Save changes' : 'Create user'}
+        </FormActions>
       </form>
     </Modal>
   )

@@ -80,6 +80,20 @@ export function FormError(props: { error: unknown }) {
   )
 }
 
+/** A modal form's footer: Cancel, and the submit button (disabled while the form is busy). */
+export function FormActions(props: { onCancel: () => void; busy: boolean; children: ComponentChildren }) {
+  return (
+    <div class="form-actions">
+      <button type="button" class="btn btn-secondary" onClick={props.onCancel}>
+        Cancel
+      </button>
+      <button type="submit" class="btn btn-primary" disabled={props.busy}>
+        {props.children}
+      </button>
+    </div>
+  )
+}
+
 /** Reads a form's named controls as strings (checkboxes as "on" / absent). */
 export function formValues(event: Event): Record<string, string> {
   event.preventDefault()
