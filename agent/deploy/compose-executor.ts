@@ -1,3 +1,9 @@
+/*
+ * Applies releases with docker compose: deploy, roll back, update variables,
+ * restart and remove. Over 300 lines on purpose: every operation is made of
+ * the same steps (compose calls, pulls, update locks, verification, reports)
+ * over the same release state; split apart, they would hand that state around.
+ */
 import { parse as parseYaml } from 'yaml'
 import type { Logger } from '../agent-logger.js'
 import type { Containers } from '../docker/containers.js'

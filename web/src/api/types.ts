@@ -1,3 +1,8 @@
+/*
+ * The console's view of every API answer, one interface per resource. Over
+ * 300 lines on purpose: pages share these shapes, and one file keeps a change
+ * of the API to one place (shapes the agent also sends come from shared/).
+ */
 import type { ContainerState, DeviceMetrics } from '../../../shared/agent-wire'
 
 export type { ContainerPort, ContainerState } from '../../../shared/agent-wire'
