@@ -13,13 +13,17 @@ const repoPath = z
     return path ?? value
   })
 
-/** A secret as written: printable, bounded (it travels in an HTTP header or an HMAC key). */
-const secretText = (what: string) =>
+/**
+ * A secret as written: printable, bounded (it travels in an HTTP header or an HMAC key). A refine,
+ * not a regex: a pattern with a minimum length makes schema-driven generators (the API fuzzer)
+ * filter for ever.
+ */
+const secretText = (what: string, min = 1) =>
   z
     .string()
-    .min(1)
+    .min(min, `must be at least ${min} characters`)
     .max(4096)
-    .regex(/^[\x20-\x7e]+$/, `${what} must be printable ASCII`)
+    .refine((v) => /^[\x20-\x7e]+$/.test(v), `${what} must be printable ASCII`)
 
 export const gitSourceFields = {
   compose_path: repoPath.nullish(),
@@ -35,7 +39,7 @@ export const gitSourceFields = {
   /** HTTPS token (sealed at rest, never returned); null removes it. */
   git_token: secretText('the token').nullish(),
   /** Webhook secret (sealed at rest, never returned); null removes it. POST .../webhook-secret generates one. */
-  webhook_secret: secretText('the webhook secret').min(16, 'must be at least 16 characters').nullish(),
+  webhook_secret: secretText('the webhook secret', 16).nullish(),
   /** known_hosts lines for an SSH remote; null forgets them (the next fetch pins what it sees). */
   ssh_known_hosts: z
     .string()
