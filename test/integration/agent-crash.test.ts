@@ -152,7 +152,8 @@ t.test('kill -9 at random moments loses no deploy result and never regenerates t
       await delay(random() * 150)
     } else {
       await waitFor('tunnel up', online, 30_000)
-      await delay(random() * 1200)
+      // A deploy now reports each phase (downloading, installing, verifying): leave it time to get that far.
+      await delay(400 + random() * 2400)
     }
     for (const e of deployEventsOnDisk(dataDir)) seenOnDisk.set(e.seq, e)
     child.kill('SIGKILL')

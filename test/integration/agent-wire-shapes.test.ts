@@ -1,6 +1,6 @@
 import t from 'tap'
 import { z } from 'zod'
-import { agentApi, type AgentConfigResponse, type AgentRestartsResponse, type AgentSoftwareResponse, type HeartbeatResponse, type StatusAck } from '../../shared/agent-wire.js'
+import { agentApi, type AgentConfigResponse, type AgentRestartsResponse, type AgentSoftwareResponse, type AgentUpdateResponse, type HeartbeatResponse, type StatusAck } from '../../shared/agent-wire.js'
 import { connectAgentApiDevice } from '../lib/agent-api-device.js'
 import { registrationToken } from '../lib/test-agent.js'
 import { startTestGateway } from '../lib/test-gateway.js'
@@ -39,6 +39,8 @@ const statusAck = z.strictObject({
   rejected: z.array(z.strictObject({ seq: z.number().int().nullable(), code: z.string(), error: z.string() })).optional(),
 })
 const restartsResponse = z.strictObject({ restarts: z.array(z.strictObject({ id: z.string(), container: z.string() })) })
+const updateResponse = z.strictObject({ gateway_version: z.string().min(1), update: z.strictObject({ manifest: z.string(), signature: z.string() }).nullable() })
+const errorAnswer = z.strictObject({ error: z.string().min(1), code: z.string().min(1), field: z.string().optional() })
 
 // Compile-time ties: each schema's type and the shared wire type must be the same type.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
@@ -48,10 +50,11 @@ const tied: [
   Same<z.infer<typeof softwareResponse>, AgentSoftwareResponse>,
   Same<z.infer<typeof statusAck>, StatusAck>,
   Same<z.infer<typeof restartsResponse>, AgentRestartsResponse>,
-] = [true, true, true, true, true]
+  Same<z.infer<typeof updateResponse>, AgentUpdateResponse>,
+] = [true, true, true, true, true, true]
 
 t.test('every agent route answers exactly its shared wire shape', async (t) => {
-  t.same(tied, [true, true, true, true, true])
+  t.same(tied, [true, true, true, true, true, true])
   const gw = await startTestGateway(t, 'pglite')
   const { http, adminToken: token } = gw
   const as = { token }
@@ -74,10 +77,12 @@ t.test('every agent route answers exactly its shared wire shape', async (t) => {
     { name: 'heartbeat', schema: heartbeatResponse, body: { agent_version: 'shapes', at: new Date().toISOString(), metrics: { cpu_percent: 1, memory_used_bytes: 1, memory_total_bytes: 2, disk_used_bytes: 1, disk_total_bytes: 2, uptime_seconds: 1, load_1: 0, net_rx_bytes: 0, net_tx_bytes: 0 }, containers: [], software: [], outbox: { pending: 0, dropped_log_lines: 0 } } },
     { name: 'config', schema: configResponse },
     { name: 'software', schema: softwareResponse },
-    { name: 'status', schema: statusAck, body: { outbox_id: 'shapes', dropped_log_lines: 0, events: [{ seq: 1, at: new Date().toISOString(), kind: 'agent', message: 'hello' }, { seq: 2, at: 'not a time', kind: 'agent', message: 'refused' }] } },
+    { name: 'status', schema: statusAck, body: { outbox_id: 'shapes-outbox', dropped_log_lines: 0, events: [{ seq: 1, at: new Date().toISOString(), kind: 'agent', message: 'hello' }, { seq: 2, at: '-200000-01-01T00:00:00Z', kind: 'agent', message: 'a clock from the far past' }] } },
     { name: 'restarts', schema: restartsResponse },
+    { name: 'agentUpdate', schema: updateResponse },
   ] as const
-  t.same(routes.map((r) => r.name).sort(), Object.keys(agentApi).sort(), 'every route of the agent API is checked here')
+  // The executable route answers bytes, not JSON: checked below by its refusal, which is JSON.
+  t.same([...routes.map((r) => r.name), 'agentExecutable'].sort(), Object.keys(agentApi).sort(), 'every route of the agent API is checked here')
 
   const answers: Record<string, unknown> = {}
   for (const route of routes) {
@@ -88,6 +93,10 @@ t.test('every agent route answers exactly its shared wire shape', async (t) => {
     t.ok(parsed.success, `${route.name}: ${parsed.success ? 'matches its wire type' : z.prettifyError(parsed.error)}`)
     answers[route.name] = reply.body
   }
+  const unknown = await dev.json(agentApi.agentExecutable.method, `${agentApi.agentExecutable.path}?sha512=${'0'.repeat(128)}`)
+  t.equal(unknown.status, 404, 'an executable the gateway never served is a 404')
+  t.ok(errorAnswer.safeParse(unknown.body).success, `with the error shape every route refuses with: ${JSON.stringify(unknown.body)}`)
+  t.equal((answers.agentUpdate as z.infer<typeof updateResponse>).update, null, 'no agent update without a target version')
   const software0 = (answers.software as z.infer<typeof softwareResponse>).software
   t.equal(software0.length, 1, 'the deployed release is in the software document')
   t.equal(software0[0]?.env.web?.TOKEN, 'sealed', 'with its secret opened for the device')
