@@ -77,7 +77,7 @@ t.test('every agent route answers exactly its shared wire shape', async (t) => {
     { name: 'heartbeat', schema: heartbeatResponse, body: { agent_version: 'shapes', at: new Date().toISOString(), metrics: { cpu_percent: 1, memory_used_bytes: 1, memory_total_bytes: 2, disk_used_bytes: 1, disk_total_bytes: 2, uptime_seconds: 1, load_1: 0, net_rx_bytes: 0, net_tx_bytes: 0 }, containers: [], software: [], outbox: { pending: 0, dropped_log_lines: 0 } } },
     { name: 'config', schema: configResponse },
     { name: 'software', schema: softwareResponse },
-    { name: 'status', schema: statusAck, body: { outbox_id: 'shapes-outbox', dropped_log_lines: 0, events: [{ seq: 1, at: new Date().toISOString(), kind: 'agent', message: 'hello' }, { seq: 2, at: '-200000-01-01T00:00:00Z', kind: 'agent', message: 'a clock from the far past' }] } },
+    { name: 'status', schema: statusAck, body: { outbox_id: 'shapes-outbox', dropped_log_lines: 0, events: [{ seq: 1, at: new Date().toISOString(), kind: 'agent', message: 'hello' }, { seq: 2, at: new Date().toISOString(), kind: 'log', container: 'web', stream: 'stdout', line: 'a NUL \u0000 no database stores' }] } },
     { name: 'restarts', schema: restartsResponse },
     { name: 'agentUpdate', schema: updateResponse },
   ] as const
