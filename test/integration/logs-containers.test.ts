@@ -174,7 +174,7 @@ t.test('live logs, paged history, container actions, terminal by service name an
     await deployStatus('2', 'rolled_back')
     const list = (await http.get(`/api/devices?attention=1`, { token: viewer })).body
     t.equal(list.total, 1)
-    t.match(list.items[0], { device_id: deviceId, attention: /livelogs 2 was rolled back: .*livesvc exited with code 3/ })
+    t.match(list.items[0], { device_id: deviceId, attention: /livelogs 2 was rolled back: .*`?livesvc`? exited with code 3/ })
     t.equal((await http.get(`/api/devices?attention=0`, { token })).body.total, 0)
     t.match((await http.get(`/api/fleets/${fleet.id}`, { token })).body, { device_count: 1, online_count: 1, attention_count: 1 })
     t.match((await http.get(`/api/devices/${deviceId}`, { token })).body, { attention: /rolled back/ })

@@ -31,7 +31,7 @@ t.test('configs that point devices at a loopback address are refused unless allo
     t.equal(res.status, 200, 'a viewer may see it')
     t.match(res.body, { server_url: serverUrl, ssh: { host: '127.0.0.1', port: gw.server.sshPort }, loopback: true })
     t.match(res.body.problem, /public_url \(EDGETAINER_PUBLIC_URL\)/)
-    t.match(res.body.agent, { url: `${serverUrl}/api/provision/agent/linux-x64`, sha512: agent.sha512 })
+    t.match(res.body.agent, { url: `${serverUrl}/api/provision/agent/${agent.sha512}`, sha512: agent.sha512 }, 'the content-addressed URL a config would pin')
     t.type(res.body.agent.size, 'number')
     t.equal((await http.get('/api/provision/endpoints')).status, 401, 'not without a session')
   })
