@@ -15,11 +15,15 @@ export function validationErrorFrom(error: ZodError, prefix = ''): ValidationErr
 /** Deeper than any of our schemas goes; deeper input is an attack on the validator's recursion. */
 export const MAX_INPUT_DEPTH = 32
 
+/** A UTF-16 surrogate half without its other half: it has no UTF-8 form, and jsonb refuses its `\udxxx` escape. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 /**
  * Checks what no schema can store, before the schema runs: NUL in any string
  * or key (PostgreSQL text refuses it, error 22021, and no process can take it
- * in argv or env) and nesting deeper than MAX_INPUT_DEPTH. Iterative, so
- * hostile nesting cannot exhaust the stack here either.
+ * in argv or env), unpaired surrogates (text would store U+FFFD instead, and
+ * the audit log's jsonb refuses them) and nesting deeper than MAX_INPUT_DEPTH.
+ * Iterative, so hostile nesting cannot exhaust the stack here either.
  */
 export function checkStorable(input: unknown, prefix = ''): void {
   const stack: { value: unknown; path: string[] }[] = [{ value: input, path: prefix ? [prefix] : [] }]
@@ -27,12 +31,13 @@ export function checkStorable(input: unknown, prefix = ''): void {
     const { value, path } = stack.pop()!
     if (typeof value === 'string') {
       if (value.includes('\0')) throw new ValidationError(path.join('.'), 'must not contain NUL characters')
+      if (LONE_SURROGATE.test(value)) throw new ValidationError(path.join('.'), 'must be valid Unicode (no unpaired surrogate)')
       continue
     }
     if (!value || typeof value !== 'object') continue
     if (path.length - (prefix ? 1 : 0) >= MAX_INPUT_DEPTH) throw new ValidationError(path.join('.'), `nested deeper than ${MAX_INPUT_DEPTH} levels`)
     for (const [key, child] of Object.entries(value)) {
-      if (key.includes('\0')) throw new ValidationError(path.join('.'), 'field names must not contain NUL characters')
+      if (key.includes('\0') || LONE_SURROGATE.test(key)) throw new ValidationError(path.join('.'), 'field names must not contain NUL characters or unpaired surrogates')
       stack.push({ value: child, path: [...path, key] })
     }
   }

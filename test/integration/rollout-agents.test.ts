@@ -78,7 +78,7 @@ t.test('rollouts with real agents on real dockerd', async (t) => {
     const paused = await until(r.id, 'paused', (x) => x.status === 'paused')
     const canary = paused.devices.find((d: any) => d.wave === 0)
     t.equal(canary.state, 'failed')
-    t.match(canary.reason, /web exited with code 1.*the device went back to v2/, "the agent's reason in words")
+    t.match(canary.reason, /`?web`? exited with code 1.*the device went back to v2/, "the agent's reason in words")
     t.ok(paused.devices.filter((d: any) => d.wave > 0).every((d: any) => d.released_at === null), 'later waves were never sent v3')
     await waitFor('every agent runs v2', () => all('v2'), 30_000, 250)
     const logs = (await http.get(`/api/devices/${agents[3]!.device_id}/logs?limit=200`, as)).body
