@@ -67,7 +67,8 @@ export async function startTestGateway(
   const server = await startServer(config, createLogger(config.logLevel), {
     pgliteDir: dialect === 'pglite' ? 'memory://' : undefined,
     // Started from an already migrated PGlite: initdb and migrations are proven elsewhere, and cost seconds per gateway.
-    pgliteSeed: dialect === 'pglite' ? await pgliteSeed() : undefined,
+    // A test that keeps its own PGlite dir (a restart) starts it the usual way.
+    pgliteSeed: dialect === 'pglite' && !options.start?.pgliteDir ? await pgliteSeed() : undefined,
     // scrypt at OWASP cost is half a CPU-second per hash; tests that do not test hashing use a cheap cost.
     // The OWASP default and the rehash to it are proven in passwords.test.ts and login-rate-limit.test.ts.
     passwordHashing: { cost: TEST_SCRYPT_COST },
