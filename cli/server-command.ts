@@ -22,8 +22,10 @@ export async function runServerCommand(config: Config, logger: Logger): Promise<
     if (stopping) return
     stopping = true
     logger.info({ signal }, 'shutting down')
-    const force = setTimeout(() => process.exit(1), 10_000)
+    // Devices first move to other nodes (up to drain_grace_seconds), then everything closes.
+    const force = setTimeout(() => process.exit(1), config.cluster.drainGraceMs + 10_000)
     force.unref()
+    await server.drain()
     await server.close()
     process.exit(0)
   }

@@ -12,6 +12,7 @@ import * as rollouts from './0010-rollouts.js'
 import * as agentReleases from './0011-agent-releases.js'
 import * as deployPhases from './0013-deploy-phases.js'
 import * as clusterNodes from './0014-cluster-nodes.js'
+import * as clusterOperations from './0016-cluster-operations.js'
 
 /**
  * Every migration, by name, in order. Listed statically rather than read from
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0011-agent-releases': agentReleases,
   '0013-deploy-phases': deployPhases,
   '0014-cluster-nodes': clusterNodes,
+  '0016-cluster-operations': clusterOperations,
 }

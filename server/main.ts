@@ -43,7 +43,7 @@ import { registerEventRoutes } from './api/routes/event-routes.js'
 import { createHttpApp } from './http/create-http-app.js'
 import { createConsoleAssets, defaultConsoleDir } from './http/console-assets.js'
 import { createMetricsRegistry } from './http/http-metrics.js'
-import { closeServer, listen, trackUpgrades } from './http/listen.js'
+import { closeServer, listen, stopAccepting, trackUpgrades } from './http/listen.js'
 import { createFrontDoor, type HostRoute } from './http/front-door.js'
 import { createGatewayEvents, type GatewayEvents } from './events/gateway-events.js'
 import { createCloseStack } from './lifecycle/close-stack.js'
@@ -114,6 +114,10 @@ import { createGitSourceWrites } from './git/git-source-view.js'
 import { registerGitSourceRoutes } from './api/routes/git-source-routes.js'
 import { createNodeRegistry } from './cluster/node-registry.js'
 import { registerClusterRoutes } from './api/routes/cluster-routes.js'
+import { createClusterNotifications } from './cluster/cluster-notifications.js'
+import { bridgeClusterInvalidation } from './cluster/cluster-invalidation.js'
+import { createDeadNodeSweep } from './cluster/dead-node-sweep.js'
+import { createNodeDrain } from './cluster/node-drain.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -135,6 +139,8 @@ export interface RunningServer {
   servedRoutes(): { method: string; path: string }[]
   /** Asks these devices' agents to sync now (best effort; resolves with how many answered). */
   nudgeDevices(deviceUuids: readonly string[]): Promise<number>
+  /** SIGTERM: stop taking connections, move devices to other nodes, wait (up to drain_grace_seconds); close() after it. */
+  drain(): Promise<void>
   close(): Promise<void>
 }
 
@@ -193,6 +199,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
     if (applied.length) logger.info({ migrations: applied }, 'database migrated')
     const { db } = database
     const events = createGatewayEvents()
+    // Nodes sharing PostgreSQL tell each other what changed, so their caches follow (docs/cluster-operations.md).
+    const notifications = createClusterNotifications({ db, databaseUrl: config.databaseUrl, logger })
+    const invalidation = bridgeClusterInvalidation({ notifications, events })
+    closers.push('cluster notifications', () => notifications.close())
+    await notifications.start()
 
     const masterKey = loadMasterKey({ dataDir: config.dataDir, configuredKey: config.secretKey })
     const sessions = createSessionTokens({ db, signingKey: masterKey.derive('session-jwt'), ttlSeconds: config.sessionTtlSeconds })
@@ -209,7 +220,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const authenticator = createAuthenticator({ sessions, apiTokens, consoleOrigins: addresses.consoleOrigins })
     const auditLog = createAuditLog({ db })
     // Terminals and event streams end when the access they were opened with does.
-    const liveAccess = createLiveAccess({ recheckMs: options.accessRecheckMs ?? 15_000, logger })
+    const liveAccess = invalidation.liveAccess(createLiveAccess({ recheckMs: options.accessRecheckMs ?? 15_000, logger }))
     closers.push('live access checks', () => liveAccess.close())
     // Every password hash and check goes through one bounded hasher (scrypt at OWASP cost by default).
     const passwords = createPasswordHasher(options.passwordHashing)
@@ -226,12 +237,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const hostKey = loadOrCreateHostKey(config.dataDir)
     const tunnels = createTunnelRegistry()
     // This node in the cluster registry (several gateways may share one PostgreSQL); it leaves it on clean shutdown.
-    const nodes = createNodeRegistry({ db, logger, nodeId: config.cluster.nodeId, peerUrl: config.cluster.peerUrl, heartbeatMs: config.cluster.heartbeatMs })
+    const nodes = createNodeRegistry({ db, logger, nodeId: config.cluster.nodeId, peerUrl: config.cluster.peerUrl, heartbeatMs: config.cluster.heartbeatMs, onEvicted: () => [...tunnels.sessions()].forEach((s) => void s.close()) })
     await nodes.start()
     closers.push('node registry', () => nodes.close())
     const status = createStatusRecorder({ db, events, logger, nodeId: nodes.id })
     await status.resetOwned()
     closers.push('status writes', () => status.drain())
+    const deadNodes = createDeadNodeSweep({ db, events, logger, nodeId: nodes.id, intervalMs: config.cluster.heartbeatMs })
+    deadNodes.start()
+    closers.push('dead node sweep', () => deadNodes.close())
     // People on the same SSH port, as u:<username>: the jump host and its user CA (docs/admin-access.md).
     const userCa = createUserCa({ dataDir: config.dataDir })
     const userSshKeys = createUserSshKeys({ db })
@@ -463,7 +477,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const metrics = createMetricsRegistry()
     registerRolloutMetrics(metrics, { db, logger })
     // TLS: certificates (ACME or files, keys sealed with their own derived key), the HTTPS listener, and plain HTTP's role once TLS is on.
-    const tls = createTlsGateway({ config, db, secretBox: createSecretBox(masterKey.derive('tls-keys')), events, metrics, logger, tuning: options.tls })
+    const tls = createTlsGateway({ config, db, secretBox: createSecretBox(masterKey.derive('tls-keys')), events, metrics, logger, tuning: options.tls, onCertificateStored: invalidation.certificateStored })
+    invalidation.onCertificate(() => tls.reload())
+    notifications.onResync(() => (routeTable.invalidate(), tls.reload()))
     registerCertificateRoutes(api, { certificates: tls.certificates })
     const app = createHttpApp({
       api,
@@ -511,6 +527,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const gitPoller = createGitPoller({ db, sources: gitSources, importer: gitImporter, logger, settings: { checkIntervalMs: config.git.pollCheckMs, concurrency: config.git.maxConcurrentSyncs } })
     gitPoller.start()
     closers.push('git poller', () => gitPoller.close())
+    const drain = createNodeDrain({ registry: tunnels, stopAccepting: [() => void stopAccepting(httpServer), tunnelServer.stopAccepting, tls.stopAccepting], settings: { graceMs: config.cluster.drainGraceMs, spreadMs: config.cluster.drainSpreadMs }, logger })
     logger.info({ http_port: bound.http, https_port: bound.https, ssh_port: bound.ssh, address: config.bindAddress, database: database.description }, 'gateway listening')
 
     return {
@@ -526,6 +543,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       metrics,
       servedRoutes: api.servedRoutes,
       nudgeDevices: targetNudge.nudgeDevices,
+      drain: drain.drain,
       close: closers.unwind,
     }
   } catch (err) {

@@ -28,11 +28,19 @@ export function createNodeRegistry(deps: {
   nodeId?: string
   peerUrl?: string
   heartbeatMs: number
+  /**
+   * Our row was gone at a heartbeat: another node swept us as dead (we were
+   * cut off or stalled) and marked our devices offline. Called after we
+   * registered again, so the caller drops its sessions and devices reconnect
+   * to a consistent state.
+   */
+  onEvicted?: () => void
 }) {
   const { db, logger, heartbeatMs } = deps
   const id = deps.nodeId ?? randomUUID()
   let timer: NodeJS.Timeout | undefined
   let beating: Promise<void> | undefined
+  let closing = false
 
   async function upsert() {
     await db
@@ -48,8 +56,12 @@ export function createNodeRegistry(deps: {
   async function beat() {
     try {
       const result = await db.updateTable('gateway_nodes').set({ heartbeat_at: sql`now()` }).where('id', '=', id).executeTakeFirst()
-      // Removed under us (an operator cleaning up, a restored backup): register again.
-      if (result.numUpdatedRows === 0n) await upsert()
+      // Removed under us (swept as dead, an operator cleaning up, a restored backup): register again.
+      if (result.numUpdatedRows === 0n && !closing) {
+        await upsert()
+        logger.warn({ node: id }, 'this node was removed from the registry (swept as dead?); registered again')
+        deps.onEvicted?.()
+      }
     } catch (err) {
       // A database outage must not end the process; the row just goes stale until it is back.
       logger.warn({ err: (err as Error).message, node: id }, 'node heartbeat failed')
@@ -80,6 +92,7 @@ export function createNodeRegistry(deps: {
     },
     /** Clean shutdown: stop beating and leave the registry, so nobody waits for this node to go stale. */
     async close() {
+      closing = true
       if (timer) clearInterval(timer)
       timer = undefined
       await beating

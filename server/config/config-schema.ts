@@ -168,6 +168,10 @@ export const configSchema = z
     peer_url: z.string().url().optional(),
     /** How often the node refreshes its registry row; three missed beats mark it stale. */
     node_heartbeat_seconds: z.coerce.number().min(0.05).max(3600).default(10),
+    /** On SIGTERM, how long the node waits for its devices to move to other nodes before it closes anyway. */
+    drain_grace_seconds: z.coerce.number().min(0).max(3600).default(30),
+    /** On SIGTERM, the window over which device sessions are closed (at random moments), so they do not reconnect all at once. */
+    drain_spread_seconds: z.coerce.number().min(0).max(3600).default(10),
     hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
     /** How often the rollout engine looks at running rollouts. */
     rollout_tick_seconds: z.coerce.number().min(0.05).max(3600).default(5),
@@ -249,7 +253,14 @@ export interface Config {
   readonly hstsMaxAge: number
   readonly rolloutTickMs: number
   /** The cluster node registry: this node's id (unset: a random uuid per start), peer address and heartbeat. */
-  readonly cluster: { readonly nodeId: string | undefined; readonly peerUrl: string | undefined; readonly heartbeatMs: number }
+  readonly cluster: {
+    readonly nodeId: string | undefined
+    readonly peerUrl: string | undefined
+    readonly heartbeatMs: number
+    /** SIGTERM: the longest wait for devices to move, and the window their sessions are closed over. */
+    readonly drainGraceMs: number
+    readonly drainSpreadMs: number
+  }
   readonly retention: {
     readonly deviceLogsDays: number
     readonly metricsDays: number

@@ -50,6 +50,8 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_NODE_ID: ['node_id'],
   EDGETAINER_PEER_URL: ['peer_url'],
   EDGETAINER_NODE_HEARTBEAT_SECONDS: ['node_heartbeat_seconds'],
+  EDGETAINER_DRAIN_GRACE_SECONDS: ['drain_grace_seconds'],
+  EDGETAINER_DRAIN_SPREAD_SECONDS: ['drain_spread_seconds'],
   EDGETAINER_RETENTION_DEVICE_LOGS_DAYS: ['retention', 'device_logs_days'],
   EDGETAINER_RETENTION_METRICS_DAYS: ['retention', 'metrics_days'],
   EDGETAINER_RETENTION_SESSIONS_DAYS: ['retention', 'sessions_days'],
@@ -151,7 +153,13 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     tls: Object.freeze({ ...c.tls }),
     hstsMaxAge: c.hsts_max_age,
     rolloutTickMs: Math.round(c.rollout_tick_seconds * 1000),
-    cluster: Object.freeze({ nodeId: c.node_id, peerUrl: c.peer_url, heartbeatMs: Math.round(c.node_heartbeat_seconds * 1000) }),
+    cluster: Object.freeze({
+      nodeId: c.node_id,
+      peerUrl: c.peer_url,
+      heartbeatMs: Math.round(c.node_heartbeat_seconds * 1000),
+      drainGraceMs: Math.round(c.drain_grace_seconds * 1000),
+      drainSpreadMs: Math.round(c.drain_spread_seconds * 1000),
+    }),
     retention: Object.freeze({
       deviceLogsDays: c.retention.device_logs_days,
       metricsDays: c.retention.metrics_days,

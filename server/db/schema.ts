@@ -104,6 +104,20 @@ export interface GatewayNodesTable {
   heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>
 }
 
+/** An HTTP-01 answer of an ACME order in flight: any node may get the CA's validation request. */
+export interface AcmeHttpChallengesTable {
+  token: string
+  key_authorization: string
+  created_at: ColumnType<Date, Date | string | undefined, never>
+}
+
+/** Limiter counters shared by every node (rate-limiter-flexible's RateLimiterPostgres layout). */
+export interface RateLimitsTable {
+  key: string
+  points: number
+  expire: string | null
+}
+
 export interface SoftwareTable {
   id: Generated<string>
   name: string
@@ -447,6 +461,8 @@ export interface Database {
   fleets: FleetsTable
   devices: DevicesTable
   gateway_nodes: GatewayNodesTable
+  acme_http_challenges: AcmeHttpChallengesTable
+  rate_limits: RateLimitsTable
   software: SoftwareTable
   deployments: DeploymentsTable
   fleet_env_vars: FleetEnvVarsTable

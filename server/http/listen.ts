@@ -36,11 +36,25 @@ export function trackUpgrades(server: Server): void {
   })
 }
 
+const stopped = new WeakMap<Server, Promise<void>>()
+
+/**
+ * Stops taking new connections and lets the open ones finish (a draining
+ * node); resolves once the last one ended. Idempotent, and closeServer after
+ * it still cuts what is left.
+ */
+export function stopAccepting(server: Server): Promise<void> {
+  let closed = stopped.get(server)
+  if (!closed) {
+    closed = server.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
+    stopped.set(server, closed)
+  }
+  return closed
+}
+
 export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) return resolve()
-    server.close(() => resolve())
-    ;(server as Server & { closeAllConnections?: () => void }).closeAllConnections?.()
-    for (const socket of upgradedSockets.get(server) ?? []) socket.destroy()
-  })
+  const closed = stopAccepting(server)
+  ;(server as Server & { closeAllConnections?: () => void }).closeAllConnections?.()
+  for (const socket of upgradedSockets.get(server) ?? []) socket.destroy()
+  return closed
 }

@@ -95,6 +95,8 @@ export function createRouteTable(deps: { db: Kysely<Database>; events: GatewayEv
   return {
     resolve,
     isDeviceHost,
+    /** Drops every cached route (another node's changes may have been missed: a lost LISTEN connection). */
+    invalidate: clear,
     get cachedEntries() {
       return cache.size
     },

@@ -49,6 +49,8 @@ export function createAcmeCertificates(deps: {
   alpn: AlpnChallenges
   logger: Logger
   tuning?: AcmeTuning
+  /** A certificate was ordered and stored here (the cluster tells the other nodes). */
+  onStored?: (name: string) => void
 }) {
   const { cache, events, logger, metrics, tuning = {} } = deps
   const log = logger.child({ part: 'acme' })
@@ -67,6 +69,7 @@ export function createAcmeCertificates(deps: {
     retry: { baseMs: tuning.retry?.baseMs ?? 5 * 60_000, maxMs: tuning.retry?.maxMs ?? 12 * 3600_000 },
     leaseMs: 10 * 60_000,
     logger: log,
+    onStored: deps.onStored,
   })
   // Two orders at a time: enough for a fleet coming online, far inside any CA's limits.
   const queue = createIssuanceQueue({ concurrency: 2, run: manager.ensure, logger: log })
@@ -164,8 +167,13 @@ export function createAcmeCertificates(deps: {
     sniCallback,
     list,
     renew,
-    /** Loads stored certificates, so a restart serves them before it listens. */
+    /** Loads stored certificates, so a restart serves them before it listens (and another node's new one at once). */
     load: () => manager.syncFromStore(),
+    /** Forgets cached host lookups and loads what other nodes stored (after a lost LISTEN connection). */
+    async reload() {
+      knownHosts.invalidate()
+      await manager.syncFromStore()
+    },
     /**
      * Once the listeners answer challenges: queues what is missing or due
      * (resolves when queued, not when issued), then checks periodically.

@@ -39,7 +39,7 @@ export function createAcmeIssuer(deps: {
     const host = authz.identifier.value
     switch (challenge.type) {
       case 'http-01':
-        http.set(challenge.token!, keyAuthorization)
+        await http.set(challenge.token!, keyAuthorization)
         return
       case 'tls-alpn-01': {
         const key = await acmeCrypto.createPrivateEcdsaKey()
@@ -57,7 +57,7 @@ export function createAcmeIssuer(deps: {
   }
 
   async function withdraw(authz: Authorization, challenge: Challenge, keyAuthorization: string): Promise<void> {
-    if (challenge.type === 'http-01') http.delete(challenge.token!)
+    if (challenge.type === 'http-01') await http.delete(challenge.token!)
     else if (challenge.type === 'tls-alpn-01') alpn.delete(authz.identifier.value)
     else if (challenge.type === 'dns-01' && dns) await dns.clear(`_acme-challenge.${authz.identifier.value}`, keyAuthorization)
   }

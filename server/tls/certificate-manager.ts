@@ -34,6 +34,8 @@ export function createCertificateManager(deps: {
   retry: RetryPolicy
   leaseMs: number
   logger: Logger
+  /** A certificate was ordered and stored (other gateway nodes load it from the database). */
+  onStored?: (name: string) => void
 }) {
   const { store, cache, knownHosts, logger } = deps
   let syncedUntil: Date | undefined
@@ -91,6 +93,7 @@ export function createCertificateManager(deps: {
       const info = readCertificate(certPem)
       await store.saveIssued(name, { hosts, directoryUrl: deps.directoryUrl, certPem, keyPem, info, renewAfter: renewalTime(info) })
       cache.put(name, certPem, keyPem)
+      deps.onStored?.(name)
       logger.info({ name, hosts, serial: info.serial, not_after: info.notAfter, renewal: Boolean(current?.cert_pem) }, 'certificate issued')
     } catch (err) {
       const failures = (current?.failures ?? 0) + 1

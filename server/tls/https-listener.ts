@@ -3,7 +3,7 @@ import type net from 'node:net'
 import { Duplex } from 'node:stream'
 import tls from 'node:tls'
 import type { RequestHandler, UpgradeHandler } from '../http/front-door.js'
-import { closeServer, listen, trackUpgrades } from '../http/listen.js'
+import { closeServer, listen, stopAccepting, trackUpgrades } from '../http/listen.js'
 import type { Logger } from '../logger.js'
 import { ACME_TLS_PROTOCOL, type AlpnChallenges } from './alpn-challenge.js'
 import { secureOptions } from './certificate-cache.js'
@@ -123,6 +123,8 @@ export function createHttpsListener(deps: {
       server.setSecureContext({ ...secureOptions, cert: certPem, key: keyPem })
     },
     listen: (port: number, host: string) => listen(server, port, host, 'HTTPS'),
+    /** A draining node: no new connections, the open ones finish. */
+    stopAccepting: () => void stopAccepting(server),
     async close() {
       for (const socket of peeking) socket.destroy()
       for (const socket of challengeSockets) socket.destroy()

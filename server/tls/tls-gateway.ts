@@ -57,12 +57,15 @@ export function createTlsGateway(deps: {
   metrics: Registry
   logger: Logger
   tuning?: AcmeTuning
+  /** A certificate was ordered and stored here (the cluster tells the other nodes). */
+  onCertificateStored?: (name: string) => void
 }) {
   const { config, logger } = deps
   const mode = tlsMode(config)
   const log = logger.child({ part: 'tls' })
   const cache = createCertificateCache()
-  const http = createHttpChallenges()
+  // HTTP-01 answers go to the database too: the CA's request may reach another node of the cluster.
+  const http = createHttpChallenges({ db: deps.db, logger: log })
   const alpn = createAlpnChallenges()
   const metrics = mode === 'off' ? undefined : createTlsMetrics(deps.metrics, cache)
   const manual = mode === 'manual' ? createManualCertificateSource({ cert: config.tls.cert!, key: config.tls.key! }) : undefined
@@ -95,6 +98,7 @@ export function createTlsGateway(deps: {
           alpn,
           logger: log,
           tuning: deps.tuning,
+          onStored: deps.onCertificateStored,
         })
       : undefined
 
@@ -185,6 +189,14 @@ export function createTlsGateway(deps: {
       if (fallback) listener.setDefaultCertificate(fallback.certPem, fallback.keyPem)
       httpsPort = await listener.listen(config.httpsPort, config.bindAddress)
       return httpsPort
+    },
+    /** A draining node: the HTTPS listener takes no new connections. */
+    stopAccepting(): void {
+      listener?.stopAccepting()
+    },
+    /** Loads certificates other nodes stored (a cluster notice, or a full reload after a reconnect). */
+    async reload(): Promise<void> {
+      await acme?.reload()
     },
     /** After every listener is up (HTTP-01 needs the plain one): issue what is missing, renew, reload. */
     async start(): Promise<void> {

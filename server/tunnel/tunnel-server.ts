@@ -234,6 +234,8 @@ export function createTunnelServer(deps: {
   }
 
   let boundPort: number | undefined
+  let frontClosed: Promise<void> | undefined
+  const stopAccepting = () => (frontClosed ??= boundPort === undefined ? Promise.resolve() : new Promise<void>((resolve) => front.close(() => resolve())))
   return {
     get port() {
       return boundPort
@@ -246,8 +248,12 @@ export function createTunnelServer(deps: {
       boundPort = await listen(front, options.port, options.host, 'SSH')
       return boundPort
     },
+    /** A draining node: no new SSH connections (devices reconnect to another node); open sessions stay until closed. */
+    stopAccepting(): void {
+      void stopAccepting()
+    },
     async close(): Promise<void> {
-      const closing = boundPort === undefined ? Promise.resolve() : new Promise<void>((resolve) => front.close(() => resolve()))
+      const closing = stopAccepting()
       gate.close()
       for (const c of connections) c.end()
       await Promise.all([...registry.sessions()].map((s) => s.close()))

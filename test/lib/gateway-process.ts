@@ -23,7 +23,10 @@ const server = await startServer(config, logger, {
 installUnexpectedErrorGuard({ logger, metrics: server.metrics })
 process.stdout.write('GATEWAY_READY ' + JSON.stringify({ httpPort: server.httpPort, sshPort: server.sshPort, hostPublicKey: server.hostPublicKey }) + '\n')
 process.on('SIGTERM', () => {
-  void server.close().then(() => process.exit(0))
+  void server
+    .drain()
+    .then(() => server.close())
+    .then(() => process.exit(0))
 })
 if (process.env.TEST_RAISE_UNEXPECTED_ERRORS === '1') {
   setTimeout(() => {
