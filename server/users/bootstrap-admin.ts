@@ -1,4 +1,5 @@
 import { generatePassword } from '../auth/passwords.js'
+import { ConflictError } from '../errors.js'
 import type { UserStore } from './user-store.js'
 
 export interface BootstrapResult {
@@ -11,6 +12,12 @@ export interface BootstrapResult {
 export async function bootstrapAdmin(users: UserStore, configuredPassword: string | undefined): Promise<BootstrapResult | undefined> {
   if (!(await users.isEmpty())) return undefined
   const password = configuredPassword ?? generatePassword()
-  await users.create({ username: 'admin', password, role: 'admin' })
+  try {
+    await users.create({ username: 'admin', password, role: 'admin' })
+  } catch (err) {
+    // Another gateway node on the same empty database created it first (several nodes starting together): theirs stands.
+    if (err instanceof ConflictError) return undefined
+    throw err
+  }
   return { username: 'admin', generatedPassword: configuredPassword ? undefined : password }
 }

@@ -14,6 +14,8 @@ export interface GatewayProcess {
   hostPublicKey: string
   /** When it printed that it listens (ms since the epoch). */
   readyAt: number
+  /** Everything it printed to stdout so far (its JSON log lines, at the level its env asks for). */
+  output(): string
   /** Sends a signal and resolves when the process has exited. */
   stop(signal: NodeJS.Signals): Promise<void>
 }
@@ -36,7 +38,9 @@ export async function spawnGateway(t: Teardown, env: Record<string, string>): Pr
     await exited
   })
   let stderr = ''
+  let stdout = ''
   child.stderr!.on('data', (d) => (stderr += d))
+  child.stdout!.on('data', (d) => (stdout += d))
   const info = await new Promise<{ httpPort: number; sshPort: number; hostPublicKey: string }>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (d) => {
@@ -51,6 +55,7 @@ export async function spawnGateway(t: Teardown, env: Record<string, string>): Pr
     child,
     ...info,
     readyAt: Date.now(),
+    output: () => stdout,
     async stop(signal) {
       child.kill(signal)
       await exited
