@@ -111,13 +111,6 @@ export interface AcmeHttpChallengesTable {
   created_at: ColumnType<Date, Date | string | undefined, never>
 }
 
-/** Limiter counters shared by every node (rate-limiter-flexible's RateLimiterPostgres layout). */
-export interface RateLimitsTable {
-  key: string
-  points: number
-  expire: string | null
-}
-
 export interface SoftwareTable {
   id: Generated<string>
   name: string
@@ -462,7 +455,6 @@ export interface Database {
   devices: DevicesTable
   gateway_nodes: GatewayNodesTable
   acme_http_challenges: AcmeHttpChallengesTable
-  rate_limits: RateLimitsTable
   software: SoftwareTable
   deployments: DeploymentsTable
   fleet_env_vars: FleetEnvVarsTable
