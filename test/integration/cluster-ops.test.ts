@@ -40,7 +40,7 @@ function roundRobin(t: { teardown(fn: () => unknown): void }, port: number, targ
     const attempt = (left: number) => {
       const ports = targets()
       // No node listening yet (they order while they start): wait for one, as a load balancer's queue would.
-      if (!ports.length && waited++ < 200) return void setTimeout(() => attempt(1), 50)
+      if (!ports.length && waited++ < 600) return void setTimeout(() => attempt(1), 50)
       if (!left || !ports.length) return client.destroy()
       const upstream = net.connect(ports[next++ % ports.length]!, '127.0.0.1')
       upstream.once('error', () => attempt(left - 1))
@@ -168,6 +168,15 @@ t.test('three nodes on one PostgreSQL: invalidation, one ACME order per certific
   const key = newKeyPair('roamer')
   const device = (await apiA.post('/api/devices', { name: 'Roamer', device_id: 'roamer', public_key: key.publicKey }, { token })).body
   const webHost = `web.${device.subdomain}.${BASE}`
+  // Requests below use the console's certificate: wait until every node serves it (one node ordered it; the others loaded it on its notice).
+  const consoleServed = await Promise.all(
+    nodes.map((gw) =>
+      waitFor(`node ${gw.httpPort} to serve the console certificate`, async () => {
+        const h = await handshake({ port: httpsPort(gw), servername: CONSOLE, ca: root })
+        return h.authorized && h
+      }, 45_000),
+    ),
+  )
 
   await t.test('a service exposed through node a is routed by node b at once (NOTIFY)', async (t) => {
     const roamer = roamingDevice(t, { ports: () => [b.sshPort], hostPublicKey: hostKey.publicKey, deviceId: 'roamer', key, appPort })
@@ -207,14 +216,6 @@ t.test('three nodes on one PostgreSQL: invalidation, one ACME order per certific
   })
 
   await t.test('each certificate is ordered once for the cluster, and every node serves it', async (t) => {
-    const consoleServed = await Promise.all(
-      [a, b, c].map((gw) =>
-        waitFor(`node ${gw.httpPort} to serve the console certificate`, async () => {
-          const h = await handshake({ port: httpsPort(gw), servername: CONSOLE, ca: root })
-          return h.authorized && h
-        }, 30_000),
-      ),
-    )
     t.equal(new Set(consoleServed.map((h) => h.serial)).size, 1, 'the same console certificate on all three nodes')
     await waitFor('no certificate being ordered', async () => (await db.query('select 1 from tls_certificates where lease_until > now()')).rowCount === 0, 30_000)
     const placed = nodes.flatMap((gw) => logLines(gw).filter((l) => l.msg === 'placing ACME order').map((l) => JSON.stringify(l.hosts)))
