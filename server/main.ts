@@ -118,6 +118,7 @@ import { createClusterNotifications } from './cluster/cluster-notifications.js'
 import { bridgeClusterInvalidation } from './cluster/cluster-invalidation.js'
 import { createDeadNodeSweep } from './cluster/dead-node-sweep.js'
 import { createNodeDrain } from './cluster/node-drain.js'
+import { createSharedLimitStore } from './cluster/shared-limit-store.js'
 
 export interface RunningServer {
   readonly config: Config
@@ -204,6 +205,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const invalidation = bridgeClusterInvalidation({ notifications, events })
     closers.push('cluster notifications', () => notifications.close())
     await notifications.start()
+    // Limits that must hold for the whole cluster (failed logins) count in PostgreSQL when there is one.
+    const sharedLimits = createSharedLimitStore({ databaseUrl: config.databaseUrl, logger })
+    closers.push('shared limits', () => sharedLimits.close())
 
     const masterKey = loadMasterKey({ dataDir: config.dataDir, configuredKey: config.secretKey })
     const sessions = createSessionTokens({ db, signingKey: masterKey.derive('session-jwt'), ttlSeconds: config.sessionTtlSeconds })
@@ -282,7 +286,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       liveAccess,
       passwordLogin: createPasswordLogin({
         users,
-        limiter: createLoginLimiter(options.loginLimit),
+        limiter: createLoginLimiter(options.loginLimit, sharedLimits.pool),
         passwords,
         auditLog,
         logger,

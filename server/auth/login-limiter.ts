@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto'
 import { isIPv4, isIPv6 } from 'node:net'
-import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
+import type pg from 'pg'
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import { TooManyRequestsError } from '../errors.js'
 
 export interface LimitWindow {
@@ -57,18 +59,35 @@ export interface LoginAttempt {
  *   that user logged in recently stays allowed (still under the other two).
  *
  * Unknown user names are counted exactly like real ones, so the limits never
- * reveal which accounts exist. RateLimiterMemory today; the same calls work on
- * RateLimiterPostgres to share counts across gateways.
+ * reveal which accounts exist.
+ *
+ * With `shared` (a PostgreSQL pool, when several gateway nodes share the
+ * database) the counts live in rate_limits, so a guesser spreading attempts
+ * over N nodes behind a load balancer gets one budget, not N. Keys are hashed
+ * there (the column holds 255 characters; a user name may be longer). A
+ * database error falls back to per-node counting in memory (insuranceLimiter).
  */
-export function createLoginLimiter(options: LoginLimitOptions = {}) {
-  const limiter = (keyPrefix: string, window: LimitWindow | undefined, points: number, windowSeconds: number) =>
-    new RateLimiterMemory({ keyPrefix, points: window?.points ?? points, duration: window?.windowSeconds ?? windowSeconds })
+export function createLoginLimiter(options: LoginLimitOptions = {}, shared?: pg.Pool) {
+  const limiter = (keyPrefix: string, window: LimitWindow | undefined, points: number, windowSeconds: number): RateLimiterAbstract => {
+    const settings = { keyPrefix, points: window?.points ?? points, duration: window?.windowSeconds ?? windowSeconds }
+    if (!shared) return new RateLimiterMemory(settings)
+    return new RateLimiterPostgres({
+      ...settings,
+      storeClient: shared,
+      storeType: 'pool',
+      tableName: 'rate_limits',
+      tableCreated: true,
+      clearExpiredByTimeout: true,
+      insuranceLimiter: new RateLimiterMemory(settings),
+    })
+  }
+  const keyOf = (key: string) => (shared ? createHash('sha256').update(key).digest('base64url') : key)
   const byAddress = limiter('login_address', options.perAddress, 20, 15 * 60)
   const byUserAtAddress = limiter('login_user_address', options.perUserAtAddress, 5, 15 * 60)
   const byUser = limiter('login_user', options.perUser, 100, 60 * 60)
   // RateLimiterMemory expires keys with setTimeout, which fires at once beyond 2^31 ms (24.8 days).
   const knownSeconds = Math.round(Math.min(24, options.knownAddressDays ?? 14) * 86_400)
-  const knownAddresses = new RateLimiterMemory({ keyPrefix: 'login_known', points: 1, duration: knownSeconds })
+  const knownAddresses = limiter('login_known', { points: 1, windowSeconds: knownSeconds }, 1, knownSeconds)
 
   /** Consumes a point; undefined when within the limit, the refusal otherwise (its point stays taken until released). */
   async function take(store: RateLimiterAbstract, key: string): Promise<RateLimiterRes | undefined> {
@@ -82,13 +101,14 @@ export function createLoginLimiter(options: LoginLimitOptions = {}) {
   }
 
   async function reserve(username: string, clientAddress: string): Promise<LoginAttempt> {
-    const address = limitedSource(clientAddress)
+    const address = keyOf(limitedSource(clientAddress))
     // JSON keeps the pair unambiguous whatever characters the user name holds.
-    const userAtAddress = JSON.stringify([username, address])
+    const userAtAddress = keyOf(JSON.stringify([username, limitedSource(clientAddress)]))
+    const user = keyOf(username)
     const taken: [RateLimiterAbstract, string][] = [
       [byAddress, address],
       [byUserAtAddress, userAtAddress],
-      [byUser, username],
+      [byUser, user],
     ]
     const results = await Promise.all(taken.map(([store, key]) => take(store, key)))
     const giveBack = () => Promise.all(taken.map(([store, key]) => store.reward(key, 1))).then(() => undefined)
@@ -105,7 +125,7 @@ export function createLoginLimiter(options: LoginLimitOptions = {}) {
     }
     return {
       async succeeded() {
-        await Promise.all([byAddress.reward(address, 1), byUser.reward(username, 1), byUserAtAddress.delete(userAtAddress)])
+        await Promise.all([byAddress.reward(address, 1), byUser.reward(user, 1), byUserAtAddress.delete(userAtAddress)])
         await knownAddresses.set(userAtAddress, 1, knownSeconds)
       },
       release: giveBack,

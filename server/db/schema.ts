@@ -111,6 +111,13 @@ export interface AcmeHttpChallengesTable {
   created_at: ColumnType<Date, Date | string | undefined, never>
 }
 
+/** Limiter counters shared by every node (rate-limiter-flexible's RateLimiterPostgres layout; it writes them itself). */
+export interface RateLimitsTable {
+  key: string
+  points: number
+  expire: string | null
+}
+
 export interface SoftwareTable {
   id: Generated<string>
   name: string
@@ -455,6 +462,7 @@ export interface Database {
   devices: DevicesTable
   gateway_nodes: GatewayNodesTable
   acme_http_challenges: AcmeHttpChallengesTable
+  rate_limits: RateLimitsTable
   software: SoftwareTable
   deployments: DeploymentsTable
   fleet_env_vars: FleetEnvVarsTable

@@ -251,6 +251,19 @@ t.test('three nodes on one PostgreSQL: invalidation, one ACME order per certific
     t.equal((await get(httpsPort(b), CONSOLE, '/healthz')).status, 200, 'and answers')
   })
 
+  await t.test('failed logins count for the whole cluster, not per node', async (t) => {
+    // Five failures for one user name from one address are allowed (per user at address); they are spread over the nodes.
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) {
+      const node = nodes[i % 3]!
+      const res = await createHttpClient(`http://127.0.0.1:${node.httpPort}`).post('/api/auth/login', { username: 'guesser', password: `wrong-${i}` })
+      statuses.push(res.status)
+    }
+    t.same(statuses, [401, 401, 401, 401, 401, 429], 'the sixth guess is refused, though node c saw only one before')
+    const rows = await db.query('select count(*)::int as n from rate_limits')
+    t.ok(rows.rows[0].n > 0, 'the counts live in PostgreSQL')
+  })
+
   await t.test('kill -9 of a node: its device comes back online on another node', async (t) => {
     const roamer = roamingDevice(t, { ports: () => [b.sshPort, a.sshPort], hostPublicKey: hostKey.publicKey, deviceId: 'roamer', key, appPort })
     await waitFor('online on node b', async () => roamer.connectedTo() === b.sshPort && (await deviceRow(device.id)).owner_node === 'node-b')
