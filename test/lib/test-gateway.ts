@@ -47,6 +47,8 @@ export function testGatewayEnv(t: Teardown, overrides: Record<string, string> = 
     EDGETAINER_BIND_ADDRESS: '127.0.0.1',
     EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
     EDGETAINER_LOG_LEVEL: process.env.EDGETAINER_TEST_LOG_LEVEL ?? 'silent',
+    // A SIGTERM drains devices first (docs/cluster-operations.md): over a short window in tests, not 10 s.
+    EDGETAINER_DRAIN_SPREAD_SECONDS: '0.2',
     ...overrides,
   }
 }
