@@ -16,7 +16,8 @@ export async function bootstrapAdmin(users: UserStore, configuredPassword: strin
     await users.create({ username: 'admin', password, role: 'admin' })
   } catch (err) {
     // Another gateway node on the same empty database created it first (several nodes starting together): theirs stands.
-    if (err instanceof ConflictError) return undefined
+    // Found by the store's check (ConflictError), or by the unique index when both checked before either inserted (23505).
+    if (err instanceof ConflictError || (err as { code?: unknown }).code === '23505') return undefined
     throw err
   }
   return { username: 'admin', generatedPassword: configuredPassword ? undefined : password }
