@@ -178,7 +178,7 @@ export function RolloutWizardPage() {
                 ? 'The waves appear here once the target is known.'
                 : matched === 0
                   ? 'No device matches the target yet: the rollout cannot start until one does.'
-                  : `Today that is ${waves.length} wave${waves.length === 1 ? '' : 's'}: ${waves.join(', ')} device${matched === 1 ? '' : 's'}.`}
+                  : `Today that is ${waves.length} wave${waves.length === 1 ? '' : 's'}: ${waves.length > 12 ? `${waves.slice(0, 10).join(', ')}, … ${waves.at(-1)}` : waves.join(', ')} device${matched === 1 ? '' : 's'}.`}
             </p>
           </div>
         </Card>

@@ -112,7 +112,7 @@ export function planWaves(total: number, strategy: RolloutStrategy, s: Pick<Roll
     left -= canary
   }
   let size = s.wave_size ?? Math.max(1, Math.ceil((total * s.wave_percent) / 100))
-  while (left > 0 && waves.length < 1000) {
+  while (left > 0) {
     const wave = Math.min(left, size)
     waves.push(wave)
     left -= wave
