@@ -110,6 +110,7 @@ t.test('rollouts in the console: wizard, live progress, needs attention, history
     const stat = page.locator('[data-stat="Needs attention"]')
     await waitInPage('needs attention to count the failed device', async () => (await stat.locator('.stat-value').innerText()) === '1')
     t.match(await stat.getAttribute('class'), /tone-red/, 'the dashboard tile is red')
+    t.equal((await http.get(`/api/fleets/${fleet.id}`, as)).body.attention_count, 1, 'its fleet counts it too')
     await shot('rollout-dashboard-attention')
 
     await page.goto(`${base}/devices/${crasherUuid}`)
@@ -126,6 +127,7 @@ t.test('rollouts in the console: wizard, live progress, needs attention, history
     await page.waitForSelector('.toast >> text=Failed devices are being retried')
     await page.waitForSelector('[data-testid=rollout-page][data-rollout-status=completed]', { timeout: 25_000 })
     t.match(await page.locator('[data-testid=rollout-progress]').innerText(), /3 of 3 succeeded/)
+    t.equal((await http.get('/api/devices?attention=1', as)).body.total, 0, 'the retried device no longer needs attention')
     t.same(await page.locator('[data-testid=rollout-controls] button').evaluateAll((b) => b.map((x) => x.getAttribute('data-op'))), ['rollback'], 'a completed rollout can only be rolled back')
     await shot('rollout-progress-completed')
 
