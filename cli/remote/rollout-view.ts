@@ -19,7 +19,7 @@ export function progress(r: Pick<RolloutSummary, 'counts' | 'total'>): string {
 
 /** `wave 2 of 3`, or `-` before the rollout is split into waves. */
 export function waveLine(r: Pick<RolloutSummary, 'current_wave' | 'wave_count' | 'status'>): string {
-  if (!r.wave_count) return r.status === 'draft' ? 'not split yet (draft)' : '-'
+  if (!r.wave_count) return r.status === 'draft' ? 'not split into waves yet' : '-'
   return `wave ${Math.min(r.current_wave + 1, r.wave_count)} of ${r.wave_count}`
 }
 
