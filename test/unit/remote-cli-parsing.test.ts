@@ -1,3 +1,4 @@
+import { Command } from 'commander'
 import fc from 'fast-check'
 import t from 'tap'
 import { parseGatewayUrl } from '../../cli/remote/api-client.js'
@@ -6,6 +7,8 @@ import { CliError, oneLine, printable } from '../../cli/remote/cli-error.js'
 import { parseSince } from '../../cli/remote/logs-command.js'
 import { jumpLogin } from '../../cli/remote/ssh-access.js'
 import { applyLabels, durationFlag, parseLabel, rolloutId, rolloutSettingsBody, selectorFlag, waveSizeFlag } from '../../cli/remote/rollout-options.js'
+import { commandTree } from '../../cli/remote/completion.js'
+import { REMOTE_COMMANDS, registerRemoteCommands } from '../../cli/remote/remote-commands.js'
 import { countsLine, settingsLine, watchLine } from '../../cli/remote/rollout-view.js'
 
 t.test('the config dir follows XDG_CONFIG_HOME, else ~/.config', async (t) => {
@@ -198,4 +201,15 @@ t.test('rollout text: counts in life order, settings in words, watch lines witho
     new Date('2026-12-02T04:05:06Z'),
   )
   t.equal(line, '04:05:06 paused wave 1 of 3: failed 1 | bad news\n')
+})
+
+t.test('rollouts and devices label are remote commands, and completion offers them with their flags', async (t) => {
+  t.ok(REMOTE_COMMANDS.includes('rollouts'), 'bin/edgetainer starts `rollouts` without the gateway modules')
+  const program = new Command('edgetainer').enablePositionalOptions()
+  registerRemoteCommands(program)
+  const words = new Map(commandTree(program).map((n) => [n.path, n.words]))
+  t.match(words.get('/rollouts'), ['list', 'ls', 'show', 'create', 'start', 'pause', 'resume', 'advance', 'cancel', 'rollback', 'retry', 'watch'])
+  t.ok(['--fleet', '--selector', '--device', '--strategy', '--wave-size', '--on-failure', '--soak', '--deadline', '--start'].every((w) => words.get('/rollouts/create')!.includes(w)))
+  t.ok(words.get('/rollouts/watch')!.includes('--interval'))
+  t.ok(words.get('/devices')!.includes('label') && words.get('/devices/label')!.includes('--remove'))
 })
