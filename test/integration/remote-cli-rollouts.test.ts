@@ -14,7 +14,7 @@ import { waitFor } from '../lib/wait.js'
  * a whole rollout takes a second or two.
  */
 t.test('the remote CLI runs rollouts and labels devices', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { start: { agentHeartbeatSeconds: 1, rolloutTickMs: 100, agentRateLimit: { points: 100_000 } } })
+  const gw = await startTestGateway(t, 'postgres', { start: { agentHeartbeatSeconds: 1, rolloutTickMs: 100, agentRateLimit: { points: 100_000 } } })
   const { http, adminToken: token } = gw
   const as = { token }
   const fleet = (await http.post('/api/fleets', { name: 'shops' }, as)).body
