@@ -113,6 +113,7 @@ import { createGitPoller } from './git/git-poller.js'
 import { createGitSourceWrites } from './git/git-source-view.js'
 import { registerGitSourceRoutes } from './api/routes/git-source-routes.js'
 import { createNodeRegistry } from './cluster/node-registry.js'
+import { startClusterForwarding } from './cluster/cluster-forwarding.js'
 import { registerClusterRoutes } from './api/routes/cluster-routes.js'
 
 export interface RunningServer {
@@ -226,7 +227,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const hostKey = loadOrCreateHostKey(config.dataDir)
     const tunnels = createTunnelRegistry()
     // This node in the cluster registry (several gateways may share one PostgreSQL); it leaves it on clean shutdown.
-    const nodes = createNodeRegistry({ db, logger, nodeId: config.cluster.nodeId, peerUrl: config.cluster.peerUrl, heartbeatMs: config.cluster.heartbeatMs })
+    // Forwarding to the node holding a device's tunnel (docs/cluster-forwarding.md); its peer listener is what peer_url advertises.
+    const forwarding = await startClusterForwarding({ cluster: config.cluster, db, registry: tunnels, masterKey, logger })
+    closers.push('peer listener', () => forwarding.close())
+    const { locate } = forwarding
+    const nodes = createNodeRegistry({ db, logger, nodeId: config.cluster.nodeId, peerUrl: forwarding.peerUrl, heartbeatMs: config.cluster.heartbeatMs })
+    forwarding.join(nodes.id)
     await nodes.start()
     closers.push('node registry', () => nodes.close())
     const status = createStatusRecorder({ db, events, logger, nodeId: nodes.id })
@@ -237,7 +243,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const userSshKeys = createUserSshKeys({ db })
     const jump = {
       authenticator: createJumpAuthenticator({ users, keys: userSshKeys, ca: userCa }),
-      host: createJumpHost({ db, registry: tunnels, auditLog, logger, maxChannels: config.sshLimits.maxChannelsPerDevice, liveAccess }),
+      host: createJumpHost({ db, registry: tunnels, locate, auditLog, logger, maxChannels: config.sshLimits.maxChannelsPerDevice, liveAccess }),
     }
     // A deleted device, or one whose key changed, loses its tunnel at once.
     events.on('device.changed', (changed) => {
@@ -253,12 +259,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
 
     // Subdomains: services exposed from device tunnels.
     const exposedServices = createExposedServiceStore({ db, events, tcpPortRange: config.tcpPortRange })
-    const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger })
+    const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger, locate })
 
     // Commands to agents through their tunnels; committed changes that touch a device's target nudge its agent at once.
     const controlSecret = masterKey.derive('agent-control')
-    const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
-    const targetNudge = createTargetNudge({ db, registry: tunnels, control: agentControl, logger })
+    const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger, locate })
+    const targetNudge = createTargetNudge({ db, registry: tunnels, control: agentControl, logger, locate })
     const api = createRouteRegistry({ authenticator, auditLog, db, committed: targetNudge.committed })
     // Signs console users in to auth_required device hosts with a session bound to that host (the console cookie is host-only).
     const handoff = createHandoffTickets()
@@ -439,6 +445,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       authenticator,
       devices,
       registry: tunnels,
+      locate,
       auditLog,
       terminalKey,
       user: config.terminalUser,
@@ -482,7 +489,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Routes that claim requests before the console app: ACME challenges, device subdomains.
     const hostRoutes: HostRoute[] = [
       ...tls.hostRoutes,
-      createSubdomainProxy({ routes: routeTable, registry: tunnels, authenticator, urls: addresses, consoleHost: config.consoleHost, handoff, logger }),
+      createSubdomainProxy({ routes: routeTable, registry: tunnels, locate, authenticator, urls: addresses, consoleHost: config.consoleHost, handoff, logger }),
     ]
     const frontDoor = createFrontDoor({ consoleApp: app, consoleUpgrade: terminals.handleUpgrade, routes: hostRoutes })
     // With TLS on, plain HTTP answers ACME challenges and redirects the gateway's names to HTTPS.
