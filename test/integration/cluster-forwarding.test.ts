@@ -10,13 +10,15 @@ import { WebSocket } from 'ws'
 import { createPeerAuth, PEER_PROTOCOL } from '../../server/cluster/peer-auth.js'
 import { peerTargetPath } from '../../server/cluster/peer-listener.js'
 import { loadMasterKey } from '../../server/secrets/master-key.js'
+import { loadOrCreateHostKey } from '../../server/tunnel/host-key.js'
 import { CONTROL_KEY_HEADER } from '../../shared/agent-wire.js'
 import { AGENT_CONTROL_NAME, AGENT_CONTROL_PORT } from '../../shared/agent-protocol.js'
 import { createPostgresDatabase } from '../lib/databases.js'
 import { rawRequest, requestViaHost, startDeviceApp } from '../lib/device-app.js'
 import { startHaproxy } from '../lib/haproxy.js'
 import { createHttpClient } from '../lib/http-client.js'
-import { newKeyPair } from '../lib/keys.js'
+import { newKeyPair, writeKeyPair } from '../lib/keys.js'
+import { runSsh, writeJumpConfig } from '../lib/ssh-jump-client.js'
 import { startTestSshd } from '../lib/openssh.js'
 import { freePort } from '../lib/ports.js'
 import { spawnGateway, type GatewayProcess } from '../lib/spawn-gateway.js'
@@ -64,30 +66,33 @@ t.test('three nodes on one PostgreSQL forward to the node holding the tunnel', a
   const shared = { DATABASE_URL: databaseUrl, EDGETAINER_SECRET_KEY: secret, EDGETAINER_NODE_HEARTBEAT_SECONDS: '1', EDGETAINER_TERMINAL_USER: 'root' }
   const envOf = (i: number, extra: Record<string, string> = {}) =>
     testGatewayEnv(t, { ...shared, EDGETAINER_NODE_ID: `fw-${i + 1}`, EDGETAINER_PEER_LISTEN: `127.0.0.1:${peerPorts[i]}`, ...extra })
+  // Nodes of one cluster share the host key and the terminal key (docs/cluster.md): made once, copied, then all three start at once.
+  // Node 2 keeps owners cached long (the retry test needs a stale cache); node 3 uses the default.
   const env1 = envOf(0)
-  const gw1 = await spawnGateway(t, env1)
-  const api = createHttpClient(`http://127.0.0.1:${gw1.httpPort}`)
-  const token = (await api.post('/api/auth/login', { username: 'admin', password: env1.EDGETAINER_ADMIN_PASSWORD })).body.token as string
-
-  // The device and its service exist before nodes 2 and 3 start (route caches across nodes are cluster-ops' part).
-  const key = newKeyPair('fwd')
-  const device = (await api.post('/api/devices', { name: 'Forwarded', device_id: 'fwd-1', public_key: key.publicKey }, { token })).body
-  t.equal((await api.post(`/api/devices/${device.id}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80, auth_required: false }, { token })).status, 201)
-
-  // Nodes of one cluster share the host key and the terminal key (docs/cluster.md); node 2 keeps owners cached long.
   const env2 = envOf(1, { EDGETAINER_PEER_OWNER_CACHE_SECONDS: '60' })
   const env3 = envOf(2)
+  loadOrCreateHostKey(env1.EDGETAINER_DATA_DIR!)
+  loadOrCreateHostKey(env1.EDGETAINER_DATA_DIR!, 'terminal_ed25519_key')
   for (const name of readdirSync(env1.EDGETAINER_DATA_DIR!).filter((f) => /_ed25519_key(\.pub)?$/.test(f))) {
     for (const env of [env2, env3]) copyFileSync(path.join(env1.EDGETAINER_DATA_DIR!, name), path.join(env.EDGETAINER_DATA_DIR!, name))
   }
-  const [gw2, gw3] = await Promise.all([spawnGateway(t, env2), spawnGateway(t, env3)])
+  const [gw1, gw2, gw3] = await Promise.all([spawnGateway(t, env1), spawnGateway(t, env2), spawnGateway(t, env3)])
+  const api = createHttpClient(`http://127.0.0.1:${gw1.httpPort}`)
+  const token = (await api.post('/api/auth/login', { username: 'admin', password: env1.EDGETAINER_ADMIN_PASSWORD })).body.token as string
+  // Created through node 1 before nodes 2 and 3 ever resolve the host (route caches across nodes are cluster-ops' part).
+  const key = newKeyPair('fwd')
+  const device = (await api.post('/api/devices', { name: 'Forwarded', device_id: 'fwd-1', public_key: key.publicKey }, { token })).body
+  t.equal((await api.post(`/api/devices/${device.id}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80, auth_required: false }, { token })).status, 201)
   const nodes: GatewayProcess[] = [gw1, gw2, gw3]
   const haproxyPort = await startHaproxy(t, [gw2.httpPort, gw3.httpPort])
 
   // The device's side: a web app, its own sshd (authorising the shared terminal key), and a stand-in agent control endpoint.
   const app = await startDeviceApp(t, 'web')
   const terminalKey = ((await api.get('/api/provision/terminal-key', { token })).body as string).trim()
-  const sshd = await startTestSshd(t, [terminalKey])
+  // A person's key, for `ssh -J` through node 2: the device's sshd trusts it, and it is registered on the admin account.
+  const personKey = newKeyPair('person')
+  const sshd = await startTestSshd(t, [terminalKey, personKey.publicKey])
+  t.equal((await api.post('/api/users/me/ssh-keys', { public_key: personKey.publicKey }, { token })).status, 201)
   const controlCalls: { path: string; key: string | undefined; body: string }[] = []
   const control = http.createServer((req, res) => {
     let body = ''
@@ -186,6 +191,20 @@ t.test('three nodes on one PostgreSQL forward to the node holding the tunnel', a
     t.equal(call.path, '/container')
     t.ok(call.key && call.key.length > 20, 'the per-device control key travelled with it')
     t.same(JSON.parse(call.body), { service: 'web', action: 'restart' })
+  })
+
+  await t.test('ssh -J through node 2 reaches the device sshd held on node 1', async (t) => {
+    const config = writeJumpConfig({
+      gatewayPort: gw2.sshPort,
+      gatewayHostKey: gw2.hostPublicKey,
+      login: 'u:admin',
+      deviceUser: 'root',
+      devices: [{ deviceId: 'fwd-1', hostKey: sshd.hostPublicKey }],
+      keyFile: writeKeyPair(personKey),
+    })
+    const res = await runSsh(config, ['fwd-1', 'echo jumped-$((6*7))'])
+    t.equal(res.code, 0, res.stderr)
+    t.equal(res.stdout.trim(), 'jumped-42')
   })
 
   const auth = createPeerAuth({ key: loadMasterKey({ dataDir: '/nonexistent', configuredKey: secret }).derive('cluster-peer') })
