@@ -19,7 +19,7 @@ import { startHaproxy } from '../lib/haproxy.js'
 import { createHttpClient } from '../lib/http-client.js'
 import { newKeyPair, writeKeyPair } from '../lib/keys.js'
 import { runSsh, writeJumpConfig } from '../lib/ssh-jump-client.js'
-import { startTestSshd } from '../lib/openssh.js'
+import { connects, startTestSshd } from '../lib/openssh.js'
 import { freePort } from '../lib/ports.js'
 import { spawnGateway, type GatewayProcess } from '../lib/spawn-gateway.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
@@ -105,9 +105,17 @@ t.test('three nodes on one PostgreSQL forward to the node holding the tunnel', a
   })
   await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => control.close(() => resolve())))
+  // A raw TCP service on the device (a PLC, say): echoes what it gets.
+  const echo = net.createServer((socket) => {
+    socket.on('error', () => socket.destroy())
+    socket.on('data', (d) => socket.write(`echo:${d}`))
+  })
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => echo.close(() => resolve())))
   const dev = await connectSsh2Device(t, { port: gw1.sshPort, hostPublicKey: gw1.hostPublicKey, deviceId: 'fwd-1', key })
   await dev.forward('web', 80, app.port)
   await dev.forward('localhost', 0, sshd.port)
+  await dev.forward('modbus', 502, (echo.address() as net.AddressInfo).port)
   await dev.forward(AGENT_CONTROL_NAME, AGENT_CONTROL_PORT, (control.address() as net.AddressInfo).port)
   const db = new pg.Client({ connectionString: databaseUrl })
   await db.connect()
@@ -191,6 +199,27 @@ t.test('three nodes on one PostgreSQL forward to the node holding the tunnel', a
     t.equal(call.path, '/container')
     t.ok(call.key && call.key.length > 20, 'the per-device control key travelled with it')
     t.same(JSON.parse(call.body), { service: 'web', action: 'restart' })
+  })
+
+  await t.test('a TCP service bound by node 3 pipes into the tunnel on node 1; the change nudges the agent through node 1', async (t) => {
+    const api3 = createHttpClient(`http://127.0.0.1:${gw3.httpPort}`)
+    const syncsBefore = controlCalls.filter((c) => c.path === '/sync').length
+    // Created through node 3, so node 3 binds its loopback port (other nodes learn of it with cluster-ops' notifications).
+    const created = await api3.post(`/api/devices/${device.id}/exposed-services`, { name: 'modbus', container_name: 'modbus', internal_port: 502, protocol: 'tcp' }, { token })
+    t.equal(created.status, 201)
+    const port: number = created.body.gateway_port
+    await waitFor(`node 3 listening on ${port}`, () => connects(port), 20_000)
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write('read coils'))
+      socket.once('data', (d) => {
+        resolve(String(d))
+        socket.destroy()
+      })
+      socket.once('error', reject)
+    })
+    t.equal(reply, 'echo:read coils', 'bytes both ways through node 3, the peer channel and node 1')
+    await waitFor('the agent nudged through node 1', () => controlCalls.filter((c) => c.path === '/sync').length > syncsBefore, 20_000)
+    t.pass('the changed service list nudged the agent (sync) through the owning node')
   })
 
   await t.test('ssh -J through node 2 reaches the device sshd held on node 1', async (t) => {
