@@ -122,15 +122,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
 
     // Tunnels: device sessions, their status, this node in the cluster, and the jump host.
     const tunnel = await createTunnelParts(core, { access, devices })
-    const { tunnels } = tunnel
+    const { tunnels, locate } = tunnel
     // Subdomains: services exposed from device tunnels.
     const exposedServices = createExposedServiceStore({ db, events, tcpPortRange: config.tcpPortRange })
-    const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger })
+    const tcpServices = createTcpServiceListeners({ services: exposedServices, registry: tunnels, events, logger, locate })
 
     // Commands to agents through their tunnels; committed changes that touch a device's target nudge its agent at once.
     const controlSecret = masterKey.derive('agent-control')
-    const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger })
-    const targetNudge = createTargetNudge({ db, registry: tunnels, control: agentControl, logger })
+    const agentControl = createAgentControl({ registry: tunnels, secret: controlSecret, logger, locate })
+    const targetNudge = createTargetNudge({ db, registry: tunnels, control: agentControl, logger, locate })
     const api = createRouteRegistry({ authenticator, auditLog, db, committed: targetNudge.committed })
     registerAccessRoutes(api, core, access, {
       addresses,
@@ -192,6 +192,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       authenticator,
       devices,
       registry: tunnels,
+      locate,
       auditLog,
       terminalKey: tunnel.terminalKey,
       user: config.terminalUser,
@@ -225,7 +226,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Routes that claim requests before the console app: ACME challenges, device subdomains.
     const hostRoutes: HostRoute[] = [
       ...tls.hostRoutes,
-      createSubdomainProxy({ routes: routeTable, registry: tunnels, authenticator, urls: addresses, consoleHost: config.consoleHost, handoff, logger }),
+      createSubdomainProxy({ routes: routeTable, registry: tunnels, locate, authenticator, urls: addresses, consoleHost: config.consoleHost, handoff, logger }),
     ]
     const frontDoor = createFrontDoor({ consoleApp: app, consoleUpgrade: terminals.handleUpgrade, routes: hostRoutes })
     // With TLS on, plain HTTP answers ACME challenges and redirects the gateway's names to HTTPS.

@@ -8,9 +8,9 @@ import { ConfigError, loadConfig } from '../../server/config/load-config.js'
 import { inUseMessage, lockDataDir } from '../../server/db/data-dir-lock.js'
 
 t.test('cluster settings: defaults, environment, bad values named', async (t) => {
-  t.same(loadConfig({ env: {} }).cluster, { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000 })
+  t.same(loadConfig({ env: {} }).cluster, { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000, peerListen: undefined, ownerCacheMs: 1000 })
   const c = loadConfig({ env: { EDGETAINER_NODE_ID: 'gw-a.1', EDGETAINER_PEER_URL: 'https://10.0.0.5:8443', EDGETAINER_NODE_HEARTBEAT_SECONDS: '0.5' } })
-  t.same(c.cluster, { nodeId: 'gw-a.1', peerUrl: 'https://10.0.0.5:8443', heartbeatMs: 500 })
+  t.same(c.cluster, { nodeId: 'gw-a.1', peerUrl: 'https://10.0.0.5:8443', heartbeatMs: 500, peerListen: undefined, ownerCacheMs: 1000 })
   t.throws(() => loadConfig({ env: { EDGETAINER_NODE_ID: 'no spaces' } }), new ConfigError('invalid config value for EDGETAINER_NODE_ID (node_id): must be 1-64 letters, digits, dots, dashes or underscores'))
   t.throws(() => loadConfig({ env: { EDGETAINER_PEER_URL: 'not a url' } }), /EDGETAINER_PEER_URL \(peer_url\)/)
   t.throws(() => loadConfig({ env: { EDGETAINER_NODE_HEARTBEAT_SECONDS: '0' } }), /EDGETAINER_NODE_HEARTBEAT_SECONDS \(node_heartbeat_seconds\)/)
