@@ -168,6 +168,8 @@ export const configSchema = z
     peer_url: z.string().url().optional(),
     /** How often the node refreshes its registry row; three missed beats mark it stale. */
     node_heartbeat_seconds: z.coerce.number().min(0.05).max(3600).default(10),
+    /** `edgetainer server` worker processes (docs/deploy.md); unset: one per core on PostgreSQL, 1 on PGlite. */
+    workers: z.coerce.number().int().min(1).max(256).optional(),
     hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
     /** How often the rollout engine looks at running rollouts. */
     rollout_tick_seconds: z.coerce.number().min(0.05).max(3600).default(5),
@@ -250,6 +252,8 @@ export interface Config {
   readonly rolloutTickMs: number
   /** The cluster node registry: this node's id (unset: a random uuid per start), peer address and heartbeat. */
   readonly cluster: { readonly nodeId: string | undefined; readonly peerUrl: string | undefined; readonly heartbeatMs: number }
+  /** Worker processes `edgetainer server` runs (undefined: one per core on PostgreSQL, 1 on PGlite). */
+  readonly workers: number | undefined
   readonly retention: {
     readonly deviceLogsDays: number
     readonly metricsDays: number

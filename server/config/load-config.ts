@@ -50,6 +50,7 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_NODE_ID: ['node_id'],
   EDGETAINER_PEER_URL: ['peer_url'],
   EDGETAINER_NODE_HEARTBEAT_SECONDS: ['node_heartbeat_seconds'],
+  EDGETAINER_WORKERS: ['workers'],
   EDGETAINER_RETENTION_DEVICE_LOGS_DAYS: ['retention', 'device_logs_days'],
   EDGETAINER_RETENTION_METRICS_DAYS: ['retention', 'metrics_days'],
   EDGETAINER_RETENTION_SESSIONS_DAYS: ['retention', 'sessions_days'],
@@ -152,6 +153,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     hstsMaxAge: c.hsts_max_age,
     rolloutTickMs: Math.round(c.rollout_tick_seconds * 1000),
     cluster: Object.freeze({ nodeId: c.node_id, peerUrl: c.peer_url, heartbeatMs: Math.round(c.node_heartbeat_seconds * 1000) }),
+    workers: c.workers,
     retention: Object.freeze({
       deviceLogsDays: c.retention.device_logs_days,
       metricsDays: c.retention.metrics_days,
