@@ -20,6 +20,8 @@ packages+=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-a
 # git: the gateway imports software from git repositories with it; the tests serve repositories
 # through its http-backend (smart HTTP) and git-shell (behind the test sshd).
 packages+=(git)
+# deploy/: haproxy -c checks deploy/haproxy.cfg; systemd-analyze (systemd) checks the units.
+packages+=(haproxy systemd)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
