@@ -20,8 +20,9 @@ packages+=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-a
 # git: the gateway imports software from git repositories with it; the tests serve repositories
 # through its http-backend (smart HTTP) and git-shell (behind the test sshd).
 packages+=(git)
-# haproxy: the load balancer in front of several gateway nodes in the cluster tests (the tests start it).
-packages+=(haproxy)
+# haproxy: the load balancer in front of several gateway nodes in the cluster tests (the tests start it),
+# and `haproxy -c` checks deploy/haproxy.cfg; systemd-analyze (systemd) checks deploy/systemd's units.
+packages+=(haproxy systemd)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

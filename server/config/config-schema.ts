@@ -176,6 +176,8 @@ export const configSchema = z
       .optional(),
     /** How long a device's owning node, read from the database, is reused before it is read again. */
     peer_owner_cache_seconds: z.coerce.number().min(0).max(60).default(1),
+    /** `edgetainer server` worker processes (docs/deploy.md); unset: one per core on PostgreSQL, 1 on PGlite. */
+    workers: z.coerce.number().int().min(1).max(256).optional(),
     hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
     /** How often the rollout engine looks at running rollouts. */
     rollout_tick_seconds: z.coerce.number().min(0.05).max(3600).default(5),
@@ -265,6 +267,8 @@ export interface Config {
     readonly peerListen: { readonly host: string; readonly port: number } | undefined
     readonly ownerCacheMs: number
   }
+  /** Worker processes `edgetainer server` runs (undefined: one per core on PostgreSQL, 1 on PGlite). */
+  readonly workers: number | undefined
   readonly retention: {
     readonly deviceLogsDays: number
     readonly metricsDays: number

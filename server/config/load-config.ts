@@ -52,6 +52,7 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_NODE_HEARTBEAT_SECONDS: ['node_heartbeat_seconds'],
   EDGETAINER_PEER_LISTEN: ['peer_listen'],
   EDGETAINER_PEER_OWNER_CACHE_SECONDS: ['peer_owner_cache_seconds'],
+  EDGETAINER_WORKERS: ['workers'],
   EDGETAINER_RETENTION_DEVICE_LOGS_DAYS: ['retention', 'device_logs_days'],
   EDGETAINER_RETENTION_METRICS_DAYS: ['retention', 'metrics_days'],
   EDGETAINER_RETENTION_SESSIONS_DAYS: ['retention', 'sessions_days'],
@@ -160,6 +161,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
       peerListen: peerListen(c.peer_listen, c.peer_url),
       ownerCacheMs: Math.round(c.peer_owner_cache_seconds * 1000),
     }),
+    workers: c.workers,
     retention: Object.freeze({
       deviceLogsDays: c.retention.device_logs_days,
       metricsDays: c.retention.metrics_days,
