@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import type { Config } from '../server/config/config-schema.js'
 import type { Logger } from '../server/logger.js'
-import { baseNodeId, resolveWorkerCount, workerEnvironment } from './worker-plan.js'
+import { baseNodeId, resolveWorkerCount, workerEnvironment, workerPeers } from './worker-plan.js'
 import { createWorkerSupervisor, type WorkerReady } from './worker-supervisor.js'
 
 /**
@@ -52,13 +52,14 @@ async function runGateway(config: Config, logger: Logger, workerIndex: number | 
 /** The primary: forks the workers, keeps them running, passes SIGTERM/SIGINT on and exits once they have. */
 async function runPrimary(config: Config, logger: Logger, count: number): Promise<void> {
   const base = baseNodeId(config)
+  const peers = workerPeers(config)
   // Fail on a bad peer_url before forking anything.
-  for (let i = 0; i < count; i++) workerEnvironment({ baseNodeId: base, basePeerUrl: config.cluster.peerUrl, basePeerListen: config.cluster.peerListen, index: i, count })
+  for (let i = 0; i < count; i++) workerEnvironment({ baseNodeId: base, ...peers, index: i, count })
   const supervisor = createWorkerSupervisor({
     cluster,
     logger,
     count,
-    env: (index) => workerEnvironment({ baseNodeId: base, basePeerUrl: config.cluster.peerUrl, basePeerListen: config.cluster.peerListen, index, count }),
+    env: (index) => workerEnvironment({ baseNodeId: base, ...peers, index, count }),
   })
   let stopping = false
   const stop = async (signal: NodeJS.Signals, code: number) => {

@@ -64,6 +64,17 @@ export function workerPeerListen(base: { host: string; port: number } | undefine
   return `${base.host.includes(':') ? `[${base.host}]` : base.host}:${port}`
 }
 
+/**
+ * Where the workers listen for each other's forwarded traffic. Configured peer_listen (a multi-host
+ * cluster): its port + i for worker i. Unset: the workers of one host still reach each other, on
+ * loopback ports of their own choosing, so a request on the worker without the device's tunnel is
+ * forwarded rather than answered 502 (peer_url then follows each worker's bound port).
+ */
+export function workerPeers(config: Pick<Config, 'cluster'>): { basePeerUrl: string | undefined; basePeerListen: { host: string; port: number } } {
+  if (config.cluster.peerListen) return { basePeerUrl: config.cluster.peerUrl, basePeerListen: config.cluster.peerListen }
+  return { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 } }
+}
+
 /** The environment a worker is forked with: it overrides node_id, peer_url and peer_listen from the YAML file or the parent's env. */
 export function workerEnvironment(options: {
   baseNodeId: string

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../server/config/load-config.js'
-import { parseWorkersFlag, resolveWorkerCount, workerEnvironment, workerNodeId, workerPeerListen, workerPeerUrl } from '../../cli/worker-plan.js'
+import { parseWorkersFlag, resolveWorkerCount, workerEnvironment, workerNodeId, workerPeerListen, workerPeers, workerPeerUrl } from '../../cli/worker-plan.js'
 
 const pgUrl = 'postgres://u:p@db/edgetainer'
 
@@ -37,6 +37,9 @@ t.test('each worker is a node of its own: node id and peer port derived from the
   t.same(workerEnvironment({ baseNodeId: 'gw', basePeerUrl: undefined, basePeerListen: { host: '10.0.0.5', port: 7946 }, index: 2, count: 3 }).EDGETAINER_PEER_LISTEN, '10.0.0.5:7948', 'each worker listens for peers on the base port + its index')
   t.equal(workerPeerListen({ host: '::1', port: 0 }, 3), '[::1]:0', 'port 0 stays 0: each worker picks one and advertises it')
   t.throws(() => workerPeerListen({ host: 'h', port: 65535 }, 1), /past 65535/)
+  const cluster = { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000, peerListen: undefined, ownerCacheMs: 1000 }
+  t.same(workerPeers({ cluster }), { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 } }, 'unset: the workers of one host forward over loopback')
+  t.same(workerPeers({ cluster: { ...cluster, peerUrl: 'http://10.0.0.5:7400', peerListen: { host: '10.0.0.5', port: 7400 } } }), { basePeerUrl: 'http://10.0.0.5:7400', basePeerListen: { host: '10.0.0.5', port: 7400 } })
 })
 
 t.test('fuzz: any --workers text, node id and peer url either works or is a ConfigError', async (t) => {
