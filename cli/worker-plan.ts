@@ -66,12 +66,14 @@ export function workerPeerListen(base: { host: string; port: number } | undefine
 
 /**
  * Where the workers listen for each other's forwarded traffic. Configured peer_listen (a multi-host
- * cluster): its port + i for worker i. Unset: the workers of one host still reach each other, on
- * loopback ports of their own choosing, so a request on the worker without the device's tunnel is
- * forwarded rather than answered 502 (peer_url then follows each worker's bound port).
+ * cluster): its port + i for worker i. Neither peer_listen nor peer_url: the workers of one host still
+ * reach each other, on loopback ports of their own choosing (peer_url then follows each bound port), so
+ * a request on the worker without the device's tunnel is forwarded rather than answered 502. A peer_url
+ * without peer_listen is advertised (+ i) as configured, with no listener: forwarding is off.
  */
-export function workerPeers(config: Pick<Config, 'cluster'>): { basePeerUrl: string | undefined; basePeerListen: { host: string; port: number } } {
-  if (config.cluster.peerListen) return { basePeerUrl: config.cluster.peerUrl, basePeerListen: config.cluster.peerListen }
+export function workerPeers(config: Pick<Config, 'cluster'>): { basePeerUrl: string | undefined; basePeerListen: { host: string; port: number } | undefined } {
+  const { peerListen, peerUrl } = config.cluster
+  if (peerListen || peerUrl) return { basePeerUrl: peerUrl, basePeerListen: peerListen }
   return { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 } }
 }
 

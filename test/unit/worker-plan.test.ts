@@ -40,6 +40,7 @@ t.test('each worker is a node of its own: node id and peer port derived from the
   const cluster = { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000, peerListen: undefined, ownerCacheMs: 1000 }
   t.same(workerPeers({ cluster }), { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 } }, 'unset: the workers of one host forward over loopback')
   t.same(workerPeers({ cluster: { ...cluster, peerUrl: 'http://10.0.0.5:7400', peerListen: { host: '10.0.0.5', port: 7400 } } }), { basePeerUrl: 'http://10.0.0.5:7400', basePeerListen: { host: '10.0.0.5', port: 7400 } })
+  t.same(workerPeers({ cluster: { ...cluster, peerUrl: 'http://10.0.0.5:7400' } }), { basePeerUrl: 'http://10.0.0.5:7400', basePeerListen: undefined }, 'a peer_url alone is advertised as configured')
 })
 
 t.test('fuzz: any --workers text, node id and peer url either works or is a ConfigError', async (t) => {
