@@ -7,6 +7,7 @@ import { ListenError } from '../server/http/listen.js'
 import { DomainError } from '../server/errors.js'
 import { packageVersion } from '../server/version.js'
 import { runServerCommand } from './server-command.js'
+import { parseWorkersFlag } from './worker-plan.js'
 import { runMigrateCommand } from './migrate-command.js'
 import { registerUserCommands } from './user-commands.js'
 import { registerIgnitionCommand } from './ignition-command.js'
@@ -37,9 +38,10 @@ program
   .command('server')
   .description('run the gateway: API, console, SSH tunnels and the subdomain proxy')
   .addOption(configOption)
-  .action(async (opts: { config?: string }) => {
+  .option('-w, --workers <n>', 'gateway processes on this host, sharing its ports (default: one per core with PostgreSQL, 1 with PGlite)')
+  .action(async (opts: { config?: string; workers?: string }) => {
     const config = loadConfig({ file: opts.config })
-    await runServerCommand(config, createLogger(config.logLevel))
+    await runServerCommand(config, createLogger(config.logLevel), { workers: opts.workers === undefined ? undefined : parseWorkersFlag(opts.workers) })
   })
 
 program

@@ -7,8 +7,9 @@ benches=(bench/*/main.ts)
 if [ ${#benches[@]} -eq 0 ]; then echo "no benchmarks yet"; exit 0; fi
 
 # What the benchmarks drive, from Debian's packages (idempotent): stock sshd/ssh as the
-# reference tunnel, curl for bulk downloads, wrk as the keep-alive load generator.
-packages=(openssh-server openssh-client curl wrk)
+# reference tunnel, nginx (proxy_pass with upstream keep-alive) in front of it as the hand-built
+# reference, curl for bulk downloads, wrk as the keep-alive load generator.
+packages=(openssh-server openssh-client nginx curl wrk)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then

@@ -20,6 +20,9 @@ packages+=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-a
 # git: the gateway imports software from git repositories with it; the tests serve repositories
 # through its http-backend (smart HTTP) and git-shell (behind the test sshd).
 packages+=(git)
+# haproxy: the load balancer in front of several gateway nodes in the cluster tests (the tests start it),
+# and `haproxy -c` checks deploy/haproxy.cfg; systemd-analyze (systemd) checks deploy/systemd's units.
+packages+=(haproxy systemd)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -43,9 +46,18 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/edgetainer-dockerd.log" >&2; exit 1; }
 fi
 
-# PostgreSQL on loopback, with a role that may create the per-test databases.
-cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2" "$3" "$4}')
-read -r pg_version pg_name pg_port pg_state <<<"$cluster"
+# PostgreSQL on loopback (its default listen address, localhost): a cluster of its own for the tests (Debian's postgresql-common), so the
+# machine's own cluster keeps its settings. Throwaway data, so no durability: without fsync the
+# per-test CREATE/DROP DATABASE checkpoints cost nothing, and the suite's many gateways need connections.
+pg_version=$(pg_lsclusters -h | awk 'NR==1 {print $1}')
+pg_version=${pg_version:-$(ls /usr/lib/postgresql | sort -n | tail -1)}
+pg_name=edgetainer-test
+if ! pg_lsclusters -h | awk '{print $2}' | grep -qx "$pg_name"; then
+  pg_createcluster "$pg_version" "$pg_name" --start-conf=auto \
+    -o fsync=off -o synchronous_commit=off -o full_page_writes=off \
+    -o max_connections=300 -o shared_buffers=128MB 3>&- >/dev/null
+fi
+read -r pg_port pg_state <<<"$(pg_lsclusters -h | awk -v n="$pg_name" '$2 == n {print $3" "$4}')"
 if [ "$pg_state" != "online" ]; then pg_ctlcluster "$pg_version" "$pg_name" start 3>&-; fi
 for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.2; done
 su postgres -c "psql -p $pg_port -q -tAc \"select 1 from pg_roles where rolname='edgetainer'\"" | grep -q 1 ||

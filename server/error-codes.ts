@@ -23,6 +23,8 @@ export const errorStatus = {
   INVALID_CREDENTIALS: 401,
   HANDOFF_INVALID: 401,
   WEBHOOK_SIGNATURE_INVALID: 401,
+  // A call on the cluster peer listener without a valid, fresh signature (docs/cluster-forwarding.md).
+  PEER_UNAUTHORIZED: 401,
   // 403: a credential that may not do this.
   FORBIDDEN: 403,
   CSRF_CHECK_FAILED: 403,
@@ -104,6 +106,9 @@ export const errorStatus = {
   AGENT_BAD_REPLY: 502,
   AGENT_REPLY_TOO_LARGE: 502,
   AGENT_UNREACHABLE: 502,
+  // Cluster forwarding: the owning node could not be reached, or a forwarded request would be forwarded again.
+  PEER_UNREACHABLE: 502,
+  FORWARD_LOOP: 502,
   DATABASE_UNAVAILABLE: 503,
   ROUTING_UNAVAILABLE: 503,
   SESSION_CLOSED: 503,

@@ -14,13 +14,18 @@
  *   BENCH_SCALE_READY_TIMEOUT_MS [20000]  ssh2's default handshake timeout
  *   BENCH_SCALE_RETRIES [2]      retries of a failed handshake (each failure is counted)
  *   BENCH_SCALE_TIMEOUT_S [180]  how long to wait for the registry to fill
- *   BENCH_PHASES [throughput,rps,scale]
+ *   BENCH_LATENCY_SECONDS [5]    seconds per single-connection latency run (BENCH_RPS_ROUNDS rounds)
+ *   BENCH_WORKERS [cores]        `edgetainer server --workers N` as one more path (0 or 1: left out);
+ *   BENCH_PG_URL [EDGETAINER_TEST_PG_URL]  PostgreSQL admin URL for it (a database is made and dropped)
+ *   BENCH_PHASES [throughput,rps,latency,scale]
  *   BENCH_PROFILE=1              CPU-profile the gateway during the first gateway run of each phase
  *                                (slows it; for diagnosis, not for the figures)
  *   BENCH_STRACE=1               strace -c the server side (gateway / sshd) of the first run of each path
  *   BENCH_HOLD=<seconds>         keep the tunnels up that long before measuring and print their ports and pids
  *   BENCH_SERVER_DIR=<dir>       benchmark a modified copy of server/ (migrations/ etc. beside it)
- *   BENCH_PATHS [gateway,openssh,gateway-tcp]  gateway-tcp = the device's sshd-style port forward (no HTTP proxy)
+ *   BENCH_PATHS [gateway,gateway-workers,nginx,openssh,gateway-tcp]  nginx = nginx proxy_pass (upstream keep-alive)
+ *                                in front of the sshd forward, the reference; openssh = that forward raw;
+ *                                gateway-tcp = the device's sshd-style port forward (no HTTP proxy)
  *   BENCH_GATEWAY_NODE_FLAGS     extra node flags for the gateway process (e.g. --max-semi-space-size=32)
  *   BENCH_GATEWAY_LOG_LEVEL      the gateway's log level (silent by default)
  *   BENCH_STRICT=1               exit 1 when a target is missed
@@ -35,7 +40,7 @@ import { backgroundLoad } from '../lib/machine-load.js'
 import { runTunnelPhases, type TunnelResults } from './tunnel-phases.js'
 import { runScale, type ScaleResult } from './scale.js'
 
-const phases = new Set((process.env.BENCH_PHASES ?? 'throughput,rps,scale').split(',').map((s) => s.trim()))
+const phases = new Set((process.env.BENCH_PHASES ?? 'throughput,rps,latency,scale').split(',').map((s) => s.trim()))
 const options = {
   bytes: envBytes('BENCH_BYTES', GiB),
   throughputRounds: envInt('BENCH_TP_ROUNDS', 3),
@@ -47,6 +52,8 @@ const options = {
   strace: process.env.BENCH_STRACE === '1',
   holdSeconds: envInt('BENCH_HOLD', 0),
   phases,
+  latencySeconds: envInt('BENCH_LATENCY_SECONDS', 5),
+  cluster: { workers: envInt('BENCH_WORKERS', os.availableParallelism()), adminUrl: process.env.BENCH_PG_URL ?? process.env.EDGETAINER_TEST_PG_URL },
 }
 const scaleOptions = {
   profileDir: options.profileDir,
@@ -64,7 +71,7 @@ function openFilesLimit(): number {
 }
 
 async function preflight() {
-  for (const tool of ['ssh', 'curl', '/usr/sbin/sshd', 'ssh-keygen']) {
+  for (const tool of ['ssh', 'curl', '/usr/sbin/sshd', 'ssh-keygen', 'nginx']) {
     if ((await run('sh', ['-c', `command -v ${tool}`])).code !== 0) throw new Error(`${tool} is missing (scripts/run-bench.sh installs it)`)
   }
   if (phases.has('rps') && !(await wrkAvailable())) console.log('  wrk is missing: using the node load generator (bench/lib/http-load.ts)')
@@ -83,26 +90,50 @@ function verdict(ok: boolean): string {
   return ok ? 'ok' : 'MISSED'
 }
 
+/** One row per measure: each path's figure, then the ratios against nginx + sshd (the reference) and the raw sshd forward. */
+function tunnelRows(tunnel: TunnelResults): { rows: string[]; met: boolean } {
+  const n = tunnel.workers ?? 0
+  const paths = ['gateway', 'gateway-workers', 'nginx', 'openssh'] as const
+  const heads = ['', 'gateway', `gw ${n} workers`, 'nginx+sshd', 'sshd raw', 'gw/nginx', `gw${n}w/nginx`, 'gw/sshd', 'target', '']
+  const widths = [12, 16, 16, 16, 16, 9, 11, 8, 10, 6]
+  const row = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' ')
+  const rows = [row(heads)]
+  let met = true
+  // better: 'high' when more is better; the target applies to the best gateway figure (every core in use when measured).
+  const add = (label: string, values: Record<string, number>, unit: string, digits: number, better: 'high' | 'low', target?: number) => {
+    const ref = values.nginx ?? NaN
+    const r = (p: string) => ratio(values[p] ?? NaN, ref)
+    const best = Math.max(...['gateway', 'gateway-workers'].map((p) => values[p]).filter((v): v is number => Number.isFinite(v)).map((v) => (better === 'high' ? v / ref : ref / v)))
+    const ok = target === undefined ? undefined : best >= target
+    if (ok === false) met = false
+    rows.push(row([label, ...paths.map((p) => (Number.isFinite(values[p]) ? `${fmt(values[p]!, digits)} ${unit}` : '-')), r('gateway'), r('gateway-workers'), ratio(values.gateway ?? NaN, values.openssh ?? NaN),
+      target === undefined ? '' : better === 'high' ? `>= ${target.toFixed(2)}` : `<= ${(1 / target).toFixed(2)}`, ok === undefined ? '' : verdict(ok)]))
+  }
+  const pick = <T,>(m: Record<string, T> | undefined, f: (v: T) => number) => Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, f(v)]))
+  if (tunnel.throughput) add('bulk', tunnel.throughput.byPath, 'MiB/s', 1, 'high', 1)
+  if (tunnel.rps) {
+    add('requests/s', pick(tunnel.rps.byPath, (r) => r.rps), 'req/s', 0, 'high', 1)
+    add('  p50 (load)', pick(tunnel.rps.byPath, (r) => r.p50Ms), 'ms', 2, 'low')
+    add('  p99 (load)', pick(tunnel.rps.byPath, (r) => r.p99Ms), 'ms', 2, 'low')
+  }
+  if (tunnel.latency) {
+    add('p50 1 conn', pick(tunnel.latency, (r) => r.p50Ms), 'ms', 3, 'low', 1 / 1.1)
+    add('p99 1 conn', pick(tunnel.latency, (r) => r.p99Ms), 'ms', 3, 'low')
+  }
+  const tcpTp = tunnel.throughput?.gatewayTcpMiBs
+  if (tcpTp !== undefined && Number.isFinite(tcpTp)) rows.push(row(['  tcp fwd*', `${fmt(tcpTp)} MiB/s`, '', '', '', ratio(tcpTp, tunnel.throughput!.byPath.nginx ?? NaN)]))
+  const tcp = tunnel.rps?.gatewayTcp
+  if (tcp) rows.push(row(['  tcp fwd*', `${fmt(tcp.rps, 0)} req/s`, '', '', '', ratio(tcp.rps, tunnel.rps!.byPath.nginx?.rps ?? NaN)]))
+  return { rows, met }
+}
+
 function summary(tunnel: TunnelResults | undefined, scale: ScaleResult | undefined): boolean {
   let allMet = true
-  const rows: string[] = [line(['', 'gateway', 'openssh', 'ratio', 'target', ''])]
-  if (tunnel?.throughput) {
-    const { gatewayMiBs: g, opensshMiBs: o } = tunnel.throughput
-    const met = g / o >= 1
-    allMet &&= met
-    rows.push(line(['throughput', `${fmt(g)} MiB/s`, `${fmt(o)} MiB/s`, ratio(g, o), '>= 1.00', verdict(met)]))
-    const tcp = tunnel.throughput.gatewayTcpMiBs
-    if (Number.isFinite(tcp)) rows.push(line(['  tcp fwd*', `${fmt(tcp)} MiB/s`, '', ratio(tcp, o), '', '']))
-  }
-  if (tunnel?.rps) {
-    const { gateway: g, openssh: o } = tunnel.rps
-    const met = g.rps / o.rps >= 1
-    allMet &&= met
-    rows.push(line(['requests/s', `${fmt(g.rps, 0)} req/s`, `${fmt(o.rps, 0)} req/s`, ratio(g.rps, o.rps), '>= 1.00', verdict(met)]))
-    rows.push(line(['  p50', `${fmt(g.p50Ms, 2)} ms`, `${fmt(o.p50Ms, 2)} ms`, ratio(g.p50Ms, o.p50Ms), '', '']))
-    rows.push(line(['  p99', `${fmt(g.p99Ms, 2)} ms`, `${fmt(o.p99Ms, 2)} ms`, ratio(g.p99Ms, o.p99Ms), '', '']))
-    const tcp = tunnel.rps.gatewayTcp
-    if (tcp) rows.push(line(['  tcp fwd*', `${fmt(tcp.rps, 0)} req/s`, '', ratio(tcp.rps, o.rps), '', '']))
+  const rows: string[] = []
+  if (tunnel?.throughput || tunnel?.rps || tunnel?.latency) {
+    const t = tunnelRows(tunnel)
+    rows.push(...t.rows)
+    allMet &&= t.met
   }
   if (scale) {
     const memMet = scale.rssPerSessionKiB <= 40
@@ -118,6 +149,8 @@ function summary(tunnel: TunnelResults | undefined, scale: ScaleResult | undefin
   console.log('\n== bench/tunnel summary')
   for (const r of rows) console.log(r)
   if (tunnel?.throughput || tunnel?.rps) console.log('* tcp fwd: the same device through the gateway\'s loopback port forward (ssh2 transport only, no HTTP proxy), for diagnosis')
+  if (tunnel) console.log('ratios: gateway / (nginx proxy_pass with upstream keep-alive -> sshd ssh -R forward), same device app and ssh client; latency ratios are gateway/reference (lower is better)')
+  if (tunnel?.clusterNote) console.log(`gateway --workers ${tunnel.workers}: not measured: ${tunnel.clusterNote}`)
   if (tunnel) console.log(`cipher both paths: ${tunnel.negotiated.gateway.serverToClient} (kex ${tunnel.negotiated.gateway.kex})`)
   for (const w of tunnel?.warnings ?? []) console.log(`warning: ${w}`)
   if (scale) {

@@ -17,6 +17,8 @@ import { runNodeLoad } from '../lib/http-load.js'
 import { formatProfile, type ProfileSummary } from '../lib/cpu-profile.js'
 import { readStraceSummary, straceCounts } from '../lib/strace.js'
 import { adminApi, startGatewayChild, type GatewayChild } from './gateway.js'
+import { startNginx } from '../lib/nginx.js'
+import { startGatewayCluster } from './gateway-cluster.js'
 
 export interface TunnelOptions {
   bytes: number
@@ -31,11 +33,19 @@ export interface TunnelOptions {
   /** Seconds to keep the tunnels up before measuring, for manual diagnosis (BENCH_HOLD). */
   holdSeconds: number
   phases: Set<string>
+  /** Single-connection latency: seconds per run (BENCH_LATENCY_SECONDS). */
+  latencySeconds: number
+  /** `edgetainer server --workers N` as one more path, on this PostgreSQL (BENCH_WORKERS, BENCH_PG_URL); 0 or no URL: left out. */
+  cluster: { workers: number; adminUrl: string | undefined }
 }
 
 export interface PathTarget {
-  /** gateway-tcp: the device's sshd-style forward on the gateway (ssh2 + splice, no HTTP proxy), to split the gap. */
-  name: 'gateway' | 'openssh' | 'gateway-tcp'
+  /**
+   * gateway: one gateway process; gateway-workers: `edgetainer server --workers N`; nginx: nginx proxy_pass
+   * (upstream keep-alive) in front of the sshd's forward, the hand-built reference; openssh: that forward raw;
+   * gateway-tcp: the device's sshd-style forward on the gateway (ssh2 + splice, no HTTP proxy), to split the gap.
+   */
+  name: 'gateway' | 'gateway-workers' | 'nginx' | 'openssh' | 'gateway-tcp'
   port: number
   host: string
   /** Process trees whose CPU is sampled: the server side, the device's ssh, the device app. */
@@ -43,6 +53,8 @@ export interface PathTarget {
 }
 
 export interface ThroughputResult {
+  /** Median MiB/s of every measured path. */
+  byPath: Record<string, number>
   gatewayMiBs: number
   opensshMiBs: number
   gatewayTcpMiBs: number
@@ -50,6 +62,8 @@ export interface ThroughputResult {
 }
 
 export interface RpsResult {
+  /** The median run of every measured path. */
+  byPath: Record<string, LoadResult>
   gateway: LoadResult
   openssh: LoadResult
   gatewayTcp: LoadResult | undefined
@@ -60,6 +74,11 @@ export interface TunnelResults {
   negotiated: { gateway: Negotiated; openssh: Negotiated }
   throughput?: ThroughputResult
   rps?: RpsResult
+  /** Single-connection latency, the median run of every path. */
+  latency?: Record<string, LoadResult>
+  /** Why the N-worker path is not in the figures, when it is not. */
+  clusterNote?: string
+  workers?: number
   profiles: string[]
   /** Warnings the gateway printed more than once (e.g. a listener leak per channel). */
   warnings?: string[]
@@ -91,6 +110,22 @@ async function load(target: PathTarget, seconds: number, connections: number, us
   return result
 }
 
+/** CPU of the server side of a path: everything measured but the device's ssh and its app (nginx and sshd both count). */
+function serverSeconds(seconds: Record<string, number>): number {
+  return Object.entries(seconds).filter(([name]) => name !== 'ssh -R' && name !== 'app').reduce((sum, [, v]) => sum + v, 0)
+}
+
+/** Fresh connections answer 200 through every worker? Until peer forwarding lands, a worker without the tunnel answers 502. */
+async function probeEveryWorker(target: PathTarget, workers: number): Promise<string | undefined> {
+  const codes: string[] = []
+  for (let i = 0; i < 4 * workers; i++) {
+    const res = await run('curl', ['-sS', '-o', '/dev/null', '--http1.1', '-H', `Host: ${target.host}`, '-w', '%{http_code}', `http://127.0.0.1:${target.port}/small`], { timeoutMs: 20_000 })
+    codes.push(res.stdout.trim() || `curl ${res.code}`)
+  }
+  const bad = codes.filter((c) => c !== '200')
+  return bad.length ? `${bad.length} of ${codes.length} fresh connections answered ${[...new Set(bad)].join('/')} (a worker without the device's tunnel; this awaits peer forwarding between nodes)` : undefined
+}
+
 async function profiled<T>(gateway: GatewayChild, options: TunnelOptions, name: string, profiles: string[], fn: () => Promise<T>): Promise<T> {
   if (!options.profileDir) return fn()
   await gateway.rpc.call('profileStart')
@@ -105,7 +140,7 @@ async function profiled<T>(gateway: GatewayChild, options: TunnelOptions, name: 
 }
 
 /** The gateway, the sshd, one device app and the two `ssh -R` devices, all connected and checked. */
-export async function setupTunnels(cipher: string) {
+export async function setupTunnels(cipher: string, cluster: TunnelOptions['cluster'] = { workers: 0, adminUrl: undefined }) {
   const gateway = await startGatewayChild({ EDGETAINER_SSH_PORT_RANGE: '61000-61099' })
   const api = await adminApi(gateway.info.httpPort)
   const keys = writeNewKeyPair(tempDir('et-bench-keys-'), 'bench-tp')
@@ -137,6 +172,8 @@ export async function setupTunnels(cipher: string) {
     forwards: [`0:localhost:${app.port}`],
     cipher: cipher,
   })
+  // The hand-built reference: nginx in front of the very same sshd forward.
+  const nginx = await startNginx(viaSshd.allocatedPorts[0]!)
   const negotiated = { gateway: viaGateway.negotiated(), openssh: viaSshd.negotiated() }
   console.log(`  negotiated via gateway: kex ${negotiated.gateway.kex}, s->c ${negotiated.gateway.serverToClient}, c->s ${negotiated.gateway.clientToServer}`)
   console.log(`  negotiated via sshd:    kex ${negotiated.openssh.kex}, s->c ${negotiated.openssh.serverToClient}, c->s ${negotiated.openssh.clientToServer}`)
@@ -146,9 +183,28 @@ export async function setupTunnels(cipher: string) {
 
   const targets: PathTarget[] = [
     { name: 'gateway', port: gateway.info.httpPort, host: SERVICE_HOST, cpuRoots: { server: gateway.info.pid, 'ssh -R': viaGateway.pid, app: app.pid } },
+    { name: 'nginx', port: nginx.port, host: SERVICE_HOST, cpuRoots: { nginx: nginx.pid, server: sshd.pid, 'ssh -R': viaSshd.pid, app: app.pid } },
     { name: 'openssh', port: viaSshd.allocatedPorts[0]!, host: SERVICE_HOST, cpuRoots: { server: sshd.pid, 'ssh -R': viaSshd.pid, app: app.pid } },
     { name: 'gateway-tcp', port: device.ssh_port, host: SERVICE_HOST, cpuRoots: { server: gateway.info.pid, 'ssh -R': viaGateway.pid, app: app.pid } },
   ]
+  // The same device (its own key) through `edgetainer server --workers N` on PostgreSQL, when asked for.
+  let clusterNote: string | undefined
+  let viaCluster: Awaited<ReturnType<typeof startSshTunnel>> | undefined
+  if (cluster.workers > 1 && cluster.adminUrl) {
+    const gw = await startGatewayCluster({ workers: cluster.workers, adminUrl: cluster.adminUrl, sshPortRange: '61100-61199' })
+    const capi = await adminApi(gw.httpPort)
+    const ckeys = writeNewKeyPair(tempDir('et-bench-keys-'), 'bench-tp-workers')
+    const cdevice = await capi.post('/api/devices', { name: 'Bench workers', device_id: 'bench-tp', public_key: ckeys.publicKey })
+    await capi.post(`/api/devices/${cdevice.id}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80, auth_required: false })
+    viaCluster = await startSshTunnel({ port: gw.sshPort, hostPublicKey: gw.hostPublicKey, user: 'bench-tp', keyFile: ckeys.privateKeyFile, forwards: [`web:80:localhost:${app.port}`], cipher })
+    const target: PathTarget = { name: 'gateway-workers', port: gw.httpPort, host: SERVICE_HOST, cpuRoots: { server: gw.pid, 'ssh -R': viaCluster.pid, app: app.pid } }
+    clusterNote = await probeEveryWorker(target, cluster.workers)
+    if (clusterNote) console.log(`  gateway --workers ${cluster.workers}: left out of the figures: ${clusterNote}`)
+    else targets.splice(1, 0, target)
+  } else if (cluster.workers > 1) {
+    clusterNote = 'no PostgreSQL for it: set BENCH_PG_URL (or EDGETAINER_TEST_PG_URL) to an admin URL'
+    console.log(`  gateway --workers ${cluster.workers}: left out: ${clusterNote}`)
+  }
   // Every path must answer before anything is timed.
   for (const t of targets) await curlDownload(t, 1024)
   return {
@@ -159,7 +215,9 @@ export async function setupTunnels(cipher: string) {
     viaSshd,
     negotiated,
     targets,
+    clusterNote,
     async close() {
+      if (viaCluster) await stop(viaCluster.child)
       await stop(viaGateway.child)
       await stop(viaSshd.child)
       await appChild.call('close', undefined, 5000).catch(() => {})
@@ -169,7 +227,7 @@ export async function setupTunnels(cipher: string) {
 }
 
 export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelResults> {
-  const setup = await setupTunnels(options.cipher)
+  const setup = await setupTunnels(options.cipher, options.cluster)
   const { gateway, viaGateway, viaSshd, negotiated } = setup
   const only = process.env.BENCH_PATHS?.split(',')
   const targets = only ? setup.targets.filter((t) => only.includes(t.name)) : setup.targets
@@ -179,7 +237,7 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
     await new Promise((r) => setTimeout(r, options.holdSeconds * 1000))
   }
 
-  const results: TunnelResults = { negotiated, profiles: [] }
+  const results: TunnelResults = { negotiated, profiles: [], clusterNote: setup.clusterNote, workers: options.cluster.workers }
 
   if (options.phases.has('throughput')) {
     console.log(`\n  throughput: ${fmt(options.bytes / MiB, 0)} MiB per download, ${options.throughputRounds} rounds, order alternating`)
@@ -201,7 +259,7 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
         const used = meter.stop()
         const cores = formatCores(used.cores)
         // CPU per MiB of the server side: steadier than MiB/s on a shared machine.
-        const serverMsPerMiB = (1000 * used.seconds.server!) / (options.bytes / MiB)
+        const serverMsPerMiB = (1000 * serverSeconds(used.seconds)) / (options.bytes / MiB)
         runs.push({ path: t.name, mibs, cores, serverMsPerMiB })
         console.log(
           `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(mibs).padStart(8)} MiB/s   server ${fmt(serverMsPerMiB, 2)} ms CPU/MiB   cores: ${cores}; machine ${(100 * machine.busyFraction()).toFixed(0)}% busy`,
@@ -214,7 +272,8 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
     console.log(
       `  throughput median: gateway ${fmt(gatewayMiBs)} MiB/s, openssh ${fmt(opensshMiBs)} MiB/s, ratio ${ratio(gatewayMiBs, opensshMiBs)}; gateway raw TCP forward ${fmt(gatewayTcpMiBs)} MiB/s (ratio ${ratio(gatewayTcpMiBs, opensshMiBs)})`,
     )
-    results.throughput = { gatewayMiBs, opensshMiBs, gatewayTcpMiBs, runs }
+    const byPath = Object.fromEntries(targets.map((t) => [t.name, median(runs.filter((r) => r.path === t.name).map((r) => r.mibs))]))
+    results.throughput = { byPath, gatewayMiBs, opensshMiBs, gatewayTcpMiBs, runs }
   }
 
   if (options.phases.has('rps')) {
@@ -240,7 +299,7 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
         if (options.strace && round === 0) console.log(readStraceSummary(straceFile))
         const used = meter.stop()
         cores[t.name] = formatCores(used.cores)
-        const serverUsPerRequest = (1e6 * used.seconds.server!) / Math.max(1, r.requests)
+        const serverUsPerRequest = (1e6 * serverSeconds(used.seconds)) / Math.max(1, r.requests)
         byPath[t.name]!.push(r)
         console.log(
           `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  errors ${r.errors} non-2xx ${r.non2xx}  server ${fmt(serverUsPerRequest, 0)} us CPU/req  cores: ${cores[t.name]}; machine ${(100 * machine.busyFraction()).toFixed(0)}% busy`,
@@ -259,7 +318,23 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
       `  requests/s median: gateway ${fmt(gw.rps, 0)}, openssh ${fmt(ref.rps, 0)}, ratio ${ratio(gw.rps, ref.rps)}` +
         (tcp ? `; gateway raw TCP forward ${fmt(tcp.rps, 0)} (ratio ${ratio(tcp.rps, ref.rps)})` : ''),
     )
-    results.rps = { gateway: gw, openssh: ref, gatewayTcp: tcp, cores }
+    results.rps = { byPath: Object.fromEntries(targets.map((t) => [t.name, pick(byPath[t.name]!)])), gateway: gw, openssh: ref, gatewayTcp: tcp, cores }
+  }
+
+  if (options.phases.has('latency')) {
+    // One connection, one request at a time: what a single user waits per request, with no queueing.
+    const useWrk = await wrkAvailable()
+    console.log(`\n  latency: one keep-alive connection, ${options.latencySeconds} s x ${options.rpsRounds} rounds`)
+    const byPath: Record<string, LoadResult[]> = Object.fromEntries(targets.map((t) => [t.name, []]))
+    for (let round = 0; round < options.rpsRounds; round++) {
+      for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
+        const r = await load(t, options.latencySeconds, 1, useWrk)
+        byPath[t.name]!.push(r)
+        console.log(`    round ${round + 1} ${t.name.padEnd(15)} p50 ${fmt(r.p50Ms, 3)} ms  p99 ${fmt(r.p99Ms, 3)} ms  ${fmt(r.rps, 0)} req/s`)
+      }
+    }
+    const pick = (list: LoadResult[]) => [...list].sort((a, b) => a.p50Ms - b.p50Ms)[Math.floor((list.length - 1) / 2)]!
+    results.latency = Object.fromEntries(targets.map((t) => [t.name, pick(byPath[t.name]!)]))
   }
 
   results.warnings = gateway.warnings()

@@ -41,6 +41,10 @@ export const device = z.looseObject({
   last_seen: when.nullable(),
   ip_address: z.string().nullable().optional(),
   subdomain: z.string().nullable().optional(),
+  /** `key=value` labels; gateways before labels send none. */
+  labels: z.record(z.string(), z.string()).optional(),
+  /** Why the device needs attention, in words (a failed or rolled-back deploy); null when it does not. */
+  attention: z.string().nullable().optional(),
   metrics: z.looseObject({ containers: z.array(containerState).optional() }).nullable().optional(),
 })
 export type Device = z.infer<typeof device>
@@ -71,6 +75,52 @@ export const envSets = z.looseObject({ containers: z.record(z.string(), envSet) 
 export const softwareEnv = z.looseObject({ version: z.string().nullable().optional(), vars: envSet, services: z.record(z.string(), envSet) })
 
 export const deployment = z.looseObject({ id, software_id: z.string().optional(), software_name: z.string().optional(), version: z.string().nullable().optional(), pinned: z.boolean().optional() })
+
+/** Device counts per rollout device state (pending, downloading, …, cancelled); a newer gateway may add states. */
+const stateCounts = z.record(z.string(), z.number().int().min(0))
+
+export const rolloutSummary = z.looseObject({
+  id,
+  software_id: z.string(),
+  software_name: z.string(),
+  version: z.string(),
+  fleet_id: z.string().nullable(),
+  selector: z.string().nullable().optional(),
+  device_ids: z.array(z.string()).nullable().optional(),
+  strategy: z.string(),
+  settings: z.record(z.string(), z.unknown()),
+  status: z.string(),
+  reason: z.string().nullable(),
+  current_wave: z.number().int(),
+  wave_count: z.number().int(),
+  created_by: z.string().nullable().optional(),
+  created_at: when,
+  started_at: when.nullable(),
+  finished_at: when.nullable(),
+  total: z.number().int().min(0),
+  counts: stateCounts,
+})
+export type RolloutSummary = z.infer<typeof rolloutSummary>
+export const rolloutPage = pageOf(rolloutSummary)
+
+export const rolloutDetail = rolloutSummary.extend({
+  waves: z.array(z.looseObject({ index: z.number().int(), size: z.number().int().min(0), status: z.string(), counts: stateCounts })),
+  devices: z.array(
+    z.looseObject({
+      id,
+      device_id: z.string(),
+      name: z.string(),
+      wave: z.number().int(),
+      state: z.string(),
+      reason: z.string().nullable(),
+      online: z.boolean(),
+      previous_version: z.string().nullable().optional(),
+      attempt: z.number().int().optional(),
+      state_since: when.nullable().optional(),
+    }),
+  ),
+})
+export type RolloutDetail = z.infer<typeof rolloutDetail>
 
 export const gatewayInfo = z.looseObject({
   version: z.string(),

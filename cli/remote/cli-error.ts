@@ -14,6 +14,8 @@ export const EXIT = {
   server: 4,
   /** A bug in the CLI itself. */
   internal: 5,
+  /** `rollouts watch`: the rollout ended failed, rolled back or cancelled. */
+  unsuccessful: 6,
 } as const
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]

@@ -4,4 +4,4 @@
  * server's modules, so each starts fast. `completion` is not among them: it
  * describes every command, the server's too.
  */
-export const REMOTE_COMMANDS: readonly string[] = ['login', 'logout', 'whoami', 'devices', 'device', 'logs', 'env', 'deploy', 'tokens', 'ssh', 'tunnel']
+export const REMOTE_COMMANDS: readonly string[] = ['login', 'logout', 'whoami', 'devices', 'device', 'logs', 'env', 'deploy', 'rollouts', 'tokens', 'ssh', 'tunnel']

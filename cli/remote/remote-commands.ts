@@ -5,6 +5,7 @@ import { registerDeployCommand } from './deploy-command.js'
 import { registerDeviceCommands } from './device-commands.js'
 import { registerEnvCommands } from './env-commands.js'
 import { registerLogsCommand } from './logs-command.js'
+import { registerRolloutCommands } from './rollout-commands.js'
 import { registerSshCommands } from './ssh-commands.js'
 import { registerTokenCommands } from './token-commands.js'
 
@@ -17,6 +18,7 @@ export function registerRemoteCommands(program: Command): void {
   registerLogsCommand(program)
   registerEnvCommands(program)
   registerDeployCommand(program)
+  registerRolloutCommands(program)
   registerTokenCommands(program)
   registerSshCommands(program)
 }

@@ -4,6 +4,7 @@ import { DomainError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { createTunnelAgents } from '../proxy/tunnel-agent.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
+import { ForwardError, type LocateDevice } from '../cluster/device-channels.js'
 import { AGENT_CONTROL_NAME, AGENT_CONTROL_PORT } from '../../shared/agent-protocol.js'
 import { CONTROL_KEY_HEADER, CONTROL_PATHS, type CommandRequest, type CommandResult, type ControlContainerRequest, type ControlContainerResult, type ControlRestartRequest } from '../../shared/agent-wire.js'
 
@@ -24,11 +25,12 @@ const MAX_REPLY_BYTES = 4 * 1024 * 1024
  * channels to the agent's control forward. The agent decides what it runs;
  * the gateway relays and reports.
  */
-export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buffer; logger: Logger }) {
+export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buffer; logger: Logger; locate?: LocateDevice }) {
   const agents = createTunnelAgents()
 
-  function sessionFor(deviceUuid: string) {
-    const session = deps.registry.get(deviceUuid)
+  /** This node's tunnel, or (cluster forwarding) the node holding it; the agent's control key is the same on every node. */
+  async function sessionFor(deviceUuid: string) {
+    const session = deps.registry.get(deviceUuid) ?? (await deps.locate?.(deviceUuid))
     if (!session) throw new DomainError('DEVICE_OFFLINE', 'the device is offline')
     if (!session.hasServiceForward(AGENT_CONTROL_NAME, AGENT_CONTROL_PORT)) {
       throw new DomainError('AGENT_NOT_CONNECTED', 'the device is online but its agent takes no commands (no control forward)')
@@ -36,8 +38,8 @@ export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buf
     return session
   }
 
-  function post<T>(deviceUuid: string, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: T }> {
-    const session = sessionFor(deviceUuid)
+  async function post<T>(deviceUuid: string, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: T }> {
+    const session = await sessionFor(deviceUuid)
     const payload = Buffer.from(JSON.stringify(body))
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -71,7 +73,9 @@ export function createAgentControl(deps: { registry: TunnelRegistry; secret: Buf
       req.on('close', () => clearTimeout(timer))
       req.on('error', (err) => {
         if (err instanceof DomainError) return reject(err)
-        deps.logger.debug({ err: err.message, device: session.device.device_id, path }, 'agent control request failed')
+        // The owning node said the device no longer forwards the agent's control port.
+        if (err instanceof ForwardError && err.code === 'SERVICE_NOT_CONNECTED') return reject(new DomainError('AGENT_NOT_CONNECTED', 'the device is online but its agent takes no commands (no control forward)'))
+        deps.logger.debug({ err: err.message, device: session.device.device_id ?? session.device.id, path }, 'agent control request failed')
         reject(new DomainError('AGENT_UNREACHABLE', 'the agent could not be reached through the tunnel'))
       })
       req.end(payload)

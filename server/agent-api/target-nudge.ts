@@ -3,6 +3,7 @@ import type { CommittedChange } from '../api/route-registry.js'
 import type { Database } from '../db/schema.js'
 import type { Logger } from '../logger.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
+import type { LocateDevice } from '../cluster/device-channels.js'
 import type { AgentControl } from './agent-control-client.js'
 
 /** What changed a target: a fleet's (its members), a device's, or a software's (every device it is deployed to). */
@@ -39,12 +40,14 @@ export function targetChangesOf(change: CommittedChange): TargetChange[] {
  * heartbeat. Best effort: an offline device, or one whose tunnel is held by
  * another gateway sharing the database, learns at its next heartbeat.
  */
-export function createTargetNudge(deps: { db: Kysely<Database>; registry: TunnelRegistry; control: Pick<AgentControl, 'sync'>; logger: Logger }) {
+export function createTargetNudge(deps: { db: Kysely<Database>; registry: TunnelRegistry; control: Pick<AgentControl, 'sync'>; logger: Logger; locate?: LocateDevice }) {
   const { db, logger } = deps
 
   /** Asks these devices' agents to sync now; resolves with how many answered. Never rejects. */
   async function nudgeDevices(deviceUuids: readonly string[]): Promise<number> {
-    const online = [...new Set(deviceUuids)].filter((id) => deps.registry.get(id))
+    const unique = [...new Set(deviceUuids)]
+    // With cluster forwarding, devices held by another node are nudged through it too (sync finds the owner, bounded by CONCURRENCY).
+    const online = deps.locate ? unique : unique.filter((id) => deps.registry.get(id))
     let next = 0
     let answered = 0
     const worker = async () => {

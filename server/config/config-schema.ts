@@ -164,7 +164,7 @@ export const configSchema = z
     /** Strict-Transport-Security max-age in seconds on HTTPS answers; 0 sends no header. */
     /** This gateway node's id in the cluster registry (issue 17); a random uuid per start when unset. */
     node_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, dots, dashes or underscores').optional(),
-    /** How other nodes reach this one (recorded for peer forwarding, which is not built yet). */
+    /** How other nodes reach this node's peer listener; unset: derived from peer_listen. */
     peer_url: z.string().url().optional(),
     /** How often the node refreshes its registry row; three missed beats mark it stale. */
     node_heartbeat_seconds: z.coerce.number().min(0.05).max(3600).default(10),
@@ -172,6 +172,16 @@ export const configSchema = z
     drain_grace_seconds: z.coerce.number().min(0).max(3600).default(30),
     /** On SIGTERM, the window over which device sessions are closed (at random moments), so they do not reconnect all at once. */
     drain_spread_seconds: z.coerce.number().min(0).max(3600).default(10),
+    /** `host:port` of this node's peer listener (docs/cluster-forwarding.md); unset: no forwarding, a single node. */
+    peer_listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. 10.0.0.5:7946')
+      .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535')
+      .optional(),
+    /** How long a device's owning node, read from the database, is reused before it is read again. */
+    peer_owner_cache_seconds: z.coerce.number().min(0).max(60).default(1),
+    /** `edgetainer server` worker processes (docs/deploy.md); unset: one per core on PostgreSQL, 1 on PGlite. */
+    workers: z.coerce.number().int().min(1).max(256).optional(),
     hsts_max_age: z.coerce.number().int().min(0).max(63_072_000).default(0),
     /** How often the rollout engine looks at running rollouts. */
     rollout_tick_seconds: z.coerce.number().min(0.05).max(3600).default(5),
@@ -260,7 +270,12 @@ export interface Config {
     /** SIGTERM: the longest wait for devices to move, and the window their sessions are closed over. */
     readonly drainGraceMs: number
     readonly drainSpreadMs: number
+    /** The peer listener (`host:port`); unset: this node neither forwards nor accepts forwarded traffic. */
+    readonly peerListen: { readonly host: string; readonly port: number } | undefined
+    readonly ownerCacheMs: number
   }
+  /** Worker processes `edgetainer server` runs (undefined: one per core on PostgreSQL, 1 on PGlite). */
+  readonly workers: number | undefined
   readonly retention: {
     readonly deviceLogsDays: number
     readonly metricsDays: number

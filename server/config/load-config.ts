@@ -52,6 +52,9 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_NODE_HEARTBEAT_SECONDS: ['node_heartbeat_seconds'],
   EDGETAINER_DRAIN_GRACE_SECONDS: ['drain_grace_seconds'],
   EDGETAINER_DRAIN_SPREAD_SECONDS: ['drain_spread_seconds'],
+  EDGETAINER_PEER_LISTEN: ['peer_listen'],
+  EDGETAINER_PEER_OWNER_CACHE_SECONDS: ['peer_owner_cache_seconds'],
+  EDGETAINER_WORKERS: ['workers'],
   EDGETAINER_RETENTION_DEVICE_LOGS_DAYS: ['retention', 'device_logs_days'],
   EDGETAINER_RETENTION_METRICS_DAYS: ['retention', 'metrics_days'],
   EDGETAINER_RETENTION_SESSIONS_DAYS: ['retention', 'sessions_days'],
@@ -159,7 +162,10 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
       heartbeatMs: Math.round(c.node_heartbeat_seconds * 1000),
       drainGraceMs: Math.round(c.drain_grace_seconds * 1000),
       drainSpreadMs: Math.round(c.drain_spread_seconds * 1000),
+      peerListen: peerListen(c.peer_listen, c.peer_url),
+      ownerCacheMs: Math.round(c.peer_owner_cache_seconds * 1000),
     }),
+    workers: c.workers,
     retention: Object.freeze({
       deviceLogsDays: c.retention.device_logs_days,
       metricsDays: c.retention.metrics_days,
@@ -177,4 +183,13 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     }),
   }
   return Object.freeze(config)
+}
+
+/** `10.0.0.5:7946` → host and port. A wildcard host cannot be advertised to other nodes, so it needs an explicit peer_url. */
+function peerListen(value: string | undefined, peerUrl: string | undefined): { host: string; port: number } | undefined {
+  if (value === undefined) return undefined
+  const at = value.lastIndexOf(':')
+  const host = value.slice(0, at).replace(/^\[(.*)\]$/, '$1')
+  if (!peerUrl && ['0.0.0.0', '::', ''].includes(host)) throw new ConfigError(`peer_listen ${value} listens on every address: set peer_url to the address other nodes should dial`)
+  return Object.freeze({ host, port: Number(value.slice(at + 1)) })
 }

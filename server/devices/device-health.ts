@@ -4,9 +4,11 @@ import type { ContainerState, RunningSoftware } from '../../shared/agent-wire.js
 
 /**
  * A device needs attention when a deploy of software still targeted at it
- * failed or was rolled back, or when it reports an error. `alias` is how the
- * query names the devices table. Written as SQL so lists, counts and fleets
- * filter on it in the database.
+ * failed or was rolled back, when the rollout that pins its release failed on
+ * it (the agent may run its previous release fine again, but the failure must
+ * not hide), or when it reports an error. `alias` is how the query names the
+ * devices table. Written as SQL so lists, counts and fleets filter on it in
+ * the database.
  */
 export function needsAttentionSql(alias: string): RawBuilder<boolean> {
   const col = (c: string) => sql.ref(`${alias}.${c}`)
@@ -14,6 +16,10 @@ export function needsAttentionSql(alias: string): RawBuilder<boolean> {
     select 1 from device_software_status s
     join deployments t on t.software_id = s.software_id and (t.device_id = ${col('id')} or (t.device_id is null and t.fleet_id = ${col('fleet_id')}))
     where s.device_id = ${col('id')} and s.status in ('failed', 'rolled_back')
+  ) or exists (
+    select 1 from device_targets p
+    join rollout_devices r on r.rollout_id = p.rollout_id and r.device_id = p.device_id
+    where p.device_id = ${col('id')} and r.state = 'failed'
   ))`
 }
 
@@ -80,11 +86,31 @@ export function createDeviceHealth(deps: { db: Kysely<Database>; latestReport(de
     return rows.map((r) => ({ ...r, summary: describeResult(r) }))
   }
 
+  /** Devices whose pinning rollout failed on them (needsAttentionSql's second case), in words. */
+  async function rolloutFailures(deviceUuids: readonly string[]) {
+    if (!deviceUuids.length) return []
+    const rows = await db
+      .selectFrom('device_targets as p')
+      .innerJoin('rollout_devices as r', (j) => j.onRef('r.rollout_id', '=', 'p.rollout_id').onRef('r.device_id', '=', 'p.device_id'))
+      .innerJoin('rollouts as o', 'o.id', 'r.rollout_id')
+      .innerJoin('software as w', 'w.id', 'o.software_id')
+      .select(['p.device_id', 'o.software_id', 'w.name', 'o.version', 'r.reason'])
+      .where('p.device_id', 'in', [...deviceUuids])
+      .where('r.state', '=', 'failed')
+      .execute()
+    return rows.map((r) => ({ ...r, summary: `the rollout of ${r.name} ${r.version} failed here${r.reason ? `: ${r.reason}` : ''}` }))
+  }
+
   return {
     /** Why each of these devices needs attention (only those that do), in words. */
     async attention(devices: readonly { id: string; status: string }[]): Promise<Map<string, string>> {
       const out = new Map<string, string>()
-      for (const r of await results(devices.map((d) => d.id), true)) out.set(r.device_id, out.has(r.device_id) ? `${out.get(r.device_id)}; ${r.summary}` : r.summary)
+      const add = (device: string, text: string) => out.set(device, out.has(device) ? `${out.get(device)}; ${text}` : text)
+      const ids = devices.map((d) => d.id)
+      const bad = await results(ids, true)
+      for (const r of bad) add(r.device_id, r.summary)
+      // A rollout that failed on the device, unless its deploy result already said so for that software.
+      for (const f of await rolloutFailures(ids)) if (!bad.some((r) => r.device_id === f.device_id && r.software_id === f.software_id)) add(f.device_id, f.summary)
       for (const d of devices) if (d.status === 'error' && !out.has(d.id)) out.set(d.id, 'the device reports an error')
       return out
     },

@@ -14,6 +14,7 @@ import { createTunnelAgents } from './tunnel-agent.js'
 import { refuseUpgrade, safeNext, sendProxyError } from './proxy-pages.js'
 import { normalisedHost, prepareDeviceHeaders, requestOrigin } from './proxy-headers.js'
 import type { ErrorCode } from '../error-codes.js'
+import { ForwardError, type LocateDevice } from '../cluster/device-channels.js'
 
 type Decision =
   | { ok: false; code: ErrorCode; message: string }
@@ -21,6 +22,15 @@ type Decision =
 
 /** Node's own refusals of a header or a path: the client's bytes, so a 400, not a 5xx. */
 const badHeaderCodes = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_URL'])
+
+/** What a browser is told when the node holding the device could not give a channel. */
+const forwardMessages: Record<ForwardError['code'], string> = {
+  FORWARD_LOOP: 'The gateway node this request reached does not hold the device tunnel, and a forwarded request is never forwarded again.',
+  PEER_UNREACHABLE: 'The gateway node holding this device could not be reached. Try again shortly.',
+  SERVICE_NOT_CONNECTED: 'The device is online but does not forward this service right now.',
+  SERVICE_UNREACHABLE: 'The device is online, but this service did not answer.',
+  DEVICE_OFFLINE: 'The device is offline. It will be reachable again when its tunnel reconnects.',
+}
 
 /**
  * Serves `<service>.<device>.<base>` and `<device>.<base>` from the devices'
@@ -34,6 +44,8 @@ export function createSubdomainProxy(deps: {
   consoleHost: string
   handoff: HandoffTickets
   logger: Logger
+  /** Cluster forwarding: finds a device another gateway node holds (unset: this node's tunnels only). */
+  locate?: LocateDevice
 }): HostRoute {
   const { routes, registry, authenticator, urls, logger } = deps
   const agents = createTunnelAgents()
@@ -47,9 +59,12 @@ export function createSubdomainProxy(deps: {
 
   proxy.on('error', (err, req, res) => {
     logger.debug({ err: err.message, host: req.headers.host }, 'device service did not answer')
-    if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 'SERVICE_UNREACHABLE', 'The device is online, but this service did not answer.')
+    // A forwarded channel the owning node refused keeps its reason (FORWARD_LOOP, SERVICE_NOT_CONNECTED, ...); all are 502.
+    const code = err instanceof ForwardError ? err.code : 'SERVICE_UNREACHABLE'
+    const message = err instanceof ForwardError ? forwardMessages[err.code] : 'The device is online, but this service did not answer.'
+    if ('writeHead' in res) sendProxyError(req, res as ServerResponse, code, message)
     else if (upgraded.has(res as Duplex) || (res as Duplex).destroyed) (res as Duplex).destroy()
-    else refuseUpgrade(res as Duplex, 'SERVICE_UNREACHABLE')
+    else refuseUpgrade(res as Duplex, code)
   })
   // http-proxy only half-closes the channel when the client goes, and opens it even if the client is already gone:
   // tie both ends together so a dropped client never leaves a channel open in the device's tunnel.
@@ -78,7 +93,7 @@ export function createSubdomainProxy(deps: {
       // The authenticator prefers a Bearer header; without one it was the cookie, i.e. a browser.
       signedInByCookie = !/^Bearer\s+\S+$/i.test(req.headers.authorization ?? '')
     }
-    const session = registry.get(device.id)
+    const session = registry.get(device.id) ?? (await deps.locate?.(device.id))
     if (!session) return { ok: false, code: 'DEVICE_OFFLINE', message: 'The device is offline. It will be reachable again when its tunnel reconnects.' }
     if (!session.hasServiceForward(service.container_name, service.internal_port)) {
       return { ok: false, code: 'SERVICE_NOT_CONNECTED', message: 'The device is online but does not forward this service right now.' }

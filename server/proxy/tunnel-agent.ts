@@ -1,6 +1,9 @@
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { DeviceSession } from '../tunnel/device-session.js'
+import type { DeviceChannels } from '../cluster/device-channels.js'
+
+/** A local tunnel session, or a device another gateway node holds (reached over the peer channel). */
+type DeviceSession = Pick<DeviceChannels, 'openServiceChannel'>
 
 /**
  * An http.Agent whose connections are `forwarded-tcpip` channels into one

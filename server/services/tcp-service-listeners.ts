@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js'
 import { splice } from '../../shared/channel-socket.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
 import type { ExposedServiceStore } from './exposed-service-store.js'
+import type { LocateDevice } from '../cluster/device-channels.js'
 
 interface Listener {
   service: ExposedServiceRow
@@ -26,7 +27,7 @@ function unbind(listener: Listener): Promise<void> {
  * client) and pipes each connection into the device's tunnel. Connections
  * while the device is offline are closed at once.
  */
-export function createTcpServiceListeners(deps: { services: ExposedServiceStore; registry: TunnelRegistry; events: GatewayEvents; logger: Logger }) {
+export function createTcpServiceListeners(deps: { services: ExposedServiceStore; registry: TunnelRegistry; events: GatewayEvents; logger: Logger; locate?: LocateDevice }) {
   const { services, registry, logger } = deps
   const listeners = new Map<string, Listener>()
   let reconciling: Promise<void> = Promise.resolve()
@@ -34,11 +35,15 @@ export function createTcpServiceListeners(deps: { services: ExposedServiceStore;
   function connect(service: ExposedServiceRow, socket: net.Socket) {
     socket.setNoDelay(true)
     socket.on('error', () => socket.destroy())
-    const session = registry.get(service.device_id)
-    if (!session?.hasServiceForward(service.container_name, service.internal_port)) return socket.destroy()
-    session
-      .openServiceChannel(service.container_name, service.internal_port, { address: socket.remoteAddress ?? '127.0.0.1', port: socket.remotePort ?? 0 })
-      .then((channel) => splice(socket, channel), () => socket.destroy())
+    // A device another gateway node holds is reached through that node (cluster forwarding).
+    const local = registry.get(service.device_id)
+    const found = local ? Promise.resolve(local) : (deps.locate?.(service.device_id) ?? Promise.resolve(undefined))
+    found
+      .then((session) => {
+        if (!session?.hasServiceForward(service.container_name, service.internal_port)) throw new Error('not connected')
+        return session.openServiceChannel(service.container_name, service.internal_port, { address: socket.remoteAddress ?? '127.0.0.1', port: socket.remotePort ?? 0 })
+      })
+      .then((channel) => (socket.destroyed ? channel.destroy() : splice(socket, channel)), () => socket.destroy())
   }
 
   async function bind(service: ExposedServiceRow) {

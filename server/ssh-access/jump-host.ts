@@ -7,6 +7,8 @@ import type { Database } from '../db/schema.js'
 import { deviceIdPattern } from '../devices/device-store.js'
 import type { Logger } from '../logger.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
+import type { LocateDevice } from '../cluster/device-channels.js'
+import type { Duplex } from 'node:stream'
 import { splice } from '../../shared/channel-socket.js'
 import type { JumpUser } from './jump-authenticator.js'
 
@@ -26,6 +28,8 @@ const REFUSAL = 'this is a jump host: use ssh -J <login>@<gateway> core@<device_
 export function createJumpHost(deps: {
   db: Kysely<Database>
   registry: TunnelRegistry
+  /** Cluster forwarding: a device another gateway node holds is reached through it. */
+  locate?: LocateDevice
   auditLog: AuditLog
   logger: Logger
   maxChannels: number
@@ -103,9 +107,9 @@ export function createJumpHost(deps: {
       if (port !== JUMP_PORT) return refuse(`only port ${JUMP_PORT} (the device's sshd) is reachable`)
       if (user.certificate && user.certificate.deviceId !== device.device_id) return refuse(`certificate is for ${user.certificate.deviceId}`)
       if (open >= deps.maxChannels) return refuse('too many open channels')
-      const session = registry.get(device.id)
+      const session = registry.get(device.id) ?? (await deps.locate?.(device.id))
       if (!session || session.closed) return refuse('device offline')
-      let upstream: ServerChannel
+      let upstream: Duplex
       try {
         upstream = await session.openSshChannel()
       } catch (err) {

@@ -8,6 +8,7 @@ import { roleAllows } from '../auth/roles.js'
 import type { DeviceStore } from '../devices/device-store.js'
 import type { Logger } from '../logger.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
+import type { LocateDevice } from '../cluster/device-channels.js'
 import type { HostKey } from '../tunnel/host-key.js'
 import { runTerminal } from './terminal-session.js'
 import { isDatabaseUnavailable } from '../db/database-errors.js'
@@ -32,6 +33,8 @@ export function createTerminalBridge(deps: {
   authenticator: Authenticator
   devices: DeviceStore
   registry: TunnelRegistry
+  /** Cluster forwarding: a device another gateway node holds is reached through it. */
+  locate?: LocateDevice
   auditLog: AuditLog
   /** Ends open terminals when their user's access ends (logout, disable, demotion, new password). */
   liveAccess: LiveAccess
@@ -66,13 +69,15 @@ export function createTerminalBridge(deps: {
     if (container !== undefined && !containerPattern.test(container)) return refuse(socket, 'BAD_REQUEST', 'Bad Request')
     const device = await deps.devices.find(deviceRef)
     if (!device) return refuse(socket, 'DEVICE_NOT_FOUND', 'Not Found')
+    // Looked up before the handshake: a device another node holds is found through the database.
+    const located = deps.registry.get(device.id) ?? (await deps.locate?.(device.id))
     const cols = clamp(url.searchParams.get('cols'), 80)
     const rows = clamp(url.searchParams.get('rows'), 24)
 
     wss.handleUpgrade(req, socket, head, (ws) => {
       open.add(ws)
       ws.on('close', () => open.delete(ws))
-      const session = deps.registry.get(device.id)
+      const session = located && !located.closed ? located : undefined
       const started = new Date()
       const audit = (action: string, details: Record<string, unknown>) =>
         deps.auditLog

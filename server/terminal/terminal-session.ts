@@ -1,6 +1,6 @@
 import ssh2, { type ClientChannel } from 'ssh2'
 import type { WebSocket, RawData } from 'ws'
-import type { DeviceSession } from '../tunnel/device-session.js'
+import type { DeviceChannels } from '../cluster/device-channels.js'
 
 export interface TerminalOptions {
   user: string
@@ -38,7 +38,7 @@ export interface TerminalEnd {
  * inside the device's tunnel, bridged to a WebSocket. Binary frames carry
  * terminal bytes both ways; text frames carry JSON control messages.
  */
-export function runTerminal(ws: WebSocket, device: DeviceSession, options: TerminalOptions): Promise<TerminalEnd> {
+export function runTerminal(ws: WebSocket, device: DeviceChannels, options: TerminalOptions): Promise<TerminalEnd> {
   return new Promise((resolve) => {
     const client = new ssh2.Client()
     let stream: ClientChannel | undefined

@@ -7,8 +7,9 @@ import { connectAgentApiDevice } from '../lib/agent-api-device.js'
 import { buildAgentScript, publishBuild } from '../lib/agent-bundles.js'
 import { registrationToken } from '../lib/test-agent.js'
 import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
+import { repoRoot } from '../lib/repo-root.js'
 
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 const consoleIndex = path.join(root, 'dist/web/index.html')
 const work = mkdtempSync(path.join(tmpdir(), 'et-agent-console-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
@@ -32,7 +33,7 @@ t.test('agent versions in the console, and Update agent', async (t) => {
   const agentDir = path.join(work, 'agent-dir')
   mkdirSync(agentDir)
   publishBuild(agentDir, await buildAgentScript(path.join(work, 'agent'), '2.0.0'))
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_MIN_AGENT_VERSION: '0.5.0' }, start: { agentDir } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_MIN_AGENT_VERSION: '0.5.0' }, start: { agentDir } })
   const { http, adminToken: token } = gw
   const fleet = (await http.post('/api/fleets', { name: 'pumps' }, { token })).body
   const address = { http, adminToken: token, sshPort: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey }

@@ -2,7 +2,6 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Browser, Page } from 'playwright-core'
 import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
@@ -10,8 +9,9 @@ import { newKeyPair } from '../lib/keys.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
 import { waitFor } from '../lib/openssh.js'
 import { launchChromium } from '../lib/chromium.js'
+import { repoRoot } from '../lib/repo-root.js'
 
-const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const root = repoRoot
 const TIMEOUT = 15_000
 const COMPOSE = 'services:\n  web:\n    image: nginx:1.29\n'
 

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Page } from 'playwright-core'
 import { projectName } from '../../agent/deploy/stack-store.js'
@@ -13,8 +12,9 @@ import { freePort, startTestSshd } from '../lib/openssh.js'
 import { registrationToken, startTestAgent, waitOnline } from '../lib/test-agent.js'
 import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
 import { waitFor } from '../lib/wait.js'
+import { repoRoot } from '../lib/repo-root.js'
 
-const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const root = repoRoot
 const consoleIndex = path.join(root, 'dist/web/index.html')
 const screenshots = path.join(root, 'test-artifacts/screenshots')
 const TIMEOUT = 20_000
@@ -51,7 +51,7 @@ t.test('the device page live: logs, container actions, the container terminal an
   }
   mkdirSync(screenshots, { recursive: true })
   ensureTestImage()
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentHeartbeatSeconds: 1, logFollowPollMs: 1000 } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentHeartbeatSeconds: 1, logFollowPollMs: 1000 } })
   const { http, adminToken: token } = gw
   const terminalKey = (await http.get('/api/provision/terminal-key', { token })).body as string
   const sshd = await startTestSshd(t, [terminalKey.trim()])

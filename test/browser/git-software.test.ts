@@ -1,14 +1,14 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Page } from 'playwright-core'
 import { launchChromium } from '../lib/chromium.js'
 import { createRepoRoot, createTestRepo } from '../lib/git-repo.js'
 import { startGitHttpServer } from '../lib/git-http-server.js'
 import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
+import { repoRoot } from '../lib/repo-root.js'
 
-const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const root = repoRoot
 const consoleIndex = path.join(root, 'dist/web/index.html')
 const screenshots = path.join(root, 'test-artifacts/screenshots')
 const TIMEOUT = 15_000
@@ -25,7 +25,7 @@ t.test('git software in the console: create it, see its sync status, versions li
   const repo = createTestRepo(repos, 'console-stack')
   const first = repo.push({ 'compose.yaml': compose('nginx:1.27') }, 'Initial stack')
   const git = await startGitHttpServer(t, { root: repos, token: TOKEN })
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_GIT_ALLOW_INSECURE_TRANSPORTS: 'true', EDGETAINER_GIT_MIN_POLL_SECONDS: '1', EDGETAINER_GIT_POLL_CHECK_SECONDS: '0.2' } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_GIT_ALLOW_INSECURE_TRANSPORTS: 'true', EDGETAINER_GIT_MIN_POLL_SECONDS: '1', EDGETAINER_GIT_POLL_CHECK_SECONDS: '0.2' } })
   const base = `http://localhost:${gw.server.httpPort}`
   const browser = await launchChromium(t)
   const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } })

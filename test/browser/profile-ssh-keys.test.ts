@@ -1,13 +1,13 @@
 import { existsSync, mkdirSync, statSync, readdirSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { startTestGateway } from '../lib/test-gateway.js'
 import { launchChromium } from '../lib/chromium.js'
 import { newKeyPair } from '../lib/keys.js'
+import { repoRoot } from '../lib/repo-root.js'
 
 // The profile page in a real browser: an operator adds an SSH key, sees the fingerprint ssh-keygen would print, and deletes it.
-const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const root = repoRoot
 const consoleIndex = path.join(root, 'dist/web/index.html')
 const screenshots = path.join(root, 'test-artifacts/screenshots')
 
@@ -26,7 +26,7 @@ t.test('the profile page manages the signed-in user’s SSH keys', async (t) => 
     return
   }
   mkdirSync(screenshots, { recursive: true })
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const password = 'olga-password-123'
   t.equal((await gw.http.post('/api/users', { username: 'olga', password, role: 'operator' }, { token: gw.adminToken })).status, 201)
   const base = `http://localhost:${gw.server.httpPort}`

@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
 import type { IgnitionConfig } from '../../ignition/render-ignition.js'
@@ -9,8 +8,9 @@ import { ensureAgentBuilt } from '../lib/agent-build.js'
 import { launchChromium } from '../lib/chromium.js'
 import { filesOf } from '../lib/ignition-config.js'
 import { ADMIN_PASSWORD, startTestGateway } from '../lib/test-gateway.js'
+import { repoRoot } from '../lib/repo-root.js'
 
-const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const root = repoRoot
 const screenshots = path.join(root, 'test-artifacts/screenshots')
 
 /**
@@ -25,7 +25,7 @@ t.test('the console shows the endpoints a device file will use, and warns about 
   }
   mkdirSync(screenshots, { recursive: true })
   const agent = await ensureAgentBuilt()
-  const gw = await startTestGateway(t, 'pglite', { start: { agentDir: agent.dir } })
+  const gw = await startTestGateway(t, 'postgres', { start: { agentDir: agent.dir } })
   const base = `http://localhost:${gw.server.httpPort}`
   const fleet = (await gw.http.post('/api/fleets', { name: 'bench' }, { token: gw.adminToken })).body
 

@@ -9,9 +9,10 @@ import { superviseAgent } from '../lib/agent-supervisor.js'
 import { waitFor } from '../lib/openssh.js'
 import { registrationToken } from '../lib/test-agent.js'
 import { startTestGateway } from '../lib/test-gateway.js'
+import { repoRoot } from '../lib/repo-root.js'
 
 const run = promisify(execFile)
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 const QEMU = '/usr/bin/qemu-aarch64-static'
 // The arm64 glibc, libstdc++ and libgcc of Debian's cross packages (scripts/test-services.sh installs them).
 const qemu = (argv: string[]) => ['env', '-u', 'NODE_OPTIONS', QEMU, '-L', '/usr/aarch64-linux-gnu', ...argv]
@@ -43,7 +44,7 @@ t.test('the linux-arm64 agent runs under qemu, prints its version and registers'
   t.equal(stdout.trim(), described.version, 'it prints its version')
   t.comment(`--version under qemu took ${Date.now() - started} ms`)
 
-  const gw = await startTestGateway(t, 'pglite', { start: { agentHeartbeatSeconds: 1 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { agentHeartbeatSeconds: 1 } })
   const { http, adminToken: token } = gw
   const fleet = (await http.post('/api/fleets', { name: 'arm-boxes' }, { token })).body
   const config = path.join(out, 'agent.yaml')

@@ -12,6 +12,7 @@ import { createOutboxIngest } from '../../server/telemetry/outbox-ingest.js'
 import { startTestGateway } from '../lib/test-gateway.js'
 import { newKeyPair } from '../lib/keys.js'
 import { sql } from 'kysely'
+import { repoRoot } from '../lib/repo-root.js'
 
 t.test('an agent registers once, holds its tunnel, reports metrics and keeps its identity', async (t) => {
   const gw = await startTestGateway(t, 'postgres', { start: { agentHeartbeatSeconds: 1 } })
@@ -168,7 +169,7 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
       }),
     )
     const child = spawn(process.execPath, ['--import', 'tsx', 'cli/edgetainer.ts', 'agent', '--config', file], {
-      cwd: path.resolve(import.meta.dirname, '../..'),
+      cwd: repoRoot,
       env: { ...process.env, EDGETAINER_AGENT_LOG_LEVEL: 'warn', EDGETAINER_AGENT_WATCH_SECONDS: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     })

@@ -18,7 +18,7 @@ t.test('agent release routes: happy paths, then hostile input', async (t) => {
   mkdirSync(agentDir)
   const build = await buildAgentScript(path.join(work, 'agent'), '2.0.0')
   publishBuild(agentDir, build)
-  const gw = await startTestGateway(t, 'pglite', { start: { agentDir } })
+  const gw = await startTestGateway(t, 'postgres', { start: { agentDir } })
   const { http, adminToken: token } = gw
   const listed = await http.get('/api/agent-releases', { token })
   t.match(listed.body, { release_key: /^ed25519:/, items: [{ version: '2.0.0', arch: 'x64', sha512: build.sha512, size: build.size }] })

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { ensureAgentBuilt } from '../lib/agent-build.js'
+import { repoRoot } from '../lib/repo-root.js'
 
 const run = promisify(execFile)
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 const sha512 = (file: string) => createHash('sha512').update(readFileSync(file)).digest('hex')
 
 /**

@@ -14,9 +14,10 @@ import { superviseAgent } from '../lib/agent-supervisor.js'
 import { waitFor } from '../lib/openssh.js'
 import { registrationToken } from '../lib/test-agent.js'
 import { startTestGateway } from '../lib/test-gateway.js'
+import { repoRoot } from '../lib/repo-root.js'
 
 const run = promisify(execFile)
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 const work = mkdtempSync(path.join(tmpdir(), 'et-self-update-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
 
@@ -43,7 +44,7 @@ t.test('the agent updates itself through the tunnel, verified, and rolls back a 
 
   const agentDir = path.join(work, 'agent-dir')
   mkdirSync(agentDir)
-  const gw = await startTestGateway(t, 'pglite', { start: { agentDir, agentHeartbeatSeconds: 1 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { agentDir, agentHeartbeatSeconds: 1 } })
   const { http, adminToken: token } = gw
   // `make agent` three times: the gateway keeps each build it has seen.
   let releaseKey = ''
@@ -77,7 +78,7 @@ t.test('the agent updates itself through the tunnel, verified, and rolls back a 
         release_key: key,
         executable_path: executable,
         update_check_seconds: 0.3,
-        update_self_check_seconds: 4,
+        update_self_check_seconds: 8, // short, yet long enough for a good release to prove itself on a loaded machine
         heartbeat_seconds: 1,
         reconnect_base_seconds: 0.2,
         reconnect_max_seconds: 1,
@@ -123,7 +124,7 @@ t.test('the agent updates itself through the tunnel, verified, and rolls back a 
   await t.test('A updates to B through the tunnel, restarts, passes its self-check and reports B', async (t) => {
     const exitsBefore = agent.exits.length
     agent.killHard() // forget the refusal: a restarted agent tries the (now intact) release again
-    await waitFor('B reporting 1.1.0', async () => (await agentState()).version === '1.1.0' || undefined, 30_000)
+    await waitFor('B reporting 1.1.0', async () => (await agentState()).version === '1.1.0' || undefined, 60_000)
     await waitFor('the update reported', async () => ((await logText()).includes('agent updated from 1.0.0 to 1.1.0') || undefined), 20_000)
     t.equal(await versionOf(executable), '1.1.0', 'the executable in place is B')
     t.same(readFileSync(`${executable}.previous`), readFileSync(A.file), 'A is kept next to it')
@@ -133,10 +134,10 @@ t.test('the agent updates itself through the tunnel, verified, and rolls back a 
 
   await t.test('a release that cannot bring its tunnel up is rolled back to the previous agent automatically', async (t) => {
     t.equal((await http.put(`/api/devices/${deviceId}/agent-target`, { version: '1.2.0' }, { token })).status, 200)
-    await waitFor('the rollback reported', async () => ((await logText()).includes('agent update to 1.2.0 rolled back to 1.1.0') || undefined), 40_000)
+    await waitFor('the rollback reported', async () => ((await logText()).includes('agent update to 1.2.0 rolled back to 1.1.0') || undefined), 60_000)
     t.equal(await versionOf(executable), '1.1.0', 'B is back in place')
     t.match(await agentState(), { version: '1.1.0', target: '1.2.0', target_from: 'device' })
-    t.match(await logText(), /no heartbeat accepted within 4 s/, 'with the reason')
+    t.match(await logText(), /no heartbeat accepted within 8 s/, 'with the reason')
     const state = JSON.parse(readFileSync(path.join(device, 'data/agent-update.json'), 'utf8'))
     t.ok(state.failed[broken.sha512], 'and the failed release is not tried again')
   })

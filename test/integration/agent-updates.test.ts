@@ -41,7 +41,7 @@ function diedAt(containerId: string, since: number): number | undefined {
 
 t.test('the agent reports each phase, honours update locks and strategies, and is nudged; the target document has an ETag', async (t) => {
   ensureTestImage()
-  const gw = await startTestGateway(t, 'pglite', { start: { agentHeartbeatSeconds: HEARTBEAT_SECONDS } })
+  const gw = await startTestGateway(t, 'postgres', { start: { agentHeartbeatSeconds: HEARTBEAT_SECONDS } })
   const { http, adminToken: token } = gw
   const address = { http, adminToken: token, sshPort: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey }
   const fleet = (await http.post('/api/fleets', { name: 'updates' }, { token })).body

@@ -55,7 +55,7 @@ const tied: [
 
 t.test('every agent route answers exactly its shared wire shape', async (t) => {
   t.same(tied, [true, true, true, true, true, true])
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const { http, adminToken: token } = gw
   const as = { token }
   const fleet = (await http.post('/api/fleets', { name: 'shapes' }, as)).body

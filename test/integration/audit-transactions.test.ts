@@ -57,7 +57,7 @@ t.test('a change and its audit row commit together or not at all (PostgreSQL)', 
 })
 
 t.test('a new password ends the user’s sessions and API tokens, and says so in the audit log', async (t) => {
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const created = await gw.http.post('/api/users', { username: 'scripter', password: 'scripter-password', role: 'operator' }, { token: gw.adminToken })
   const session = (await gw.http.post('/api/auth/login', { username: 'scripter', password: 'scripter-password' })).body.token
   const apiToken = (await gw.http.post('/api/tokens', { description: 'ci' }, { token: session })).body.token
@@ -77,7 +77,7 @@ t.test('a new password ends the user’s sessions and API tokens, and says so in
 })
 
 t.test('switching auth_required off is recorded explicitly, with before and after', async (t) => {
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const device = (await gw.http.post('/api/devices', { name: 'Cam', device_id: 'cam-1', public_key: null }, { token: gw.adminToken })).body
   const service = (await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'admin', container_name: 'web', internal_port: 80, auth_required: true }, { token: gw.adminToken })).body
   const res = await gw.http.put(`/api/devices/${device.id}/exposed-services/${service.id}`, { auth_required: false }, { token: gw.adminToken })

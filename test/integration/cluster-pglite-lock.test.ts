@@ -4,11 +4,12 @@ import path from 'node:path'
 import t from 'tap'
 import { spawnGateway } from '../lib/spawn-gateway.js'
 import { testGatewayEnv } from '../lib/test-gateway.js'
+import { repoRoot } from '../lib/repo-root.js'
 
 /** The real `edgetainer server` (from source: dist/ is a build artefact), until it exits. */
 async function edgetainerServer(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/edgetainer.ts', 'server'], {
-    cwd: path.resolve(import.meta.dirname, '../..'),
+    cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
   })
   let stderr = ''

@@ -28,7 +28,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000) {
 }
 
 t.test('GET /api/events streams device events to the console', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { start: { eventPingMs: 100 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { eventPingMs: 100 } })
   const url = `http://127.0.0.1:${gw.server.httpPort}/api/events`
   const anonymous = await fetch(url)
   t.equal(anonymous.status, 401, 'no stream without a credential')
@@ -71,7 +71,7 @@ t.test('GET /api/events streams device events to the console', async (t) => {
 
 t.test('a stream ends when its session does', async (t) => {
   // Logout has no in-process hook: the periodic credential re-check (shortened here) finds it.
-  const gw = await startTestGateway(t, 'pglite', { start: { eventPingMs: 100, accessRecheckMs: 100 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { eventPingMs: 100, accessRecheckMs: 100 } })
   const baseline = gw.server.events.listenerCount('device.changed')
   const session = await gw.tokenFor('operator')
   const res = await fetch(`http://127.0.0.1:${gw.server.httpPort}/api/events`, { headers: { authorization: `Bearer ${session}` } })
@@ -89,7 +89,7 @@ t.test('a stream ends when its session does', async (t) => {
 
 t.test('a stream ends when its user is disabled or their password changes, and survives a demotion it may still see', async (t) => {
   // A long re-check interval: these closes come from the in-process re-check right after the change.
-  const gw = await startTestGateway(t, 'pglite', { start: { eventPingMs: 100, accessRecheckMs: 60_000 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { eventPingMs: 100, accessRecheckMs: 60_000 } })
   async function subscribe(role: 'operator' | 'admin', username: string) {
     const password = `${username}-password-123`
     const created = await gw.http.post('/api/users', { username, password, role }, { token: gw.adminToken })

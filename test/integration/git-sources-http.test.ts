@@ -16,7 +16,7 @@ const compose = (image: string) => `services:\n  web:\n    image: ${image}\n    
 
 const root = createRepoRoot(t)
 const git = await startGitHttpServer(t, { root, token: TOKEN })
-const gw = await startTestGateway(t, 'pglite', {
+const gw = await startTestGateway(t, 'postgres', {
   env: { EDGETAINER_GIT_ALLOW_INSECURE_TRANSPORTS: 'true', EDGETAINER_GIT_MIN_POLL_SECONDS: '1', EDGETAINER_GIT_POLL_CHECK_SECONDS: '0.1', EDGETAINER_GIT_FETCH_TIMEOUT_SECONDS: '20' },
 })
 const { http, adminToken: token } = gw

@@ -26,7 +26,7 @@ t.test('an ssh remote is fetched with the generated deploy key, and its versions
   const root = createRepoRoot(t)
   const repo = createTestRepo(root, 'edge')
   const sshd = await startGitSshServer(t)
-  const gw = await startTestGateway(t, 'pglite', {
+  const gw = await startTestGateway(t, 'postgres', {
     env: { EDGETAINER_GIT_MIN_POLL_SECONDS: '1', EDGETAINER_GIT_POLL_CHECK_SECONDS: '0.1', EDGETAINER_GIT_FETCH_TIMEOUT_SECONDS: '20' },
     start: { agentHeartbeatSeconds: 1 },
   })

@@ -81,7 +81,7 @@ const contentType = fc.constantFrom(
 )
 
 t.test('fuzzed login bodies and headers: never a 5xx, the gateway stays up', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', {
+  const gw = await startTestGateway(t, 'postgres', {
     env: { EDGETAINER_TRUST_PROXY: '1' },
     start: {
       // Limits high enough that most cases reach the password check; a cheap scrypt cost (test-only) keeps it quick.

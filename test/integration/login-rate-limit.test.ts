@@ -16,7 +16,7 @@ async function auditRows(gw: TestGateway, action: string): Promise<any[]> {
 }
 
 t.test('EDGETAINER_TRUST_PROXY=false: rotating X-Forwarded-For does not dodge the per-address limit', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', {
+  const gw = await startTestGateway(t, 'postgres', {
     env: { EDGETAINER_TRUST_PROXY: 'false' },
     start: { loginLimit: { perAddress: { points: 3, windowSeconds: 600 }, perUserAtAddress: HIGH, perUser: HIGH } },
   })
@@ -37,7 +37,7 @@ t.test('EDGETAINER_TRUST_PROXY=false: rotating X-Forwarded-For does not dodge th
  * Limits: 4 failures per address, 2 per user name at an address, 4 per user name; 1 check at a time plus 1 queued.
  */
 t.test('login limits on a gateway behind one proxy (trust_proxy: 1)', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', {
+  const gw = await startTestGateway(t, 'postgres', {
     env: { EDGETAINER_TRUST_PROXY: '1' },
     start: {
       loginLimit: { perAddress: { points: 4, windowSeconds: 600 }, perUserAtAddress: { points: 2, windowSeconds: 600 }, perUser: { points: 4, windowSeconds: 600 } },

@@ -27,7 +27,7 @@ const hostileText = fc.oneof(
 )
 
 t.test('hostile query parameters, headers and paths on the logs, release and container routes', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { start: { logKeepAliveMs: 200 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { logKeepAliveMs: 200 } })
   const { http: api, adminToken: token } = gw
   const port = gw.server.httpPort
   const device = (await api.post('/api/devices', { name: 'Fuzz', device_id: 'fuzz-logs' }, { token })).body

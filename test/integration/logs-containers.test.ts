@@ -32,7 +32,7 @@ function stack(port: number, marker: string, exitCode?: number): string {
 
 t.test('live logs, paged history, container actions, terminal by service name and honest health on a real agent', async (t) => {
   ensureTestImage()
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentHeartbeatSeconds: 1, logKeepAliveMs: 300, logFollowPollMs: 5000 } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentHeartbeatSeconds: 1, logKeepAliveMs: 300, logFollowPollMs: 5000 } })
   const { http, adminToken: token } = gw
   const terminalKey = (await http.get('/api/provision/terminal-key', { token })).body as string
   const sshd = await startTestSshd(t, [terminalKey.trim()])

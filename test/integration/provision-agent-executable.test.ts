@@ -43,7 +43,7 @@ t.test('make agent builds one executable that links only against glibc, libstdc+
 
 t.test('the gateway serves the executable and its hash', async (t) => {
   const agent = await ensureAgentBuilt()
-  const gw = await startTestGateway(t, 'pglite', { start: { agentDir: agent.dir } })
+  const gw = await startTestGateway(t, 'postgres', { start: { agentDir: agent.dir } })
   const res = await fetch(`${gw.http.baseUrl}/api/provision/agent/linux-x64`)
   t.equal(res.status, 200)
   const bytes = Buffer.from(await res.arrayBuffer())

@@ -7,8 +7,9 @@ import type { IgnitionConfig } from '../../ignition/render-ignition.js'
 import { ensureAgentBuilt } from '../lib/agent-build.js'
 import { filesOf, ignitionValidate, privateKeyMarkers } from '../lib/ignition-config.js'
 import { startTestGateway } from '../lib/test-gateway.js'
+import { repoRoot } from '../lib/repo-root.js'
 
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 
 /** The CLI from source (no build step needed), with only the environment given. */
 async function cli(args: string[], env: Record<string, string>) {

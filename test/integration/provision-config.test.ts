@@ -13,7 +13,7 @@ import type { StartOptions } from '../../server/main.js'
 async function gatewayWithAgent(t: Parameters<typeof startTestGateway>[0], start: StartOptions = {}) {
   const agent = await ensureAgentBuilt()
   // A public URL with port 0 means "the port the gateway bound", so the config points at this gateway.
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_PUBLIC_URL: 'http://127.0.0.1:0' }, start: { agentDir: agent.dir, ...start } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_PUBLIC_URL: 'http://127.0.0.1:0' }, start: { agentDir: agent.dir, ...start } })
   const fleet = (await gw.http.post('/api/fleets', { name: 'pumps' }, { token: gw.adminToken })).body
   const newToken = async (body: Record<string, unknown> = {}) => {
     const res = await gw.http.post('/api/provision/tokens', { fleet_id: fleet.id, ...body }, { token: gw.adminToken })

@@ -17,7 +17,7 @@ import { startTestGateway } from '../lib/test-gateway.js'
  */
 t.test('configs that point devices at a loopback address are refused unless allowed', async (t) => {
   const agent = await ensureAgentBuilt()
-  const gw = await startTestGateway(t, 'pglite', {
+  const gw = await startTestGateway(t, 'postgres', {
     env: { EDGETAINER_PUBLIC_URL: 'http://127.0.0.1:0' },
     start: { agentDir: agent.dir, configFetchLimit: { maxFailures: 100_000, windowSeconds: 60 } },
   })

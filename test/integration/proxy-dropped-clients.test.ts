@@ -37,7 +37,7 @@ function dropAfter(port: number, text: string, until: (received: string) => bool
 }
 
 t.test('clients dropped mid-forward leave no channel behind', async (t) => {
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const port = gw.server.httpPort
   const key = newKeyPair()
   const device = (await gw.http.post('/api/devices', { name: 'Race', device_id: 'race-1', public_key: key.publicKey }, { token: gw.adminToken })).body

@@ -26,7 +26,7 @@ function rawValues(raw: string[], name: string): string[] {
 }
 
 t.test('what a device app receives through the proxy', async (t) => {
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const port = gw.server.httpPort
   const key = newKeyPair()
   const device = (await gw.http.post('/api/devices', { name: 'Kiosk', device_id: 'kiosk-1', public_key: key.publicKey }, { token: gw.adminToken })).body

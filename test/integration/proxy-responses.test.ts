@@ -7,7 +7,7 @@ import { requestViaHost, startDeviceApp } from '../lib/device-app.js'
 import { waitFor } from '../lib/openssh.js'
 
 t.test('the subdomain proxy’s own answers', async (t) => {
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const port = gw.server.httpPort
   const key = newKeyPair()
   const device = (await gw.http.post('/api/devices', { name: 'Kiosk', device_id: 'kiosk-1', public_key: key.publicKey }, { token: gw.adminToken })).body

@@ -29,7 +29,7 @@ const compose = `services:
 t.test('logs -f, ssh and tunnel through a real gateway and agent', async (t) => {
   ensureTestImage()
   // The test sshd runs as root: the device account (the certificates' principal) is root here, core on Flatcar.
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentHeartbeatSeconds: 1 } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { agentHeartbeatSeconds: 1 } })
   const { http, adminToken: token } = gw
   const caFile = path.join(gw.dataDir, 'user-ca.pub')
   writeFileSync(caFile, (await http.get('/api/provision/ssh-user-ca')).body)

@@ -32,7 +32,7 @@ const compose = `services:
  */
 t.test('the remote CLI against a real gateway and agent', async (t) => {
   ensureTestImage()
-  const gw = await startTestGateway(t, 'pglite', { start: { agentHeartbeatSeconds: 1 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { agentHeartbeatSeconds: 1 } })
   const { http, adminToken: token } = gw
   const url = http.baseUrl
   const address = { http, adminToken: token, sshPort: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey }

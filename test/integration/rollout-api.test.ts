@@ -6,7 +6,7 @@ import { waitFor } from '../lib/wait.js'
 
 /** The rollout API without devices that answer: validation, 409s, roles, audit, pins of offline devices, and fuzzing. */
 t.test('rollout API', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { start: { rolloutTickMs: 100 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { rolloutTickMs: 100 } })
   const { http, adminToken: token } = gw
   const as = { token }
   const operator = { token: await gw.tokenFor('operator') }

@@ -7,7 +7,7 @@ import { requestViaHost, startDeviceApp } from '../lib/device-app.js'
 import { waitFor } from '../lib/openssh.js'
 
 t.test('a console session is handed to an auth_required device host with a one-time ticket', async (t) => {
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const port = gw.server.httpPort
   const key = newKeyPair()
   const device = (await gw.http.post('/api/devices', { name: 'HMI', device_id: 'hmi-1', public_key: key.publicKey }, { token: gw.adminToken })).body

@@ -37,7 +37,7 @@ function loginWith(port: number, username: string, key: ssh2.ParsedKey): Promise
 
 t.test('the gateway is an OpenSSH jump host', async (t) => {
   // The test sshd runs as root, so the device account (and the certificates' principal) is root here; core on Flatcar.
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { sshAuthLimit: { maxFailures: 1_000_000 } } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { sshAuthLimit: { maxFailures: 1_000_000 } } })
   const admin = { token: gw.adminToken }
 
   const ca = await gw.http.get('/api/provision/ssh-user-ca')

@@ -19,7 +19,7 @@ function keygen(type: string, bits?: number): { publicKey: string; privateKey: s
 }
 
 t.test('SSH keys and certificates over the API', async (t) => {
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const admin = { token: gw.adminToken }
   const olga = { token: await gw.tokenFor('operator', 'olga') }
   const olgaId = (await gw.http.get('/api/auth/me', olga)).body.id as string

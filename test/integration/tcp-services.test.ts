@@ -26,7 +26,7 @@ function roundTrip(port: number, text: string): Promise<string> {
 }
 
 t.test('a tcp service is reachable on a gateway loopback port while its device is online', async (t) => {
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const key = newKeyPair()
   const device = (await gw.http.post('/api/devices', { name: 'PLC', device_id: 'plc-1', public_key: key.publicKey }, { token: gw.adminToken })).body
   const created = await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'modbus', container_name: 'modbus', internal_port: 502, protocol: 'tcp' }, { token: gw.adminToken })

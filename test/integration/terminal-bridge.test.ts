@@ -5,7 +5,7 @@ import { startOpenSshDevice, startTestSshd, waitFor } from '../lib/openssh.js'
 import { openTerminal } from '../lib/terminal-client.js'
 
 t.test('web terminal through the tunnel to a real sshd', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_TERMINAL_USER: 'root' } })
   const terminalKey = (await gw.http.get('/api/provision/terminal-key', { token: gw.adminToken })).body as string
   t.match(terminalKey, /^ssh-ed25519 AAAA\S+ edgetainer-terminal\n$/)
   // The device's sshd authorises the gateway's terminal key, as Ignition does on a real device.
@@ -66,7 +66,7 @@ t.test('web terminal through the tunnel to a real sshd', async (t) => {
 })
 
 t.test('an idle terminal is closed after the configured time, with a message', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root', EDGETAINER_TERMINAL_IDLE_MINUTES: '0.02' } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_TERMINAL_USER: 'root', EDGETAINER_TERMINAL_IDLE_MINUTES: '0.02' } })
   const terminalKey = (await gw.http.get('/api/provision/terminal-key', { token: gw.adminToken })).body as string
   const sshd = await startTestSshd(t, [terminalKey.trim()])
   const key = newKeyPair()
@@ -81,7 +81,7 @@ t.test('an idle terminal is closed after the configured time, with a message', a
 t.test('terminal upgrades with paths that do not parse or decode are a 400, and the gateway answers after', async (t) => {
   const fc = (await import('fast-check')).default
   const { rawRequest } = await import('../lib/device-app.js')
-  const gw = await startTestGateway(t, 'pglite')
+  const gw = await startTestGateway(t, 'postgres')
   const upgrade = (path: string) =>
     `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://localhost:${gw.server.httpPort}\r\n\r\n`
   for (const path of ['//x[/api/devices/a/terminal', '/api/devices/%ZZ/terminal', '/api/devices/%E0%A4%A/terminal']) {

@@ -51,7 +51,7 @@ async function startIdleCuttingProxy(t: Parameters<typeof startTestGateway>[0], 
 
 t.test('an idle terminal, behind a proxy that drops silent connections, stays open because the gateway pings more often', async (t) => {
   // Default idle close (30 min); the ping interval shortened in step with the proxy's cut. The test sshd runs as root.
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { terminalPingSeconds: PING_SECONDS } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { terminalPingSeconds: PING_SECONDS } })
   const terminalKey = (await gw.http.get('/api/provision/terminal-key', { token: gw.adminToken })).body as string
   const sshd = await startTestSshd(t, [terminalKey.trim()])
   const key = newKeyPair()

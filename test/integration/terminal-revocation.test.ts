@@ -22,7 +22,7 @@ function exitWithin<T>(exit: Promise<T>, ms: number): Promise<T> {
 
 t.test('an open web terminal ends when its user loses access', async (t) => {
   // A short re-check interval stands in for the 15 s default: logout has no in-process hook, the re-check finds it.
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { accessRecheckMs: 200 } })
+  const gw = await startTestGateway(t, 'postgres', { env: { EDGETAINER_TERMINAL_USER: 'root' }, start: { accessRecheckMs: 200 } })
   const terminalKey = (await gw.http.get('/api/provision/terminal-key', { token: gw.adminToken })).body as string
   const sshd = await startTestSshd(t, [terminalKey.trim()])
   const key = newKeyPair()

@@ -37,7 +37,7 @@ process.exit(res.ok ? 0 : 1)
   chmodSync(hook, 0o755)
   writeFileSync(hookLog, '')
 
-  const gw = await startTestGateway(t, 'pglite', {
+  const gw = await startTestGateway(t, 'postgres', {
     env: {
       EDGETAINER_ACME_DIRECTORY: pebble.directoryUrl,
       EDGETAINER_ACME_CA: pebble.caFile,

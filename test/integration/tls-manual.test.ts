@@ -41,7 +41,7 @@ t.test('a manual certificate from files', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const files = selfSigned(dir, 'site')
   const ca = readFileSync(files.cert, 'utf8')
-  const gw = await startTestGateway(t, 'pglite', {
+  const gw = await startTestGateway(t, 'postgres', {
     env: { EDGETAINER_TLS_CERT: files.cert, EDGETAINER_TLS_KEY: files.key, EDGETAINER_HTTPS_PORT: '0', EDGETAINER_BASE_DOMAIN: BASE, EDGETAINER_CONSOLE_HOST: CONSOLE },
     start: { tls: { checkIntervalMs: 200 } },
   })
@@ -101,10 +101,10 @@ t.test('inconsistent TLS settings stop the gateway at start', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'edgetainer-manual-tls-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const files = selfSigned(dir, 'site')
-  await t.rejects(startTestGateway(t, 'pglite', { env: { EDGETAINER_TLS_CERT: files.cert, EDGETAINER_HTTPS_PORT: '0' } }), /must be given together/)
+  await t.rejects(startTestGateway(t, 'postgres', { env: { EDGETAINER_TLS_CERT: files.cert, EDGETAINER_HTTPS_PORT: '0' } }), /must be given together/)
   await t.rejects(
-    startTestGateway(t, 'pglite', { env: { EDGETAINER_TLS_CERT: files.cert, EDGETAINER_TLS_KEY: files.key, EDGETAINER_ACME_DIRECTORY: 'https://127.0.0.1:9/dir', EDGETAINER_HTTPS_PORT: '0' } }),
+    startTestGateway(t, 'postgres', { env: { EDGETAINER_TLS_CERT: files.cert, EDGETAINER_TLS_KEY: files.key, EDGETAINER_ACME_DIRECTORY: 'https://127.0.0.1:9/dir', EDGETAINER_HTTPS_PORT: '0' } }),
     /not both/,
   )
-  await t.rejects(startTestGateway(t, 'pglite', { env: { EDGETAINER_TLS_CERT: files.cert, EDGETAINER_TLS_KEY: files.cert, EDGETAINER_HTTPS_PORT: '0' } }), /cannot be used/, 'a key that is not a key')
+  await t.rejects(startTestGateway(t, 'postgres', { env: { EDGETAINER_TLS_CERT: files.cert, EDGETAINER_TLS_KEY: files.cert, EDGETAINER_HTTPS_PORT: '0' } }), /cannot be used/, 'a key that is not a key')
 })

@@ -47,7 +47,7 @@ async function waitOnline(gw: TestGateway, deviceId: string, forwards: number) {
 }
 
 t.test('a stock OpenSSH client works as a device', async (t) => {
-  const { gw, keyFile, device } = await setupDevice(t, 'pglite')
+  const { gw, keyFile, device } = await setupDevice(t, 'postgres')
   const sshd = await startTestSshd(t)
   const app = await startDeviceApp(t, 'web')
   const service = await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80, auth_required: false }, { token: gw.adminToken })
@@ -118,7 +118,7 @@ t.test('a stock OpenSSH client works as a device', async (t) => {
 })
 
 t.test('a device may not bind public or unassigned ports', async (t) => {
-  const { gw, keyFile } = await setupDevice(t, 'pglite')
+  const { gw, keyFile } = await setupDevice(t, 'postgres')
   for (const forward of ['0.0.0.0:0:localhost:22', '[::]:0:localhost:22', '18022:localhost:22']) {
     const dev = startOpenSshDevice(t, { gatewayPort: gw.server.sshPort, gatewayHostKey: gw.server.hostPublicKey, deviceId: 'pump-1', keyFile, forwards: [forward] })
     t.equal(await dev.exited, 255, `-R ${forward} is refused`)
@@ -128,7 +128,7 @@ t.test('a device may not bind public or unassigned ports', async (t) => {
 })
 
 t.test('refusals: wrong key, another device’s key, unknown device', async (t) => {
-  const { gw, keyFile } = await setupDevice(t, 'pglite')
+  const { gw, keyFile } = await setupDevice(t, 'postgres')
   const other = newKeyPair('pump-2')
   await gw.http.post('/api/devices', { name: 'Pump 2', device_id: 'pump-2', public_key: other.publicKey }, { token: gw.adminToken })
   const cases = [
@@ -145,7 +145,7 @@ t.test('refusals: wrong key, another device’s key, unknown device', async (t) 
 })
 
 t.test('failed SSH authentications are rate limited per address', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { start: { sshAuthLimit: { maxFailures: 2, windowSeconds: 600 } } })
+  const gw = await startTestGateway(t, 'postgres', { start: { sshAuthLimit: { maxFailures: 2, windowSeconds: 600 } } })
   const key = newKeyPair('limited')
   const keyFile = writeKeyPair(key)
   await gw.http.post('/api/devices', { name: 'Limited', device_id: 'limited', public_key: key.publicKey }, { token: gw.adminToken })
@@ -191,7 +191,7 @@ t.test('a new session replaces the old; kill -9 drains routes, port and status',
 })
 
 t.test('deleting a device ends its tunnel at once', async (t) => {
-  const { gw, keyFile, device } = await setupDevice(t, 'pglite')
+  const { gw, keyFile, device } = await setupDevice(t, 'postgres')
   const sshd = await startTestSshd(t)
   const dev = startOpenSshDevice(t, { gatewayPort: gw.server.sshPort, gatewayHostKey: gw.server.hostPublicKey, deviceId: 'pump-1', keyFile, forwards: [`0:localhost:${sshd.port}`] })
   await waitOnline(gw, 'pump-1', 1)

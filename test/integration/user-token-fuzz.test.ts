@@ -27,7 +27,7 @@ const rawBody = fc.oneof(fc.string(), fc.constantFrom('{', '[]', 'null', '"x"', 
 const idSegment = fc.oneof(fc.uuid(), fc.string({ minLength: 1, maxLength: 60 }).map(encodeURIComponent), fc.constantFrom('..', '%00', '00000000-0000-0000-0000-000000000000'))
 
 t.test('user, password and token routes answer hostile input without a 5xx', async (t) => {
-  const gw = await startTestGateway(t, 'pglite', { start: { accessRecheckMs: 200 } })
+  const gw = await startTestGateway(t, 'postgres', { start: { accessRecheckMs: 200 } })
   const target = (await gw.http.post('/api/users', { username: 'fuzz-target', password: 'fuzz-target-password', role: 'operator' }, { token: gw.adminToken })).body
   const viewer = await gw.tokenFor('viewer')
   let cases = 0

@@ -3,8 +3,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { AGENT_EXECUTABLE_NAME } from '../../server/provision/agent-executable.js'
+import { repoRoot } from './repo-root.js'
 
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 export const AGENT_DIR = path.join(root, 'dist', 'agent')
 export const AGENT_FILE = path.join(AGENT_DIR, AGENT_EXECUTABLE_NAME)
 const LOCK = path.join(root, 'dist', '.agent-build-lock')

@@ -4,9 +4,10 @@ import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { agentExecutableName } from '../../server/provision/agent-executable.js'
+import { repoRoot } from './repo-root.js'
 
 const run = promisify(execFile)
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 
 /**
  * The agent as a plain Node script: the same bundle `make agent` puts in the

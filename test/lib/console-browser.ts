@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import type { StartOptions } from '../../server/main.js'
 import { launchChromium } from './chromium.js'
 import { ADMIN_PASSWORD, startTestGateway, type TestGateway } from './test-gateway.js'
 import { waitFor } from './wait.js'
+import { repoRoot } from './repo-root.js'
 
 /**
  * What every console browser suite starts with: a gateway on PGlite, the
@@ -13,7 +13,7 @@ import { waitFor } from './wait.js'
  * Each page's suite is its own file with its own gateway and browser, so one
  * failure does not cascade into the next page's.
  */
-const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const root = repoRoot
 const consoleIndex = path.join(root, 'dist/web/index.html')
 export const screenshots = path.join(root, 'test-artifacts/screenshots')
 export const TIMEOUT = 15_000
@@ -86,6 +86,7 @@ export async function startConsoleSuite(
   if (!consoleIsBuilt(t)) return undefined
   mkdirSync(screenshots, { recursive: true })
   // The terminal logs in to the test sshd, which runs as root here (a Flatcar device's user is `core`).
+  // On the embedded database, as `make run` starts it: the console suites are what a new user sees.
   const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_TERMINAL_USER: 'root', ...options.env }, start: options.start })
   const base = `http://localhost:${gw.server.httpPort}`
   const browser = await launchChromium(t)

@@ -8,6 +8,7 @@ import pg from 'pg'
 import { migrateToLatest } from '../../server/db/migrate.js'
 import { PGliteDialect } from '../../server/db/pglite-dialect.js'
 import type { Database } from '../../server/db/schema.js'
+import { repoRoot } from './repo-root.js'
 
 /**
  * Already migrated databases for tests to start from. An embedded PGlite's
@@ -17,7 +18,7 @@ import type { Database } from '../../server/db/schema.js'
  * migrations themselves are still proven from empty databases: the CLI's
  * `migrate` test and start-failure test use empty ones.
  */
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 const cacheDir = path.join(tmpdir(), 'edgetainer-test-templates')
 
 let memoHash: string | undefined

@@ -2,6 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { seedPgliteDataDir } from './database-templates.js'
+import { repoRoot } from './repo-root.js'
+
+/**
+ * This file's sibling gateway-process, as this file runs: compiled (dist/test/lib/*.js, `make test`)
+ * it runs with plain node; from source it runs through tsx.
+ */
+const gatewayProcessArgv = import.meta.url.endsWith('.js')
+  ? ['--enable-source-maps', path.join(import.meta.dirname, 'gateway-process.js')]
+  : ['--import', 'tsx', path.join(import.meta.dirname, 'gateway-process.ts')]
 
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void
@@ -21,14 +30,14 @@ export interface GatewayProcess {
 }
 
 /**
- * Starts test/lib/gateway-process.ts with exactly `env` (plus PATH) and waits until it listens.
+ * Starts test/lib/gateway-process with exactly `env` (plus PATH) and waits until it listens.
  * Without DATABASE_URL it runs on PGlite in its data dir, seeded already migrated (initdb costs seconds).
  */
 export async function spawnGateway(t: Teardown, env: Record<string, string>): Promise<GatewayProcess> {
   const dataDir = env.EDGETAINER_DATA_DIR
   if (!env.DATABASE_URL && dataDir && !existsSync(path.join(dataDir, 'pglite'))) await seedPgliteDataDir(dataDir)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/lib/gateway-process.ts'], {
-    cwd: path.resolve(import.meta.dirname, '../..'),
+  const child = spawn(process.execPath, gatewayProcessArgv, {
+    cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

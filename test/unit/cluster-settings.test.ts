@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../../server/config/load-config.js'
 import { inUseMessage, lockDataDir } from '../../server/db/data-dir-lock.js'
 
 t.test('cluster settings: defaults, environment, bad values named', async (t) => {
-  t.same(loadConfig({ env: {} }).cluster, { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000, drainGraceMs: 30_000, drainSpreadMs: 10_000 })
+  t.same(loadConfig({ env: {} }).cluster, { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000, drainGraceMs: 30_000, drainSpreadMs: 10_000, peerListen: undefined, ownerCacheMs: 1000 })
   const c = loadConfig({
     env: {
       EDGETAINER_NODE_ID: 'gw-a.1',
@@ -18,7 +18,7 @@ t.test('cluster settings: defaults, environment, bad values named', async (t) =>
       EDGETAINER_DRAIN_SPREAD_SECONDS: '2.5',
     },
   })
-  t.same(c.cluster, { nodeId: 'gw-a.1', peerUrl: 'https://10.0.0.5:8443', heartbeatMs: 500, drainGraceMs: 45_000, drainSpreadMs: 2500 })
+  t.same(c.cluster, { nodeId: 'gw-a.1', peerUrl: 'https://10.0.0.5:8443', heartbeatMs: 500, drainGraceMs: 45_000, drainSpreadMs: 2500, peerListen: undefined, ownerCacheMs: 1000 })
   t.throws(() => loadConfig({ env: { EDGETAINER_DRAIN_GRACE_SECONDS: '-1' } }), /EDGETAINER_DRAIN_GRACE_SECONDS \(drain_grace_seconds\)/)
   t.throws(() => loadConfig({ env: { EDGETAINER_DRAIN_SPREAD_SECONDS: 'soon' } }), /EDGETAINER_DRAIN_SPREAD_SECONDS \(drain_spread_seconds\)/)
   t.throws(() => loadConfig({ env: { EDGETAINER_NODE_ID: 'no spaces' } }), new ConfigError('invalid config value for EDGETAINER_NODE_ID (node_id): must be 1-64 letters, digits, dots, dashes or underscores'))

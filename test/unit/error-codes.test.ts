@@ -2,8 +2,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { errorStatus, isErrorCode } from '../../server/error-codes.js'
+import { repoRoot } from '../lib/repo-root.js'
 
-const root = path.resolve(import.meta.dirname, '../..')
+const root = repoRoot
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

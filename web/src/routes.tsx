@@ -17,6 +17,9 @@ import { TokensPage } from './pages/tokens-page'
 import { ActivityPage } from './pages/activity-page'
 import { ProvisioningPage } from './pages/provisioning-page'
 import { ProfilePage } from './pages/profile-page'
+import { RolloutsPage } from './pages/rollouts-page'
+import { RolloutWizardPage } from './pages/rollout-wizard-page'
+import { RolloutProgressPage } from './pages/rollout-progress-page'
 
 type Params = Record<string, string>
 
@@ -28,6 +31,9 @@ const routes: { pattern: string; page: ComponentType<{ params: Params }>; role?:
   { pattern: '/devices/:id/:tab?', page: DeviceDetailPage },
   { pattern: '/software', page: SoftwarePage },
   { pattern: '/software/:id/:tab?', page: SoftwareDetailPage },
+  { pattern: '/rollouts', page: RolloutsPage },
+  { pattern: '/rollouts/new', page: RolloutWizardPage, role: 'admin' },
+  { pattern: '/rollouts/:id', page: RolloutProgressPage },
   { pattern: '/env', page: EnvPage },
   { pattern: '/provisioning', page: ProvisioningPage, role: 'admin' },
   { pattern: '/users', page: UsersPage, role: 'admin' },

@@ -26,6 +26,30 @@ const codeSentences: Record<string, string> = {
   LIMIT_FILE_SIZE: 'This file is too large to upload.',
   UNSUPPORTED_MEDIA_TYPE: 'The gateway does not accept this kind of upload.',
   TLS_DISABLED: 'TLS is not configured on this gateway.',
+  ROLLOUT_NO_DEVICES: 'No device matches this rollout: check its fleet, selector or devices, then start it again.',
+}
+
+/** Codes whose API message carries facts worth keeping (which rollout, which state), said in plain words. */
+const messageSentences: Record<string, (message: string) => string | undefined> = {
+  // "rollout 5f0c… of this software to this fleet is still running: finish, cancel or roll it back first"
+  ROLLOUT_ACTIVE: (m) => {
+    const match = /^rollout \S+ of this software to (this fleet|one of these devices) is still (\w+)/.exec(m)
+    const where = match?.[1] === 'this fleet' ? 'this fleet' : 'some of these devices'
+    const state = match?.[2] === 'draft' ? 'waiting as a draft' : (match?.[2] ?? 'active')
+    return `Another rollout of this software to ${where} is still ${state}. Finish, cancel or roll it back first.`
+  },
+  // "cannot pause a rollout that is completed"
+  ROLLOUT_STATE: (m) => {
+    const match = /^cannot (\w+) a rollout that is (.+)$/.exec(m)
+    if (!match) return undefined
+    const verb: Record<string, string> = { start: 'started', pause: 'paused', resume: 'resumed', cancel: 'cancelled', rollback: 'rolled back', retry: 'retried', advance: 'moved to its next wave' }
+    return `This rollout is ${match[2]}, so it cannot be ${verb[match[1]!] ?? match[1]} now. The page shows its current state.`
+  },
+}
+
+/** The id of the other active rollout a ROLLOUT_ACTIVE error names, so the console can link to it. */
+export function activeRolloutId(message: string): string | undefined {
+  return /^rollout ([0-9a-f-]{36}) /.exec(message)?.[1]
 }
 
 /** Validator messages, zod's wording, turned into instructions. */
@@ -69,6 +93,8 @@ export function fieldSentence(message: string, field: string): string {
 /** The sentence for an API error; `field` errors name the field in words when shown away from it. */
 export function errorSentence(code: string | undefined, message: string, field?: string): string {
   if (code && codeSentences[code]) return codeSentences[code]!
+  const said = code ? messageSentences[code]?.(message) : undefined
+  if (said) return said
   if (code === 'VALIDATION_FAILED' || field) {
     const what = field?.split('.').pop()?.replace(/_/g, ' ')
     const said = fieldSentence(message, field ?? '')

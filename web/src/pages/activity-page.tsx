@@ -16,6 +16,7 @@ const targetTypes: [string, string][] = [
   ['api_token', 'API tokens'],
   ['registration_token', 'Registration tokens'],
   ['software', 'Software'],
+  ['rollout', 'Rollouts'],
   ['exposed_service', 'Services'],
   ['certificate', 'Certificates'],
 ]
@@ -25,6 +26,7 @@ function targetHref(type: string, id: string | null): string | undefined {
   if (type === 'fleet') return `/fleets/${id}`
   if (type === 'device') return `/devices/${id}`
   if (type === 'software') return `/software/${id}`
+  if (type === 'rollout') return `/rollouts/${id}`
   return undefined
 }
 

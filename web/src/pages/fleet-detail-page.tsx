@@ -15,6 +15,7 @@ import { DeviceFormModal } from './device-form'
 import { applyStatus, DeviceTable } from './device-table'
 import { FleetFormModal } from './fleet-form'
 import { FleetAgentCard } from './agent-version'
+import { RolloutHistory } from './rollout-history'
 
 const PAGE = 50
 
@@ -98,9 +99,18 @@ export function FleetDetailPage(props: { params: Record<string, string> }) {
         tabs={[
           { id: 'devices', label: 'Devices', href: `/fleets/${id}` },
           { id: 'env', label: 'Environment', href: `/fleets/${id}/env` },
+          { id: 'rollouts', label: 'Rollouts', href: `/fleets/${id}/rollouts` },
         ]}
       />
-      {tab === 'env' ? (
+      {tab === 'rollouts' ? (
+        <Card
+          flush
+          title="Rollouts to this fleet"
+          actions={isAdmin && <a class="btn btn-secondary btn-sm" href={`/rollouts/new?fleet_id=${id}`} data-testid="new-rollout"><Icon name="plus" size={14} /> New rollout</a>}
+        >
+          <RolloutHistory fleetId={id} />
+        </Card>
+      ) : tab === 'env' ? (
         <Card>
           <LevelVarsPanel
             level="fleet"

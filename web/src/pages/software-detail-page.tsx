@@ -17,6 +17,7 @@ import { composeField } from './software-form'
 import { SoftwareEnv } from './software-env'
 import { SoftwareVersions } from './software-versions'
 import { GitSourceCard } from './software-git'
+import { RolloutHistory } from './rollout-history'
 
 function ComposeCard(props: { software: Software; onSaved(s: Software): void }) {
   const canEdit = useCan('admin')
@@ -110,6 +111,7 @@ export function SoftwareDetailPage(props: { params: Record<string, string> }) {
           { id: 'versions', label: 'Versions', href: `${base}/versions` },
           { id: 'env', label: 'Default variables', href: `${base}/env` },
           { id: 'deploy', label: 'Deployments', href: `${base}/deploy` },
+          { id: 'rollouts', label: 'Rollouts', href: `${base}/rollouts` },
         ]}
       />
       {tab === 'versions' ? (
@@ -118,6 +120,14 @@ export function SoftwareDetailPage(props: { params: Record<string, string> }) {
         <SoftwareEnv software={s} />
       ) : tab === 'deploy' ? (
         <SoftwareDeploy software={s} />
+      ) : tab === 'rollouts' ? (
+        <Card
+          flush
+          title="Rollouts of this software"
+          actions={isAdmin && <a class="btn btn-secondary btn-sm" href={`/rollouts/new?software_id=${id}`} data-testid="new-rollout"><Icon name="plus" size={14} /> New rollout</a>}
+        >
+          <RolloutHistory softwareId={id} hideSoftware />
+        </Card>
       ) : (
         <>
           {s.git && <GitSourceCard software={s} git={s.git} onChanged={item.reload} />}

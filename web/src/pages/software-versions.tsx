@@ -6,6 +6,7 @@ import { Card } from '../ui/page'
 import { EmptyState, ErrorState, Loading } from '../ui/states'
 import { useResource } from '../ui/use-resource'
 import { CommitRef } from './software-git'
+import { useCan } from '../state/session'
 
 /** A unified diff, coloured by line kind. */
 export function DiffView(props: { diff: string }) {
@@ -28,6 +29,7 @@ export function DiffView(props: { diff: string }) {
 export function SoftwareVersions(props: { software: Software }) {
   const id = props.software.id
   const versions = useResource(() => software.versions(id), [id])
+  const isAdmin = useCan('admin')
   const [chosen, setPair] = useState<{ a: string; b: string } | null>(null)
   // Until one is picked, show what the newest version changed.
   const sorted = versions.data ? [...versions.data].sort((a, b) => (b.seq ?? 0) - (a.seq ?? 0)) : []
@@ -64,11 +66,18 @@ export function SoftwareVersions(props: { software: Software }) {
                     </div>
                   )}
                 </div>
-                {previous && (
-                  <button class="btn btn-ghost btn-sm" onClick={() => setPair({ a: previous.version, b: v.version })}>
-                    Diff with {previous.version}
-                  </button>
-                )}
+                <div class="version-actions">
+                  {previous && (
+                    <button class="btn btn-ghost btn-sm" onClick={() => setPair({ a: previous.version, b: v.version })}>
+                      Diff with {previous.version}
+                    </button>
+                  )}
+                  {isAdmin && (
+                    <a class="btn btn-secondary btn-sm" href={`/rollouts/new?software_id=${id}&version=${encodeURIComponent(v.version)}`} data-rollout-version={v.version}>
+                      Roll out
+                    </a>
+                  )}
+                </div>
               </li>
             )
           })}

@@ -33,14 +33,14 @@ const phrases: Record<string, string> = {
   'software.env.update': 'changed the default variables of',
   'deployment.create': 'deployed',
   'deployment.delete': 'removed the deployment of',
-  'rollout.create': 'created a rollout',
-  'rollout.start': 'started a rollout',
-  'rollout.pause': 'paused a rollout',
-  'rollout.resume': 'resumed a rollout',
-  'rollout.cancel': 'cancelled a rollout',
-  'rollout.rollback': 'rolled back a rollout',
-  'rollout.retry': 'retried the failed devices of a rollout',
-  'rollout.advance': 'started the next wave of a rollout',
+  'rollout.create': 'created the rollout',
+  'rollout.start': 'started the rollout',
+  'rollout.pause': 'paused the rollout',
+  'rollout.resume': 'resumed the rollout',
+  'rollout.cancel': 'cancelled the rollout',
+  'rollout.rollback': 'rolled back the rollout',
+  'rollout.retry': 'retried the failed devices of the rollout',
+  'rollout.advance': 'started the next wave of the rollout',
   'service.create': 'exposed the service',
   'service.update': 'changed the service',
   'service.delete': 'removed the service',
@@ -87,6 +87,12 @@ function nounOf(targetType: string): string {
 export function auditObject(entry: AuditRow): string | undefined {
   if (entry.action.startsWith('auth.')) return undefined
   const details = entry.details ?? {}
+  // Rollouts have no name: their short id, with the version they send and, once moved by the engine's rules, their state.
+  if (entry.target_type === 'rollout' && entry.target_id) {
+    const version = typeof details.version === 'string' ? ` of version ${details.version}` : ''
+    const strategy = typeof details.strategy === 'string' ? ` (${details.strategy})` : ''
+    return `${entry.target_id.slice(0, 8)}${version}${strategy}`
+  }
   for (const key of ['name', 'device_id', 'username', 'hostname', 'subdomain', 'container_name']) {
     const value = details[key]
     if (typeof value === 'string' && value) return `“${value}”`

@@ -27,6 +27,7 @@ const paths = {
   cpu: 'M4 4h16v16H4zM9 9h6v6H9zM9 1v3M15 1v3M9 20v3M15 20v3M20 9h3M20 14h3M1 9h3M1 14h3',
   rocket: 'M4.5 16.5c-1.5 1.3-2 5-2 5s3.7-.5 5-2c.7-.8.7-2.1-.1-2.9a2.2 2.2 0 0 0-2.9-.1zM12 15l-3-3a22 22 0 0 1 2-4A12.9 12.9 0 0 1 22 2c0 2.7-.8 7.5-6 11a22.4 22.4 0 0 1-4 2z',
   layers: 'M12 2 2 7l10 5 10-5-10-5z',
+  rollout: 'M23 6l-9.5 9.5-5-5L1 18M17 6h6v6',
 } as const
 
 export type IconName = keyof typeof paths

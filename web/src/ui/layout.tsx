@@ -25,6 +25,7 @@ const sections: { title: string; items: NavItem[] }[] = [
     title: 'Deploy',
     items: [
       { href: '/software', label: 'Software', icon: 'software' },
+      { href: '/rollouts', label: 'Rollouts', icon: 'rollout' },
       { href: '/env', label: 'Environment', icon: 'env' },
       { href: '/provisioning', label: 'Provisioning', icon: 'rocket', role: 'admin' },
     ],

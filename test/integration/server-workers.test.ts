@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import pg from 'pg'
+import t from 'tap'
+import { createPostgresDatabase } from '../lib/databases.js'
+import { freePort } from '../lib/ports.js'
+import { ADMIN_PASSWORD, testGatewayEnv } from '../lib/test-gateway.js'
+import { waitFor } from '../lib/wait.js'
+import { repoRoot } from '../lib/repo-root.js'
+
+/** The real `edgetainer server` (from source: dist/ is a build artefact) with the given flags. */
+function edgetainerServer(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/edgetainer.ts', 'server', ...args], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d) => (stdout += d))
+  child.stderr!.on('data', (d) => (stderr += d))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return { child, exited, stdout: () => stdout, stderr: () => stderr }
+}
+
+/** The primary's children (its workers), from /proc. */
+function childPids(child: ChildProcess): number[] {
+  try {
+    return readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** GET on a new connection each time, so the primary hands each one to the next worker. */
+function getJson(port: number, urlPath: string, token?: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+      let text = ''
+      res.on('data', (d) => (text += d))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }))
+    })
+    req.on('error', reject)
+  })
+}
+
+t.test('--workers 2 on PostgreSQL: both workers serve the shared port as nodes, a killed one comes back, SIGTERM stops all', async (t) => {
+  const databaseUrl = await createPostgresDatabase(t)
+  const httpPort = await freePort()
+  const sshPort = await freePort()
+  const env = testGatewayEnv(t, { DATABASE_URL: databaseUrl, EDGETAINER_HTTP_PORT: String(httpPort), EDGETAINER_SSH_PORT: String(sshPort), EDGETAINER_NODE_ID: 'gw-test', EDGETAINER_PEER_URL: 'https://10.0.0.5:7400' })
+  const run = edgetainerServer(['--workers', '2'], env)
+  t.teardown(async () => {
+    for (const pid of childPids(run.child)) if (alive(pid)) process.kill(pid, 'SIGKILL')
+    if (run.child.exitCode === null) run.child.kill('SIGKILL')
+    await run.exited
+  })
+  await waitFor('the primary to report its workers', () => run.stdout().includes('Edgetainer is running with 2 workers') || run.child.exitCode !== null, 60_000)
+  t.equal(run.child.exitCode, null, `the primary runs (${run.stderr().slice(-500)})`)
+  t.match(run.stdout(), /nodes gw-test-w0, gw-test-w1\)/, 'each worker is a node named after the configured id')
+  t.equal(childPids(run.child).length, 2, 'two worker processes')
+
+  const login = await new Promise<string>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: httpPort, path: '/api/auth/login', method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = ''
+      res.on('data', (d) => (text += d))
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text).token) : reject(new Error(`login ${res.statusCode} ${text}`))))
+    })
+    req.on('error', reject)
+    req.end(JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }))
+  })
+  const answering = async () => {
+    const seen = new Set<string>()
+    // One request per round: the primary hands connections out in turn, so two per round would always split the same way.
+    await waitFor('both workers to answer on the shared port', async () => {
+      const nodes = await getJson(httpPort, '/api/cluster/nodes', login)
+      if (nodes.status === 200) seen.add(nodes.body.node_id)
+      return seen.size === 2
+    }, 20_000)
+    return [...seen].sort()
+  }
+  t.same(await answering(), ['gw-test-w0', 'gw-test-w1'], 'connections to one port reach both workers, one token works on both')
+  const health = [await getJson(httpPort, '/healthz'), await getJson(httpPort, '/healthz')]
+  t.same(health.map((h) => [h.status, h.body.database.dialect]), [[200, 'postgres'], [200, 'postgres']], '/healthz answers on both')
+  const nodes = await getJson(httpPort, '/api/cluster/nodes', login)
+  t.same(
+    nodes.body.items.map((n: { id: string; peer_url: string }) => [n.id, n.peer_url]).sort(),
+    [['gw-test-w0', 'https://10.0.0.5:7400'], ['gw-test-w1', 'https://10.0.0.5:7401']],
+    'both registered in gateway_nodes, each with a peer port of its own',
+  )
+
+  const [victim, survivor] = childPids(run.child) as [number, number]
+  process.kill(victim, 'SIGKILL')
+  const replaced = await waitFor('the primary to restart the killed worker', () => {
+    const pids = childPids(run.child)
+    return pids.length === 2 && !pids.includes(victim) ? pids : undefined
+  }, 20_000)
+  t.ok(replaced.includes(survivor), 'the other worker ran on')
+  t.same(await answering(), ['gw-test-w0', 'gw-test-w1'], 'the restarted worker answers again under its node id')
+
+  run.child.kill('SIGTERM')
+  t.equal(await run.exited, 0, 'SIGTERM to the primary: it exits 0')
+  t.notOk(replaced.some(alive), 'after stopping every worker')
+  const db = new pg.Client({ connectionString: databaseUrl })
+  await db.connect()
+  const left = await db.query('select id from gateway_nodes')
+  await db.end()
+  t.same(left.rows, [], 'each worker left the registry on its clean shutdown')
+})
