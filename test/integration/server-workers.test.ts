@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
-import path from 'node:path'
 import pg from 'pg'
 import t from 'tap'
 import { createPostgresDatabase } from '../lib/databases.js'
