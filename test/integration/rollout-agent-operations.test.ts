@@ -39,9 +39,9 @@ function stack(version: string, flagDir?: string): string {
  * gateway restart, then rollback; cancel. (Canary and rolling completing, the
  * automatic pause and the offline deadline are in rollout-agents.test.ts.)
  */
+// About 30 docker-compose v1 runs (0.7 CPU-second each), mostly in sequence: a loaded machine stretches this file past the usual 240 s.
+t.setTimeout(600_000)
 t.test('rollout operations with real agents on real dockerd', async (t) => {
-  // About 30 docker-compose v1 runs (0.7 CPU-second each) in sequence: a loaded machine stretches this file far past the usual 240 s.
-  t.setTimeout(600_000)
   ensureTestImage()
   const env = testGatewayEnv(t, { EDGETAINER_HTTP_PORT: String(await freePort()), EDGETAINER_SSH_PORT: String(await freePort()) })
   env.DATABASE_URL = await createPostgresDatabase(t)
