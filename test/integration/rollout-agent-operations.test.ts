@@ -43,6 +43,8 @@ function stack(version: string, flagDir?: string): string {
 t.setTimeout(600_000)
 t.test('rollout operations with real agents on real dockerd', async (t) => {
   ensureTestImage()
+  const began = Date.now()
+  const elapsed = () => `${((Date.now() - began) / 1000).toFixed(1)} s`
   // The daemons take seconds to start: they come up while the gateway boots.
   const daemonsUp: Promise<PrivateDockerd[]> = Promise.all(Array.from({ length: 4 }, () => startPrivateDockerd(t)))
   const env = testGatewayEnv(t, { EDGETAINER_HTTP_PORT: String(await freePort()), EDGETAINER_SSH_PORT: String(await freePort()) })
@@ -62,6 +64,7 @@ t.test('rollout operations with real agents on real dockerd', async (t) => {
 
   // Each container watch is two docker CLI runs per agent: every 1.5 s rather than 0.5 s keeps four agents cheap.
   const daemons = await daemonsUp
+  t.comment(`gateway and 4 dockerds up after ${elapsed()}`)
   const agentConfig = (d: PrivateDockerd) => ({ docker: `${d.docker} compose`, deploy_stable_seconds: 0.5, deploy_timeout_seconds: 30, update_lock_retry_seconds: 0.3, watch_seconds: 1.5 })
   const agents: (TestAgent & { daemon: PrivateDockerd; id: string; device_id: string })[] = await Promise.all(
     daemons.map(async (daemon) => {
@@ -72,6 +75,7 @@ t.test('rollout operations with real agents on real dockerd', async (t) => {
   agents.sort((x, y) => (x.device_id < y.device_id ? -1 : 1)) // the engine's wave order
   const [A, B, C, D] = agents as [(typeof agents)[number], (typeof agents)[number], (typeof agents)[number], (typeof agents)[number]]
   await Promise.all(agents.map((a) => waitOnline(http, token, a.device_id)))
+  t.comment(`4 agents online after ${elapsed()}`)
 
   const sw = (await http.post('/api/software', { name: 'app', docker_compose_yaml: stack('v1'), version: 'v1' }, as)).body
   const project = projectName('app', sw.id)
@@ -108,6 +112,7 @@ t.test('rollout operations with real agents on real dockerd', async (t) => {
   // send every version added below to every device before any rollout): the release everything starts from.
   t.equal((await http.post(`/api/software/${sw.id}/deploy`, { fleet_id: fleet.id, version: 'v1' }, as)).status, 201)
   await waitFor('v1 everywhere', async () => (await versions()).every((v) => v === 'v1'), 60_000, 1000)
+  t.comment(`v1 everywhere after ${elapsed()}`)
 
   await t.test('resume goes on past the accepted failure; retry-failed sends the release again to the failed device only', async (t) => {
     await addVersion('v2', true)
