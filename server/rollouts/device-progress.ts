@@ -86,7 +86,8 @@ export function nextProgress(
   if (fresh?.status === 'failed') return result({ state: 'failed', reason: fresh.error ?? 'the agent reported a failure without a reason', healthy_since: null })
   if (fresh?.status === 'rolled_back') return result({ state: 'failed', reason: `${fresh.error ?? 'the release did not start'}; ${back}`, healthy_since: null })
 
-  if (fresh && fresh.status in agentPhase) return result({ state: agentPhase[fresh.status]!, reason: null, healthy_since: null })
+  // An unfinished phase's text says what it waits for (`waiting for update lock held by `web``): the operator sees why a device is stuck.
+  if (fresh && fresh.status in agentPhase) return result({ state: agentPhase[fresh.status]!, reason: fresh.error, healthy_since: null })
 
   if (fresh?.status === 'running') {
     // Containers seen after the report are the new release's.

@@ -55,8 +55,9 @@ t.test('rollouts with real agents on real dockerd', async (t) => {
       throw err
     })
 
-  // A plain fleet deployment first: the release devices go back to.
-  t.equal((await http.post(`/api/software/${sw.id}/deploy`, { fleet_id: fleet.id }, as)).status, 201)
+  // A plain fleet deployment first, pinned to v1 (an unpinned one follows the software's newest version, and would
+  // send every version added below to every device before any rollout): the release devices go back to.
+  t.equal((await http.post(`/api/software/${sw.id}/deploy`, { fleet_id: fleet.id, version: 'v1' }, as)).status, 201)
   await waitFor('v1 everywhere', () => all('v1'), 60_000, 250).catch(async (err) => {
     t.comment(JSON.stringify((await http.get(`/api/deployments?fleet_id=${fleet.id}`, as)).body.items[0]?.devices))
     t.comment(await Promise.all(agents.map(runs)))
