@@ -200,11 +200,11 @@ t.test('three nodes on one PostgreSQL: invalidation, one ACME order per certific
     // A change no node announces (written straight to the database): node b keeps its cached route.
     await db.query(`update exposed_services set enabled = false where device_id = $1`, [device.id])
     t.equal((await get(httpsPort(b), webHost)).status, 200, 'node b still serves its cached route')
-    const before = (await db.query('select pid from pg_stat_activity where application_name = $1', [LISTEN_APPLICATION_NAME])).rows.map((r) => r.pid)
+    const before = (await db.query('select pid from pg_stat_activity where application_name = $1 and datname = current_database()', [LISTEN_APPLICATION_NAME])).rows.map((r) => r.pid)
     t.equal(before.length, 3, 'one LISTEN connection per node')
-    await db.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [LISTEN_APPLICATION_NAME])
+    await db.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()', [LISTEN_APPLICATION_NAME])
     await waitFor('node b to drop the disabled route after it listens again', async () => (await get(httpsPort(b), webHost)).status === 404, 20_000)
-    const after = (await db.query('select pid from pg_stat_activity where application_name = $1', [LISTEN_APPLICATION_NAME])).rows.map((r) => r.pid)
+    const after = (await db.query('select pid from pg_stat_activity where application_name = $1 and datname = current_database()', [LISTEN_APPLICATION_NAME])).rows.map((r) => r.pid)
     t.equal(after.filter((pid) => before.includes(pid)).length, 0, 'every node opened a new LISTEN connection')
     t.ok(logLines(b).some((l) => l.msg === 'LISTEN connection re-opened: reloading caches'), 'node b says it reloaded')
     // Enabled again through the API: every node hears it.
@@ -297,6 +297,6 @@ t.test('three nodes on one PostgreSQL: invalidation, one ACME order per certific
     t.equal(c.child.exitCode, 0)
     t.same((await db.query('select id from gateway_nodes')).rows, [], 'no node left in the registry')
     t.same((await db.query(`select id from devices where status = 'online' or owner_node is not null`)).rows, [], 'no device left online')
-    t.same((await db.query('select pid from pg_stat_activity where application_name = $1', [LISTEN_APPLICATION_NAME])).rows, [], 'no LISTEN connection left')
+    t.same((await db.query('select pid from pg_stat_activity where application_name = $1 and datname = current_database()', [LISTEN_APPLICATION_NAME])).rows, [], 'no LISTEN connection left')
   })
 })
