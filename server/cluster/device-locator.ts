@@ -47,7 +47,11 @@ export function createDeviceLocator(deps: { db: Kysely<Database>; registry: Tunn
     if (!fresh && hit && hit.until > now) return hit.owner
     const found = await readOwner(deviceUuid)
     if (cache.size >= MAX_CACHED) cache.clear()
-    if (deps.cacheMs > 0) cache.set(deviceUuid, { owner: found, until: now + deps.cacheMs })
+    // Only an owner is remembered. "Nobody holds it" is read again each time: a device that is just
+    // connecting (or a lookup made before it connected, e.g. a nudge for a service created first) must
+    // not read as offline for the whole cache time.
+    if (found && deps.cacheMs > 0) cache.set(deviceUuid, { owner: found, until: now + deps.cacheMs })
+    else cache.delete(deviceUuid)
     return found
   }
 

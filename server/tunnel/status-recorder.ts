@@ -45,7 +45,12 @@ export function createStatusRecorder(deps: { db: Kysely<Database>; events: Gatew
   let timer: NodeJS.Timeout | undefined
   let flushing: Promise<void> = Promise.resolve()
 
+  let closed = false
+
   function schedule() {
+    // Sessions that end after the shutdown drain (their close events come late) are not written: the
+    // database is closing, and this node's next start (or a live node's sweep) resets its devices anyway.
+    if (closed) return
     timer ??= setTimeout(() => {
       timer = undefined
       flushing = flushing.then(flush)
@@ -122,7 +127,12 @@ export function createStatusRecorder(deps: { db: Kysely<Database>; events: Gatew
       emit(claim.device, 'offline', lastSeen)
       schedule()
     },
-    /** Writes what is pending; called on shutdown and by tests that read the table. */
+    /** Writes what is pending and stops writing: the last thing before the database closes. */
+    async close() {
+      await this.drain()
+      closed = true
+    },
+    /** Writes what is pending; tests that read the table call it. */
     async drain() {
       if (timer) {
         clearTimeout(timer)

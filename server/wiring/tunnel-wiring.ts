@@ -42,7 +42,7 @@ export async function createTunnelParts(core: GatewayCore, deps: { access: Acces
   closers.push('node registry', () => nodes.close())
   const status = createStatusRecorder({ db, events, logger, nodeId: nodes.id })
   await status.resetOwned()
-  closers.push('status writes', () => status.drain())
+  closers.push('status writes', () => status.close())
   // Devices of nodes that died (kill -9, lost host) are marked offline by the live ones.
   const deadNodes = createDeadNodeSweep({ db, events, logger, nodeId: nodes.id, intervalMs: config.cluster.heartbeatMs })
   deadNodes.start()
