@@ -124,7 +124,8 @@ export function createApiClient(deps: { baseUrl: string; token?: string; timeout
     let code = ''
     try {
       const parsed = JSON.parse(text) as { error?: unknown; code?: unknown }
-      if (typeof parsed.error === 'string' && parsed.error) message = parsed.error
+      // Only an error with something printable in it: one made of control characters alone would print as nothing.
+      if (typeof parsed.error === 'string' && oneLine(parsed.error)) message = parsed.error
       if (typeof parsed.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(parsed.code)) code = parsed.code
     } catch {
       // Not our API's error shape: the status says enough.
