@@ -17,7 +17,8 @@ import { waitFor } from '../lib/wait.js'
  * node) held.
  */
 
-const HEARTBEAT_SECONDS = '0.2'
+// Short, yet long enough that a live node stalled by a loaded machine is not swept as dead (3 missed beats).
+const HEARTBEAT_SECONDS = '1'
 
 t.test('two nodes on one PostgreSQL: registry, session epochs, restarts', async (t) => {
   const databaseUrl = await createPostgresDatabase(t)
@@ -51,7 +52,7 @@ t.test('two nodes on one PostgreSQL: registry, session epochs, restarts', async 
     t.equal(byId.get('node-2').peer_url, 'http://127.0.0.1:1/')
     t.equal(byId.get('node-1').stale, false)
     t.equal(byId.get('node-2').stale, false)
-    t.equal(byId.get('node-2').heartbeat_interval_ms, 200)
+    t.equal(byId.get('node-2').heartbeat_interval_ms, 1000)
     t.equal((await http1().get('/api/cluster/nodes')).status, 401, 'not without a credential')
     const created = await http1().post('/api/users', { username: 'viewer1', password: 'viewer1-password-123', role: 'viewer' }, { token })
     t.equal(created.status, 201)
@@ -137,11 +138,13 @@ t.test('two nodes on one PostgreSQL: registry, session epochs, restarts', async 
       return r.status === 'online' && r.owner_node === 'node-2'
     })
     await gw2.stop('SIGKILL')
-    const stale = await waitFor('node 2 stale', async () => {
+    // Listed as stale after three missed heartbeats, until a live node's next sweep removes it: either is right.
+    const seen = await waitFor('node 2 stale or swept', async () => {
       const res = await http1().get('/api/cluster/nodes', { token })
-      return (res.body.items as any[]).find((n) => n.id === 'node-2' && n.stale)
+      const node2 = (res.body.items as any[]).find((n) => n.id === 'node-2')
+      return (!node2 && 'swept') || (node2.stale && 'stale')
     })
-    t.ok(stale, 'node 2 is listed as stale after three missed heartbeats')
+    t.ok(seen, `node 2 is no longer counted as live (${seen})`)
     // The live node's dead-node sweep (docs/cluster-operations.md) resets the dead node's device and drops its row.
     const r = await waitFor('node 1 to sweep node 2', async () => {
       const r = await row(device.id)
