@@ -209,15 +209,19 @@ t.test('three nodes on one PostgreSQL forward to the node holding the tunnel', a
     t.equal(created.status, 201)
     const port: number = created.body.gateway_port
     await waitFor(`node 3 listening on ${port}`, () => connects(port), 20_000)
+    // A reply, or a failure that says why (never a wait until tap's timeout).
     const reply = await new Promise<string>((resolve, reject) => {
       const socket = net.connect(port, '127.0.0.1', () => socket.write('read coils'))
+      const timer = setTimeout(() => (socket.destroy(), reject(new Error('no reply within 15 s'))), 15_000)
       socket.once('data', (d) => {
+        clearTimeout(timer)
         resolve(String(d))
         socket.destroy()
       })
-      socket.once('error', reject)
+      socket.once('error', (err) => (clearTimeout(timer), reject(err)))
+      socket.once('close', () => (clearTimeout(timer), reject(new Error('closed without a reply'))))
     })
-    t.equal(reply, 'echo:read coils', 'bytes both ways through node 3, the peer channel and node 1')
+    t.equal(reply, 'echo:read coils', 'bytes both ways through the peer channel and node 1')
     await waitFor('the agent nudged through node 1', () => controlCalls.filter((c) => c.path === '/sync').length > syncsBefore, 20_000)
     t.pass('the changed service list nudged the agent (sync) through the owning node')
   })

@@ -21,6 +21,12 @@ const server = await startServer(config, logger, {
   passwordHashing: { cost: TEST_SCRYPT_COST },
 })
 installUnexpectedErrorGuard({ logger, metrics: server.metrics })
+// A test process that dies (tap's timeout, a kill) must not leave this gateway running: it would keep
+// ports of a port block the next test process takes over, and answer there for a database long dropped.
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(1)
+}, 500).unref()
 process.stdout.write('GATEWAY_READY ' + JSON.stringify({ httpPort: server.httpPort, sshPort: server.sshPort, hostPublicKey: server.hostPublicKey }) + '\n')
 process.on('SIGTERM', () => {
   void server
