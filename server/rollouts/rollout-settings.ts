@@ -67,27 +67,5 @@ export function settingsFrom(input: CreateRolloutInput): RolloutSettings {
   }
 }
 
-/**
- * Wave sizes for `total` devices. immediate: one wave. canary: canary_percent
- * (at least one device), then waves as rolling. rolling and manual: waves of
- * wave_size devices or wave_percent of all, each twice the last with doubling.
- */
-export function planWaves(total: number, strategy: RolloutStrategy, s: RolloutSettings): number[] {
-  if (total <= 0) return []
-  if (strategy === 'immediate') return [total]
-  const waves: number[] = []
-  let left = total
-  if (strategy === 'canary') {
-    const canary = Math.min(left, Math.max(1, Math.ceil((total * s.canary_percent) / 100)))
-    waves.push(canary)
-    left -= canary
-  }
-  let size = s.wave_size ?? Math.max(1, Math.ceil((total * s.wave_percent) / 100))
-  while (left > 0) {
-    const wave = Math.min(left, size)
-    waves.push(wave)
-    left -= wave
-    if (s.doubling) size *= 2
-  }
-  return waves
-}
+/** Wave sizes for `total` devices (shared with the console's wizard preview). */
+export { planWaves } from '../../shared/rollout-waves.js'

@@ -100,26 +100,8 @@ export function progressWords(total: number, counts: RolloutCounts): string {
   return parts.join(' · ')
 }
 
-/** Waves for `total` devices, as the gateway plans them (server/rollouts/rollout-settings.ts planWaves), for the wizard's preview. */
-export function planWaves(total: number, strategy: RolloutStrategy, s: Pick<RolloutSettings, 'canary_percent' | 'wave_size' | 'wave_percent' | 'doubling'>): number[] {
-  if (total <= 0) return []
-  if (strategy === 'immediate') return [total]
-  const waves: number[] = []
-  let left = total
-  if (strategy === 'canary') {
-    const canary = Math.min(left, Math.max(1, Math.ceil((total * s.canary_percent) / 100)))
-    waves.push(canary)
-    left -= canary
-  }
-  let size = s.wave_size ?? Math.max(1, Math.ceil((total * s.wave_percent) / 100))
-  while (left > 0) {
-    const wave = Math.min(left, size)
-    waves.push(wave)
-    left -= wave
-    if (s.doubling) size *= 2
-  }
-  return waves
-}
+/** Waves for `total` devices: the gateway's own plan (shared/rollout-waves.ts), for the wizard's preview. */
+export { planWaves } from '../../../shared/rollout-waves.js'
 
 /** "every device at once", "a canary of 1, then waves of 2": the strategy with its numbers, for lists and headers. */
 export function strategySentence(strategy: RolloutStrategy, s: RolloutSettings): string {
