@@ -68,4 +68,4 @@ export function settingsFrom(input: CreateRolloutInput): RolloutSettings {
 }
 
 /** Wave sizes for `total` devices (shared with the console's wizard preview). */
-export { planWaves } from '../../shared/rollout-waves.js'
+export { planWaves } from '../../shared/rollout-rules.js'

@@ -6,20 +6,13 @@ import { isUuid } from '../api/validation.js'
 import { planWaves, settingsFrom, type CreateRolloutInput } from './rollout-settings.js'
 import { targetDevices, type RolloutRow } from './rollout-targets.js'
 import { rolloutDetail, rolloutSummaries } from './rollout-view.js'
+import { OPERATIONS_ALLOWED_FROM } from '../../shared/rollout-rules.js'
 
 export const ACTIVE_STATUSES: readonly RolloutStatus[] = ['draft', 'running', 'paused']
 export type RolloutOperation = 'start' | 'pause' | 'resume' | 'cancel' | 'rollback' | 'retry' | 'advance'
 
 /** Which rollout states each operation may start from. */
-const allowedFrom: Record<RolloutOperation, readonly RolloutStatus[]> = {
-  start: ['draft'],
-  pause: ['running'],
-  resume: ['paused'],
-  cancel: ['draft', 'running', 'paused'],
-  rollback: ['running', 'paused', 'completed', 'failed'],
-  retry: ['running', 'paused', 'completed', 'failed'],
-  advance: ['running', 'paused'],
-}
+const allowedFrom: Readonly<Record<RolloutOperation, readonly RolloutStatus[]>> = OPERATIONS_ALLOWED_FROM
 
 export interface RolloutListQuery {
   limit: number

@@ -3,6 +3,7 @@
  * paths: unit tests load this file outside the console bundle.
  */
 import type { RolloutCounts, RolloutDeviceState, RolloutOperation, RolloutSettings, RolloutStatus, RolloutStrategy } from '../api/rollout-types.js'
+import { OPERATIONS_ALLOWED_FROM } from '../../../shared/rollout-rules.js'
 
 type Role = 'admin' | 'operator' | 'viewer'
 
@@ -48,16 +49,8 @@ export const failureActionWords: Record<RolloutSettings['failure_action'], strin
   continue: 'Carry on',
 }
 
-/** Which operations a rollout in this state allows (server/rollouts/rollout-store.ts `allowedFrom`). */
-const allowedFrom: Record<RolloutOperation, readonly RolloutStatus[]> = {
-  start: ['draft'],
-  pause: ['running'],
-  resume: ['paused'],
-  cancel: ['draft', 'running', 'paused'],
-  rollback: ['running', 'paused', 'completed', 'failed'],
-  retry: ['running', 'paused', 'completed', 'failed'],
-  advance: ['running', 'paused'],
-}
+/** Which operations a rollout in this state allows: the gateway's own rule (shared/rollout-rules.ts). */
+const allowedFrom: Readonly<Record<RolloutOperation, readonly RolloutStatus[]>> = OPERATIONS_ALLOWED_FROM
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
 
@@ -100,8 +93,8 @@ export function progressWords(total: number, counts: RolloutCounts): string {
   return parts.join(' · ')
 }
 
-/** Waves for `total` devices: the gateway's own plan (shared/rollout-waves.ts), for the wizard's preview. */
-export { planWaves } from '../../../shared/rollout-waves.js'
+/** Waves for `total` devices: the gateway's own plan (shared/rollout-rules.ts), for the wizard's preview. */
+export { planWaves } from '../../../shared/rollout-rules.js'
 
 /** "every device at once", "a canary of 1, then waves of 2": the strategy with its numbers, for lists and headers. */
 export function strategySentence(strategy: RolloutStrategy, s: RolloutSettings): string {

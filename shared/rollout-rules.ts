@@ -1,8 +1,22 @@
 /**
- * How a rollout splits its devices into waves: the gateway plans them with this when a rollout starts,
- * and the console's wizard previews the same plan, so what the wizard shows is what will run.
+ * The rules of a rollout that the gateway enforces and the console shows: how devices split into
+ * waves (the wizard previews the plan the gateway will run) and which operations each state allows
+ * (the progress view offers only those buttons). One copy, so the two cannot drift apart.
  */
 export type WaveStrategy = 'immediate' | 'manual' | 'canary' | 'rolling'
+export type RolloutOperationName = 'start' | 'pause' | 'resume' | 'cancel' | 'rollback' | 'retry' | 'advance'
+export type RolloutStatusName = 'draft' | 'running' | 'paused' | 'completed' | 'cancelled' | 'failed' | 'rolled_back'
+
+/** Which rollout states each operation may start from. */
+export const OPERATIONS_ALLOWED_FROM: Readonly<Record<RolloutOperationName, readonly RolloutStatusName[]>> = Object.freeze({
+  start: ['draft'],
+  pause: ['running'],
+  resume: ['paused'],
+  cancel: ['draft', 'running', 'paused'],
+  rollback: ['running', 'paused', 'completed', 'failed'],
+  retry: ['running', 'paused', 'completed', 'failed'],
+  advance: ['running', 'paused'],
+})
 
 export interface WaveSettings {
   canary_percent: number
