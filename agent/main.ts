@@ -70,11 +70,16 @@ export async function startAgent(
   const docker = createDockerCli({ configured: config.docker, logger })
   const containers = createContainers({ docker })
   const stacks = createStackStore({ dataDir: config.data_dir })
+  const watch = createContainerWatch({ containers, report })
   const executor = createComposeExecutor({
     docker,
     containers,
     stacks,
-    report,
+    // The gateway judges a release by the heartbeats after its report: the next one looks at the containers again.
+    report: (events) => {
+      report(events)
+      if (events.some((e) => e.kind === 'deploy')) watch.invalidate()
+    },
     logger,
     timeouts: { deployMs: config.deploy_timeout_seconds * 1000, stableMs: config.deploy_stable_seconds * 1000 },
     signal,
@@ -141,7 +146,7 @@ export async function startAgent(
     api,
     stacks,
     executor,
-    watch: createContainerWatch({ containers, report }),
+    watch,
     logs: createLogCollector({ docker, dataDir: config.data_dir, report, logger }),
     outbox,
     metrics: createSystemMetrics({ diskPath: config.data_dir }),

@@ -95,14 +95,15 @@ export function createSyncLoop(deps: {
     return syncing
   }
 
-  function heartbeatBody(): HeartbeatRequest {
+  async function heartbeatBody(): Promise<HeartbeatRequest> {
+    const containers = await deps.watch.fresh()
     const softwareOf = new Map(deps.stacks.current().map((s) => [s.project, s.software_id]))
     return {
       agent_version: deps.agentVersion,
       ...(deps.agentArch ? { agent_arch: deps.agentArch } : {}),
       at: new Date().toISOString(),
       metrics: deps.metrics.sample(),
-      containers: deps.watch.latest.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at, ports }) => ({
+      containers: containers.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at, ports }) => ({
         name,
         project,
         service,
@@ -123,7 +124,7 @@ export function createSyncLoop(deps: {
   async function heartbeat(): Promise<void> {
     if (!deps.online()) return
     try {
-      const reply = await api.call(agentApi.heartbeat, heartbeatBody())
+      const reply = await api.call(agentApi.heartbeat, await heartbeatBody())
       heartbeatMs = Math.max(1000, reply.interval_seconds * 1000)
       deps.onHeartbeatAccepted?.()
       if (reply.revision !== appliedRevision || reply.restarts_pending > 0) void syncNow()
