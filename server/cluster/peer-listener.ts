@@ -118,7 +118,10 @@ export function createPeerListener(deps: { auth: PeerAuth; registry: TunnelRegis
     listen(host: string, port: number): Promise<number> {
       return new Promise((resolve, reject) => {
         server.once('error', reject)
-        server.listen({ host, port }, () => {
+        // exclusive: in a `--workers` process, listen() otherwise goes through the primary, which shares one handle
+        // per address among the workers and deals connections out in turn; port 0 then gave every worker the same
+        // peer port, and a forwarded connection reached the worker without the device half the time.
+        server.listen({ host, port, exclusive: true }, () => {
           server.off('error', reject)
           // After listen, an accept failure (EMFILE) is emitted here; unheard it would end the process.
           server.on('error', (err) => logger.error({ err: err.message }, 'peer listener error'))
