@@ -33,6 +33,8 @@ interface ConnectOptions {
   readyTimeoutMs: number
   retries: number
   service: { name: string; port: number }
+  /** Loopback addresses to dial from, in turn: one address has about 28,000 ephemeral ports. */
+  sourceAddresses: string[]
 }
 
 async function connectAll(options: ConnectOptions) {
@@ -48,7 +50,7 @@ async function connectAll(options: ConnectOptions) {
 
   const progress = setInterval(() => sendEvent('progress', { ok, failedAttempts }), 500)
 
-  function attempt(device: Device): Promise<boolean> {
+  function attempt(device: Device, localAddress: string): Promise<boolean> {
     const client = new ssh2.Client()
     const started = performance.now()
     return new Promise((resolve) => {
@@ -83,6 +85,7 @@ async function connectAll(options: ConnectOptions) {
       client.connect({
         host: '127.0.0.1',
         port: options.port,
+        localAddress,
         username: device.id,
         privateKey: device.privateKey,
         hostVerifier: (key: Buffer) => key.equals(pinnedBlob),
@@ -92,16 +95,20 @@ async function connectAll(options: ConnectOptions) {
     })
   }
 
-  async function bringOnline(device: Device) {
+  async function bringOnline(device: Device, index: number) {
+    const from = options.sourceAddresses[index % options.sourceAddresses.length]!
     for (let i = 0; i <= options.retries; i++) {
-      if (await attempt(device)) return
+      if (await attempt(device, from)) return
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000))
     }
   }
 
   let next = 0
   const worker = async () => {
-    while (next < devices.length) await bringOnline(devices[next++]!)
+    while (next < devices.length) {
+      const index = next++
+      await bringOnline(devices[index]!, index)
+    }
   }
   await Promise.all(Array.from({ length: Math.min(options.inflight, devices.length) }, worker))
   clearInterval(progress)

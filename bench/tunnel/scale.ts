@@ -61,7 +61,13 @@ interface ConnectResult {
 
 export async function runScale(options: ScaleOptions): Promise<ScaleResult> {
   const N = options.sessions
+  // Each device gets a loopback port of the range, and a port below the ephemeral range cannot be taken by a
+  // client's connection; past ~64,000 devices one host runs out of ports.
   const firstPort = 1100
+  if (firstPort + N + 99 > 65535) throw new Error(`${N} sessions need ${N} device ports from ${firstPort}: past 65535; at most ${65535 - firstPort - 99} on one host`)
+  // The clients dial from 127.0.1.x, 20,000 connections per address, so their ephemeral ports neither run
+  // out (about 28,000 per address) nor collide with the device ports the gateway binds on 127.0.0.1.
+  const sourceAddresses = Array.from({ length: Math.ceil(N / 20_000) }, (_, i) => `127.0.1.${i + 1}`)
   // The whole fleet dials from 127.0.0.1: lift the per-address (and global) cap on unauthenticated sockets above the burst.
   const unauthenticatedCap = String(Math.max(1000, options.inflight * 2))
   const gateway = await startGatewayChild({
@@ -103,6 +109,7 @@ export async function runScale(options: ScaleOptions): Promise<ScaleResult> {
           readyTimeoutMs: options.readyTimeoutMs,
           retries: options.retries,
           service: { name: 'web', port: 80 },
+          sourceAddresses,
         },
         (options.timeoutSeconds + 120) * 1000,
       ),
