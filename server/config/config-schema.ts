@@ -103,6 +103,20 @@ const trustProxy = z.unknown().optional().transform((value, ctx): TrustProxy => 
   if (bad !== undefined) return fail(`${shown(bad)} is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal; use ${TRUST_PROXY_FORMS}`)
   return Object.freeze(entries as string[])
 })
+/**
+ * `proxy_protocol_from`: the load balancers (addresses or CIDR ranges) whose SSH and HTTPS
+ * connections start with a PROXY header naming the client. Empty (the default): no one's.
+ */
+const proxyProtocolFrom = z.unknown().optional().transform((value, ctx): readonly string[] => {
+  if (value === undefined || value === null || value === '') return Object.freeze([])
+  const entries = typeof value === 'string' ? value.split(',').map((e) => e.trim()) : Array.isArray(value) ? value.map((e) => (typeof e === 'string' ? e.trim() : e)) : undefined
+  const bad = entries === undefined ? value : entries.find((e) => typeof e !== 'string' || TRUST_PROXY_NAMES.has(e) || !isAddressOrCidr(e))
+  if (bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `${shown(bad)} is not an IP address or a CIDR range; list the load balancers' addresses, such as "172.28.0.10" or "10.0.0.0/8, fd00::/8"` })
+    return z.NEVER
+  }
+  return Object.freeze(entries as string[])
+})
 const retentionDays = z.coerce.number().min(0).max(36_500)
 
 /** The YAML file's shape. Every key has a default, so an empty file is a working config. */
@@ -144,6 +158,7 @@ export const configSchema = z
       .default('0.1.0'),
     session_ttl_hours: z.coerce.number().positive().max(24 * 30).default(12),
     trust_proxy: trustProxy,
+    proxy_protocol_from: proxyProtocolFrom,
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     acme: z
       .object({
@@ -251,6 +266,8 @@ export interface Config {
   readonly sessionTtlSeconds: number
   /** Whose X-Forwarded-For to believe (express `trust proxy`); off by default. */
   readonly trustProxy: TrustProxy
+  /** Peers whose SSH and HTTPS connections begin with a PROXY header (HAProxy `send-proxy-v2`); empty: none. */
+  readonly proxyProtocolFrom: readonly string[]
   readonly logLevel: string
   readonly acme: {
     readonly directory?: string

@@ -9,6 +9,7 @@ import { ACME_TLS_PROTOCOL, type AlpnChallenges } from './alpn-challenge.js'
 import { secureOptions } from './certificate-cache.js'
 import { parseClientHello } from './client-hello.js'
 import type { SniCallback } from './sni-callback.js'
+import { awaitProxyHeader, proxyPeers } from '../net/proxy-protocol.js'
 
 const HELLO_TIMEOUT_MS = 10_000
 
@@ -60,8 +61,13 @@ export function createHttpsListener(deps: {
   alpn: AlpnChallenges
   hstsMaxAge: number
   logger: Logger
+  /** Load balancers whose connections start with a PROXY header naming the client (`proxy_protocol_from`). */
+  proxyProtocolFrom?: readonly string[]
 }) {
   const { alpn, logger } = deps
+  const fromBalancer = proxyPeers(deps.proxyProtocolFrom ?? [])
+  /** The certificate for clients that send no server name, for the TLS sockets started here (Node's own use the server's). */
+  let defaultContext = tls.createSecureContext(secureOptions)
   const hsts = deps.hstsMaxAge > 0 ? `max-age=${deps.hstsMaxAge}` : undefined
   const server = https.createServer({ ...secureOptions, SNICallback: deps.sniCallback, ALPNProtocols: ['http/1.1'] }, (req, res) => {
     if (hsts) res.setHeader('Strict-Transport-Security', hsts)
@@ -76,13 +82,53 @@ export function createHttpsListener(deps: {
   server.removeAllListeners('connection')
   const peeking = new Set<net.Socket>()
   const challengeSockets = new Set<tls.TLSSocket>()
-  server.on('connection', (socket: net.Socket) => (alpn.active() ? peek(socket) : handOver(socket)))
+  const handshaking = new Set<tls.TLSSocket>()
+  server.on('connection', (socket: net.Socket) => {
+    if (!fromBalancer(socket.remoteAddress)) return route(socket, undefined)
+    awaitProxyHeader(socket, HELLO_TIMEOUT_MS).then(
+      (rest) => route(socket, rest),
+      (err: Error) => logger.warn({ remote: socket.remoteAddress, err: err.message }, 'HTTPS connection from the load balancer refused'),
+    )
+  })
+
+  /** `read`: bytes already taken off the socket (after a PROXY header), which Node's TLS server could not be handed. */
+  function route(socket: net.Socket, read: Buffer | undefined) {
+    if (alpn.active()) peek(socket, read ?? Buffer.alloc(0))
+    else if (read === undefined) handOver(socket)
+    else startTlsOver(new PrefixedSocket(socket, read), socket)
+  }
 
   function handOver(socket: Duplex) {
     for (const listener of startTls) listener.call(server, socket)
   }
 
-  function peek(socket: net.Socket) {
+  /**
+   * TLS over a stream rather than a socket, started here because a TLS socket over a stream knows no
+   * peer address: it takes the raw socket's (the client's, after a PROXY header), which every limiter
+   * and audit row reads. Once secure it joins the HTTPS server like any other connection.
+   */
+  function startTlsOver(stream: Duplex, raw: net.Socket) {
+    const secure = new tls.TLSSocket(stream, { isServer: true, server, secureContext: defaultContext, SNICallback: deps.sniCallback, ALPNProtocols: ['http/1.1'] })
+    for (const key of ['remoteAddress', 'remotePort', 'remoteFamily'] as const) Object.defineProperty(secure, key, { value: raw[key], configurable: true })
+    handshaking.add(secure)
+    const timer = setTimeout(() => secure.destroy(), HELLO_TIMEOUT_MS)
+    const settled = () => {
+      clearTimeout(timer)
+      handshaking.delete(secure)
+    }
+    secure.once('secure', () => {
+      settled()
+      server.emit('secureConnection', secure)
+    })
+    secure.on('error', (err) => {
+      if (handshaking.has(secure)) server.emit('tlsClientError', err, secure)
+      settled()
+      secure.destroy()
+    })
+    secure.once('close', settled)
+  }
+
+  function peek(socket: net.Socket, read: Buffer) {
     let buffered = Buffer.alloc(0)
     peeking.add(socket)
     const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
@@ -100,11 +146,13 @@ export function createHttpsListener(deps: {
       const stream = new PrefixedSocket(socket, buffered)
       const context = hello !== 'other' && hello.servername && hello.alpn.includes(ACME_TLS_PROTOCOL) ? alpn.contextFor(hello.servername) : undefined
       if (context) answerChallenge(stream, context)
-      else handOver(stream)
+      else startTlsOver(stream, socket)
     }
     socket.on('data', onData)
     socket.once('close', done)
     socket.on('error', () => socket.destroy())
+    if (read.length) onData(read)
+    if (peeking.has(socket)) socket.resume()
   }
 
   function answerChallenge(stream: Duplex, context: tls.SecureContext) {
@@ -121,6 +169,7 @@ export function createHttpsListener(deps: {
     /** The certificate for clients that send no server name. */
     setDefaultCertificate(certPem: string, keyPem: string) {
       server.setSecureContext({ ...secureOptions, cert: certPem, key: keyPem })
+      defaultContext = tls.createSecureContext({ ...secureOptions, cert: certPem, key: keyPem })
     },
     listen: (port: number, host: string) => listen(server, port, host, 'HTTPS'),
     /** A draining node: no new connections, the open ones finish. */
@@ -128,6 +177,7 @@ export function createHttpsListener(deps: {
     async close() {
       for (const socket of peeking) socket.destroy()
       for (const socket of challengeSockets) socket.destroy()
+      for (const socket of handshaking) socket.destroy()
       await closeServer(server)
     },
   }

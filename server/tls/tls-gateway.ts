@@ -184,6 +184,7 @@ export function createTlsGateway(deps: {
         alpn,
         hstsMaxAge: config.hstsMaxAge,
         logger: log,
+        proxyProtocolFrom: config.proxyProtocolFrom,
       })
       const fallback = cache.get(config.consoleHost) ?? cache.get(MANUAL)
       if (fallback) listener.setDefaultCertificate(fallback.certPem, fallback.keyPem)

@@ -10,6 +10,7 @@ import type { SshAuthLimiter } from './auth-limiter.js'
 import type { SessionClaim, StatusRecorder } from './status-recorder.js'
 import type { TunnelRegistry } from './tunnel-registry.js'
 import { sshHostKey, type HostKey } from './host-key.js'
+import { awaitProxyHeader, proxyPeers } from '../net/proxy-protocol.js'
 import { createPreauthGate, defaultPreauthLimits, type PreauthLimits } from './preauth-gate.js'
 import type { ServerChannel } from 'ssh2'
 import { asSocketLike } from '../../shared/channel-socket.js'
@@ -32,6 +33,10 @@ export interface TunnelServerOptions extends Partial<PreauthLimits> {
   keepaliveCountMax?: number
   /** Channels a device may hold open to in-tunnel services at once; more are refused. */
   maxChannelsPerDevice?: number
+  /** Load balancers whose connections start with a PROXY header naming the device's address (`proxy_protocol_from`). */
+  proxyProtocolFrom?: readonly string[]
+  /** How long a balancer's connection may take to send its PROXY header. */
+  proxyHeaderTimeoutMs?: number
 }
 
 const IDENT = 'Edgetainer'
@@ -93,9 +98,21 @@ export function createTunnelServer(deps: {
       server.injectSocket(socket)
     },
   })
-  // Sockets arrive paused; the gate decides when ssh2 may read them.
-  const front = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+  const admit = (socket: net.Socket) => {
     if (gate.admit(socket)) sendServerIdentEarly(socket, IDENT)
+  }
+  const fromBalancer = proxyPeers(options.proxyProtocolFrom ?? [])
+  // Sockets arrive paused; the gate decides when ssh2 may read them. Behind a balancer the gate counts
+  // the device's address from the PROXY header, not the balancer's (which every device would share).
+  const front = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+    if (!fromBalancer(socket.remoteAddress)) return admit(socket)
+    awaitProxyHeader(socket, options.proxyHeaderTimeoutMs ?? 5000).then(
+      (rest) => {
+        if (rest.length) socket.unshift(rest)
+        admit(socket)
+      },
+      (err: Error) => logger.warn({ remote: socket.remoteAddress, err: err.message }, 'ssh connection from the load balancer refused'),
+    )
   })
   front.on('error', (err) => logger.error({ err }, 'ssh listener error'))
 

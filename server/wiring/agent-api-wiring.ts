@@ -71,6 +71,7 @@ export function wireAgentApi(
       maxUnauthenticated: config.sshLimits.maxUnauthenticated,
       maxUnauthenticatedPerAddress: config.sshLimits.maxUnauthenticatedPerAddress,
       maxChannelsPerDevice: config.sshLimits.maxChannelsPerDevice,
+      proxyProtocolFrom: config.proxyProtocolFrom,
       ...options.tunnel,
     },
     inTunnelServices: [agentApi.service],

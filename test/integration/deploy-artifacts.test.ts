@@ -49,6 +49,7 @@ t.test('compose: two read-only non-root gateway nodes on one PostgreSQL behind H
   t.not(nodes[0].environment.EDGETAINER_NODE_ID, nodes[1].environment.EDGETAINER_NODE_ID, 'a node id each')
   t.same(doc.services.haproxy.ports.map((p: { published: number; target: number } | string) => (typeof p === 'string' ? p : `${p.published}:${p.target}`)).sort(), ['2222:2222', '443:443', '80:80'])
   t.equal(nodes[0].environment.EDGETAINER_TRUST_PROXY, doc.services.haproxy.networks.edge.ipv4_address, 'the gateways trust HAProxy\'s address only')
+  t.equal(nodes[0].environment.EDGETAINER_PROXY_PROTOCOL_FROM, doc.services.haproxy.networks.edge.ipv4_address, 'and read PROXY headers from it only')
 
   t.not(missing.code, 0, 'without the secrets it refuses')
   t.match(missing.stderr, /set (POSTGRES_PASSWORD|EDGETAINER_SECRET_KEY) in deploy\/\.env/, 'naming what to set')
@@ -64,8 +65,8 @@ t.test('haproxy.cfg: TCP for SSH and HTTPS passthrough, HTTP for :80, health fro
   t.match(section('ssh'), /mode tcp[\s\S]*bind :2222/)
   t.match(section('https'), /mode tcp[\s\S]*bind :443/)
   t.match(section('http'), /mode http[\s\S]*bind :80/)
-  for (const [backend, port] of [['gateways_ssh', 2222], ['gateways_https', 8443], ['gateways_http', 8080]] as const) {
-    t.match(section(backend), new RegExp(`server gw1 gw1:${port}\\n\\s+server gw2 gw2:${port}`), `${backend} balances both nodes`)
+  for (const [backend, port, proxy] of [['gateways_ssh', 2222, ' send-proxy-v2'], ['gateways_https', 8443, ' send-proxy-v2'], ['gateways_http', 8080, '']] as const) {
+    t.match(section(backend), new RegExp(`server gw1 gw1:${port}${proxy}\\n\\s+server gw2 gw2:${port}${proxy}\\n`), `${backend} balances both nodes${proxy ? ', naming each client in a PROXY v2 header' : ''}`)
     t.match(section(backend), /http-check send meth GET uri \/healthz/)
   }
 })

@@ -16,11 +16,8 @@ interface Teardown {
  * WebSockets pass once upgraded (`timeout tunnel`). Resolves with its port.
  */
 export async function startHaproxy(t: Teardown, backends: number[]): Promise<number> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'et-haproxy-'))
   const port = await freePort()
-  const config = [
-    'global',
-    '  maxconn 512',
+  await runHaproxy(t, [
     'defaults',
     '  mode http',
     '  timeout connect 5s',
@@ -33,7 +30,32 @@ export async function startHaproxy(t: Teardown, backends: number[]): Promise<num
     'backend gateways',
     '  balance roundrobin',
     ...backends.map((p, i) => `  server node${i} 127.0.0.1:${p}`),
-  ]
+  ], port)
+  return port
+}
+
+/**
+ * Debian's HAProxy passing TCP through, as deploy/haproxy.cfg does for SSH and HTTPS: one frontend
+ * per backend port, each saying who the client is with a PROXY header (`send-proxy` is v1, `send-proxy-v2`).
+ * Resolves with the frontend ports, in order.
+ */
+export async function startTcpHaproxy(t: Teardown, backends: { port: number; proxy: 'send-proxy' | 'send-proxy-v2' }[]): Promise<number[]> {
+  const ports: number[] = []
+  for (const _ of backends) ports.push(await freePort())
+  await runHaproxy(t, [
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 5s',
+    '  timeout client 60s',
+    '  timeout server 60s',
+    ...backends.flatMap((b, i) => [`listen tcp${i}`, `  bind 127.0.0.1:${ports[i]}`, `  server gateway 127.0.0.1:${b.port} ${b.proxy}`]),
+  ], ports[0]!)
+  return ports
+}
+
+async function runHaproxy(t: Teardown, sections: string[], readyPort: number): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'et-haproxy-'))
+  const config = ['global', '  maxconn 512', ...sections]
   const file = path.join(dir, 'haproxy.cfg')
   writeFileSync(file, config.join('\n') + '\n')
   // -db: stay in the foreground, so the test owns (and kills) the process.
@@ -45,8 +67,7 @@ export async function startHaproxy(t: Teardown, backends: number[]): Promise<num
     child.kill('SIGKILL')
     await exited
   })
-  await waitFor(`haproxy on ${port}`, () => connects(port), 20_000).catch((err: Error) => {
+  await waitFor(`haproxy on ${readyPort}`, () => connects(readyPort), 20_000).catch((err: Error) => {
     throw new Error(`${err.message}: ${stderr.trim()}`)
   })
-  return port
 }

@@ -4,7 +4,7 @@ import type { TestKeyPair } from './keys.js'
 import type { TestGateway } from './test-gateway.js'
 
 /** One SSH login attempt with ssh2's Client: 'ready' on success, else the error it ended with. */
-export function trySshLogin(port: number, username: string, key: TestKeyPair, readyTimeout = 15_000): Promise<string> {
+export function trySshLogin(port: number, username: string, key: TestKeyPair, readyTimeout = 15_000, localAddress?: string): Promise<string> {
   return new Promise((resolve) => {
     const client = new ssh2.Client()
     let settled = false
@@ -17,7 +17,7 @@ export function trySshLogin(port: number, username: string, key: TestKeyPair, re
     client.on('ready', () => settle('ready'))
     client.on('error', (err) => settle(err.message))
     client.on('close', () => settle('closed'))
-    client.connect({ host: '127.0.0.1', port, username, privateKey: key.privateKey, readyTimeout })
+    client.connect({ host: '127.0.0.1', port, username, privateKey: key.privateKey, readyTimeout, ...(localAddress ? { localAddress } : {}) })
   })
 }
 
