@@ -39,7 +39,8 @@ t.test('TLS-ALPN-01 answers beside ordinary clients', async (t) => {
 
   const alpn = createAlpnChallenges()
   const listener = createHttpsListener({
-    handleRequest: (_req, res) => res.end('served by the gateway'),
+    // The peer address too: every limiter and audit row reads it, and a peeked connection is TLS over a stream.
+    handleRequest: (req, res) => res.end(`served by the gateway to ${req.socket.remoteAddress}`),
     handleUpgrade: (_req, socket) => socket.end(),
     sniCallback: (_name, cb) => cb(null, realContext),
     alpn,
@@ -61,11 +62,12 @@ t.test('TLS-ALPN-01 answers beside ordinary clients', async (t) => {
 
   const browser = await httpsRequest({ port, host: HOST, path: '/', ca: cert })
   t.equal(browser.status, 200, 'an ordinary client of the same name, at the same moment, gets the real certificate')
-  t.equal(browser.body, 'served by the gateway')
+  t.equal(browser.body, 'served by the gateway to 127.0.0.1', 'which knows where the client is, though its ClientHello was read first')
 
   await t.rejects(acmeTlsHandshake(port, 'other.fleet.test'), 'acme-tls/1 for a name not being validated is refused')
 
   alpn.delete(HOST)
   t.notOk(alpn.active())
-  t.equal((await httpsRequest({ port, host: HOST, path: '/', ca: cert })).status, 200, 'after the validation, connections go straight to TLS')
+  const direct = await httpsRequest({ port, host: HOST, path: '/', ca: cert })
+  t.same([direct.status, direct.body], [200, 'served by the gateway to 127.0.0.1'], 'after the validation, connections go straight to TLS')
 })
