@@ -44,7 +44,7 @@ function v1(line: string): ProxiedClient {
     throw new ProxyHeaderError('the PROXY v1 line is not "PROXY TCP4|TCP6 <source> <destination> <source port> <destination port>"')
   }
   const client = checkedClient(parsed.source.ipAddress, parsed.source.port)
-  if (net.isIP(client!.address) !== (parsed.inetProtocol === 'TCP4' ? 4 : 6)) throw new ProxyHeaderError(`the PROXY v1 line says ${parsed.inetProtocol} but names ${client!.address}`)
+  if (net.isIP(client!.address) !== (parsed.inetProtocol === proxyProtocol.INETProtocol.TCP4 ? 4 : 6)) throw new ProxyHeaderError(`the PROXY v1 line says ${parsed.inetProtocol} but names ${client!.address}`)
   return client
 }
 

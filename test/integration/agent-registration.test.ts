@@ -113,6 +113,8 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
 
   await t.test('a resent outbox batch is stored once', async (t) => {
     const ingest = createOutboxIngest({ db: gw.server.database.db })
+    // A device of its own: the running agent's outbox (another outbox_id) arriving between two calls would restart the count.
+    const device = (await http.post('/api/devices', { name: 'outbox-resend', device_id: 'outbox-resend', public_key: newKeyPair('outbox-resend').publicKey }, { token })).body
     const at = new Date().toISOString()
     const batch = {
       outbox_id: 'resend-test-1',
