@@ -111,7 +111,9 @@ t.test('the authenticator over HTTP: header variants never crash, never 5xx, nev
           return
         }
         const cookieOk = c.cookie === `edgetainer_session=${consoleJwt}` || c.cookie === `theme=dark; edgetainer_session=${consoleJwt}` || c.cookie === `edgetainer_session=${consoleJwt}; edgetainer_session=garbage`
-        const originOk = c.origin !== undefined ? c.origin === consoleOrigin : c.referer === `${consoleOrigin}/fleets`
+        // An empty Origin (after trimming) is no origin, as with Authorization: the Referer decides then. Browsers never
+        // send one empty (an opaque origin is "null"), and a page cannot forge a same-origin Referer.
+        const originOk = c.origin !== undefined && c.origin.trim() !== '' ? c.origin === consoleOrigin : c.referer === `${consoleOrigin}/fleets`
         const type = (c.contentType ?? '').split(';')[0]!.trim().toLowerCase()
         const jsonType = type === 'application/json' || type === 'application/vnd.x+json'
         const typeOk = c.route === 'upload' ? type === 'multipart/form-data' && c.csrfHeader === csrf : jsonType
