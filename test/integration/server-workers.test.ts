@@ -2,12 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createPostgresDatabase } from '../lib/databases.js'
 import { freePort } from '../lib/ports.js'
 import { ADMIN_PASSWORD, testGatewayEnv } from '../lib/test-gateway.js'
 import { waitFor } from '../lib/wait.js'
 import { repoRoot } from '../lib/repo-root.js'
+import { alive } from '../lib/pids.js'
 
 /** The real `edgetainer server` (from source: dist/ is a build artefact) with the given flags. */
 function edgetainerServer(args: string[], env: Record<string, string>) {
@@ -33,13 +34,17 @@ function childPids(child: ChildProcess): number[] {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
+/** `edgetainer server --workers 2`, killed with its workers at teardown; resolves once the primary reports them. */
+async function startTwoWorkers(t: Test, env: Record<string, string>) {
+  const run = edgetainerServer(['--workers', '2'], env)
+  t.teardown(async () => {
+    for (const pid of childPids(run.child)) if (alive(pid)) process.kill(pid, 'SIGKILL')
+    if (run.child.exitCode === null) run.child.kill('SIGKILL')
+    await run.exited
+  })
+  await waitFor('the primary to report its workers', () => run.stdout().includes('Edgetainer is running with 2 workers') || run.child.exitCode !== null, 60_000)
+  t.equal(run.child.exitCode, null, `the primary runs (${run.stderr().slice(-500)})`)
+  return run
 }
 
 /** GET on a new connection each time, so the primary hands each one to the next worker. */
@@ -71,14 +76,7 @@ t.test('--workers 2 on PostgreSQL: both workers serve the shared port as nodes, 
   const httpPort = await freePort()
   const sshPort = await freePort()
   const env = testGatewayEnv(t, { DATABASE_URL: databaseUrl, EDGETAINER_HTTP_PORT: String(httpPort), EDGETAINER_SSH_PORT: String(sshPort), EDGETAINER_NODE_ID: 'gw-test', EDGETAINER_PEER_URL: 'https://10.0.0.5:7400' })
-  const run = edgetainerServer(['--workers', '2'], env)
-  t.teardown(async () => {
-    for (const pid of childPids(run.child)) if (alive(pid)) process.kill(pid, 'SIGKILL')
-    if (run.child.exitCode === null) run.child.kill('SIGKILL')
-    await run.exited
-  })
-  await waitFor('the primary to report its workers', () => run.stdout().includes('Edgetainer is running with 2 workers') || run.child.exitCode !== null, 60_000)
-  t.equal(run.child.exitCode, null, `the primary runs (${run.stderr().slice(-500)})`)
+  const run = await startTwoWorkers(t, env)
   t.match(run.stdout(), /nodes gw-test-w0, gw-test-w1\)/, 'each worker is a node named after the configured id')
   t.equal(childPids(run.child).length, 2, 'two worker processes')
 
@@ -126,14 +124,7 @@ t.test('--workers 2 with no peer settings: each worker forwards on a loopback po
   const databaseUrl = await createPostgresDatabase(t)
   const httpPort = await freePort()
   const env = testGatewayEnv(t, { DATABASE_URL: databaseUrl, EDGETAINER_HTTP_PORT: String(httpPort), EDGETAINER_SSH_PORT: String(await freePort()), EDGETAINER_NODE_ID: 'gw-loop' })
-  const run = edgetainerServer(['--workers', '2'], env)
-  t.teardown(async () => {
-    for (const pid of childPids(run.child)) if (alive(pid)) process.kill(pid, 'SIGKILL')
-    if (run.child.exitCode === null) run.child.kill('SIGKILL')
-    await run.exited
-  })
-  await waitFor('the primary to report its workers', () => run.stdout().includes('Edgetainer is running with 2 workers') || run.child.exitCode !== null, 60_000)
-  t.equal(run.child.exitCode, null, `the primary runs (${run.stderr().slice(-500)})`)
+  const run = await startTwoWorkers(t, env)
   const login = await signIn(httpPort)
   const peers = await waitFor('both workers registered with their peer address', async () => {
     const nodes = await getJson(httpPort, '/api/cluster/nodes', login)

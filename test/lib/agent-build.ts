@@ -4,6 +4,7 @@ import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { AGENT_EXECUTABLE_NAME } from '../../server/provision/agent-executable.js'
 import { repoRoot } from './repo-root.js'
+import { alive } from './pids.js'
 
 const root = repoRoot
 export const AGENT_DIR = path.join(root, 'dist', 'agent')
@@ -25,15 +26,6 @@ function isFresh(): boolean {
   if (![AGENT_FILE, `${AGENT_FILE}.sha512`, `${AGENT_FILE}.json`, inputs].every(existsSync)) return false
   const sources = readFileSync(inputs, 'utf8').split('\n').filter(Boolean)
   return statSync(AGENT_FILE).mtimeMs >= Math.max(...[...sources, ...buildFiles].map(mtime))
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** mkdir is atomic: the test process that creates the lock builds, the others wait for it. */
