@@ -89,6 +89,11 @@ export function createHttpsListener(deps: {
       (rest) => route(socket, rest),
       (err: Error) => logger.warn({ remote: socket.remoteAddress, err: err.message }, 'HTTPS connection from the load balancer refused'),
     )
+      // Whatever the hand-over to TLS throws ends this connection, never the process.
+      .catch((err: unknown) => {
+        logger.error({ err }, 'HTTPS connection setup failed')
+        socket.destroy()
+      })
   })
 
   /** `read`: bytes already taken off the socket (after a PROXY header), which Node's TLS server could not be handed. */

@@ -113,6 +113,11 @@ export function createTunnelServer(deps: {
       },
       (err: Error) => logger.warn({ remote: socket.remoteAddress, err: err.message }, 'ssh connection from the load balancer refused'),
     )
+      // Whatever the hand-over throws ends this connection, never the process.
+      .catch((err: unknown) => {
+        logger.error({ err }, 'ssh connection setup failed')
+        socket.destroy()
+      })
   })
   front.on('error', (err) => logger.error({ err }, 'ssh listener error'))
 
