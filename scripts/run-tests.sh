@@ -15,8 +15,8 @@ fi
 # Emptied first, so a deleted test cannot linger as a stale compiled copy.
 rm -rf dist/test
 npx tsc -p tsconfig.json
-# Slowest first (test/slowest-first.txt): tap starts files in name order, three at a time, so a long file
-# that sorts last would run alone at the end. Numbered links put them first; each runs from its real path.
+# Slowest first (test/slowest-first.txt), then the rest: files run TEST_JOBS (default 3) at a time,
+# and a long file started last would be the tail of the run.
 order=()
 while read -r f; do
   if [ -f "dist/test/${f%.ts}.js" ]; then order+=("dist/test/${f%.ts}.js"); fi
@@ -24,10 +24,6 @@ done < <(grep -v '^#' test/slowest-first.txt)
 for f in dist/test/browser/*.test.js dist/test/integration/*.test.js dist/test/unit/*.test.js; do
   [[ " ${order[*]} " == *" $f "* ]] || order+=("$f")
 done
-mkdir -p dist/test/run
-for i in "${!order[@]}"; do
-  f=${order[$i]#dist/test/}
-  ln -s "../$f" "dist/test/run/$(printf '%03d' "$i")-${f//\//-}"
-done
-# --node-arg replaces the .taprc's `--import=tsx` (the source-file workflow keeps it).
-exec npx tap --node-arg=--enable-source-maps dist/test/run/*.test.js
+# Plain node processes rather than tap's runner (test/runner/run-test-files.ts says why); the files
+# still use tap, and `npx tap <file>` still runs any one of them.
+exec node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-3}" --timeout 240 "${order[@]}"
