@@ -62,6 +62,9 @@ if [ "$pg_state" != "online" ]; then pg_ctlcluster "$pg_version" "$pg_name" star
 for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.2; done
 su postgres -c "psql -p $pg_port -q -tAc \"select 1 from pg_roles where rolname='edgetainer'\"" | grep -q 1 ||
   su postgres -c "psql -p $pg_port -q -c \"create role edgetainer login createdb password 'edgetainer'\""
+# Each test drops its database WITH (FORCE). An autovacuum worker visiting it has no role of ours,
+# and without pg_signal_backend the drop fails ("must be a member of the role…").
+su postgres -c "psql -p $pg_port -q -c 'grant pg_signal_backend to edgetainer'" 2>/dev/null
 echo "test services ready: PostgreSQL $pg_version on 127.0.0.1:$pg_port" >&2
 # The one line on stdout: what the suite connects to.
 echo "EDGETAINER_TEST_PG_URL=postgres://edgetainer:edgetainer@127.0.0.1:$pg_port/postgres" >&3

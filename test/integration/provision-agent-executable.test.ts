@@ -11,6 +11,7 @@ import { createLogger } from '../../server/logger.js'
 import { startServer } from '../../server/main.js'
 import { AGENT_NOT_BUILT_MESSAGE } from '../../server/provision/agent-executable.js'
 import { ensureAgentBuilt } from '../lib/agent-build.js'
+import { pgliteSeed } from '../lib/database-templates.js'
 import { startTestGateway } from '../lib/test-gateway.js'
 
 const run = promisify(execFile)
@@ -69,7 +70,7 @@ t.test('without a build: one line at start, and a 503 that says to run make agen
   const config = loadConfig({
     env: { EDGETAINER_DATA_DIR: dataDir, EDGETAINER_HTTP_PORT: '0', EDGETAINER_SSH_PORT: '0', EDGETAINER_BIND_ADDRESS: '127.0.0.1', EDGETAINER_ADMIN_PASSWORD: 'admin-password-for-tests' },
   })
-  const server = await startServer(config, createLogger('info', sink), { pgliteDir: 'memory://', agentDir: emptyAgentDir })
+  const server = await startServer(config, createLogger('info', sink), { pgliteDir: 'memory://', pgliteSeed: await pgliteSeed(), agentDir: emptyAgentDir })
   t.teardown(() => server.close())
   const said = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === AGENT_NOT_BUILT_MESSAGE)
   t.equal(said.length, 1, 'the server says so once at start')

@@ -8,6 +8,7 @@ import { loadConfig } from '../../server/config/load-config.js'
 import { createLogger } from '../../server/logger.js'
 import { startServer } from '../../server/main.js'
 import { freePort } from '../lib/ports.js'
+import { pgliteSeed } from '../lib/database-templates.js'
 import { reservePortBlock } from '../lib/port-blocks.js'
 
 interface Teardown {
@@ -44,7 +45,8 @@ async function failedStart(t: Teardown & { fail(message: string): void }, env: R
       ...env,
     },
   })
-  return startServer(config, createLogger(config.logLevel), { pgliteDir: 'memory://' }).then(
+  // From a migrated PGlite: the listeners are what is tested, and initdb costs seconds of CPU.
+  return startServer(config, createLogger(config.logLevel), { pgliteDir: 'memory://', pgliteSeed: await pgliteSeed() }).then(
     () => t.fail('the gateway started although a port was taken'),
     (err: Error) => err,
   )

@@ -8,6 +8,7 @@ import WebSocket from 'ws'
 import { startDeviceApp } from '../lib/device-app.js'
 import { newKeyPair } from '../lib/keys.js'
 import { connectSsh2Device } from '../lib/ssh2-device.js'
+import { seedPgliteDataDir } from '../lib/database-templates.js'
 import { dialects } from '../lib/databases.js'
 import { startPebble, type Pebble } from '../lib/pebble.js'
 import { startTestGateway, type TestGateway } from '../lib/test-gateway.js'
@@ -205,8 +206,11 @@ t.test('ACME against Pebble', async (t) => {
   })
 
   t.test('a restart on the same database reuses the stored account and certificates', async (t) => {
-    const pgliteDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-tls-restart-'))
-    t.teardown(() => rmSync(pgliteDir, { recursive: true, force: true }))
+    const restartDir = mkdtempSync(path.join(tmpdir(), 'edgetainer-tls-restart-'))
+    t.teardown(() => rmSync(restartDir, { recursive: true, force: true }))
+    // A migrated PGlite dir to start from: initdb and the migrations cost seconds, and are proven elsewhere.
+    await seedPgliteDataDir(restartDir)
+    const pgliteDir = path.join(restartDir, 'pglite')
     // Same database and same master key, as a restarted gateway has.
     const env = { ...acmeEnv(pebble), EDGETAINER_SECRET_KEY: randomBytes(32).toString('base64') }
     const start = { pgliteDir, tls: fast }

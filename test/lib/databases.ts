@@ -32,8 +32,12 @@ export async function createPostgresDatabase(t: { teardown(fn: () => Promise<voi
   t.teardown(async () => {
     const c = new pg.Client({ connectionString: adminUrl() })
     await c.connect()
-    await c.query(`drop database if exists ${name} with (force)`)
-    await c.end()
+    // Ended whatever the drop does: an open client would hold the test file until its timeout.
+    try {
+      await c.query(`drop database if exists ${name} with (force)`)
+    } finally {
+      await c.end()
+    }
   })
   const url = new URL(adminUrl())
   url.pathname = `/${name}`
