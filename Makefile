@@ -9,11 +9,15 @@ node_modules: package.json package-lock.json
 .PHONY: deps build run test bench clean typecheck
 deps: node_modules
 
-# The web console is type-checked on its own (DOM, Preact JSX), then bundled by Vite into dist/web.
-# The remote commands (login, devices, logs, …) are also bundled into one file: Node 20 spends most of a
-# short command's start resolving and loading ES modules one by one, and one file halves that.
-build: node_modules
+build: node_modules assets
 	npx tsc -p tsconfig.build.json
+
+# What is built from source by other tools than tsc. The web console is type-checked on its own (DOM,
+# Preact JSX), then bundled by Vite into dist/web. The remote commands (login, devices, logs, …) are
+# bundled into one file: Node 20 spends most of a short command's start resolving and loading ES
+# modules one by one, and one file halves that.
+.PHONY: assets
+assets: node_modules
 	npx esbuild cli/remote-cli.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
 	  --external:ssh2 --external:cpu-features --outfile=dist/cli/remote-cli.bundle.js \
 	  --banner:js="import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);"
@@ -35,7 +39,9 @@ agent: node_modules
 run: build
 	bin/edgetainer server $(if $(CONFIG),--config $(CONFIG))
 
-test: build
+# run-tests.sh compiles the gateway and the tests together (tsconfig.json): a separate build would compile
+# the gateway twice.
+test: assets
 	scripts/run-tests.sh
 
 bench: build
