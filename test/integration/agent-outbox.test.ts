@@ -104,7 +104,7 @@ t.test('offline, the agent keeps working; its events arrive once and in order wh
     const seqs = all.filter((l) => l.log_type !== 'dropped').map((l) => l.seq)
     t.equal(new Set(seqs).size, seqs.length, 'no outbox entry stored twice')
     // Asked for by container: the agent also logs the containers of other suites on the shared dockerd,
-    // which can push this one line out of the newest 1000.
+    // which can push this one line past the first 1000 (the API pages oldest first).
     const other: LogItem[] = (await http.get(`/api/devices/${deviceId}/logs?container=other&limit=1000`, { token })).body.items
     t.ok(
       other.some((l) => l.log_type === 'container' && /running → exited/.test(l.message)),

@@ -16,7 +16,7 @@ import { repoRoot } from './repo-root.js'
  * dozens of gateways: each template is built once per content of migrations/
  * (by the first test process that needs it) and copied from then on. The
  * migrations themselves are still proven from empty databases: the CLI's
- * `migrate` test and start-failure test use empty ones.
+ * `migrate` test uses empty ones.
  */
 const root = repoRoot
 const cacheDir = path.join(tmpdir(), 'edgetainer-test-templates')
