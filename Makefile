@@ -9,18 +9,17 @@ node_modules: package.json package-lock.json
 .PHONY: deps build run test bench clean typecheck
 deps: node_modules
 
+# What runs is bundled (assets); tsc type-checks the gateway, the agent and the CLI.
 build: node_modules assets
-	npx tsc -p tsconfig.build.json
+	npx tsc -p tsconfig.build.json --noEmit
 
 # What is built from source by other tools than tsc. The web console is type-checked on its own (DOM,
-# Preact JSX), then bundled by Vite into dist/web. The remote commands (login, devices, logs, …) are
-# bundled into one file: Node 20 spends most of a short command's start resolving and loading ES
-# modules one by one, and one file halves that.
+# Preact JSX), then bundled by Vite into dist/web. bin/edgetainer's commands are bundled by esbuild into
+# dist/cli/bundle (scripts/bundle.mjs): Node 20 spends most of a command's start resolving and loading
+# ES modules one by one, and a bundle cuts that by two thirds.
 .PHONY: assets
 assets: node_modules
-	npx esbuild cli/remote-cli.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
-	  --external:ssh2 --external:cpu-features --outfile=dist/cli/remote-cli.bundle.js \
-	  --banner:js="import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);"
+	node scripts/bundle.mjs cli
 	npx tsc -p web/tsconfig.json --noEmit
 	npx vite build --config web/vite.config.ts --logLevel warn
 

@@ -1,10 +1,10 @@
-import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { packageRoot } from './package-root.js'
 
-/** The package version, read once from package.json. */
+let version: string | undefined
+/** The package version, read once from package.json. (The agent executable's bundler replaces this module with its version.) */
 export function packageVersion(): string {
-  try {
-    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version
-  } catch {
-    return createRequire(import.meta.url)('../package.json').version
-  }
+  version ??= (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version
+  return version
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import express, { type Request, type RequestHandler, type Response } from 'express'
+import { packageRoot } from '../package-root.js'
 
 /** Vite puts content-hashed files here; a changed file gets a new name, so they may be cached for good. */
 const HASHED_PREFIX = '/assets/'
@@ -34,11 +34,9 @@ export function consoleCsp(host: string | undefined): string {
   ].join('; ')
 }
 
-/** dist/web under the package root, found from this file whether it runs from server/ (tsx) or dist/server/. */
+/** dist/web under the package root. */
 export function defaultConsoleDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir)
-  return path.join(dir, 'dist', 'web')
+  return path.join(packageRoot(), 'dist', 'web')
 }
 
 const notBuiltPage = `<!doctype html>

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { DomainError } from '../errors.js'
+import { packageRoot } from '../package-root.js'
 
 export const AGENT_EXECUTABLE_NAME = 'edgetainer-agent-linux-x64'
 /** The build's file name for an architecture (`make agent` builds x64 and arm64). */
@@ -28,11 +28,9 @@ export interface OpenedAgentExecutable extends AgentExecutableInfo {
   handle: FileHandle
 }
 
-/** dist/agent under the package root, found from this file whether it runs from server/ (tsx) or dist/server/. */
+/** dist/agent under the package root. */
 export function defaultAgentDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir)
-  return path.join(dir, 'dist', 'agent')
+  return path.join(packageRoot(), 'dist', 'agent')
 }
 
 async function hashOf(handle: FileHandle): Promise<string> {

@@ -13,6 +13,7 @@ import { startTestGateway } from '../lib/test-gateway.js'
 import { newKeyPair } from '../lib/keys.js'
 import { sql } from 'kysely'
 import { repoRoot } from '../lib/repo-root.js'
+import { EDGETAINER_BIN } from '../lib/remote-cli.js'
 
 t.test('an agent registers once, holds its tunnel, reports metrics and keeps its identity', async (t) => {
   const gw = await startTestGateway(t, 'postgres', { start: { agentHeartbeatSeconds: 1 } })
@@ -170,7 +171,7 @@ t.test('an agent registers once, holds its tunnel, reports metrics and keeps its
         command_allowlist: [],
       }),
     )
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/edgetainer.ts', 'agent', '--config', file], {
+    const child = spawn(EDGETAINER_BIN, ['agent', '--config', file], {
       cwd: repoRoot,
       env: { ...process.env, EDGETAINER_AGENT_LOG_LEVEL: 'warn', EDGETAINER_AGENT_WATCH_SECONDS: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],

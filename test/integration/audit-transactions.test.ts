@@ -6,6 +6,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database } from '../../server/db/schema.js'
 import t from 'tap'
 import { startTestGateway } from '../lib/test-gateway.js'
+import { EDGETAINER_BIN } from '../lib/remote-cli.js'
 
 /** Makes PostgreSQL itself refuse audit rows of one action: the change that writes it must roll back with it. */
 async function refuseAudit(db: Kysely<Database>, action: string) {
@@ -99,7 +100,7 @@ t.test('user changes made with the CLI are audited', async (t) => {
   const env = { PATH: process.env.PATH!, DATABASE_URL: gw.server.config.databaseUrl!, EDGETAINER_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'et-cli-audit-')) }
   const cli = (args: string[], input?: string) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(path.resolve('node_modules/.bin/tsx'), ['cli/edgetainer.ts', ...args], { env })
+      const child = spawn(EDGETAINER_BIN, args, { env })
       if (input !== undefined) child.stdin.end(input)
       let stdout = ''
       let stderr = ''

@@ -5,10 +5,11 @@ import t from 'tap'
 import { spawnGateway } from '../lib/spawn-gateway.js'
 import { testGatewayEnv } from '../lib/test-gateway.js'
 import { repoRoot } from '../lib/repo-root.js'
+import { EDGETAINER_BIN } from '../lib/remote-cli.js'
 
-/** The real `edgetainer server` (from source: dist/ is a build artefact), until it exits. */
+/** The real `edgetainer server`, as users start it, until it exits. */
 async function edgetainerServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/edgetainer.ts', 'server'], {
+  const child = spawn(EDGETAINER_BIN, ['server'], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
   })

@@ -8,12 +8,13 @@ import { ensureAgentBuilt } from '../lib/agent-build.js'
 import { filesOf, ignitionValidate, privateKeyMarkers } from '../lib/ignition-config.js'
 import { startTestGateway } from '../lib/test-gateway.js'
 import { repoRoot } from '../lib/repo-root.js'
+import { EDGETAINER_BIN } from '../lib/remote-cli.js'
 
 const root = repoRoot
 
-/** The CLI from source (no build step needed), with only the environment given. */
+/** The CLI as users run it, with only the environment given. */
 async function cli(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/edgetainer.ts', ...args], { cwd: root, env: { PATH: process.env.PATH!, ...env } })
+  const child = spawn(EDGETAINER_BIN, args, { cwd: root, env: { PATH: process.env.PATH!, ...env } })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d) => (stdout += d))

@@ -9,10 +9,11 @@ import { ADMIN_PASSWORD, testGatewayEnv } from '../lib/test-gateway.js'
 import { waitFor } from '../lib/wait.js'
 import { repoRoot } from '../lib/repo-root.js'
 import { alive } from '../lib/pids.js'
+import { EDGETAINER_BIN } from '../lib/remote-cli.js'
 
-/** The real `edgetainer server` (from source: dist/ is a build artefact) with the given flags. */
+/** The real `edgetainer server`, as users start it, with the given flags. */
 function edgetainerServer(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/edgetainer.ts', 'server', ...args], {
+  const child = spawn(EDGETAINER_BIN, ['server', ...args], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,9 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { execa } from 'execa'
+import { repoRoot } from './repo-root.js'
 
-/** The real launcher, as users run it (it needs the built dist/, which `make test` builds first). */
-export const EDGETAINER_BIN = path.resolve('bin/edgetainer')
+/**
+ * The real launcher, as users run it. It runs the bundles in dist/cli/bundle, which `make test` builds
+ * first; after changing the gateway or the CLI, `make assets` before running one test file on its own.
+ */
+export const EDGETAINER_BIN = path.join(repoRoot, 'bin/edgetainer')
 
 export interface CliResult {
   exitCode: number

@@ -5,12 +5,12 @@ import { seedPgliteDataDir } from './database-templates.js'
 import { repoRoot } from './repo-root.js'
 
 /**
- * This file's sibling gateway-process, as this file runs: compiled (dist/test/lib/*.js, `make test`)
+ * test/lib/gateway-process, as the tests run: bundled into dist/test (`make test`, scripts/bundle.mjs)
  * it runs with plain node; from source it runs through tsx.
  */
 const gatewayProcessArgv = import.meta.url.endsWith('.js')
-  ? ['--enable-source-maps', path.join(import.meta.dirname, 'gateway-process.js')]
-  : ['--import', 'tsx', path.join(import.meta.dirname, 'gateway-process.ts')]
+  ? ['--enable-source-maps', path.join(repoRoot, 'dist/test/lib/gateway-process.js')]
+  : ['--import', 'tsx', path.join(repoRoot, 'test/lib/gateway-process.ts')]
 
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void
