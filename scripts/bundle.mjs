@@ -21,9 +21,10 @@ const target = process.argv[2]
  * What stays outside the bundle, loaded from node_modules as usual:
  * - ssh2 and cpu-features load native addons (`.node` files) by paths relative to themselves;
  * - PGlite loads its WebAssembly and data files next to its own module;
- * - playwright-core reads its browser registry and injected scripts from its package folder.
+ * - playwright-core reads its browser registry and injected scripts from its package folder;
+ * - esbuild (the tests bundle agents with it) finds its binary from its own path, and refuses to be bundled.
  */
-const external = ['ssh2', 'cpu-features', '@electric-sql/pglite', 'playwright-core']
+const external = ['ssh2', 'cpu-features', '@electric-sql/pglite', 'playwright-core', 'esbuild']
 
 const common = {
   absWorkingDir: root,

@@ -3,13 +3,14 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { seedPgliteDataDir } from './database-templates.js'
 import { repoRoot } from './repo-root.js'
+import { TEST_NODE_FLAGS } from '../runner/test-node-flags.js'
 
 /**
  * test/lib/gateway-process, as the tests run: bundled into dist/test (`make test`, scripts/bundle.mjs)
  * it runs with plain node; from source it runs through tsx.
  */
 const gatewayProcessArgv = import.meta.url.endsWith('.js')
-  ? ['--enable-source-maps', path.join(repoRoot, 'dist/test/lib/gateway-process.js')]
+  ? [...TEST_NODE_FLAGS, path.join(repoRoot, 'dist/test/lib/gateway-process.js')]
   : ['--import', 'tsx', path.join(repoRoot, 'test/lib/gateway-process.ts')]
 
 interface Teardown {

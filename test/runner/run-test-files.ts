@@ -18,6 +18,7 @@
  */
 import { spawn } from 'node:child_process'
 import { Parser } from 'tap-parser'
+import { TEST_NODE_FLAGS } from './test-node-flags.js'
 
 interface FileOutcome {
   file: string
@@ -69,7 +70,7 @@ function runFile(file: string, index: number, jobId: number, { timeoutSeconds, g
   // test was still running; TAP_CHILD_ID keeps the per-file count out of the output, as under tap.
   const env = { ...process.env, TAP: '1', TAP_CHILD_ID: String(index), TAP_JOB_ID: String(jobId), TAP_TIMEOUT: String(timeoutSeconds) }
   // The runner's own node flags go on (its tests run it through tsx on TypeScript fixtures).
-  const child = spawn(process.execPath, [...process.execArgv, '--enable-source-maps', file], { stdio: ['ignore', 'pipe', 'inherit'], env })
+  const child = spawn(process.execPath, [...process.execArgv, ...TEST_NODE_FLAGS, file], { stdio: ['ignore', 'pipe', 'inherit'], env })
   child.stdout.setEncoding('utf8')
   child.stdout.on('data', (chunk: string) => {
     outcome.output += chunk
