@@ -33,7 +33,7 @@ export function projectName(name: string, softwareId: string): string {
  * merged environment and labels its containers, and meta.json (also 0600:
  * both hold decrypted secrets).
  */
-export function createStackStore(deps: { dataDir: string }) {
+export function createStackStore(deps: { dataDir: string; /** The device id its containers' managed label carries. */ owner: string }) {
   const root = path.join(deps.dataDir, 'stacks')
   const failedFile = path.join(root, 'failed.json')
   mkdirSync(root, { recursive: true, mode: 0o700 })
@@ -49,7 +49,7 @@ export function createStackStore(deps: { dataDir: string }) {
   /** The override with the environment and each service's update-lock mount; an older release's env files go, so its layout is the current one. */
   function writeOverride(dir: string, softwareId: string, services: string[], env: Record<string, Record<string, string>>) {
     const volumes = Object.fromEntries(services.map((s) => [s, [`${locks.ensureDir(softwareId, s)}:${LOCK_MOUNT}`]]))
-    writeFileAtomic(path.join(dir, OVERRIDE_FILE), environmentOverride(services, env, { [MANAGED_LABEL]: 'true' }, volumes), 0o600)
+    writeFileAtomic(path.join(dir, OVERRIDE_FILE), environmentOverride(services, env, { [MANAGED_LABEL]: deps.owner }, volumes), 0o600)
     rmSync(path.join(dir, LEGACY_ENV_DIR), { recursive: true, force: true })
   }
 

@@ -2,8 +2,13 @@ import type { ContainerState } from '../../shared/agent-wire.js'
 import type { DockerCli } from './docker-cli.js'
 import { containerPorts, listeningPorts } from './container-ports.js'
 
-/** Every container the agent's stacks create carries this label (set in the compose override). */
+/**
+ * Every container the agent's stacks create carries this label (set in the compose override), with the
+ * device id as its value: agents that share a dockerd (a lab host, a test machine) each see their own.
+ * Earlier agents wrote `true`: such containers still count as the agent's, until their next deploy relabels them.
+ */
 export const MANAGED_LABEL = 'io.edgetainer.managed'
+const LEGACY_OWNER = 'true'
 
 interface Inspected {
   Id: string
@@ -50,8 +55,8 @@ function toInfo(c: Inspected): ContainerInfo {
 }
 
 /** Reads containers through the docker CLI: the agent's own (by label or project) and single ones by name. */
-export function createContainers(deps: { docker: DockerCli }) {
-  const { docker } = deps
+export function createContainers(deps: { docker: DockerCli; /** The device id the agent's labels carry. */ owner: string }) {
+  const { docker, owner } = deps
 
   async function inspect(ids: string[]): Promise<ContainerInfo[]> {
     if (!ids.length) return []
@@ -67,12 +72,26 @@ export function createContainers(deps: { docker: DockerCli }) {
     return inspect(r.stdout.split('\n').filter(Boolean))
   }
 
+  /** The agent's own: the label's value is read from the listing, so other agents' containers are never inspected. */
+  async function managed(): Promise<ContainerInfo[]> {
+    // The value JSON-quoted: a label may hold spaces and line breaks, and must not split a line.
+    const r = await docker.docker(['ps', '-a', '--no-trunc', '--filter', `label=${MANAGED_LABEL}`, '--format', `{{.ID}} {{json (.Label "${MANAGED_LABEL}")}}`], { timeoutMs: 30_000 })
+    if (r.failed) throw new Error(`docker ps failed: ${r.stderr.trim().split('\n').at(-1)}`)
+    const own = r.stdout.split('\n').flatMap((line) => {
+      const space = line.indexOf(' ')
+      if (space < 1) return []
+      const value: unknown = JSON.parse(line.slice(space + 1))
+      return value === owner || value === LEGACY_OWNER ? [line.slice(0, space)] : []
+    })
+    return inspect(own)
+  }
+
   return {
-    managed: () => list(`label=${MANAGED_LABEL}`),
+    managed,
     ofProject: (project: string) => list(`label=com.docker.compose.project=${project}`),
     /** A container by compose service name among the agent's own, else by container name. */
     async find(name: string): Promise<ContainerInfo | undefined> {
-      const own = (await list(`label=${MANAGED_LABEL}`)).filter((c) => c.service === name || c.name === name)
+      const own = (await managed()).filter((c) => c.service === name || c.name === name)
       const pick = own.find((c) => c.state === 'running') ?? own[0]
       if (pick) return pick
       return (await inspect([name]).catch(() => []))[0]

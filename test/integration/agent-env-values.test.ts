@@ -42,8 +42,9 @@ t.test('env values arrive byte-exact in a real container', async (t) => {
   let logged = ''
   const logger = createAgentLogger('debug', new Writable({ write: (chunk, _enc, done) => ((logged += String(chunk)), done()) }))
   const docker = createDockerCli({ logger })
-  const containers = createContainers({ docker })
-  const stacks = createStackStore({ dataDir })
+  const owner = randomUUID()
+  const containers = createContainers({ docker, owner })
+  const stacks = createStackStore({ dataDir, owner })
   const events: OutboxEventInput[] = []
   const abort = new AbortController()
   const executor = createComposeExecutor({ docker, containers, stacks, report: (e) => events.push(...e), logger, timeouts: { deployMs: 60_000, stableMs: 300 }, signal: abort.signal })
