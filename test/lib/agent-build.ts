@@ -61,7 +61,9 @@ async function build(): Promise<void> {
  */
 export async function ensureAgentBuilt(deadlineMs = 200_000): Promise<{ dir: string; file: string; sha512: string }> {
   const deadline = Date.now() + deadlineMs
-  while (!isFresh()) {
+  // Not while another process builds: it moves the new executable into place before its .sha512, and
+  // in between the build looks fresh with the previous build's hash.
+  while (existsSync(LOCK) || !isFresh()) {
     if (Date.now() > deadline) throw new Error('timed out waiting for the agent executable to be built')
     if (!tryLock()) {
       await delay(250)
