@@ -80,7 +80,12 @@ export function createContainers(deps: { docker: DockerCli; /** The device id th
     const own = r.stdout.split('\n').flatMap((line) => {
       const space = line.indexOf(' ')
       if (space < 1) return []
-      const value: unknown = JSON.parse(line.slice(space + 1))
+      let value: unknown
+      try {
+        value = JSON.parse(line.slice(space + 1))
+      } catch {
+        return [] // not a line of this format: not ours
+      }
       return value === owner || value === LEGACY_OWNER ? [line.slice(0, space)] : []
     })
     return inspect(own)
