@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
 import type { Logger } from '../agent-logger.js'
@@ -32,6 +33,19 @@ export function errorSummary(r: ExecResult, maxLines = 8): string {
   return tail || `exit code ${r.exitCode ?? 'unknown'}`
 }
 
+/** Whether `name` is an executable file in one of PATH's folders, as the shell would find it. */
+function executableOnPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    if (!dir) return false
+    try {
+      accessSync(path.join(dir, name), constants.X_OK)
+      return statSync(path.join(dir, name)).isFile()
+    } catch {
+      return false
+    }
+  })
+}
+
 /**
  * The docker and compose command lines. `configured` is the agent config's
  * `docker` key: a compose command (`docker compose`, `docker-compose`) or a
@@ -48,8 +62,8 @@ export function createDockerCli(deps: { configured?: string; logger: Logger }) {
     return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? r.message ?? ''), failed: Boolean(r.failed), timedOut: Boolean(r.timedOut) }
   }
 
-  async function works(argv: string[]): Promise<boolean> {
-    const r = await run(argv[0]!, [...argv.slice(1), 'version'], { timeoutMs: 20_000 })
+  async function pluginWorks(docker: string): Promise<boolean> {
+    const r = await run(docker, ['compose', 'version'], { timeoutMs: 20_000 })
     return !r.failed
   }
 
@@ -58,7 +72,10 @@ export function createDockerCli(deps: { configured?: string; logger: Logger }) {
     const isCompose = words.length > 1 ? words.at(-1) === 'compose' : path.basename(words[0] ?? '').includes('compose')
     if (words.length && isCompose) return { docker: words.length > 1 ? words[0]! : 'docker', compose: words }
     const docker = words[0] ?? 'docker'
-    for (const compose of [[docker, 'compose'], ['docker-compose']]) if (await works(compose)) return { docker, compose }
+    if (await pluginWorks(docker)) return { docker, compose: [docker, 'compose'] }
+    // docker-compose v1 is found on PATH, not run: it is Python, and `docker-compose version` costs a small
+    // device seconds of CPU at every agent start. A broken one fails its first real use, with its own words.
+    if (executableOnPath('docker-compose')) return { docker, compose: ['docker-compose'] }
     throw new DockerUnavailableError('neither `docker compose` nor `docker-compose` works on this device')
   }
 
