@@ -33,9 +33,15 @@ export function errorSummary(r: ExecResult, maxLines = 8): string {
   return tail || `exit code ${r.exitCode ?? 'unknown'}`
 }
 
-/** Whether `name` is an executable file in one of PATH's folders, as the shell would find it. */
+/**
+ * With no PATH at all (a service started with an empty environment, as on a device's first boot), execvp
+ * and so every command the agent runs searches glibc's default path; the search here must agree.
+ */
+const DEFAULT_SEARCH_PATH = '/bin:/usr/bin'
+
+/** Whether `name` is an executable file in one of PATH's folders, as execvp would find it. */
 function executableOnPath(name: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+  return (process.env.PATH ?? DEFAULT_SEARCH_PATH).split(path.delimiter).some((dir) => {
     if (!dir) return false
     try {
       accessSync(path.join(dir, name), constants.X_OK)

@@ -49,6 +49,12 @@ t.test('the compose command: the plugin if it answers, else docker-compose from 
   script('docker', '[ "$1 $2" = "compose version" ] && exit 0; exit 1')
   t.equal(await createDockerCli({ logger }).describe(), 'docker=docker compose=docker compose', 'the docker compose plugin')
 
+  // No PATH at all (a unit's empty environment): the default search path, as execvp uses for the
+  // commands themselves. This machine's docker has no compose plugin and /usr/bin/docker-compose.
+  delete process.env.PATH
+  t.equal(await createDockerCli({ logger }).describe(), 'docker=docker compose=docker-compose', 'without PATH, docker-compose is found where execvp would find it')
+  process.env.PATH = bin
+
   // Configured: used as given, nothing probed.
   script('docker', 'exit 1')
   t.equal(await createDockerCli({ logger, configured: '/opt/docker/bin/docker compose' }).describe(), 'docker=/opt/docker/bin/docker compose=/opt/docker/bin/docker compose', 'a configured command is used as given')
