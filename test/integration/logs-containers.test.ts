@@ -73,8 +73,14 @@ t.test('live logs, paged history, container actions, terminal by service name an
     t.same(seen, Array.from({ length: 1100 }, (_, i) => `chatty-${1099 - i}`), 'newest first, in the order they were written')
     const bad = await http.get(`/api/devices/${deviceId}/logs?before=not-a-cursor`, { token })
     t.match(bad, { status: 400, body: { code: 'VALIDATION_FAILED', error: /before/ } })
+    // Offset paging still reads oldest first. The container's state change sits among the first lines,
+    // where the agent's watch happened to notice it, so the page is compared with the first 30 rows.
+    const head = await http.get(`/api/devices/${deviceId}/logs?container=chatty&limit=30&offset=0`, { token })
+    const lines = head.body.items.filter((e: { log_type: string }) => e.log_type === 'stdout').map((e: { message: string }) => e.message)
+    t.ok(lines.length >= 27, `the first 30 rows are lines but for a state change or two (${lines.length} lines)`)
+    t.same(lines, Array.from({ length: lines.length }, (_, i) => `chatty-${i}`), 'the first rows are the oldest lines, in order')
     const old = await http.get(`/api/devices/${deviceId}/logs?container=chatty&limit=10&offset=20`, { token })
-    t.equal(old.body.items[0].message, 'chatty-20', 'offset paging still reads oldest first')
+    t.same(old.body.items.map((e: { message: string }) => e.message), head.body.items.slice(20).map((e: { message: string }) => e.message), 'offset paging still reads oldest first')
     t.type(old.body.next_before, 'string', 'and offers a cursor for the lines before its first')
   })
 
