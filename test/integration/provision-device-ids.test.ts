@@ -80,6 +80,7 @@ t.test('a name pattern names the device id and subdomain', async (t) => {
   await t.test('fuzz: any name pattern and reported hostname give a valid, unique id or a 400, never a 5xx', async (t) => {
     const seen = new Set<string>()
     let runs = 0
+    const unstorable = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
     const piece = fc.oneof(fc.constantFrom('{n}', '{hostname}', '{x}', '{', '}', ' ', '-', '.', '_'), fc.string({ maxLength: 12, unit: 'grapheme' }))
     await fc.assert(
       fc.asyncProperty(fc.array(piece, { maxLength: 8 }), fc.string({ maxLength: 80, unit: 'binary' }), async (parts, hostname) => {
@@ -88,13 +89,16 @@ t.test('a name pattern names the device id and subdomain', async (t) => {
         if (created.status === 400) return created.body.code === 'VALIDATION_FAILED'
         if (created.status !== 201) return false
         const res = await register(created.body.token, undefined, hostname)
+        // A reported hostname nothing can store (NUL, an unpaired surrogate) is refused by name, before the token is used.
+        if (unstorable.test(hostname)) return res.status === 400 && res.body.code === 'VALIDATION_FAILED' && /hostname/.test(res.body.error)
         if (res.status !== 201) return false
         const id = res.body.device_id as string
         const fresh = !seen.has(id)
         seen.add(id)
         return fresh && id === res.body.subdomain && deviceIdPattern.test(id) && subdomainPattern.test(id)
       }),
-      { numRuns: 60 },
+      // The first is the counterexample a full run found, when a NUL hostname was still expected to register.
+      { numRuns: 60, examples: [[['{n}'], '\u0000'], [['{hostname}'], '\uD800x']] },
     )
     t.comment(`ran ${runs} cases`)
     t.equal((await http.get('/healthz')).status, 200, 'the gateway is alive')
