@@ -11,6 +11,7 @@ import { createContainers } from './docker/containers.js'
 import { createStackStore } from './deploy/stack-store.js'
 import { createComposeExecutor } from './deploy/compose-executor.js'
 import { createContainerWatch } from './status/container-watch.js'
+import { followContainerEvents } from './docker/container-events.js'
 import { createLogCollector } from './status/log-collector.js'
 import { createSystemMetrics } from './status/system-metrics.js'
 import { parseAllowlist } from './control/allowlist.js'
@@ -89,7 +90,7 @@ export async function startAgent(
 
   // The parts call each other in a circle (control → sync → API client → tunnel → control), so they
   // meet through these events instead of closures over names declared further down.
-  const happenings = new EventEmitter<{ 'sync-requested': []; 'tunnel-up': [] }>()
+  const happenings = new EventEmitter<{ 'sync-requested': []; 'tunnel-up': []; 'containers-changed': []; 'container-events-live': [] }>()
   let controlKey: string | undefined
   const control = createControlServer({
     allowlist: parseAllowlist(config.command_allowlist),
@@ -142,6 +143,13 @@ export async function startAgent(
     if (!updater || stopping.signal.aborted) return
     updateTimer = setTimeout(() => void updater.check().finally(() => scheduleUpdateCheck(config.update_check_seconds * 1000)), ms)
   }
+  const containerEvents = followContainerEvents({
+    docker,
+    owner: registration.device_id,
+    onChange: () => happenings.emit('containers-changed'),
+    onLiveChange: () => happenings.emit('container-events-live'),
+    logger,
+  })
   const sync = createSyncLoop({
     api,
     stacks,
@@ -161,11 +169,14 @@ export async function startAgent(
     onHeartbeatAccepted: () => updater?.onHeartbeatAccepted(),
     heartbeatSeconds: config.heartbeat_seconds,
     watchSeconds: config.watch_seconds,
+    eventsLive: () => containerEvents.live,
     lockRetrySeconds: config.update_lock_retry_seconds,
     logger,
   })
 
   happenings.on('sync-requested', () => void sync.syncNow())
+  happenings.on('containers-changed', () => sync.lookSoon())
+  happenings.on('container-events-live', () => sync.onEventsLiveChange())
   happenings.on('tunnel-up', () => {
     sender.kick()
     sync.onTunnelUp()
@@ -174,6 +185,7 @@ export async function startAgent(
 
   report([{ kind: 'agent', at: new Date().toISOString(), message: `agent ${options.version ?? ''} started`.replace('  ', ' ') }])
   sync.start()
+  containerEvents.start()
   tunnel.start()
   logger.info({ device_id: registration.device_id, gateway: `${config.ssh_host ?? registration.ssh.host}:${config.ssh_port ?? registration.ssh.port}` }, 'agent started')
 
@@ -188,6 +200,7 @@ export async function startAgent(
         stopping.abort()
         clearTimeout(updateTimer)
         updater?.close()
+        containerEvents.close()
         await sync.close()
         await sender.close()
         await tunnel.close()

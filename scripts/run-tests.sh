@@ -29,7 +29,7 @@ done
 # Plain node processes rather than tap's runner (test/runner/run-test-files.ts says why); the files
 # still use tap, and `npx tap <file>` still runs any one of them.
 status=0
-node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-3}" --timeout 240 "${order[@]}" || status=$?
+node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-3}" --max-jobs "${TEST_MAX_JOBS:-6}" --timeout 240 "${order[@]}" || status=$?
 if ! wait "$typecheck"; then
   echo "type check failed (npx tsc -p tsconfig.json --noEmit):" >&2
   cat test-artifacts/typecheck.log >&2

@@ -36,7 +36,7 @@ export const agentConfigSchema = z
     sshd_address: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('127.0.0.1:22'),
     /** Until the gateway says otherwise in its first heartbeat reply. */
     heartbeat_seconds: seconds(1, 3600).default(30),
-    /** How often container states and logs are looked at. */
+    /** How often container states and logs are looked at while `docker events` is down (with it, as changes happen, and every max(60, this) seconds). */
     watch_seconds: seconds(0.2, 600).default(5),
     deploy_timeout_seconds: seconds(1, 3600).default(120),
     /** How long every container must keep running before a deploy counts as good. */

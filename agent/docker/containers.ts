@@ -8,7 +8,7 @@ import { containerPorts, listeningPorts } from './container-ports.js'
  * Earlier agents wrote `true`: such containers still count as the agent's, until their next deploy relabels them.
  */
 export const MANAGED_LABEL = 'io.edgetainer.managed'
-const LEGACY_OWNER = 'true'
+export const LEGACY_OWNER = 'true'
 
 interface Inspected {
   Id: string
@@ -24,10 +24,21 @@ export interface ContainerInfo extends ContainerState {
   id: string
   /** How to reach a port of it from the host, when it can be known. */
   endpoint(port: number): { host: string; port: number } | undefined
+  /**
+   * `ports` again, with the ports it listens on read anew from /proc: a server starts listening after
+   * its container starts, and no docker event says so. No docker call.
+   */
+  portsNow(): ContainerState['ports']
 }
 
 function toInfo(c: Inspected): ContainerInfo {
   const labels = c.Config.Labels ?? {}
+  const ports = () =>
+    containerPorts(
+      c.NetworkSettings.Ports,
+      c.Config.ExposedPorts,
+      c.State.Status === 'running' ? listeningPorts(c.State.Pid ?? 0, c.HostConfig.NetworkMode === 'host') : [],
+    )
   return {
     id: c.Id,
     name: c.Name.replace(/^\//, ''),
@@ -39,11 +50,8 @@ function toInfo(c: Inspected): ContainerInfo {
     exit_code: c.State.Status === 'running' ? null : c.State.ExitCode,
     restart_count: c.RestartCount,
     started_at: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : null,
-    ports: containerPorts(
-      c.NetworkSettings.Ports,
-      c.Config.ExposedPorts,
-      c.State.Status === 'running' ? listeningPorts(c.State.Pid ?? 0, c.HostConfig.NetworkMode === 'host') : [],
-    ),
+    ports: ports(),
+    portsNow: ports,
     endpoint(port) {
       if (c.HostConfig.NetworkMode === 'host') return { host: '127.0.0.1', port }
       const published = c.NetworkSettings.Ports?.[`${port}/tcp`]?.[0]

@@ -15,10 +15,18 @@ import {
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
+/** With docker's event stream up, the watch still looks this often (or every watchSeconds, if longer). */
+export const SAFETY_LOOK_SECONDS = 60
+/** A change rarely comes alone (compose up creates, starts, and reports health): one look takes in the burst. */
+const LOOK_BATCH_MS = 100
+
 /**
- * The agent's rhythm. A watch tick (containers and their logs) runs whether
+ * The agent's rhythm. The watch (containers and their logs) runs whether
  * or not the gateway is reachable, so offline events still land in the
- * outbox. Heartbeats go out while the tunnel is up; a changed revision, a
+ * outbox. It looks when docker reports a change to one of the agent's
+ * containers (`lookSoon`, from the event stream), and on a timer: every
+ * `watchSeconds` while that stream is down, and every SAFETY_LOOK_SECONDS
+ * while it is up, in case an event was missed. Heartbeats go out while the tunnel is up; a changed revision, a
  * queued restart or the gateway's nudge (control `sync`) triggers a sync:
  * fetch config and the target document (304 when unchanged), plan, execute.
  * Syncs never overlap. A step an update lock defers is tried again after
@@ -40,7 +48,10 @@ export function createSyncLoop(deps: {
   /** A heartbeat went through (the self-update's check that this agent works). */
   onHeartbeatAccepted?(): void
   heartbeatSeconds: number
+  /** How often the watch looks while docker's event stream is down. */
   watchSeconds: number
+  /** Whether docker's event stream runs (then changes arrive as `lookSoon` calls, and the timer is only a safety net). */
+  eventsLive?(): boolean
   /** How soon an update deferred by an update lock is tried again. */
   lockRetrySeconds: number
   logger: Logger
@@ -57,6 +68,7 @@ export function createSyncLoop(deps: {
   let heartbeatTimer: NodeJS.Timeout | undefined
   let watchTimer: NodeJS.Timeout | undefined
   let watching: Promise<void> = Promise.resolve()
+  let lookQueued = false
 
   async function syncOnce(): Promise<void> {
     const config = await api.call(agentApi.config)
@@ -103,7 +115,8 @@ export function createSyncLoop(deps: {
       ...(deps.agentArch ? { agent_arch: deps.agentArch } : {}),
       at: new Date().toISOString(),
       metrics: deps.metrics.sample(),
-      containers: containers.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at, ports }) => ({
+      // Ports read anew: between looks (which now come only with docker's events) a server may have started listening.
+      containers: containers.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at, portsNow }) => ({
         name,
         project,
         service,
@@ -113,7 +126,7 @@ export function createSyncLoop(deps: {
         exit_code,
         restart_count,
         started_at,
-        ports,
+        ports: portsNow(),
         software_id: project ? (softwareOf.get(project) ?? null) : null,
       })),
       software: deps.stacks.current().map((s) => ({ software_id: s.software_id, name: s.name, version: s.version })),
@@ -148,16 +161,37 @@ export function createSyncLoop(deps: {
     }
   }
 
-  function scheduleWatch() {
-    if (closed) return
+  /** Looks after the current look (at most one more waits), then starts the timer over. */
+  function lookSoon(delayMs = LOOK_BATCH_MS): void {
+    if (closed || lookQueued) return
+    lookQueued = true
+    clearTimeout(watchTimer)
     watchTimer = setTimeout(() => {
-      watching = watchOnce().finally(scheduleWatch)
-    }, deps.watchSeconds * 1000)
+      watching = watching
+        .then(() => {
+          lookQueued = false
+          if (!closed) return watchOnce()
+        })
+        .finally(scheduleWatch)
+    }, delayMs)
+  }
+
+  function scheduleWatch() {
+    if (closed || lookQueued) return
+    clearTimeout(watchTimer)
+    const seconds = deps.eventsLive?.() ? Math.max(deps.watchSeconds, SAFETY_LOOK_SECONDS) : deps.watchSeconds
+    watchTimer = setTimeout(() => lookSoon(0), seconds * 1000)
   }
 
   return {
     start(): void {
-      watching = watchOnce().finally(scheduleWatch)
+      lookSoon(0)
+    },
+    /** Docker reported a change to one of the agent's containers, or its event stream (re)started. */
+    lookSoon: () => lookSoon(),
+    /** The event stream stopped or started: the timer's pace changes with it. */
+    onEventsLiveChange(): void {
+      if (!lookQueued) scheduleWatch()
     },
     /** The tunnel came up: heartbeat and sync at once rather than at the next tick. */
     onTunnelUp(): void {

@@ -58,7 +58,7 @@ t.test('rollouts with real agents on real dockerd', async (t) => {
   // A plain fleet deployment first, pinned to v1 (an unpinned one follows the software's newest version, and would
   // send every version added below to every device before any rollout): the release devices go back to.
   t.equal((await http.post(`/api/software/${sw.id}/deploy`, { fleet_id: fleet.id, version: 'v1' }, as)).status, 201)
-  await waitFor('v1 everywhere', () => all('v1'), 60_000, 250).catch(async (err) => {
+  await waitFor('v1 everywhere', () => all('v1'), 60_000, 1000).catch(async (err) => {
     t.comment(JSON.stringify((await http.get(`/api/deployments?fleet_id=${fleet.id}`, as)).body.items[0]?.devices))
     t.comment(await Promise.all(agents.map(runs)))
     throw err
@@ -81,7 +81,7 @@ t.test('rollouts with real agents on real dockerd', async (t) => {
     t.equal(canary.state, 'failed')
     t.match(canary.reason, /`?web`? exited with code 1.*the device went back to v2/, "the agent's reason in words")
     t.ok(paused.devices.filter((d: any) => d.wave > 0).every((d: any) => d.released_at === null), 'later waves were never sent v3')
-    await waitFor('every agent runs v2', () => all('v2'), 30_000, 250)
+    await waitFor('every agent runs v2', () => all('v2'), 30_000, 1000)
     const logs = (await http.get(`/api/devices/${agents[3]!.device_id}/logs?limit=200`, as)).body
     t.notMatch(JSON.stringify(logs), /app v3/, 'a later-wave agent never reported anything about v3')
     const back = (await http.post(`/api/rollouts/${r.id}/rollback`, undefined, as)).body

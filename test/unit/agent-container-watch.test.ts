@@ -16,6 +16,7 @@ const container = (id: string, state: string, exit_code: number | null = null): 
   started_at: '2026-12-02T00:00:00Z',
   ports: [],
   endpoint: () => undefined,
+  portsNow: () => [],
 })
 
 /** A docker that answers each `managed()` with the next scripted list, each when the test releases it. */

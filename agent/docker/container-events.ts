@@ -1,0 +1,129 @@
+import { createInterface } from 'node:readline'
+import type { Logger } from '../agent-logger.js'
+import { createBackoff } from '../tunnel/backoff.js'
+import { MANAGED_LABEL, LEGACY_OWNER } from './containers.js'
+import type { DockerCli } from './docker-cli.js'
+
+/**
+ * What a container event can change in what the agent reports: its state, its health, its name, its
+ * existence. `exec_*` (every terminal session runs one), `attach`, `resize`, `top` and `copy` change none.
+ */
+const STATE_ACTIONS = new Set(['create', 'start', 'restart', 'die', 'destroy', 'pause', 'unpause', 'rename', 'update', 'oom', 'kill', 'stop'])
+
+/**
+ * The action (`start`, `die`, `health_status: healthy`…) when one line of `docker events --format
+ * '{{json .}}'` is a state change of a container this agent owns (its managed label holds the device id,
+ * or `true` from earlier agents). Anything else, including a line that is not such JSON at all, gives
+ * undefined: the worst an odd line can do is not wake the watch.
+ */
+export function ownStateChange(line: string, owner: string): string | undefined {
+  let event: unknown
+  try {
+    event = JSON.parse(line)
+  } catch {
+    return undefined
+  }
+  if (!event || typeof event !== 'object') return undefined
+  const { Type, Action, Actor } = event as { Type?: unknown; Action?: unknown; Actor?: { Attributes?: Record<string, unknown> } }
+  if (Type !== 'container' || typeof Action !== 'string') return undefined
+  if (!STATE_ACTIONS.has(Action) && !Action.startsWith('health_status')) return undefined
+  const value = Actor && typeof Actor === 'object' && Actor.Attributes && typeof Actor.Attributes === 'object' ? Actor.Attributes[MANAGED_LABEL] : undefined
+  return value === owner || value === LEGACY_OWNER ? Action : undefined
+}
+
+/**
+ * Follows `docker events` for the agent's containers, so the watch looks when something changes instead
+ * of asking docker every few seconds: on a small device each `docker ps` costs a process start, and a
+ * crash is now reported as it happens. `onChange` runs for each state change of an own container, and
+ * once whenever the stream (re)starts, since changes may have happened while it was down. The stream is
+ * restarted with backoff when it ends (dockerd restarting, docker missing); `live` says whether it runs,
+ * and while it does not, the watch falls back to looking on its timer.
+ */
+export function followContainerEvents(deps: {
+  docker: DockerCli
+  owner: string
+  /** `action` is docker's (`start`, `die`…), or `stream started`. */
+  onChange(action: string): void
+  onLiveChange(live: boolean): void
+  logger: Logger
+  /** How long the stream must run before it counts as up (docker exits at once when it cannot reach the daemon). */
+  settleMs?: number
+  retry?: { baseMs: number; capMs: number }
+}) {
+  const settleMs = deps.settleMs ?? 500
+  const backoff = createBackoff(deps.retry ?? { baseMs: 1000, capMs: 60_000 })
+  let live = false
+  let closed = false
+  let stop: (() => void) | undefined
+  let retryTimer: NodeJS.Timeout | undefined
+
+  function setLive(value: boolean) {
+    if (live === value) return
+    live = value
+    deps.onLiveChange(value)
+  }
+
+  function retryLater() {
+    setLive(false)
+    if (closed) return
+    retryTimer = setTimeout(() => void open(), backoff.next())
+  }
+
+  async function open(): Promise<void> {
+    if (closed) return
+    let child: Awaited<ReturnType<DockerCli['spawn']>>['child']
+    try {
+      ;({ child } = await deps.docker.spawn(['events', '--filter', 'type=container', '--filter', `label=${MANAGED_LABEL}`, '--format', '{{json .}}']))
+    } catch (err) {
+      deps.logger.debug({ err: (err as Error).message }, 'docker events could not start; looking at containers on the timer')
+      return retryLater()
+    }
+    if (closed) return void child.kill()
+    const startedAt = Date.now()
+    const settle = setTimeout(() => {
+      setLive(true)
+      deps.onChange('stream started')
+    }, settleMs)
+    stop = () => {
+      clearTimeout(settle)
+      child.kill()
+    }
+    if (child.stdout) {
+      createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+        // Before the stream counts as up, the look that follows settling sees what these lines say.
+        const action = live ? ownStateChange(line, deps.owner) : undefined
+        if (action) deps.onChange(action)
+      })
+    }
+    void child.then(
+      (r) => ended(r.exitCode),
+      () => ended(undefined),
+    )
+    function ended(exitCode: number | undefined) {
+      clearTimeout(settle)
+      stop = undefined
+      if (closed) return
+      // A stream that ran a while was fine: the next failure starts the backoff from its base again.
+      if (Date.now() - startedAt > 30_000) backoff.reset()
+      deps.logger.debug({ exitCode }, 'docker events ended; it is started again after a pause')
+      retryLater()
+    }
+  }
+
+  return {
+    start(): void {
+      void open()
+    },
+    get live() {
+      return live
+    },
+    close(): void {
+      closed = true
+      clearTimeout(retryTimer)
+      stop?.()
+      live = false
+    },
+  }
+}
+
+export type ContainerEvents = ReturnType<typeof followContainerEvents>

@@ -1,0 +1,87 @@
+import { execFileSync } from 'node:child_process'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { createAgentLogger } from '../../agent/agent-logger.js'
+import { followContainerEvents } from '../../agent/docker/container-events.js'
+import { MANAGED_LABEL } from '../../agent/docker/containers.js'
+import { createDockerCli } from '../../agent/docker/docker-cli.js'
+import { ensureTestImage } from '../lib/docker-image.js'
+import { waitFor } from '../lib/wait.js'
+
+const quiet = createAgentLogger('warn', new Writable({ write: (_c, _e, done) => done() }))
+
+/**
+ * The agent's watch wakes on docker's events for its own containers, instead of asking docker every
+ * few seconds. Real dockerd, real containers: what wakes it (start, die, destroy of its own), what does
+ * not (another agent's containers, a terminal's `docker exec`), and a stream that fails or is killed is
+ * started again, with a look each time since changes may have been missed meanwhile.
+ */
+t.test('docker events wake the watch for own state changes only', async (t) => {
+  const image = ensureTestImage()
+  const owner = randomUUID()
+  const created: string[] = []
+  t.teardown(() => {
+    if (created.length) execFileSync('docker', ['rm', '-f', ...created], { stdio: 'ignore' })
+  })
+  const seen: string[] = []
+  const liveChanges: boolean[] = []
+  const events = followContainerEvents({ docker: createDockerCli({ logger: quiet }), owner, onChange: (a) => seen.push(a), onLiveChange: (l) => liveChanges.push(l), logger: quiet })
+  t.teardown(() => events.close())
+  events.start()
+  await waitFor('the stream is up', () => events.live && seen.includes('stream started'), 30_000, 50)
+  t.same(liveChanges, [true])
+
+  const run = (label: string) => {
+    const id = execFileSync('docker', ['run', '-d', '--label', `${MANAGED_LABEL}=${label}`, '--network', 'none', image, 'sleep', '300'], { encoding: 'utf8' }).trim()
+    created.push(id)
+    return id
+  }
+  const other = run(randomUUID())
+  const own = run(owner)
+  await waitFor('create and start', () => seen.includes('start'), 30_000, 50)
+  t.same(seen, ['stream started', 'create', 'start'], "its own container's create and start; nothing of the other agent's, which started first")
+
+  execFileSync('docker', ['exec', own, 'true'])
+  execFileSync('docker', ['stop', '-t', '0', other])
+  execFileSync('docker', ['rm', '-f', own])
+  await waitFor('destroy', () => seen.includes('destroy'), 30_000, 50)
+  t.same(seen.slice(3), ['kill', 'die', 'destroy'], 'the removal, and before it neither the exec nor the other agent stopping')
+})
+
+t.test('a stream that fails or is killed is started again, with a look each time', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'et-events-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // A docker whose first `events` fails at once (as with no daemon); later ones run the real one, leaving their pid.
+  const wrapper = path.join(dir, 'docker')
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\nif [ "$1" = events ]; then\n  if [ ! -e ${dir}/failed-once ]; then touch ${dir}/failed-once; echo 'Cannot connect to the Docker daemon' >&2; exit 1; fi\n  echo $$ > ${dir}/pid\n  exec docker "$@"\nfi\nexec docker "$@"\n`,
+  )
+  chmodSync(wrapper, 0o755)
+  const seen: string[] = []
+  const liveChanges: boolean[] = []
+  const events = followContainerEvents({
+    docker: createDockerCli({ configured: `${wrapper} compose`, logger: quiet }),
+    owner: randomUUID(),
+    onChange: (a) => seen.push(a),
+    onLiveChange: (l) => liveChanges.push(l),
+    logger: quiet,
+    retry: { baseMs: 50, capMs: 200 },
+  })
+  t.teardown(() => events.close())
+  events.start()
+  await waitFor('up after the failed start', () => events.live, 30_000, 50)
+  t.same(liveChanges, [true], 'the failed start never counted as up')
+  t.same(seen, ['stream started'])
+
+  process.kill(Number(readFileSync(path.join(dir, 'pid'), 'utf8')), 'SIGKILL')
+  await waitFor('down, then up again', () => liveChanges.length === 3, 30_000, 50)
+  t.same(liveChanges, [true, false, true])
+  t.same(seen, ['stream started', 'stream started'], 'a look after each start')
+  events.close()
+  t.notOk(events.live, 'closed')
+})
