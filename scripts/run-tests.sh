@@ -17,8 +17,8 @@ fi
 npx tsc -p tsconfig.json --noEmit > test-artifacts/typecheck.log 2>&1 &
 typecheck=$!
 node scripts/bundle.mjs tests
-# Slowest first (test/slowest-first.txt), then the rest: files run TEST_JOBS (default 3) at a time,
-# and a long file started last would be the tail of the run.
+# Slowest first (test/slowest-first.txt), then the rest: files run TEST_JOBS (default 3) at a time, up to
+# TEST_MAX_JOBS (default 6) while the CPU sits idle, and a long file started last would be the tail of the run.
 order=()
 while read -r f; do
   if [ -f "dist/test/${f%.ts}.js" ]; then order+=("dist/test/${f%.ts}.js"); fi
