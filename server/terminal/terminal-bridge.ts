@@ -101,6 +101,7 @@ export function createTerminalBridge(deps: {
         user: deps.user,
         privateKey: deps.terminalKey.privateKey,
         container,
+        deviceId: device.device_id,
         cols,
         rows,
         idleSeconds: deps.idleSeconds,

@@ -1,12 +1,15 @@
 import ssh2, { type ClientChannel } from 'ssh2'
 import type { WebSocket, RawData } from 'ws'
 import type { DeviceChannels } from '../cluster/device-channels.js'
+import { deviceIdPattern } from '../devices/device-store.js'
 
 export interface TerminalOptions {
   user: string
   privateKey: string
   /** Open a shell in this container instead of on the host. Already validated. */
   container?: string
+  /** The device's id, which its agent's container label holds. */
+  deviceId?: string
   cols: number
   rows: number
   idleSeconds: number
@@ -20,12 +23,18 @@ export interface TerminalOptions {
  * service (`web`): compose names the container `et-…-web-1`, so the running
  * container carrying the agent's label and that service label is looked up
  * on the device; a name that is no service of the agent's is taken as a
- * container name. `name` is validated by the bridge (letters, digits, `_.-`),
- * so it needs no quoting. bash first, where the image has it.
+ * container name. The label holds the device id (`owner`), or `true` from
+ * earlier agents: another agent sharing the dockerd has a `web` of its own.
+ * `name` is validated by the bridge (letters, digits, `_.-`) and `owner`
+ * here, so neither needs quoting. bash first, where the image has it.
  */
-export function containerShellCommand(name: string): string {
-  const find = `docker ps -q --filter label=io.edgetainer.managed --filter label=com.docker.compose.service=${name} --filter status=running`
-  return `c=$(${find} | head -n 1); exec docker exec -it "\${c:-${name}}" sh -c 'command -v bash >/dev/null && exec bash || exec sh'`
+export function containerShellCommand(name: string, owner?: string): string {
+  const running = (label: string) => `docker ps -q --filter label=${label} --filter label=com.docker.compose.service=${name} --filter status=running | head -n 1`
+  const find =
+    owner && deviceIdPattern.test(owner)
+      ? `c=$(${running(`io.edgetainer.managed=${owner}`)}); [ -n "$c" ] || c=$(${running('io.edgetainer.managed=true')})`
+      : `c=$(${running('io.edgetainer.managed')})`
+  return `${find}; exec docker exec -it "\${c:-${name}}" sh -c 'command -v bash >/dev/null && exec bash || exec sh'`
 }
 
 export interface TerminalEnd {
@@ -124,7 +133,7 @@ export function runTerminal(ws: WebSocket, device: DeviceChannels, options: Term
         })
         channel.on('close', () => finish({ code: 0, reason: 'shell closed' }))
       }
-      if (options.container) client.exec(containerShellCommand(options.container), { pty }, open)
+      if (options.container) client.exec(containerShellCommand(options.container, options.deviceId), { pty }, open)
       else client.shell(pty, open)
     })
     client.on('error', (err) => finish({ code: 1, reason: `SSH to the device failed: ${err.message}` }))

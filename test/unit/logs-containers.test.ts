@@ -59,7 +59,10 @@ t.test('deploy results read as words', async (t) => {
 })
 
 t.test('the terminal looks the service up among the agent\'s containers, falling back to the name', async (t) => {
-  const command = containerShellCommand('web')
-  t.match(command, /--filter label=io\.edgetainer\.managed --filter label=com\.docker\.compose\.service=web --filter status=running/)
+  const command = containerShellCommand('web', 'lab-1')
+  t.match(command, /^c=\$\(docker ps -q --filter label=io\.edgetainer\.managed=lab-1 --filter label=com\.docker\.compose\.service=web --filter status=running \| head -n 1\); /, "the device's own first")
+  t.match(command, /\[ -n "\$c" \] \|\| c=\$\(docker ps -q --filter label=io\.edgetainer\.managed=true --filter label=com\.docker\.compose\.service=web /, "then an earlier agent's")
   t.match(command, /exec docker exec -it "\$\{c:-web\}" sh/)
+  t.notMatch(containerShellCommand('web', 'x; reboot'), /reboot/, 'an owner that is no device id is never put in the command')
+  t.match(containerShellCommand('web'), /--filter label=io\.edgetainer\.managed --filter label=com\.docker\.compose\.service=web/, 'without a device id, any managed container')
 })
