@@ -1,0 +1,65 @@
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { createAgentLogger } from '../../agent/agent-logger.js'
+import { createSyncLoop } from '../../agent/sync/sync-loop.js'
+import { waitFor } from '../lib/wait.js'
+
+/**
+ * When the agent's watch looks at its containers: on docker's events while that stream runs, on its
+ * timer while it does not. The sync loop with a counting watch; offline, so nothing but the watch runs.
+ */
+function loop(options: { watchSeconds: number; eventsLive: () => boolean }) {
+  const looks: number[] = []
+  const sync = createSyncLoop({
+    api: {} as never,
+    stacks: { current: () => [] } as never,
+    executor: {} as never,
+    watch: { check: async () => (looks.push(looks.length), []), fresh: async () => [], invalidate() {} } as never,
+    logs: { collect: async () => {}, close: async () => {} } as never,
+    outbox: {} as never,
+    metrics: { sample: () => ({}) } as never,
+    online: () => false,
+    applyConfig: async () => {},
+    agentVersion: '0.0.0',
+    heartbeatSeconds: 30,
+    lockRetrySeconds: 1,
+    logger: createAgentLogger('silent', new Writable({ write: (_c, _e, done) => done() })),
+    ...options,
+  })
+  return { sync, looks }
+}
+
+t.test('without the event stream, the watch looks on its timer', async (t) => {
+  const { sync, looks } = loop({ watchSeconds: 0.2, eventsLive: () => false })
+  t.teardown(() => sync.close())
+  sync.start()
+  await waitFor('three looks on the timer alone', () => looks.length >= 3, 10_000, 20)
+  t.pass('it kept looking with no event')
+})
+
+t.test('with the stream up, each burst of events brings one look', async (t) => {
+  // A watch_seconds far beyond the test: every look after the first comes from an event.
+  const { sync, looks } = loop({ watchSeconds: 600, eventsLive: () => true })
+  t.teardown(() => sync.close())
+  sync.start()
+  await waitFor('the first look', () => looks.length === 1, 10_000, 10)
+  for (let i = 0; i < 5; i++) sync.lookSoon()
+  await waitFor('a look for the burst', () => looks.length === 2, 10_000, 10)
+  sync.lookSoon()
+  await waitFor('a look for the next event', () => looks.length === 3, 10_000, 10)
+  await sync.close()
+  sync.lookSoon()
+  t.equal(looks.length, 3, 'five events at once brought one look, and none comes after close')
+})
+
+t.test('when the stream goes down, the timer takes over', async (t) => {
+  let live = true
+  const { sync, looks } = loop({ watchSeconds: 0.2, eventsLive: () => live })
+  t.teardown(() => sync.close())
+  sync.start()
+  await waitFor('the first look', () => looks.length === 1, 10_000, 10)
+  live = false
+  sync.onEventsLiveChange()
+  await waitFor('looks on the timer again', () => looks.length >= 3, 10_000, 20)
+  t.pass('the 60-second safety pace gave way to watch_seconds')
+})
