@@ -17,8 +17,9 @@ fi
 npx tsc -p tsconfig.json --noEmit > test-artifacts/typecheck.log 2>&1 &
 typecheck=$!
 node scripts/bundle.mjs tests
-# Slowest first (test/slowest-first.txt), then the rest: files run TEST_JOBS (default 3) at a time, up to
-# TEST_MAX_JOBS (default 6) while the CPU sits idle, and a long file started last would be the tail of the run.
+# Slowest first (test/slowest-first.txt), then the rest: files run TEST_JOBS (default 4) at a time,
+# and a long file started last would be the tail of the run. Four rather than three on two cores: many
+# files spend much of their time waiting on containers, agents and rollouts.
 order=()
 while read -r f; do
   if [ -f "dist/test/${f%.ts}.js" ]; then order+=("dist/test/${f%.ts}.js"); fi
@@ -29,7 +30,7 @@ done
 # Plain node processes rather than tap's runner (test/runner/run-test-files.ts says why); the files
 # still use tap, and `npx tap <file>` still runs any one of them.
 status=0
-node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-3}" --max-jobs "${TEST_MAX_JOBS:-6}" --timeout 240 "${order[@]}" || status=$?
+node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-4}" --timeout 240 "${order[@]}" || status=$?
 if ! wait "$typecheck"; then
   echo "type check failed (npx tsc -p tsconfig.json --noEmit):" >&2
   cat test-artifacts/typecheck.log >&2

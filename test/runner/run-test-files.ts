@@ -11,20 +11,13 @@
  * two cores. Coverage, the only thing it is for, is off here. The test files
  * are unchanged: they still use tap's API, and `npx tap <file>` still runs them.
  *
- *   node dist/test/runner/run-test-files.js [--jobs N] [--max-jobs M] [--idle SHARE] [--timeout SECONDS] [--grace SECONDS] FILE...
- *
- * Files start in the order given. --jobs files always run at once. Up to --max-jobs (default: --jobs)
- * run while the machine's CPU is mostly unused: many files spend their time waiting on containers,
- * agents and rollouts, and a fixed number of jobs leaves the cores idle then. One more file starts
- * when the idle share of all cores, over a window that began after the last start, is at least
- * --idle (default 0.35; 0 starts them whatever the load).
+ *   node dist/test/runner/run-test-files.js [--jobs N] [--timeout SECONDS] [--grace SECONDS] FILE...
  *
  * --timeout is each file's own tap timeout; --grace is how long after it the runner kills a file
  * that is still running (SIGTERM, then SIGKILL after as long again).
  */
 import { spawn } from 'node:child_process'
 import { Parser } from 'tap-parser'
-import { watchCpuIdle } from './cpu-idle.js'
 import { TEST_NODE_FLAGS } from './test-node-flags.js'
 
 interface FileOutcome {
@@ -41,29 +34,22 @@ interface FileOutcome {
 
 interface RunOptions {
   jobs: number
-  maxJobs: number
-  idleShare: number
   timeoutSeconds: number
   graceSeconds: number
 }
 
 function parseArgs(argv: string[]): RunOptions & { files: string[] } {
-  const options: RunOptions = { jobs: 3, maxJobs: 0, idleShare: 0.35, timeoutSeconds: 240, graceSeconds: 15 }
+  const options: RunOptions = { jobs: 3, timeoutSeconds: 240, graceSeconds: 15 }
   const files: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--jobs') options.jobs = Number(argv[++i])
-    else if (arg === '--max-jobs') options.maxJobs = Number(argv[++i])
-    else if (arg === '--idle') options.idleShare = Number(argv[++i])
     else if (arg === '--timeout') options.timeoutSeconds = Number(argv[++i])
     else if (arg === '--grace') options.graceSeconds = Number(argv[++i])
     else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`)
     else files.push(arg)
   }
   if (!Number.isInteger(options.jobs) || options.jobs < 1) throw new Error('--jobs needs a whole number of at least 1')
-  if (!options.maxJobs) options.maxJobs = options.jobs
-  else if (!Number.isInteger(options.maxJobs) || options.maxJobs < options.jobs) throw new Error('--max-jobs needs a whole number of at least --jobs')
-  if (!(options.idleShare >= 0 && options.idleShare <= 1)) throw new Error('--idle needs a share of the CPU from 0 to 1, e.g. 0.35')
   if (!(options.timeoutSeconds > 0)) throw new Error('--timeout needs a number of seconds above 0')
   if (!(options.graceSeconds > 0)) throw new Error('--grace needs a number of seconds above 0')
   if (!files.length) throw new Error('no test files given')
@@ -133,52 +119,25 @@ async function main(): Promise<number> {
     process.stderr.write(`run-test-files: ${(err as Error).message}\n`)
     return 2
   }
-  const { jobs, maxJobs, files } = options
+  const { jobs, files } = options
   const started = Date.now()
   const queue = [...files]
   const totals = { pass: 0, fail: 0, skip: 0, todo: 0 }
   let reported = 0
   let startedFiles = 0
   process.stdout.write(`TAP version 14\n1..${files.length}\n`)
-  const cpu = watchCpuIdle()
-  /** Job ids in use: TAP_JOB_ID stays unique among the files running at one time, as under tap. */
-  const busyJobIds = new Set<number>()
-  let lastStart = 0
-  let peak = 0
-  await new Promise<void>((allDone) => {
-    function start() {
-      const file = queue.shift()!
-      let jobId = 0
-      while (busyJobIds.has(jobId)) jobId++
-      busyJobIds.add(jobId)
-      lastStart = Date.now()
-      peak = Math.max(peak, busyJobIds.size)
-      void runFile(file, ++startedFiles, jobId, options).then((outcome) => {
-        busyJobIds.delete(jobId)
-        report(outcome, ++reported)
-        totals.pass += outcome.pass
-        totals.skip += outcome.skip
-        totals.todo += outcome.todo
-        // A file that died or hung counts as one failure even when every point it printed passed.
-        totals.fail += outcome.fail || (outcome.problem ? 1 : 0)
-        admit()
-      })
+  async function worker(jobId: number) {
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+      const outcome = await runFile(file, ++startedFiles, jobId, options)
+      report(outcome, ++reported)
+      totals.pass += outcome.pass
+      totals.skip += outcome.skip
+      totals.todo += outcome.todo
+      // A file that died or hung counts as one failure even when every point it printed passed.
+      totals.fail += outcome.fail || (outcome.problem ? 1 : 0)
     }
-    /** Starts what may start now: up to --jobs at any time, one more while the cores sit idle. */
-    function admit() {
-      while (queue.length && busyJobIds.size < jobs) start()
-      const idle = cpu.idleFraction()
-      if (queue.length && busyJobIds.size < maxJobs && cpu.windowAfter(lastStart) && idle !== undefined && idle >= options.idleShare) start()
-      if (!queue.length && !busyJobIds.size) {
-        clearInterval(tick)
-        allDone()
-      }
-    }
-    const tick = setInterval(admit, 500)
-    admit()
-  })
-  cpu.stop()
-  if (maxJobs > jobs) process.stdout.write(`# at most ${peak} files ran at once (--jobs ${jobs}, --max-jobs ${maxJobs})\n`)
+  }
+  await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, (_, jobId) => worker(jobId)))
   const extra = [totals.skip ? `, skip: ${totals.skip}` : '', totals.todo ? `, todo: ${totals.todo}` : ''].join('')
   const total = totals.pass + totals.fail + totals.skip + totals.todo
   process.stdout.write(`# { total: ${total}, pass: ${totals.pass}${totals.fail ? `, fail: ${totals.fail}` : ''}${extra} }\n# time=${Date.now() - started}ms\n`)

@@ -1,6 +1,4 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -11,9 +9,9 @@ const ext = path.extname(fileURLToPath(import.meta.url))
 const runner = path.join(here, `../runner/run-test-files${ext}`)
 const fixture = (name: string) => path.join(here, `../fixtures/runner/${name}${ext}`)
 
-function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...process.execArgv, runner, ...args], { timeout: 60_000, env }, (err, stdout, stderr) =>
+    execFile(process.execPath, [...process.execArgv, runner, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
     )
   })
@@ -53,28 +51,10 @@ t.test('a failed point, a bad exit code, a timeout and a blocked file each fail 
   t.match(blocked.stdout, /\n# \{ total: 1, pass: 0, fail: 1 \}\n/)
 })
 
-t.test('beyond --jobs, up to --max-jobs files run at once while the CPU is idle enough', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'runner-company-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const company = Array(3).fill(fixture('waits-for-company'))
-  // --idle 0: whatever this machine's load, so the test does not depend on it.
-  const r = await run(['--jobs', '1', '--max-jobs', '3', '--idle', '0', '--timeout', '30', ...company], { ...process.env, COMPANY_DIR: dir, COMPANY_SIZE: '3' })
-  t.equal(r.code, 0, 'three files that each need the other two all passed: they ran together')
-  t.match(r.stdout, /\n# at most 3 files ran at once \(--jobs 1, --max-jobs 3\)\n# \{ total: 3, pass: 3 \}\n/)
-
-  const alone = await run(['--jobs', '1', '--timeout', '1', fixture('waits-for-company')], { ...process.env, COMPANY_DIR: dir, COMPANY_SIZE: '5' })
-  t.equal(alone.code, 1, 'without --max-jobs, --jobs is the limit: the lone file waits for company until its timeout')
-})
-
 t.test('bad arguments are refused by name', async (t) => {
   const jobs = await run(['--jobs', 'zero', fixture('passes')])
   t.equal(jobs.code, 2)
   t.match(jobs.stderr, /^run-test-files: --jobs needs a whole number of at least 1\n$/)
-  const max = await run(['--jobs', '3', '--max-jobs', '2', fixture('passes')])
-  t.equal(max.code, 2)
-  t.match(max.stderr, /^run-test-files: --max-jobs needs a whole number of at least --jobs\n$/)
-  const idle = await run(['--idle', '35%', fixture('passes')])
-  t.match(idle.stderr, /^run-test-files: --idle needs a share of the CPU from 0 to 1, e.g. 0.35\n$/)
   const none = await run([])
   t.equal(none.code, 2)
   t.match(none.stderr, /no test files given/)
