@@ -11,12 +11,12 @@ import type { DockerCli } from './docker-cli.js'
 const STATE_ACTIONS = new Set(['create', 'start', 'restart', 'die', 'destroy', 'pause', 'unpause', 'rename', 'update', 'oom', 'kill', 'stop'])
 
 /**
- * The action (`start`, `die`, `health_status: healthy`…) when one line of `docker events --format
+ * The action (`start`, `die`, `health_status: healthy`…) and container id when one line of `docker events --format
  * '{{json .}}'` is a state change of a container this agent owns (its managed label holds the device id,
  * or `true` from earlier agents). Anything else, including a line that is not such JSON at all, gives
  * undefined: the worst an odd line can do is not wake the watch.
  */
-export function ownStateChange(line: string, owner: string): string | undefined {
+export function ownStateChange(line: string, owner: string): { action: string; id: string } | undefined {
   let event: unknown
   try {
     event = JSON.parse(line)
@@ -24,11 +24,12 @@ export function ownStateChange(line: string, owner: string): string | undefined 
     return undefined
   }
   if (!event || typeof event !== 'object') return undefined
-  const { Type, Action, Actor } = event as { Type?: unknown; Action?: unknown; Actor?: { Attributes?: Record<string, unknown> } }
+  const { Type, Action, Actor } = event as { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: Record<string, unknown> } }
   if (Type !== 'container' || typeof Action !== 'string') return undefined
   if (!STATE_ACTIONS.has(Action) && !Action.startsWith('health_status')) return undefined
   const value = Actor && typeof Actor === 'object' && Actor.Attributes && typeof Actor.Attributes === 'object' ? Actor.Attributes[MANAGED_LABEL] : undefined
-  return value === owner || value === LEGACY_OWNER ? Action : undefined
+  if (value !== owner && value !== LEGACY_OWNER) return undefined
+  return { action: Action, id: typeof Actor!.ID === 'string' ? Actor!.ID : '' }
 }
 
 /**
@@ -42,8 +43,8 @@ export function ownStateChange(line: string, owner: string): string | undefined 
 export function followContainerEvents(deps: {
   docker: DockerCli
   owner: string
-  /** `action` is docker's (`start`, `die`…), or `stream started`. */
-  onChange(action: string): void
+  /** `action` is docker's (`start`, `die`…) and `id` the container's, or `stream started` with no id. */
+  onChange(change: { action: string; id?: string }): void
   onLiveChange(live: boolean): void
   logger: Logger
   /** How long the stream must run before it counts as up (docker exits at once when it cannot reach the daemon). */
@@ -82,7 +83,7 @@ export function followContainerEvents(deps: {
     const startedAt = Date.now()
     const settle = setTimeout(() => {
       setLive(true)
-      deps.onChange('stream started')
+      deps.onChange({ action: 'stream started' })
     }, settleMs)
     stop = () => {
       clearTimeout(settle)
@@ -91,8 +92,8 @@ export function followContainerEvents(deps: {
     if (child.stdout) {
       createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
         // Before the stream counts as up, the look that follows settling sees what these lines say.
-        const action = live ? ownStateChange(line, deps.owner) : undefined
-        if (action) deps.onChange(action)
+        const change = live ? ownStateChange(line, deps.owner) : undefined
+        if (change) deps.onChange(change)
       })
     }
     void child.then(

@@ -27,29 +27,36 @@ t.test('docker events wake the watch for own state changes only', async (t) => {
   t.teardown(() => {
     if (created.length) execFileSync('docker', ['rm', '-f', ...created], { stdio: 'ignore' })
   })
-  const seen: string[] = []
+  // Other test files on this dockerd create containers labelled `true` (an earlier agent's), which count as
+  // this agent's too: only the containers made here, and the stream's own starts, are looked at.
+  const mine = new Set<string>()
+  const changes: { action: string; id?: string }[] = []
+  const seen = () => changes.filter((c) => !c.id || mine.has(c.id)).map((c) => c.action)
   const liveChanges: boolean[] = []
-  const events = followContainerEvents({ docker: createDockerCli({ logger: quiet }), owner, onChange: (a) => seen.push(a), onLiveChange: (l) => liveChanges.push(l), logger: quiet })
+  const events = followContainerEvents({ docker: createDockerCli({ logger: quiet }), owner, onChange: (c) => changes.push(c), onLiveChange: (l) => liveChanges.push(l), logger: quiet })
   t.teardown(() => events.close())
   events.start()
-  await waitFor('the stream is up', () => events.live && seen.includes('stream started'), 30_000, 50)
+  await waitFor('the stream is up', () => events.live && seen().includes('stream started'), 30_000, 50)
   t.same(liveChanges, [true])
 
   const run = (label: string) => {
-    const id = execFileSync('docker', ['run', '-d', '--label', `${MANAGED_LABEL}=${label}`, '--network', 'none', image, 'sleep', '300'], { encoding: 'utf8' }).trim()
+    // Created, then started: its id is known before any event of it can arrive.
+    const id = execFileSync('docker', ['create', '--label', `${MANAGED_LABEL}=${label}`, '--network', 'none', image, 'sleep', '300'], { encoding: 'utf8' }).trim()
     created.push(id)
+    mine.add(id)
+    execFileSync('docker', ['start', id], { stdio: 'ignore' })
     return id
   }
   const other = run(randomUUID())
   const own = run(owner)
-  await waitFor('create and start', () => seen.includes('start'), 30_000, 50)
-  t.same(seen, ['stream started', 'create', 'start'], "its own container's create and start; nothing of the other agent's, which started first")
+  await waitFor('create and start', () => seen().includes('start'), 30_000, 50)
+  t.same(seen(), ['stream started', 'create', 'start'], "its own container's create and start; nothing of the other agent's, which started first")
 
   execFileSync('docker', ['exec', own, 'true'])
   execFileSync('docker', ['stop', '-t', '0', other])
   execFileSync('docker', ['rm', '-f', own])
-  await waitFor('destroy', () => seen.includes('destroy'), 30_000, 50)
-  t.same(seen.slice(3), ['kill', 'die', 'destroy'], 'the removal, and before it neither the exec nor the other agent stopping')
+  await waitFor('destroy', () => seen().includes('destroy'), 30_000, 50)
+  t.same(seen().slice(3), ['kill', 'die', 'destroy'], 'the removal, and before it neither the exec nor the other agent stopping')
 })
 
 t.test('a stream that fails or is killed is started again, with a look each time', async (t) => {
@@ -62,12 +69,13 @@ t.test('a stream that fails or is killed is started again, with a look each time
     `#!/bin/sh\nif [ "$1" = events ]; then\n  if [ ! -e ${dir}/failed-once ]; then touch ${dir}/failed-once; echo 'Cannot connect to the Docker daemon' >&2; exit 1; fi\n  echo $$ > ${dir}/pid\n  exec docker "$@"\nfi\nexec docker "$@"\n`,
   )
   chmodSync(wrapper, 0o755)
+  // Only the stream's own starts: other test files' containers labelled `true` may wake it too.
   const seen: string[] = []
   const liveChanges: boolean[] = []
   const events = followContainerEvents({
     docker: createDockerCli({ configured: `${wrapper} compose`, logger: quiet }),
     owner: randomUUID(),
-    onChange: (a) => seen.push(a),
+    onChange: (c) => c.id === undefined && seen.push(c.action),
     onLiveChange: (l) => liveChanges.push(l),
     logger: quiet,
     retry: { baseMs: 50, capMs: 200 },

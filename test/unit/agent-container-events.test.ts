@@ -9,9 +9,9 @@ const event = (Action: string, label: unknown = owner, Type = 'container') =>
 
 t.test('state changes of own containers wake the watch, with their action', async (t) => {
   for (const action of ['create', 'start', 'restart', 'die', 'destroy', 'pause', 'unpause', 'rename', 'oom', 'kill', 'stop', 'health_status: healthy', 'health_status: unhealthy']) {
-    t.equal(ownStateChange(event(action), owner), action, action)
+    t.same(ownStateChange(event(action), owner), { action, id: 'abc' }, action)
   }
-  t.equal(ownStateChange(event('start', 'true'), owner), 'start', "an earlier agent's `true` label is the agent's too")
+  t.same(ownStateChange(event('start', 'true'), owner), { action: 'start', id: 'abc' }, "an earlier agent's `true` label is the agent's too")
 })
 
 t.test('nothing else does', async (t) => {
@@ -37,10 +37,16 @@ t.test('fuzz: any line gives a known action of an own container or nothing, and 
   )
   fc.assert(
     fc.property(jsonish, (line) => {
-      const action = ownStateChange(line, owner)
-      if (action === undefined) return true
+      const change = ownStateChange(line, owner)
+      if (change === undefined) return true
       const parsed = JSON.parse(line)
-      return parsed.Type === 'container' && parsed.Action === action && [owner, 'true'].includes(parsed.Actor.Attributes[MANAGED_LABEL]) && !action.startsWith('exec_')
+      return (
+        parsed.Type === 'container' &&
+        parsed.Action === change.action &&
+        [owner, 'true'].includes(parsed.Actor.Attributes[MANAGED_LABEL]) &&
+        !change.action.startsWith('exec_') &&
+        typeof change.id === 'string'
+      )
     }),
     { numRuns: 2000 },
   )
