@@ -91,6 +91,13 @@ export async function startAgent(
   // The parts call each other in a circle (control → sync → API client → tunnel → control), so they
   // meet through these events instead of closures over names declared further down.
   const happenings = new EventEmitter<{ 'sync-requested': []; 'tunnel-up': []; 'containers-changed': []; 'container-events-live': [] }>()
+  const containerEvents = followContainerEvents({
+    docker,
+    owner: registration.device_id,
+    onChange: () => happenings.emit('containers-changed'),
+    onLiveChange: () => happenings.emit('container-events-live'),
+    logger,
+  })
   let controlKey: string | undefined
   const control = createControlServer({
     allowlist: parseAllowlist(config.command_allowlist),
@@ -103,7 +110,8 @@ export async function startAgent(
     },
     logger,
   })
-  const forwards = createForwards({ sshdAddress: config.sshd_address, containers, control, logger })
+  // What the watch saw is current only while docker's events keep it so; otherwise forwards ask docker.
+  const forwards = createForwards({ sshdAddress: config.sshd_address, containers, known: async () => (containerEvents.live ? watch.fresh() : []), control, logger })
   const tunnel = createTunnelClient({
     endpoint: { host: config.ssh_host ?? registration.ssh.host, port: config.ssh_port ?? registration.ssh.port, username: registration.device_id, privateKey: keys.privateKey, hostKey },
     backoff,
@@ -143,13 +151,6 @@ export async function startAgent(
     if (!updater || stopping.signal.aborted) return
     updateTimer = setTimeout(() => void updater.check().finally(() => scheduleUpdateCheck(config.update_check_seconds * 1000)), ms)
   }
-  const containerEvents = followContainerEvents({
-    docker,
-    owner: registration.device_id,
-    onChange: () => happenings.emit('containers-changed'),
-    onLiveChange: () => happenings.emit('container-events-live'),
-    logger,
-  })
   const sync = createSyncLoop({
     api,
     stacks,

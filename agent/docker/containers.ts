@@ -62,6 +62,12 @@ function toInfo(c: Inspected): ContainerInfo {
   }
 }
 
+/** Among `containers`, the one a service forward or a terminal means by `name`: its compose service, else its container name; a running one first. */
+export function pickByName(containers: readonly ContainerInfo[], name: string): ContainerInfo | undefined {
+  const named = containers.filter((c) => c.service === name || c.name === name)
+  return named.find((c) => c.state === 'running') ?? named[0]
+}
+
 /** Reads containers through the docker CLI: the agent's own (by label or project) and single ones by name. */
 export function createContainers(deps: { docker: DockerCli; /** The device id the agent's labels carry. */ owner: string }) {
   const { docker, owner } = deps
@@ -104,8 +110,7 @@ export function createContainers(deps: { docker: DockerCli; /** The device id th
     ofProject: (project: string) => list(`label=com.docker.compose.project=${project}`),
     /** A container by compose service name among the agent's own, else by container name. */
     async find(name: string): Promise<ContainerInfo | undefined> {
-      const own = (await managed()).filter((c) => c.service === name || c.name === name)
-      const pick = own.find((c) => c.state === 'running') ?? own[0]
+      const pick = pickByName(await managed(), name)
       if (pick) return pick
       return (await inspect([name]).catch(() => []))[0]
     },

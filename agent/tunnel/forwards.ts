@@ -1,7 +1,7 @@
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '../agent-logger.js'
-import type { Containers } from '../docker/containers.js'
+import { pickByName, type ContainerInfo, type Containers } from '../docker/containers.js'
 import { AGENT_CONTROL_NAME, AGENT_CONTROL_PORT } from '../../shared/agent-protocol.js'
 import type { ForwardedService } from '../../shared/agent-wire.js'
 import { splice } from '../../shared/channel-socket.js'
@@ -16,7 +16,14 @@ const SSHD_BIND = 'localhost'
  * device's sshd, the agent's control API, and one forward per exposed
  * service, connected to the service's container.
  */
-export function createForwards(deps: { sshdAddress: string; containers: Containers; control: { handle(channel: Duplex): void }; logger: Logger }) {
+export function createForwards(deps: {
+  sshdAddress: string
+  containers: Containers
+  /** The agent's containers as the watch last saw them, without asking docker; empty when that may be out of date. */
+  known(): Promise<readonly ContainerInfo[]>
+  control: { handle(channel: Duplex): void }
+  logger: Logger
+}) {
   const { logger } = deps
   const [sshdHost, sshdPort] = [deps.sshdAddress.slice(0, deps.sshdAddress.lastIndexOf(':')), Number(deps.sshdAddress.slice(deps.sshdAddress.lastIndexOf(':') + 1))]
   let sshPort: number | undefined
@@ -29,14 +36,46 @@ export function createForwards(deps: { sshdAddress: string; containers: Containe
     splice(channel, socket)
   }
 
+  /** A connected socket to the container's port, or undefined when it has no endpoint or refuses. */
+  function dial(container: ContainerInfo | undefined, port: number): Promise<net.Socket | undefined> {
+    const endpoint = container?.state === 'running' ? container.endpoint(port) : undefined
+    if (!endpoint) return Promise.resolve(undefined)
+    return new Promise((resolve) => {
+      const socket = net.connect({ host: endpoint.host, port: endpoint.port })
+      socket.once('connect', () => {
+        socket.off('error', failed)
+        resolve(socket)
+      })
+      socket.once('error', failed)
+      function failed() {
+        socket.destroy()
+        resolve(undefined)
+      }
+    })
+  }
+
+  /**
+   * Each new connection to a service goes to its container as the watch last saw it: asking docker
+   * (`docker ps` and `docker inspect`, two process starts) for every connection cost a small device
+   * tens of milliseconds of CPU and the user as much latency. Only when that container is unknown,
+   * or refuses (it was replaced since, with a new address), is docker asked.
+   */
   async function toService(channel: Duplex, service: ForwardedService) {
-    const container = await deps.containers.find(service.container_name).catch(() => undefined)
-    const endpoint = container?.endpoint(service.internal_port)
-    if (!endpoint) {
-      logger.warn({ service: service.name, container: service.container_name }, 'no running container for an exposed service')
+    // Until splice() takes over: a channel error while the container is looked up ends the channel, not the agent.
+    channel.on('error', () => channel.destroy())
+    const name = service.container_name
+    const known = pickByName(await deps.known().catch(() => []), name)
+    let socket = await dial(known, service.internal_port)
+    if (!socket) socket = await dial(await deps.containers.find(name).catch(() => undefined), service.internal_port)
+    if (!socket) {
+      logger.warn({ service: service.name, container: name }, 'no running container answers for an exposed service')
       return channel.destroy()
     }
-    connectTcp(channel, endpoint.host, endpoint.port, service.container_name)
+    // The client may have gone while the container was looked up.
+    if (channel.destroyed) return socket.destroy()
+    socket.setNoDelay(true)
+    socket.on('error', (err) => logger.debug({ err: err.message, target: name }, 'forwarded connection failed'))
+    splice(channel, socket)
   }
 
   const onChannel: ChannelHandler = (info, accept, reject) => {
