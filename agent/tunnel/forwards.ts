@@ -8,6 +8,8 @@ import { splice } from '../../shared/channel-socket.js'
 import type { ChannelHandler, TunnelConnection } from './tunnel-client.js'
 
 const key = (name: string, port: number) => `${name}:${port}`
+/** How long a container has to accept a forwarded connection. */
+const CONNECT_TIMEOUT_MS = 5000
 /** The device's sshd forward: loopback, port 0, so the gateway answers with the device's assigned port. */
 const SSHD_BIND = 'localhost'
 
@@ -36,13 +38,17 @@ export function createForwards(deps: {
     splice(channel, socket)
   }
 
-  /** A connected socket to the container's port, or undefined when it has no endpoint or refuses. */
+  /** A connected socket to the container's port, or undefined when it has no endpoint, refuses, or does not answer in time. */
   function dial(container: ContainerInfo | undefined, port: number): Promise<net.Socket | undefined> {
     const endpoint = container?.state === 'running' ? container.endpoint(port) : undefined
     if (!endpoint) return Promise.resolve(undefined)
     return new Promise((resolve) => {
       const socket = net.connect({ host: endpoint.host, port: endpoint.port })
+      // An address left over from a replaced container may not answer at all: give up on it rather than wait for the kernel.
+      socket.setTimeout(CONNECT_TIMEOUT_MS, failed)
       socket.once('connect', () => {
+        socket.setTimeout(0)
+        socket.off('timeout', failed)
         socket.off('error', failed)
         resolve(socket)
       })
