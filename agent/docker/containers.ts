@@ -20,20 +20,21 @@ interface Inspected {
   NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[] | null> | null; Networks: Record<string, { IPAddress: string }> | null }
 }
 
-export interface ContainerInfo extends ContainerState {
+/** What a look at a container found. Ports are not among it: they are read when a heartbeat needs them (portsNow). */
+export interface ContainerInfo extends Omit<ContainerState, 'ports'> {
   id: string
   /** How to reach a port of it from the host, when it can be known. */
   endpoint(port: number): { host: string; port: number } | undefined
   /**
-   * `ports` again, with the ports it listens on read anew from /proc: a server starts listening after
-   * its container starts, and no docker event says so. No docker call.
+   * Its published, declared and listening ports, the listening ones read now from /proc: a server starts
+   * listening after its container starts, and no docker event says so. No docker call.
    */
   portsNow(): ContainerState['ports']
 }
 
 function toInfo(c: Inspected): ContainerInfo {
   const labels = c.Config.Labels ?? {}
-  const ports = () =>
+  const portsNow = () =>
     containerPorts(
       c.NetworkSettings.Ports,
       c.Config.ExposedPorts,
@@ -50,8 +51,7 @@ function toInfo(c: Inspected): ContainerInfo {
     exit_code: c.State.Status === 'running' ? null : c.State.ExitCode,
     restart_count: c.RestartCount,
     started_at: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : null,
-    ports: ports(),
-    portsNow: ports,
+    portsNow,
     endpoint(port) {
       if (c.HostConfig.NetworkMode === 'host') return { host: '127.0.0.1', port }
       const published = c.NetworkSettings.Ports?.[`${port}/tcp`]?.[0]

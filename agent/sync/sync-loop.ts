@@ -115,7 +115,7 @@ export function createSyncLoop(deps: {
       ...(deps.agentArch ? { agent_arch: deps.agentArch } : {}),
       at: new Date().toISOString(),
       metrics: deps.metrics.sample(),
-      // Ports read anew: between looks (which now come only with docker's events) a server may have started listening.
+      // Ports read now: between looks (which come with docker's events) a server may have started listening.
       containers: containers.map(({ name, project, service, image, state, health, exit_code, restart_count, started_at, portsNow }) => ({
         name,
         project,

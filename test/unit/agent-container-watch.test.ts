@@ -14,7 +14,6 @@ const container = (id: string, state: string, exit_code: number | null = null): 
   exit_code,
   restart_count: 0,
   started_at: '2026-12-02T00:00:00Z',
-  ports: [],
   endpoint: () => undefined,
   portsNow: () => [],
 })
