@@ -12,6 +12,7 @@ import type { HandoffTickets } from '../auth/handoff-tickets.js'
 import type { RouteTable } from './route-table.js'
 import { createTunnelAgents } from './tunnel-agent.js'
 import { refuseUpgrade, safeNext, sendProxyError } from './proxy-pages.js'
+import { forwardRequest } from './request-forwarder.js'
 import { normalisedHost, prepareDeviceHeaders, requestOrigin } from './proxy-headers.js'
 import type { ErrorCode } from '../error-codes.js'
 import { ForwardError, type LocateDevice } from '../cluster/device-channels.js'
@@ -22,6 +23,9 @@ type Decision =
 
 /** Node's own refusals of a header or a path: the client's bytes, so a 400, not a 5xx. */
 const badHeaderCodes = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_URL'])
+
+/** A device service that sends nothing for this long ends the request. */
+const PROXY_TIMEOUT_MS = 120_000
 
 /** What a browser is told when the node holding the device could not give a channel. */
 const forwardMessages: Record<ForwardError['code'], string> = {
@@ -49,15 +53,17 @@ export function createSubdomainProxy(deps: {
 }): HostRoute {
   const { routes, registry, authenticator, urls, logger } = deps
   const agents = createTunnelAgents()
+  // WebSocket upgrades only (plain requests go through forwardRequest).
   // xfwd off: http-proxy would append to the client's X-Forwarded-* claims; prepareDeviceHeaders replaces them.
   // toProxy: the path goes to the device as the client sent it. Otherwise http-proxy re-parses it as a WHATWG URL,
   // which turns `\` into `/`, percent-encodes `<`, and throws on `/\x`.
-  const proxy = createProxyServer({ xfwd: false, ws: true, toProxy: true, proxyTimeout: 120_000 })
+  const proxy = createProxyServer({ xfwd: false, ws: true, toProxy: true, proxyTimeout: PROXY_TIMEOUT_MS })
 
   /** Client sockets already switched to WebSocket: an error there ends the stream, it cannot become a 502 page. */
   const upgraded = new WeakSet<Duplex>()
 
-  proxy.on('error', (err, req, res) => {
+  /** Why the device's side failed, for a request (a 502 page) or an upgrade (a 502 line, or the end of the stream). */
+  function answerForwardError(err: Error, req: IncomingMessage, res: ServerResponse | Duplex) {
     logger.debug({ err: err.message, host: req.headers.host }, 'device service did not answer')
     // A forwarded channel the owning node refused keeps its reason (FORWARD_LOOP, SERVICE_NOT_CONNECTED, ...); all are 502.
     const code = err instanceof ForwardError ? err.code : 'SERVICE_UNREACHABLE'
@@ -65,7 +71,8 @@ export function createSubdomainProxy(deps: {
     if ('writeHead' in res) sendProxyError(req, res as ServerResponse, code, message)
     else if (upgraded.has(res as Duplex) || (res as Duplex).destroyed) (res as Duplex).destroy()
     else refuseUpgrade(res as Duplex, code)
-  })
+  }
+  proxy.on('error', (err, req, res) => answerForwardError(err, req, res))
   // http-proxy only half-closes the channel when the client goes, and opens it even if the client is already gone:
   // tie both ends together so a dropped client never leaves a channel open in the device's tunnel.
   proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
@@ -162,7 +169,7 @@ export function createSubdomainProxy(deps: {
     }
     prepare(req, decision)
     try {
-      proxy.web(req, res, { target: decision.agent.target, agent: decision.agent })
+      forwardRequest(req, res, { agent: decision.agent, timeoutMs: PROXY_TIMEOUT_MS, onError: (err) => answerForwardError(err, req, res) })
     } catch (err) {
       // http.request refuses some header bytes Node's parser let in: the client's doing, so a 400.
       const code = (err as NodeJS.ErrnoException).code ?? ''
