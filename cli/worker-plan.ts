@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import type { Config } from '../server/config/config-schema.js'
 import { ConfigError } from '../server/config/load-config.js'
+import { peerUrlPort } from '../server/cluster/peer-url.js'
 
 /**
  * How many gateway processes `edgetainer server` runs on this host, and what
@@ -46,7 +47,9 @@ export function workerNodeId(base: string, index: number): string {
 export function workerPeerUrl(base: string | undefined, index: number): string | undefined {
   if (!base) return undefined
   const url = new URL(base)
-  const basePort = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
+  const basePort = peerUrlPort(base)
+  // The setting's own check refuses such a URL first (a psk:// URL must name its port); this guards other callers.
+  if (basePort === undefined) throw new ConfigError(`peer_url ${base}: no port to derive each worker's peer port from`)
   const port = basePort + index
   if (port > 65535) throw new ConfigError(`peer_url ${base}: worker ${index} would need peer port ${port}, past 65535; choose a lower base port`)
   url.port = String(port)

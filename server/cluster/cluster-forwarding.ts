@@ -9,14 +9,17 @@ import { createDeviceLocator } from './device-locator.js'
 import { createPeerAuth } from './peer-auth.js'
 import { createPeerClient } from './peer-client.js'
 import { createPeerListener } from './peer-listener.js'
+import { PEER_TLS_KEY_PURPOSE } from './peer-tls.js'
+import { defaultPeerUrl } from './peer-url.js'
 
 /**
  * The wiring of forwarding between gateway nodes (docs/cluster-forwarding.md):
- * the peer listener (only with `peer_listen`), the signed peer client, and the
- * device locator the proxy, terminal, TCP services, agent control and jump
- * host use to reach a device whichever node holds its tunnel. Without
- * `peer_listen` this node is a single node: nothing listens, and `locate` is
- * undefined so every part keeps to the local tunnel registry.
+ * the peer listener (only with `peer_listen`; TLS-PSK unless `peer_tls` is
+ * off), the signed peer client, and the device locator the proxy, terminal,
+ * TCP services, agent control and jump host use to reach a device whichever
+ * node holds its tunnel. Without `peer_listen` this node is a single node:
+ * nothing listens, and `locate` is undefined so every part keeps to the local
+ * tunnel registry.
  */
 export async function startClusterForwarding(deps: {
   cluster: Config['cluster']
@@ -29,19 +32,22 @@ export async function startClusterForwarding(deps: {
   if (!cluster.peerListen) {
     return { peerUrl: cluster.peerUrl, locate: undefined as LocateDevice | undefined, join(_nodeId: string) {}, async close() {} }
   }
-  // Every node derives the same key from the shared secret_key; nothing else of it ever crosses the peer channel.
+  // Every node derives the same keys from the shared secret_key; nothing else of it ever crosses the peer channel.
+  // Two keys, two purposes: one signs each upgrade (who calls, hop marker, replay), the other keys the TLS around it.
   const auth = createPeerAuth({ key: deps.masterKey.derive('cluster-peer') })
-  const listener = createPeerListener({ auth, registry: deps.registry, logger })
+  const psk = deps.masterKey.derive(PEER_TLS_KEY_PURPOSE)
+  const listener = createPeerListener({ auth, registry: deps.registry, logger, psk: cluster.peerTls ? psk : undefined })
   const port = await listener.listen(cluster.peerListen.host, cluster.peerListen.port)
-  const host = cluster.peerListen.host.includes(':') ? `[${cluster.peerListen.host}]` : cluster.peerListen.host
-  const peerUrl = cluster.peerUrl ?? `http://${host}:${port}/`
-  logger.info({ peer_listen: `${host}:${port}`, peer_url: peerUrl }, 'cluster peer listener up')
+  const peerUrl = cluster.peerUrl ?? defaultPeerUrl(cluster.peerListen.host, port, cluster.peerTls)
+  const peerListen = `${cluster.peerListen.host.includes(':') ? `[${cluster.peerListen.host}]` : cluster.peerListen.host}:${port}`
+  logger.info({ peer_listen: peerListen, peer_url: peerUrl, peer_tls: cluster.peerTls }, 'cluster peer listener up')
+  if (!cluster.peerTls) logger.warn({ peer_listen: peerListen }, 'peer_tls is off: forwarded traffic crosses the network between nodes in clear text')
   let nodeId = ''
   const locator = createDeviceLocator({
     db: deps.db,
     registry: deps.registry,
     nodeId: () => nodeId,
-    peers: createPeerClient({ auth, nodeId: () => nodeId }),
+    peers: createPeerClient({ auth, psk, nodeId: () => nodeId }),
     cacheMs: cluster.ownerCacheMs,
     logger,
   })

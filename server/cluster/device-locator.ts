@@ -79,7 +79,7 @@ export function createDeviceLocator(deps: { db: Kysely<Database>; registry: Tunn
       if (local) return target.kind === 'ssh' ? local.openSshChannel() : local.openServiceChannel(target.name, target.port, { address: '127.0.0.1', port: 0 })
       const next = await owner(target.device, true)
       if (!next || (next.node === first.node && next.peerUrl === first.peerUrl)) {
-        logger.debug({ device: target.device, owner: first.node, code: err.code }, 'forwarding failed, and the owner did not change')
+        logger.debug({ device: target.device, owner: first.node, code: err.code, reason: err.message }, 'forwarding failed, and the owner did not change')
         throw err
       }
       logger.debug({ device: target.device, from: first.node, to: next.node }, 'ownership moved: retrying once at the new owner')

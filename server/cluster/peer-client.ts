@@ -6,6 +6,8 @@ import { isErrorCode } from '../error-codes.js'
 import { ForwardError } from './device-channels.js'
 import { PEER_PROTOCOL, type PeerAuth } from './peer-auth.js'
 import { peerTargetPath, type PeerTarget } from './peer-listener.js'
+import { connectPeerTls } from './peer-tls.js'
+import { peerDialOf } from './peer-url.js'
 
 /** The owner's refusals the caller passes on as they are; anything else from a peer is PEER_UNREACHABLE. */
 const RELAYED = new Set(['FORWARD_LOOP', 'SERVICE_NOT_CONNECTED', 'SERVICE_UNREACHABLE'])
@@ -16,27 +18,41 @@ const MAX_REFUSAL_BYTES = 4096
  * `Upgrade: edgetainer-peer/1` to its peer URL; after `101` the socket carries
  * the channel's bytes. One connection per channel, so a slow channel never
  * holds up another (HTTP keep-alive above it reuses channels instead).
+ *
+ * The scheme of the owner's peer URL says how to dial it (peer-url.ts): `psk://`
+ * with TLS 1.3 and the cluster key `psk`, `http://` in clear, `https://` with the
+ * system CAs. Every node holds `psk`, whatever its own peer_tls, so a cluster can
+ * switch the listeners to TLS one node at a time.
  */
-export function createPeerClient(deps: { auth: PeerAuth; nodeId: () => string; connectTimeoutMs?: number }) {
+export function createPeerClient(deps: { auth: PeerAuth; psk: Buffer; nodeId: () => string; connectTimeoutMs?: number }) {
   const timeoutMs = deps.connectTimeoutMs ?? 10_000
 
   function open(peerUrl: string, target: PeerTarget): Promise<Duplex> {
     return new Promise((resolve, reject) => {
-      let url: URL
-      try {
-        url = new URL(peerUrl)
-      } catch {
-        return reject(new ForwardError('PEER_UNREACHABLE', 'the owning node advertises no usable peer URL'))
-      }
+      const dial = peerDialOf(peerUrl)
+      if (!dial) return reject(new ForwardError('PEER_UNREACHABLE', 'the owning node advertises no usable peer URL'))
       const path = peerTargetPath(target)
-      const request = (url.protocol === 'https:' ? https : http).request({
-        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: url.port || (url.protocol === 'https:' ? 443 : 80),
+      const options: http.RequestOptions = {
+        host: dial.host,
+        port: dial.port,
         method: 'GET',
         path,
-        agent: false,
         headers: { ...deps.auth.sign(deps.nodeId(), 'GET', path), Connection: 'Upgrade', Upgrade: PEER_PROTOCOL },
-      })
+      }
+      // True between TCP connect and the end of the TLS handshake: a failure then means a key the owner does not share.
+      let handshaking = false
+      const connectTls = () => {
+        const socket = connectPeerTls(dial.host, dial.port, deps.psk)
+        socket.once('connect', () => (handshaking = true))
+        socket.once('secureConnect', () => (handshaking = false))
+        return socket
+      }
+      // psk:// has no agent: with `agent: false` Node builds a fresh Agent, which ignores createConnection and
+      // would dial plain TCP. Without one, createConnection opens this request's one connection.
+      const request =
+        dial.transport === 'psk'
+          ? http.request({ ...options, createConnection: connectTls })
+          : (dial.transport === 'https' ? https : http).request({ ...options, agent: false })
       const timer = setTimeout(() => request.destroy(new ForwardError('PEER_UNREACHABLE', 'the owning node did not answer in time')), timeoutMs)
       request.once('upgrade', (_res, socket: Socket, head: Buffer) => {
         clearTimeout(timer)
@@ -67,7 +83,10 @@ export function createPeerClient(deps: { auth: PeerAuth; nodeId: () => string; c
       })
       request.once('error', (err) => {
         clearTimeout(timer)
-        reject(err instanceof ForwardError ? err : new ForwardError('PEER_UNREACHABLE', 'the owning node could not be reached'))
+        if (err instanceof ForwardError) return reject(err)
+        // A refused TLS handshake is almost always a node with another secret_key: say so to whoever reads the debug log.
+        if (handshaking) return reject(new ForwardError('PEER_UNREACHABLE', 'the TLS handshake with the owning node failed (is secret_key the same on every node, and is its listener TLS-PSK?)'))
+        reject(new ForwardError('PEER_UNREACHABLE', 'the owning node could not be reached'))
       })
       request.end()
     })

@@ -1,10 +1,13 @@
 import http, { type IncomingMessage } from 'node:http'
+import https from 'node:https'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '../logger.js'
 import { statusOf, type ErrorCode } from '../error-codes.js'
 import { splice } from '../../shared/channel-socket.js'
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js'
 import { PEER_PROTOCOL, type PeerAuth } from './peer-auth.js'
+import { peerTlsServerOptions } from './peer-tls.js'
 
 /** The one path of the peer channel; its query names the device and what to open on it. */
 export const PEER_CHANNEL_PATH = '/peer/v1/channel'
@@ -53,11 +56,31 @@ const UNAUTHORIZED = 'peer authentication failed'
  * channel is opened on the local tunnel exactly as a local request would open
  * it, and the two are spliced. This listener never forwards: a device not held
  * here is a FORWARD_LOOP refusal (the caller re-reads the owner and may retry).
+ *
+ * With `psk` (peer_tls on, the default) the listener speaks TLS 1.3 with that
+ * pre-shared key only (peer-tls.ts) and the signed upgrade runs inside it; a
+ * connection that does not complete that handshake in `handshakeTimeoutMs`
+ * (plain HTTP, a stranger's bytes, a wrong key, silence) is closed with a TLS
+ * alert at most, never an HTTP answer.
+ * Without it (peer_tls off) the same upgrade arrives in clear.
  */
-export function createPeerListener(deps: { auth: PeerAuth; registry: TunnelRegistry; logger: Logger; handshakeTimeoutMs?: number }) {
+export function createPeerListener(deps: { auth: PeerAuth; registry: TunnelRegistry; logger: Logger; psk: Buffer | undefined; handshakeTimeoutMs?: number }) {
   const { auth, registry, logger } = deps
-  const server = http.createServer({ requestTimeout: deps.handshakeTimeoutMs ?? 10_000, headersTimeout: deps.handshakeTimeoutMs ?? 10_000, maxHeaderSize: 8192 })
+  const handshakeTimeoutMs = deps.handshakeTimeoutMs ?? 10_000
+  const httpOptions = { requestTimeout: handshakeTimeoutMs, headersTimeout: handshakeTimeoutMs, maxHeaderSize: 8192 }
+  const server = deps.psk ? https.createServer({ ...httpOptions, ...peerTlsServerOptions(deps.psk, handshakeTimeoutMs) }) : http.createServer(httpOptions)
   const open = new Set<Duplex>()
+  // Every TCP connection, handshaking ones included: closeAllConnections() only knows those past the TLS handshake.
+  const connections = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket)
+    socket.once('close', () => connections.delete(socket))
+  })
+  // A failed or timed-out TLS handshake: Node has already destroyed that socket. Only its code is
+  // logged (OpenSSL's text names no key, but nothing of the handshake needs keeping).
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: { remoteAddress?: string }) => {
+    logger.debug({ code: err.code ?? 'error', remote: socket.remoteAddress }, 'peer TLS handshake refused')
+  })
 
   // Plain requests: nothing is served without the upgrade, and nothing says why.
   server.on('request', (req: IncomingMessage, res: http.ServerResponse) => {
@@ -131,6 +154,7 @@ export function createPeerListener(deps: { auth: PeerAuth; registry: TunnelRegis
     },
     async close() {
       for (const socket of open) socket.destroy()
+      for (const socket of connections) socket.destroy()
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },

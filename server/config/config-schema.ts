@@ -193,6 +193,11 @@ export const configSchema = z
       .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. 10.0.0.5:7946')
       .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535')
       .optional(),
+    /**
+     * The peer listener speaks TLS 1.3 keyed from secret_key (peer_url `psk://`); off: plain HTTP
+     * (`http://`, or `https://` through a terminator), for a rolling upgrade from a version without it.
+     */
+    peer_tls: strictBoolean(true),
     /** How long a device's owning node, read from the database, is reused before it is read again. */
     peer_owner_cache_seconds: z.coerce.number().min(0).max(60).default(1),
     /** `edgetainer server` worker processes (docs/deploy.md); unset: one per core on PostgreSQL, 1 on PGlite. */
@@ -289,6 +294,8 @@ export interface Config {
     readonly drainSpreadMs: number
     /** The peer listener (`host:port`); unset: this node neither forwards nor accepts forwarded traffic. */
     readonly peerListen: { readonly host: string; readonly port: number } | undefined
+    /** The peer listener speaks TLS-PSK (true, the default) or plain HTTP (`peer_tls: off`). */
+    readonly peerTls: boolean
     readonly ownerCacheMs: number
   }
   /** Worker processes `edgetainer server` runs (undefined: one per core on PostgreSQL, 1 on PGlite). */

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { ZodError } from 'zod'
 import { configSchema, type Config } from './config-schema.js'
+import { peerUrlProblem } from '../cluster/peer-url.js'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -54,6 +55,7 @@ const envOverrides: Record<string, string[]> = {
   EDGETAINER_DRAIN_GRACE_SECONDS: ['drain_grace_seconds'],
   EDGETAINER_DRAIN_SPREAD_SECONDS: ['drain_spread_seconds'],
   EDGETAINER_PEER_LISTEN: ['peer_listen'],
+  EDGETAINER_PEER_TLS: ['peer_tls'],
   EDGETAINER_PEER_OWNER_CACHE_SECONDS: ['peer_owner_cache_seconds'],
   EDGETAINER_WORKERS: ['workers'],
   EDGETAINER_RETENTION_DEVICE_LOGS_DAYS: ['retention', 'device_logs_days'],
@@ -165,6 +167,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
       drainGraceMs: Math.round(c.drain_grace_seconds * 1000),
       drainSpreadMs: Math.round(c.drain_spread_seconds * 1000),
       peerListen: peerListen(c.peer_listen, c.peer_url),
+      peerTls: peerTls(c.peer_tls, c.peer_url, c.peer_listen !== undefined),
       ownerCacheMs: Math.round(c.peer_owner_cache_seconds * 1000),
     }),
     workers: c.workers,
@@ -194,4 +197,11 @@ function peerListen(value: string | undefined, peerUrl: string | undefined): { h
   const host = value.slice(0, at).replace(/^\[(.*)\]$/, '$1')
   if (!peerUrl && ['0.0.0.0', '::', ''].includes(host)) throw new ConfigError(`peer_listen ${value} listens on every address: set peer_url to the address other nodes should dial`)
   return Object.freeze({ host, port: Number(value.slice(at + 1)) })
+}
+
+/** peer_tls, refused at start when this node's peer_url could never reach its own listener (a psk:// URL on a plain listener, say). */
+function peerTls(on: boolean, peerUrl: string | undefined, listening: boolean): boolean {
+  const problem = peerUrl === undefined ? undefined : peerUrlProblem(peerUrl, { peerTls: on, listening })
+  if (problem) throw new ConfigError(problem)
+  return on
 }

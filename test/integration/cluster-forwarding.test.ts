@@ -9,6 +9,7 @@ import t from 'tap'
 import { WebSocket } from 'ws'
 import { createPeerAuth, PEER_PROTOCOL } from '../../server/cluster/peer-auth.js'
 import { peerTargetPath } from '../../server/cluster/peer-listener.js'
+import { connectPeerTls, PEER_TLS_KEY_PURPOSE } from '../../server/cluster/peer-tls.js'
 import { loadMasterKey } from '../../server/secrets/master-key.js'
 import { loadOrCreateHostKey } from '../../server/tunnel/host-key.js'
 import { CONTROL_KEY_HEADER } from '../../shared/agent-wire.js'
@@ -32,16 +33,16 @@ import { waitFor } from '../lib/wait.js'
  * Issue 17, forwarding: three gateway processes share one PostgreSQL, HAProxy in
  * front of nodes 2 and 3. A device holds its tunnel on node 1; HTTP, WebSocket,
  * the terminal and agent control reach it through nodes 2 and 3 over the signed
- * peer channel. A loop is refused, ownership that just moved is retried once,
+ * peer channel (TLS-PSK, the default). A loop is refused, ownership that just moved is retried once,
  * and the peer listener refuses (and survives) everything unauthenticated.
  */
 
 const HOST = 'web.fwd-1.localhost'
 
-/** The raw peer handshake, as another node sends it; resolves with the socket after the status line. */
-function peerCall(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; head: string; socket: net.Socket }> {
+/** The raw peer handshake, as another node sends it (inside TLS-PSK with `psk`); resolves with the socket after the status line. */
+function peerCall(port: number, psk: Buffer, path: string, headers: Record<string, string>): Promise<{ status: number; head: string; socket: net.Socket }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1')
+    const socket = connectPeerTls('127.0.0.1', port, psk)
     let buffered = ''
     socket.on('error', reject)
     const onData = (d: Buffer) => {
@@ -240,12 +241,28 @@ t.test('three nodes on one PostgreSQL forward to the node holding the tunnel', a
     t.equal(res.stdout.trim(), 'jumped-42')
   })
 
-  const auth = createPeerAuth({ key: loadMasterKey({ dataDir: '/nonexistent', configuredKey: secret }).derive('cluster-peer') })
+  const masterKey = loadMasterKey({ dataDir: '/nonexistent', configuredKey: secret })
+  const auth = createPeerAuth({ key: masterKey.derive('cluster-peer') })
+  // The listeners speak TLS 1.3 with the cluster key (peer_tls is on by default); the signed upgrade runs inside.
+  const psk = masterKey.derive(PEER_TLS_KEY_PURPOSE)
+  const overTls = (port: number) => connectPeerTls('127.0.0.1', port, psk)
   const webPath = peerTargetPath({ device: device.id, kind: 'service', name: 'web', port: 80 })
+
+  await t.test('every node advertises its TLS-PSK peer URL, and its listener answers nothing in clear', async (t) => {
+    const listed = (await api.get('/api/cluster/nodes', { token })).body.items as { id: string; peer_url: string }[]
+    t.same(
+      listed.map((n) => [n.id, n.peer_url]).sort(),
+      peerPorts.map((port, i) => [`fw-${i + 1}`, `psk://127.0.0.1:${port}/`]),
+      'psk://, the default, with each bound peer port',
+    )
+    const plain = await rawRequest(peerPorts[0]!, Object.entries(auth.sign('fw-test', 'GET', webPath)).reduce((r, [k, v]) => r + `${k}: ${v}\r\n`, `GET ${webPath} HTTP/1.1\r\nHost: peer\r\nConnection: Upgrade\r\nUpgrade: ${PEER_PROTOCOL}\r\n`) + '\r\n', 5000)
+    t.equal(plain.status, 0, 'a signed upgrade in clear: the connection closes with no answer')
+    t.equal(gw1.child.exitCode, null, 'and node 1 runs on')
+  })
 
   await t.test('the peer channel: signed calls open a channel, nothing else does', async (t) => {
     const signed = auth.sign('fw-test', 'GET', webPath)
-    const ok = await peerCall(peerPorts[0]!, webPath, signed)
+    const ok = await peerCall(peerPorts[0]!, psk, webPath, signed)
     t.equal(ok.status, 101, 'a signed call for a device node 1 holds is switched to the channel')
     ok.socket.write(`GET /raw HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`)
     const answer = await new Promise<string>((resolve) => {
@@ -255,24 +272,24 @@ t.test('three nodes on one PostgreSQL forward to the node holding the tunnel', a
     })
     t.match(answer, /web says hello at \/raw/)
 
-    const replay = await peerCall(peerPorts[0]!, webPath, signed)
+    const replay = await peerCall(peerPorts[0]!, psk, webPath, signed)
     t.equal(replay.status, 401, 'the same signature twice is a replay')
     replay.socket.destroy()
     const refusals = [
-      await rawRequest(peerPorts[0]!, `GET ${webPath} HTTP/1.1\r\nHost: peer\r\nConnection: Upgrade\r\nUpgrade: ${PEER_PROTOCOL}\r\n\r\n`),
-      await rawRequest(peerPorts[0]!, `GET ${webPath} HTTP/1.1\r\nHost: peer\r\n\r\n`),
-      await rawRequest(peerPorts[0]!, Object.entries(auth.sign('fw-test', 'GET', '/peer/v1/channel?device=other')).reduce((r, [k, v]) => r + `${k}: ${v}\r\n`, `GET ${webPath} HTTP/1.1\r\nHost: peer\r\nConnection: Upgrade\r\nUpgrade: ${PEER_PROTOCOL}\r\n`) + '\r\n'),
+      await rawRequest(peerPorts[0]!, `GET ${webPath} HTTP/1.1\r\nHost: peer\r\nConnection: Upgrade\r\nUpgrade: ${PEER_PROTOCOL}\r\n\r\n`, 10_000, overTls),
+      await rawRequest(peerPorts[0]!, `GET ${webPath} HTTP/1.1\r\nHost: peer\r\n\r\n`, 10_000, overTls),
+      await rawRequest(peerPorts[0]!, Object.entries(auth.sign('fw-test', 'GET', '/peer/v1/channel?device=other')).reduce((r, [k, v]) => r + `${k}: ${v}\r\n`, `GET ${webPath} HTTP/1.1\r\nHost: peer\r\nConnection: Upgrade\r\nUpgrade: ${PEER_PROTOCOL}\r\n`) + '\r\n', 10_000, overTls),
     ]
     for (const r of refusals) {
       t.equal(r.status, 401, 'unsigned, or signed for another path: 401')
       t.same(JSON.parse(r.body), { error: 'peer authentication failed', code: 'PEER_UNAUTHORIZED' }, 'and nothing more')
     }
-    const elsewhere = await peerCall(peerPorts[1]!, webPath, auth.sign('fw-test', 'GET', webPath))
+    const elsewhere = await peerCall(peerPorts[1]!, psk, webPath, auth.sign('fw-test', 'GET', webPath))
     t.equal(elsewhere.status, 502, 'a node that does not hold the device never forwards a forwarded call')
     t.match(elsewhere.head, /FORWARD_LOOP/)
     elsewhere.socket.destroy()
     const missing = peerTargetPath({ device: device.id, kind: 'service', name: 'nothing', port: 9 })
-    const notForwarded = await peerCall(peerPorts[0]!, missing, auth.sign('fw-test', 'GET', missing))
+    const notForwarded = await peerCall(peerPorts[0]!, psk, missing, auth.sign('fw-test', 'GET', missing))
     t.equal(notForwarded.status, 502)
     t.match(notForwarded.head, /SERVICE_NOT_CONNECTED/)
     notForwarded.socket.destroy()
@@ -306,7 +323,7 @@ t.test('three nodes on one PostgreSQL forward to the node holding the tunnel', a
         const all = sign ? { ...headers, ...auth.sign('fw-fuzz', method, path) } : headers
         if (sign) signedRuns++
         const head = Object.entries(all).reduce((r, [k, v]) => r + `${k}: ${v}\r\n`, `${method} ${path} HTTP/1.1\r\nHost: peer\r\nConnection: Upgrade\r\n`)
-        const res = await rawRequest(peerPorts[2]!, Buffer.from(head + '\r\n', 'latin1'), 5000)
+        const res = await rawRequest(peerPorts[2]!, Buffer.from(head + '\r\n', 'latin1'), 5000, overTls)
         // 101 needs the device here (node 3 holds none); 502 (FORWARD_LOOP) is the one documented 5xx.
         return res.status === 0 || (res.status >= 400 && res.status < 500) || res.status === 502
       }),

@@ -5,6 +5,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
+import { loadConfig } from '../../server/config/load-config.js'
 import { repoRoot } from '../lib/repo-root.js'
 
 /**
@@ -47,6 +48,11 @@ t.test('compose: two read-only non-root gateway nodes on one PostgreSQL behind H
     t.equal(gw.environment.EDGETAINER_SECRET_KEY, secrets.EDGETAINER_SECRET_KEY, 'one secret for both nodes')
   }
   t.not(nodes[0].environment.EDGETAINER_NODE_ID, nodes[1].environment.EDGETAINER_NODE_ID, 'a node id each')
+  for (const gw of nodes) {
+    t.match(gw.environment.EDGETAINER_PEER_URL, /^psk:\/\/gw[12]:7400\/$/, 'the nodes forward to each other over TLS-PSK')
+    // The gateway's own start-up check (peer_url against peer_tls and peer_listen), on exactly what compose passes.
+    t.equal(loadConfig({ env: gw.environment }).cluster.peerTls, true, 'and each node\'s environment passes the config check')
+  }
   t.same(doc.services.haproxy.ports.map((p: { published: number; target: number } | string) => (typeof p === 'string' ? p : `${p.published}:${p.target}`)).sort(), ['2222:2222', '443:443', '80:80'])
   t.equal(nodes[0].environment.EDGETAINER_TRUST_PROXY, doc.services.haproxy.networks.edge.ipv4_address, 'the gateways trust HAProxy\'s address only')
   t.equal(nodes[0].environment.EDGETAINER_PROXY_PROTOCOL_FROM, doc.services.haproxy.networks.edge.ipv4_address, 'and read PROXY headers from it only')

@@ -1,12 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
+import path from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { createPostgresDatabase } from '../lib/databases.js'
 import { freePort } from '../lib/ports.js'
 import { ADMIN_PASSWORD, testGatewayEnv } from '../lib/test-gateway.js'
 import { waitFor } from '../lib/wait.js'
+import { requestViaHost, startDeviceApp } from '../lib/device-app.js'
+import { createHttpClient } from '../lib/http-client.js'
+import { newKeyPair } from '../lib/keys.js'
+import { connectSsh2Device } from '../lib/ssh2-device.js'
 import { repoRoot } from '../lib/repo-root.js'
 import { alive } from '../lib/pids.js'
 import { EDGETAINER_BIN } from '../lib/remote-cli.js'
@@ -132,10 +137,27 @@ t.test('--workers 2 with no peer settings: each worker forwards on a loopback po
     const items = (nodes.body?.items ?? []) as { id: string; peer_url: string | null }[]
     return items.length === 2 && items.every((n) => n.peer_url) ? items : undefined
   }, 20_000)
-  for (const n of peers) t.match(n.peer_url, /^http:\/\/127\.0\.0\.1:\d+\/?$/, `${n.id} is reached on loopback`)
+  for (const n of peers) t.match(n.peer_url, /^psk:\/\/127\.0\.0\.1:\d+\/?$/, `${n.id} is reached on loopback, over TLS-PSK (peer_tls is on by default)`)
   // In a cluster worker, listen(0) is served by one handle the primary shares out in turn: a connection meant
   // for the worker holding a device then reached the other one half the time, which refused it as a loop (502).
   t.equal(new Set(peers.map((n) => n.peer_url)).size, 2, `each worker listens on a peer port of its own (${peers.map((n) => n.peer_url).join(', ')})`)
+
+  // A device's tunnel lands on one worker; requests reach both in turn, and the other one forwards over its TLS-PSK peer channel.
+  const api = createHttpClient(`http://127.0.0.1:${httpPort}`)
+  const key = newKeyPair('worker-device')
+  const device = (await api.post('/api/devices', { name: 'Worker device', device_id: 'wk-1', public_key: key.publicKey }, { token: login })).body
+  t.equal((await api.post(`/api/devices/${device.id}/exposed-services`, { name: 'web', container_name: 'web', internal_port: 80, auth_required: false }, { token: login })).status, 201)
+  const app = await startDeviceApp(t, 'web')
+  const hostPublicKey = readFileSync(path.join(env.EDGETAINER_DATA_DIR!, 'ssh_host_ed25519_key.pub'), 'utf8')
+  const dev = await connectSsh2Device(t, { port: Number(env.EDGETAINER_SSH_PORT), hostPublicKey, deviceId: 'wk-1', key })
+  t.teardown(() => dev.end())
+  await dev.forward('web', 80, app.port)
+  // Two in a row: the primary deals connections out in turn, so both workers have answered (the other one's route cache catches up).
+  const served = async () => (await requestViaHost(httpPort, 'web.wk-1.localhost', '/ready')).status === 200
+  await waitFor('both workers serve the device through the shared port', async () => (await served()) && (await served()), 20_000)
+  const answers = []
+  for (let i = 0; i < 6; i++) answers.push(await requestViaHost(httpPort, 'web.wk-1.localhost', `/turn/${i}`))
+  t.same(answers.map((a) => [a.status, a.body]), [0, 1, 2, 3, 4, 5].map((i) => [200, `web says hello at /turn/${i}`]), 'every request answered, whichever worker took it')
   run.child.kill('SIGTERM')
   t.equal(await run.exited, 0)
 })

@@ -131,11 +131,17 @@ export interface RawResponse {
  * Writes `request` (text or bytes, exactly as given) on a fresh TCP connection
  * and reads until the server closes it or `timeoutMs` passes: node's http
  * client refuses the malformed headers hostile tests need to send. For an
- * upgrade, resolves as soon as the response head is in.
+ * upgrade, resolves as soon as the response head is in. `connect` opens the
+ * connection another way (TLS, say).
  */
-export function rawRequest(port: number, request: string | Buffer, timeoutMs = 10_000): Promise<RawResponse> {
+export function rawRequest(
+  port: number,
+  request: string | Buffer,
+  timeoutMs = 10_000,
+  connect: (port: number) => net.Socket = (p) => net.connect(p, '127.0.0.1'),
+): Promise<RawResponse> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
+    const socket = connect(port)
     const chunks: Buffer[] = []
     let done = false
     const finish = () => {

@@ -64,7 +64,7 @@ t.test('peer_listen settings', async (t) => {
   t.same(loadConfig({ env: { EDGETAINER_PEER_LISTEN: '[fd00::5]:7946' } }).cluster.peerListen, { host: 'fd00::5', port: 7946 })
   t.equal(loadConfig({ env: { EDGETAINER_PEER_OWNER_CACHE_SECONDS: '0.25' } }).cluster.ownerCacheMs, 250)
   t.throws(() => loadConfig({ env: { EDGETAINER_PEER_LISTEN: '0.0.0.0:7946' } }), /set peer_url/, 'a wildcard needs peer_url')
-  t.same(loadConfig({ env: { EDGETAINER_PEER_LISTEN: '0.0.0.0:7946', EDGETAINER_PEER_URL: 'http://10.0.0.5:7946' } }).cluster.peerListen, { host: '0.0.0.0', port: 7946 })
+  t.same(loadConfig({ env: { EDGETAINER_PEER_LISTEN: '0.0.0.0:7946', EDGETAINER_PEER_URL: 'psk://10.0.0.5:7946' } }).cluster.peerListen, { host: '0.0.0.0', port: 7946 })
   t.throws(() => loadConfig({ env: { EDGETAINER_PEER_LISTEN: '7946' } }), /EDGETAINER_PEER_LISTEN \(peer_listen\): must be host:port/)
   t.throws(() => loadConfig({ env: { EDGETAINER_PEER_LISTEN: 'a:99999' } }), /port must be 0-65535/)
   t.throws(() => loadConfig({ env: { EDGETAINER_PEER_OWNER_CACHE_SECONDS: '-1' } }), ConfigError)

@@ -27,6 +27,9 @@ t.test('each worker is a node of its own: node id and peer port derived from the
   t.equal(workerPeerUrl('https://10.0.0.5:7400', 3), 'https://10.0.0.5:7403')
   t.equal(workerPeerUrl('https://peer.example', 1), 'https://peer.example:444')
   t.equal(workerPeerUrl(undefined, 1), undefined)
+  t.equal(workerPeerUrl('psk://10.0.0.5:7400/', 2), 'psk://10.0.0.5:7402', 'the TLS-PSK scheme keeps its scheme, and its port moves the same way')
+  t.equal(workerPeerUrl('psk://[fd00::5]:7400', 1), 'psk://[fd00::5]:7401')
+  t.throws(() => workerPeerUrl('psk://10.0.0.5', 1), ConfigError, 'psk:// has no default port to count from')
   t.throws(() => workerPeerUrl('https://h:65535', 1), /past 65535/)
   t.same(workerEnvironment({ baseNodeId: 'gw', basePeerUrl: 'http://10.0.0.5:7400', index: 1, count: 2 }), {
     EDGETAINER_NODE_ID: 'gw-w1',
@@ -37,7 +40,7 @@ t.test('each worker is a node of its own: node id and peer port derived from the
   t.same(workerEnvironment({ baseNodeId: 'gw', basePeerUrl: undefined, basePeerListen: { host: '10.0.0.5', port: 7946 }, index: 2, count: 3 }).EDGETAINER_PEER_LISTEN, '10.0.0.5:7948', 'each worker listens for peers on the base port + its index')
   t.equal(workerPeerListen({ host: '::1', port: 0 }, 3), '[::1]:0', 'port 0 stays 0: each worker picks one and advertises it')
   t.throws(() => workerPeerListen({ host: 'h', port: 65535 }, 1), /past 65535/)
-  const cluster = { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000, drainGraceMs: 30_000, drainSpreadMs: 10_000, peerListen: undefined, ownerCacheMs: 1000 }
+  const cluster = { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000, drainGraceMs: 30_000, drainSpreadMs: 10_000, peerListen: undefined, peerTls: true, ownerCacheMs: 1000 }
   t.same(workerPeers({ cluster }), { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 } }, 'unset: the workers of one host forward over loopback')
   t.same(workerPeers({ cluster: { ...cluster, peerUrl: 'http://10.0.0.5:7400', peerListen: { host: '10.0.0.5', port: 7400 } } }), { basePeerUrl: 'http://10.0.0.5:7400', basePeerListen: { host: '10.0.0.5', port: 7400 } })
   t.same(workerPeers({ cluster: { ...cluster, peerUrl: 'http://10.0.0.5:7400' } }), { basePeerUrl: 'http://10.0.0.5:7400', basePeerListen: undefined }, 'a peer_url alone is advertised as configured')
