@@ -13,13 +13,14 @@ import type { RouteTable } from './route-table.js'
 import { createTunnelAgents } from './tunnel-agent.js'
 import { refuseUpgrade, safeNext, sendProxyError } from './proxy-pages.js'
 import { forwardRequest } from './request-forwarder.js'
+import { createChannelPools } from './channel-pool.js'
 import { normalisedHost, prepareDeviceHeaders, requestOrigin } from './proxy-headers.js'
 import type { ErrorCode } from '../error-codes.js'
-import { ForwardError, type LocateDevice } from '../cluster/device-channels.js'
+import { ForwardError, type DeviceChannels, type LocateDevice } from '../cluster/device-channels.js'
 
 type Decision =
   | { ok: false; code: ErrorCode; message: string }
-  | { ok: true; agent: ReturnType<ReturnType<typeof createTunnelAgents>['get']>; stripPrefix: string | undefined; signedInByCookie: boolean }
+  | { ok: true; session: DeviceChannels; service: string; port: number; stripPrefix: string | undefined; signedInByCookie: boolean }
 
 /** Node's own refusals of a header or a path: the client's bytes, so a 400, not a 5xx. */
 const badHeaderCodes = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_URL'])
@@ -52,6 +53,8 @@ export function createSubdomainProxy(deps: {
   locate?: LocateDevice
 }): HostRoute {
   const { routes, registry, authenticator, urls, logger } = deps
+  // Plain requests use kept-alive channels of their own (request-forwarder.ts); WebSocket upgrades go through http-proxy-3.
+  const pools = createChannelPools()
   const agents = createTunnelAgents()
   // WebSocket upgrades only (plain requests go through forwardRequest).
   // xfwd off: http-proxy would append to the client's X-Forwarded-* claims; prepareDeviceHeaders replaces them.
@@ -107,7 +110,9 @@ export function createSubdomainProxy(deps: {
     }
     return {
       ok: true,
-      agent: agents.get(session, service.container_name, service.internal_port),
+      session,
+      service: service.container_name,
+      port: service.internal_port,
       stripPrefix: resolution.stripPrefix,
       signedInByCookie,
     }
@@ -169,7 +174,8 @@ export function createSubdomainProxy(deps: {
     }
     prepare(req, decision)
     try {
-      forwardRequest(req, res, { agent: decision.agent, timeoutMs: PROXY_TIMEOUT_MS, onError: (err) => answerForwardError(err, req, res) })
+      const pool = pools.get(decision.session, decision.service, decision.port)
+      forwardRequest(req, res, { pool, timeoutMs: PROXY_TIMEOUT_MS, onError: (err) => answerForwardError(err, req, res) })
     } catch (err) {
       // http.request refuses some header bytes Node's parser let in: the client's doing, so a 400.
       const code = (err as NodeJS.ErrnoException).code ?? ''
@@ -188,7 +194,8 @@ export function createSubdomainProxy(deps: {
     if (decision.signedInByCookie && !originAllowed(req, host)) return refuseUpgrade(socket, 'ORIGIN_REFUSED')
     prepare(req, decision)
     try {
-      proxy.ws(req, socket, head, { target: decision.agent.target, agent: decision.agent })
+      const agent = agents.get(decision.session, decision.service, decision.port)
+      proxy.ws(req, socket, head, { target: agent.target, agent })
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? ''
       logger.debug({ err: (err as Error).message, code }, 'proxy refused an upgrade')

@@ -1,0 +1,115 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { createResponseParser, type ResponseHead } from '../../server/proxy/node-http-parser.js'
+
+/**
+ * The proxy reads device answers with Node's internal llhttp binding
+ * (server/proxy/node-http-parser.ts). These fail if a Node upgrade moves or
+ * changes what that module relies on.
+ */
+
+function read(chunks: Buffer[], options: { head?: boolean } = {}) {
+  const parser = createResponseParser()
+  const heads: ResponseHead[] = []
+  const bodies: string[] = []
+  let completed = 0
+  let body = ''
+  parser.listen({
+    head(h) {
+      heads.push(h)
+      return Boolean(options.head) || h.statusCode < 200
+    },
+    body(chunk) {
+      body += chunk.toString('latin1')
+    },
+    complete() {
+      completed++
+      bodies.push(body)
+      body = ''
+    },
+  })
+  let error: Error | undefined
+  for (const chunk of chunks) error ??= parser.execute(chunk)
+  parser.close()
+  return { heads, bodies, completed, error }
+}
+
+const text = (s: string) => Buffer.from(s, 'latin1')
+
+t.test('answers in order on one connection: lengths, chunks, 204, and raw header case', async (t) => {
+  const r = read([text('HTTP/1.1 200 OK\r\nX-Case: A\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 201 Made\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n')])
+  t.equal(r.error, undefined)
+  t.same(
+    r.heads.map((h) => [h.statusCode, h.statusMessage, h.keepAlive]),
+    [
+      [200, 'OK', true],
+      [201, 'Made', true],
+      [204, 'No Content', true],
+    ],
+  )
+  t.same(r.heads[0]!.rawHeaders, ['X-Case', 'A', 'Content-Length', '2'], 'names keep their case')
+  t.same(r.bodies, ['ok', 'abc', ''], 'chunked bodies arrive de-chunked')
+  t.equal(r.completed, 3)
+})
+
+t.test('an answer split at every byte reads the same', async (t) => {
+  const whole = 'HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nContent-Length: 5\r\n\r\nhello'
+  const r = read([...whole].map((c) => text(c)))
+  t.equal(r.error, undefined)
+  t.same(r.heads[0]!.rawHeaders, ['A', '1', 'B', '2', 'Content-Length', '5'], 'headers given in parts are joined')
+  t.same(r.bodies, ['hello'])
+})
+
+t.test('HEAD answers and 1xx have no body; Connection: close is not kept alive', async (t) => {
+  const head = read([text('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n')], { head: true })
+  t.equal(head.completed, 1, 'a HEAD answer ends with its head')
+  const informational = read([text('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx')])
+  t.same(
+    informational.heads.map((h) => [h.statusCode, h.keepAlive]),
+    [
+      [100, true],
+      [200, false],
+    ],
+  )
+  t.same(informational.bodies, ['', 'x'])
+})
+
+t.test('an answer delimited by the end of the connection completes on finish', async (t) => {
+  const parser = createResponseParser()
+  let body = ''
+  let completed = false
+  parser.listen({ head: () => false, body: (c) => (body += c.toString()), complete: () => (completed = true) })
+  t.equal(parser.execute(text('HTTP/1.1 200 OK\r\n\r\nuntil the end')), undefined)
+  t.notOk(completed)
+  t.equal(parser.finish(), undefined)
+  t.ok(completed)
+  t.equal(body, 'until the end')
+  parser.close()
+})
+
+t.test('a cut answer is an error on finish, not a throw', async (t) => {
+  const parser = createResponseParser()
+  parser.listen({ head: () => false, body: () => {}, complete: () => {} })
+  t.equal(parser.execute(text('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab')), undefined)
+  t.type(parser.finish(), Error)
+  parser.close()
+})
+
+t.test('malformed answers are errors: bad status, control bytes in headers, both length and chunked', async (t) => {
+  for (const bad of ['HTTP/1.1 2x0 OK\r\n\r\n', 'SSH-2.0-OpenSSH_9\r\n', 'HTTP/1.1 200 OK\r\nX: a\x01b\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n']) {
+    t.type(read([text(bad)]).error, Error, JSON.stringify(bad))
+  }
+})
+
+t.test('fuzzed bytes never throw', async (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 6 }), fc.boolean(), (chunks, prefixed) => {
+      const all = chunks.map((c) => Buffer.from(c))
+      if (prefixed) all.unshift(text('HTTP/1.1 200 OK\r\n'))
+      read(all)
+      return true
+    }),
+    { numRuns: 2000 },
+  )
+  t.pass('2,000 inputs read without a throw')
+})
