@@ -6,6 +6,7 @@
 //
 //   node scripts/bundle.mjs cli     bin/edgetainer's commands → dist/cli/bundle/
 //   node scripts/bundle.mjs tests   every test file (and what the tests start) → dist/test/, with source maps
+//   node scripts/bundle.mjs bench   the server modules bench/tunnel's gateway runs → dist/bench/
 //
 // (The agent executable has its own bundler, scripts/bundle-agent.mjs: one CommonJS file with no
 // dependency left outside, as a single-executable application needs.)
@@ -72,7 +73,13 @@ if (target === 'cli') {
     // Failures name test/… and server/… lines (node --enable-source-maps), not bundle lines.
     sourcemap: true,
   })
+} else if (target === 'bench') {
+  // The server modules bench/tunnel's gateway child starts, bundled as `edgetainer server` runs them: the bench
+  // measures what ships, not tsx's on-the-fly build (whose keepNames wraps every closure made per request).
+  const outdir = path.join(root, 'dist/bench')
+  rmSync(outdir, { recursive: true, force: true })
+  await build({ ...common, entryPoints: ['bench/tunnel/gateway-modules.ts'], outbase: 'bench/tunnel', outdir })
 } else {
-  process.stderr.write('usage: node scripts/bundle.mjs cli|tests\n')
+  process.stderr.write('usage: node scripts/bundle.mjs cli|tests|bench\n')
   process.exit(2)
 }

@@ -15,9 +15,12 @@ import type * as DeviceKeysModule from '../../server/devices/device-keys.js'
 import { sendEvent, serveRpc } from '../lib/child-rpc.js'
 import { startCpuProfile, stopCpuProfile } from '../lib/cpu-profile.js'
 
-// BENCH_SERVER_DIR benchmarks a modified copy of server/ (with migrations/ beside it) against the same reference.
+// The server as `edgetainer server` runs it: bundled by esbuild (BENCH_GATEWAY_BUNDLE, built by the parent with
+// `node scripts/bundle.mjs bench`). BENCH_SERVER_DIR instead benchmarks a modified copy of server/ (with
+// migrations/ beside it) from source, through tsx, against the same reference.
 const serverDir = process.env.BENCH_SERVER_DIR ? path.resolve(process.env.BENCH_SERVER_DIR) : fileURLToPath(new URL('../../server/', import.meta.url))
-const load = <T>(file: string) => import(pathToFileURL(path.join(serverDir, file)).href) as Promise<T>
+const bundle = process.env.BENCH_SERVER_DIR ? undefined : process.env.BENCH_GATEWAY_BUNDLE
+const load = <T>(file: string) => import(pathToFileURL(bundle ?? path.join(serverDir, file)).href) as Promise<T>
 const { loadConfig } = await load<typeof LoadConfigModule>('config/load-config.ts')
 const { createLogger } = await load<typeof LoggerModule>('logger.ts')
 const { startServer } = await load<typeof MainModule>('main.ts')

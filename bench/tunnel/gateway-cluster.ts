@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -42,7 +43,9 @@ export async function startGatewayCluster(options: { workers: number; adminUrl: 
   url.pathname = `/${name}`
   const dataDir = tempDir('edgetainer-bench-cluster-')
   const [httpPort, sshPort] = [await freePort(), await freePort()]
-  const child = spawnTracked(process.execPath, [...process.execArgv, path.join(root, 'cli/edgetainer.ts'), 'server', '--workers', String(options.workers)], {
+  // The CLI as it ships (bin/edgetainer runs dist/cli/bundle), rebuilt from the current source first.
+  execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs'), 'cli'], { stdio: 'inherit' })
+  const child = spawnTracked(process.execPath, [path.join(root, 'bin/edgetainer'), 'server', '--workers', String(options.workers)], {
     cwd: root,
     // Only what the bench chooses: a developer's own EDGETAINER_* must not leak into the measurement.
     env: {

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { RpcChild } from '../lib/child-rpc.js'
 import { dedupeWarnings, forkTs, onCleanup, stop } from '../lib/processes.js'
@@ -21,12 +23,25 @@ export interface GatewayChild {
   close(): Promise<void>
 }
 
+let bundled: string | undefined
+
+/** dist/bench/gateway-modules.js, built once per bench run from the current source (the gateway as it ships). */
+function gatewayBundle(): string {
+  if (!bundled) {
+    const root = fileURLToPath(new URL('../../', import.meta.url))
+    execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs'), 'bench'], { stdio: 'inherit' })
+    bundled = path.join(root, 'dist/bench/gateway-modules.js')
+  }
+  return bundled
+}
+
 /** Starts gateway-child.ts (with --expose-gc) and waits until it listens. */
 export async function startGatewayChild(env: Record<string, string>): Promise<GatewayChild> {
   const dataDir = tempDir('edgetainer-bench-')
   const child = forkTs(fileURLToPath(new URL('./gateway-child.ts', import.meta.url)), {
     env: {
       BENCH_DATA_DIR: dataDir,
+      ...(process.env.BENCH_SERVER_DIR ? {} : { BENCH_GATEWAY_BUNDLE: gatewayBundle() }),
       BENCH_GATEWAY_ENV: JSON.stringify({
         EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
         // BENCH_GATEWAY_LOG_LEVEL=debug shows the gateway's own logs (silent by default).

@@ -108,6 +108,10 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   )
 }
 
+function uncork(res: ServerResponse) {
+  res.uncork()
+}
+
 function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChannel, options: ForwardOptions & { head: string; chunked: boolean }) {
   const { stream, parser } = channel
   const isHead = req.method === 'HEAD'
@@ -187,7 +191,10 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
 
   const onData = (chunk: Buffer) => {
     activity()
+    // An answer's head, body and end read from one chunk leave for the client in one write.
+    res.cork()
     const err = parser.execute(chunk)
+    process.nextTick(uncork, res)
     if (err) fail(new Error(`the device service's answer is not HTTP: ${(err as { code?: string }).code ?? err.message}`))
   }
   const onEnd = () => {
