@@ -39,7 +39,8 @@ export class ChannelPool {
   async acquire(): Promise<PooledChannel> {
     for (let channel = this.#idle.pop(); channel; channel = this.#idle.pop()) {
       this.#idleCleanup.get(channel)?.()
-      if (!channel.stream.destroyed && channel.stream.readable && channel.stream.writable && channel.stream.readableLength === 0) return channel
+      const { stream, parser } = channel
+      if (!stream.destroyed && stream.readable && stream.writable && stream.readableLength === 0 && !parser.stray) return channel
       discard(channel)
     }
     const stream = await this.#session.openServiceChannel(this.#service, this.#port, { address: '127.0.0.1', port: 0 })

@@ -65,6 +65,8 @@ export function createResponseParser() {
   const parser = new HTTPParser()
   parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
   let events: ResponseEvents | undefined
+  /** An answer arrived that no request asked for: the connection's answers no longer line up with its requests. */
+  let stray = false
   // A head too long for one callback arrives in parts through kOnHeaders first.
   let pending: string[] = []
 
@@ -84,14 +86,22 @@ export function createResponseParser() {
   ): number => {
     const rawHeaders = headers ?? pending
     pending = []
+    if (!events) stray = true
     const noBody = events?.head({ statusCode, statusMessage: statusMessage ?? '', rawHeaders, keepAlive }) ?? true
     // 1: skip the body (llhttp's contract for HEAD answers and 1xx).
     return noBody ? 1 : 0
   }
-  parser[HTTPParser.kOnBody] = (chunk: Buffer) => events?.body(chunk)
+  parser[HTTPParser.kOnBody] = (chunk: Buffer) => {
+    if (events) events.body(chunk)
+    else stray = true
+  }
   parser[HTTPParser.kOnMessageComplete] = () => events?.complete()
 
   return {
+    /** True once bytes arrived while nobody listened (after an answer, in the same chunk): never reuse the connection. */
+    get stray() {
+      return stray
+    },
     listen(next: ResponseEvents | undefined) {
       events = next
     },

@@ -22,6 +22,8 @@ import type { ResponseHead } from './node-http-parser.js'
 /** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the request. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'])
 
+const CRLF = Buffer.from('\r\n', 'latin1')
+
 /** Node's http client refuses these path bytes (ERR_UNESCAPED_CHARACTERS); so do we, before any byte is sent. */
 const INVALID_PATH = /[^\u0021-\u00ff]/
 
@@ -119,6 +121,8 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
   let answered = false
   let done = false
   let keepAlive = false
+  /** The client's socket is full: the channel is paused until it drains. */
+  let waitingForClient = false
 
   const finish = (reuse: boolean) => {
     if (done) return
@@ -175,7 +179,8 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
     },
     body(chunk: Buffer) {
       activity()
-      if (!res.write(chunk)) {
+      if (!res.write(chunk) && !waitingForClient) {
+        waitingForClient = true
         stream.pause()
         res.once('drain', onResDrain)
       }
@@ -206,14 +211,18 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
   const onClose = () => fail(new Error('the device service closed the channel without answering'))
   const onStreamError = (err: Error) => fail(err)
   const onDrain = () => req.resume()
-  const onResDrain = () => stream.resume()
+  const onResDrain = () => {
+    waitingForClient = false
+    stream.resume()
+  }
   const onClientClose = () => {
     // The client went before the whole answer was written: the channel must go too.
     if (!res.writableFinished) finish(false)
   }
   const onBody = (chunk: Buffer) => {
     activity()
-    const ok = options.chunked ? stream.write(`${chunk.length.toString(16)}\r\n`) && stream.write(chunk) && stream.write('\r\n') : stream.write(chunk)
+    // One write per piece, so that a full buffer can never leave a chunk's size line without its data.
+    const ok = stream.write(options.chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'), chunk, CRLF]) : chunk)
     if (!ok) req.pause()
   }
   const onBodyEnd = () => {

@@ -117,6 +117,60 @@ t.test('request bodies reach the device whole, never as requests of their own', 
   t.ok((await gw.http.get('/healthz')).status === 200, 'the gateway serves on')
 })
 
+t.test('a large chunked upload arrives whole; an answer nobody asked for never reaches the next request', async (t) => {
+  const gw = await startTestGateway(t, 'postgres')
+  const key = newKeyPair()
+  const device = (await gw.http.post('/api/devices', { name: 'Stray', device_id: 'stray-1', public_key: key.publicKey }, { token: gw.adminToken })).body
+  const app = await startRecordingApp(t)
+  // Answers each request twice on the same kept-alive connection: the second answer is one nobody asked for.
+  const strayServer = net.createServer((socket) => {
+    socket.on('error', () => socket.destroy())
+    let seen = ''
+    socket.on('data', (d: Buffer) => {
+      seen += d.toString('latin1')
+      while (seen.includes('\r\n\r\n')) {
+        seen = seen.slice(seen.indexOf('\r\n\r\n') + 4)
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirstHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray')
+      }
+    })
+  })
+  await new Promise<void>((resolve) => strayServer.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => strayServer.close(() => resolve())))
+  for (const [name, container] of [
+    ['up', 'app'],
+    ['stray', 'stray'],
+  ]) {
+    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name, container_name: container, internal_port: 80, auth_required: false }, { token: gw.adminToken })
+  }
+  const dev = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId: 'stray-1', key })
+  await dev.forward('app', 80, app.port)
+  await dev.forward('stray', 80, (strayServer.address() as net.AddressInfo).port)
+  await waitFor('services connected', async () => {
+    const list = (await gw.http.get(`/api/devices/${device.id}/exposed-services`, { token: gw.adminToken })).body
+    return (list.items ?? list).every((s: { connected: boolean }) => s.connected)
+  })
+
+  await t.test('4 MiB in small chunks, through a paused and resumed channel', async (t) => {
+    const body = Buffer.alloc(4 * 1024 * 1024, 'abcdefghijklmnopqrstuvwxyz')
+    const pieces: Buffer[] = []
+    for (let at = 0; at < body.length; at += 3000) {
+      const piece = body.subarray(at, at + 3000)
+      pieces.push(Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n'))
+    }
+    const head = Buffer.from(`POST /upload HTTP/1.1\r\nHost: up.stray-1.localhost\r\nTransfer-Encoding: chunked\r\n\r\n`)
+    const res = await rawRequest(gw.server.httpPort, Buffer.concat([head, ...pieces, Buffer.from('0\r\n\r\n')]), 30_000)
+    t.equal(res.status, 200)
+    t.equal(res.body, `POST ${body.length}`, 'every byte, in order of size')
+    t.ok(app.received.at(-1)!.body === body.toString('latin1'), 'and byte for byte')
+  })
+
+  await t.test('each request gets its own answer', async (t) => {
+    const bodies: string[] = []
+    for (let i = 0; i < 6; i++) bodies.push((await rawRequest(gw.server.httpPort, 'GET / HTTP/1.1\r\nHost: stray.stray-1.localhost\r\n\r\n', 5000)).body)
+    t.same(bodies, Array(6).fill('first'), 'never the stray answer left on a kept-alive channel')
+  })
+})
+
 t.test('a channel whose device app closed it while idle is not used again', async (t) => {
   const gw = await startTestGateway(t, 'postgres')
   const key = newKeyPair()
