@@ -9,6 +9,8 @@ type DeviceSession = Pick<DeviceChannels, 'openServiceChannel'>
 export interface PooledChannel {
   readonly stream: Duplex
   readonly parser: ResponseParser
+  /** False for a channel opened for this request, true for one taken from the pool. */
+  reused: boolean
 }
 
 /** Idle channels kept per service: enough for a browser's parallel requests, not a device's worth of open channels. */
@@ -35,16 +37,19 @@ export class ChannelPool {
     this.#port = port
   }
 
-  /** An idle channel, or a new one (rejects with the tunnel's reason, e.g. a ForwardError). */
-  async acquire(): Promise<PooledChannel> {
-    for (let channel = this.#idle.pop(); channel; channel = this.#idle.pop()) {
+  /** An idle channel (unless `fresh`), or a new one (rejects with the tunnel's reason, e.g. a ForwardError). */
+  async acquire(options: { fresh?: boolean } = {}): Promise<PooledChannel> {
+    for (let channel = options.fresh ? undefined : this.#idle.pop(); channel; channel = this.#idle.pop()) {
       this.#idleCleanup.get(channel)?.()
       const { stream, parser } = channel
-      if (!stream.destroyed && stream.readable && stream.writable && stream.readableLength === 0 && !parser.stray) return channel
+      if (!stream.destroyed && stream.readable && stream.writable && stream.readableLength === 0 && !parser.stray) {
+        channel.reused = true
+        return channel
+      }
       discard(channel)
     }
     const stream = await this.#session.openServiceChannel(this.#service, this.#port, { address: '127.0.0.1', port: 0 })
-    const channel: PooledChannel = { stream, parser: createResponseParser() }
+    const channel: PooledChannel = { stream, parser: createResponseParser(), reused: false }
     stream.once('close', () => channel.parser.close())
     return channel
   }

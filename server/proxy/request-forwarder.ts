@@ -93,30 +93,46 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   // Throws for what cannot be sent; nothing has been opened yet.
   const head = requestHead(req.method ?? 'GET', req.url ?? '/', headers)
   const chunked = headers['transfer-encoding'] !== undefined
-  // Whether the client went away while a channel was being found.
-  let clientGone = false
-  const onClientClose = () => (clientGone = true)
-  res.once('close', onClientClose)
-  options.pool.acquire().then(
-    (channel) => {
-      res.off('close', onClientClose)
-      if (clientGone || res.destroyed) return channel.stream.destroy()
-      exchange(req, res, channel, { head, chunked, ...options })
-    },
-    (err: Error) => {
-      res.off('close', onClientClose)
-      if (!clientGone) options.onError(err)
-    },
-  )
+  // A request without a body that changes nothing may be sent again: what nginx and browsers do when a kept-alive
+  // connection turns out to be closed (the device app's keep-alive timeout fired as the request left).
+  const resendable = (req.method === 'GET' || req.method === 'HEAD') && !chunked && (headers['content-length'] ?? '0') === '0'
+  const attempt = (fresh: boolean) => {
+    // Whether the client went away while a channel was being found.
+    let clientGone = false
+    const onClientClose = () => (clientGone = true)
+    res.once('close', onClientClose)
+    options.pool.acquire({ fresh }).then(
+      (channel) => {
+        res.off('close', onClientClose)
+        if (clientGone || res.destroyed) return channel.stream.destroy()
+        const retry = resendable && channel.reused ? () => attempt(true) : undefined
+        exchange(req, res, channel, { head, chunked, retry, ...options })
+      },
+      (err: Error) => {
+        res.off('close', onClientClose)
+        if (!clientGone) options.onError(err)
+      },
+    )
+  }
+  attempt(false)
 }
 
 function uncork(res: ServerResponse) {
   res.uncork()
 }
 
-function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChannel, options: ForwardOptions & { head: string; chunked: boolean }) {
+interface ExchangeOptions extends ForwardOptions {
+  head: string
+  chunked: boolean
+  /** Sends the request again on a new channel: set when this channel came from the pool and the request may be resent. */
+  retry: (() => void) | undefined
+}
+
+function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChannel, options: ExchangeOptions) {
   const { stream, parser } = channel
   const isHead = req.method === 'HEAD'
+  /** Nothing came back on this channel yet: its failure says nothing about the device service, only about the channel. */
+  let silent = true
   let requestSent = false
   let answered = false
   let done = false
@@ -194,7 +210,18 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
     },
   })
 
+  /** The channel ended or failed: on a pooled channel that never answered, once more on a new one. */
+  const channelLost = (err: Error) => {
+    if (done) return
+    if (silent && options.retry && !res.headersSent) {
+      finish(false)
+      return options.retry()
+    }
+    fail(err)
+  }
+
   const onData = (chunk: Buffer) => {
+    silent = false
     activity()
     // An answer's head, body and end read from one chunk leave for the client in one write.
     res.cork()
@@ -206,10 +233,10 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
     // An answer without a length ends with the connection.
     const err = parser.finish()
     if (err) fail(new Error('the device service closed the channel mid-answer'))
-    else if (!done) fail(new Error('the device service closed the channel without answering'))
+    else if (!done) channelLost(new Error('the device service closed the channel without answering'))
   }
-  const onClose = () => fail(new Error('the device service closed the channel without answering'))
-  const onStreamError = (err: Error) => fail(err)
+  const onClose = () => channelLost(new Error('the device service closed the channel without answering'))
+  const onStreamError = (err: Error) => channelLost(err)
   const onDrain = () => req.resume()
   const onResDrain = () => {
     waitingForClient = false

@@ -171,6 +171,48 @@ t.test('a large chunked upload arrives whole; an answer nobody asked for never r
   })
 })
 
+t.test('a kept-alive channel that turns out closed: a GET is sent again on a new one, a POST is not', async (t) => {
+  const gw = await startTestGateway(t, 'postgres')
+  const key = newKeyPair()
+  const device = (await gw.http.post('/api/devices', { name: 'Racy', device_id: 'racy-1', public_key: key.publicKey }, { token: gw.adminToken })).body
+  // Answers the first request on each connection, then drops the connection at the next one without a word:
+  // what a device app does when its keep-alive timeout fires just as a request leaves the gateway.
+  let connections = 0
+  const racy = net.createServer((socket) => {
+    connections++
+    socket.on('error', () => socket.destroy())
+    let requests = 0
+    let seen = ''
+    socket.on('data', (d: Buffer) => {
+      seen += d.toString('latin1')
+      while (seen.includes('\r\n\r\n')) {
+        seen = seen.slice(seen.indexOf('\r\n\r\n') + 4)
+        if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+        else socket.destroy()
+      }
+    })
+  })
+  await new Promise<void>((resolve) => racy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => racy.close(() => resolve())))
+  const service = (
+    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'open', container_name: 'app', internal_port: 80, auth_required: false }, { token: gw.adminToken })
+  ).body
+  const dev = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId: 'racy-1', key })
+  await dev.forward('app', 80, (racy.address() as net.AddressInfo).port)
+  await waitFor('service connected', async () => (await gw.http.get(`/api/devices/${device.id}/exposed-services/${service.id}`, { token: gw.adminToken })).body.connected)
+  const send = (request: string) => rawRequest(gw.server.httpPort, request, 5000)
+
+  const statuses: number[] = []
+  for (let i = 0; i < 4; i++) statuses.push((await send('GET / HTTP/1.1\r\nHost: open.racy-1.localhost\r\n\r\n')).status)
+  t.same(statuses, [200, 200, 200, 200], 'every GET answered, though each reused channel was dropped')
+  t.equal(connections, 4, 'each resent GET went out on a new channel')
+
+  t.equal((await send('GET / HTTP/1.1\r\nHost: open.racy-1.localhost\r\n\r\n')).status, 200, 'a channel is in the pool again')
+  const post = await send('POST / HTTP/1.1\r\nHost: open.racy-1.localhost\r\nContent-Length: 4\r\n\r\ndata')
+  t.equal(post.status, 502, 'a POST is never sent twice: the device may have acted on it')
+  t.equal(JSON.parse(post.body).code, 'SERVICE_UNREACHABLE')
+})
+
 t.test('a channel whose device app closed it while idle is not used again', async (t) => {
   const gw = await startTestGateway(t, 'postgres')
   const key = newKeyPair()
