@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream'
 import type { DeviceChannels } from '../cluster/device-channels.js'
 import { createResponseParser, type ResponseParser } from './node-http-parser.js'
+import { perService } from './per-service.js'
 
 /** A local tunnel session, or a device another gateway node holds (reached over the peer channel). */
 type DeviceSession = Pick<DeviceChannels, 'openServiceChannel'>
@@ -96,15 +97,5 @@ function discard(channel: PooledChannel) {
 
 /** One pool per (session, service, port); a closed session's pools go with it. */
 export function createChannelPools() {
-  const pools = new WeakMap<DeviceSession, Map<string, ChannelPool>>()
-  return {
-    get(session: DeviceSession, service: string, port: number): ChannelPool {
-      let bySession = pools.get(session)
-      if (!bySession) pools.set(session, (bySession = new Map()))
-      const key = `${service}:${port}`
-      let pool = bySession.get(key)
-      if (!pool) bySession.set(key, (pool = new ChannelPool(session, service, port)))
-      return pool
-    },
-  }
+  return perService((session: DeviceSession, service: string, port: number) => new ChannelPool(session, service, port))
 }

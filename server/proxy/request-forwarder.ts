@@ -117,6 +117,8 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   attempt(false)
 }
 
+type Listener = Parameters<NodeJS.EventEmitter['on']>[1]
+
 function uncork(res: ServerResponse) {
   res.uncork()
 }
@@ -145,16 +147,7 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
     done = true
     clearTimeout(timer)
     parser.listen(undefined)
-    stream.off('data', onData)
-    stream.off('end', onEnd)
-    stream.off('close', onClose)
-    stream.off('error', onStreamError)
-    stream.off('drain', onDrain)
-    req.off('data', onBody)
-    req.off('end', onBodyEnd)
-    req.off('error', onRequestError)
-    res.off('close', onClientClose)
-    res.off('drain', onResDrain)
+    for (const [emitter, event, listener] of listeners) emitter.off(event, listener)
     stream.pause()
     if (reuse) options.pool.release(channel)
     else stream.destroy()
@@ -198,7 +191,6 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
       if (!res.write(chunk) && !waitingForClient) {
         waitingForClient = true
         stream.pause()
-        res.once('drain', onResDrain)
       }
     },
     complete() {
@@ -239,6 +231,7 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
   const onStreamError = (err: Error) => channelLost(err)
   const onDrain = () => req.resume()
   const onResDrain = () => {
+    if (!waitingForClient) return
     waitingForClient = false
     stream.resume()
   }
@@ -258,21 +251,22 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
   }
   const onRequestError = () => finish(false)
 
-  stream.on('data', onData)
-  stream.on('end', onEnd)
-  stream.on('close', onClose)
-  stream.on('error', onStreamError)
-  stream.on('drain', onDrain)
-  res.on('close', onClientClose)
-  req.on('error', onRequestError)
-
+  // No body (a GET): nothing more to send once the head is out.
+  const bodiless = req.complete && req.readableLength === 0 && !options.chunked && req.headers['content-length'] === undefined
+  // Every listener this exchange adds, so that `finish` takes each one off again (a pooled channel outlives it).
+  const listeners: [NodeJS.EventEmitter, string, Listener][] = [
+    [stream, 'data', onData],
+    [stream, 'end', onEnd],
+    [stream, 'close', onClose],
+    [stream, 'error', onStreamError],
+    [stream, 'drain', onDrain],
+    [res, 'close', onClientClose],
+    [res, 'drain', onResDrain],
+    [req, 'error', onRequestError],
+  ]
+  if (!bodiless) listeners.push([req, 'data', onBody], [req, 'end', onBodyEnd])
   stream.write(options.head, 'latin1')
-  if (req.complete && req.readableLength === 0 && !options.chunked && req.headers['content-length'] === undefined) {
-    // No body (a GET): nothing more to send.
-    requestSent = true
-  } else {
-    req.on('data', onBody)
-    req.on('end', onBodyEnd)
-  }
+  if (bodiless) requestSent = true
+  for (const [emitter, event, listener] of listeners) emitter.on(event, listener)
   stream.resume()
 }

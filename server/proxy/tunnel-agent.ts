@@ -1,6 +1,7 @@
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { DeviceChannels } from '../cluster/device-channels.js'
+import { perService } from './per-service.js'
 
 /** A local tunnel session, or a device another gateway node holds (reached over the peer channel). */
 type DeviceSession = Pick<DeviceChannels, 'openServiceChannel'>
@@ -49,17 +50,7 @@ export class TunnelAgent extends http.Agent {
   }
 }
 
-/** One agent per (session, service); a closed session's agents go with it. */
+/** One agent per (session, service, port); a closed session's agents go with it. */
 export function createTunnelAgents() {
-  const agents = new WeakMap<DeviceSession, Map<string, TunnelAgent>>()
-  return {
-    get(session: DeviceSession, service: string, port: number): TunnelAgent {
-      let bySession = agents.get(session)
-      if (!bySession) agents.set(session, (bySession = new Map()))
-      const key = `${service}:${port}`
-      let agent = bySession.get(key)
-      if (!agent) bySession.set(key, (agent = new TunnelAgent(session, service, port)))
-      return agent
-    },
-  }
+  return perService((session: DeviceSession, service: string, port: number) => new TunnelAgent(session, service, port))
 }

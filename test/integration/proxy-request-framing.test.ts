@@ -48,21 +48,33 @@ async function startRecordingApp(t: { teardown(fn: () => Promise<void>): void },
   return { port: (server.address() as net.AddressInfo).port, received }
 }
 
+/**
+ * A gateway with one registered device (ssh2, like the agent) that forwards each named service
+ * (`<name>.<deviceId>.localhost`, no sign-in) to a local port; resolves once all are connected.
+ */
+async function deviceWithServices(t: Parameters<typeof startTestGateway>[0], deviceId: string, services: Record<string, number>) {
+  const gw = await startTestGateway(t, 'postgres')
+  const key = newKeyPair()
+  const device = (await gw.http.post('/api/devices', { name: deviceId, device_id: deviceId, public_key: key.publicKey }, { token: gw.adminToken })).body
+  for (const name of Object.keys(services)) {
+    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name, container_name: name, internal_port: 80, auth_required: false }, { token: gw.adminToken })
+  }
+  const dev = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId, key })
+  for (const [name, port] of Object.entries(services)) await dev.forward(name, 80, port)
+  await waitFor('services connected', async () => {
+    const list = (await gw.http.get(`/api/devices/${device.id}/exposed-services`, { token: gw.adminToken })).body
+    return (list.items ?? list).every((s: { connected: boolean }) => s.connected)
+  })
+  return gw
+}
+
 const chunked = (body: string) => (body.length ? `${body.length.toString(16)}\r\n${body}\r\n` : '') + '0\r\n\r\n'
 const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: app\r\n\r\n'
 
 t.test('request bodies reach the device whole, never as requests of their own', async (t) => {
-  const gw = await startTestGateway(t, 'postgres')
-  const port = gw.server.httpPort
-  const key = newKeyPair()
-  const device = (await gw.http.post('/api/devices', { name: 'Framing', device_id: 'framing-1', public_key: key.publicKey }, { token: gw.adminToken })).body
   const app = await startRecordingApp(t)
-  const service = (
-    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'open', container_name: 'app', internal_port: 80, auth_required: false }, { token: gw.adminToken })
-  ).body
-  const dev = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId: 'framing-1', key })
-  await dev.forward('app', 80, app.port)
-  await waitFor('service connected', async () => (await gw.http.get(`/api/devices/${device.id}/exposed-services/${service.id}`, { token: gw.adminToken })).body.connected)
+  const gw = await deviceWithServices(t, 'framing-1', { open: app.port })
+  const port = gw.server.httpPort
   const host = 'open.framing-1.localhost'
 
   /** One request on its own connection, then one plain GET, so that a smuggled leftover on the channel would show. */
@@ -118,9 +130,6 @@ t.test('request bodies reach the device whole, never as requests of their own', 
 })
 
 t.test('a large chunked upload arrives whole; an answer nobody asked for never reaches the next request', async (t) => {
-  const gw = await startTestGateway(t, 'postgres')
-  const key = newKeyPair()
-  const device = (await gw.http.post('/api/devices', { name: 'Stray', device_id: 'stray-1', public_key: key.publicKey }, { token: gw.adminToken })).body
   const app = await startRecordingApp(t)
   // Answers each request twice on the same kept-alive connection: the second answer is one nobody asked for.
   const strayServer = net.createServer((socket) => {
@@ -136,19 +145,7 @@ t.test('a large chunked upload arrives whole; an answer nobody asked for never r
   })
   await new Promise<void>((resolve) => strayServer.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => strayServer.close(() => resolve())))
-  for (const [name, container] of [
-    ['up', 'app'],
-    ['stray', 'stray'],
-  ]) {
-    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name, container_name: container, internal_port: 80, auth_required: false }, { token: gw.adminToken })
-  }
-  const dev = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId: 'stray-1', key })
-  await dev.forward('app', 80, app.port)
-  await dev.forward('stray', 80, (strayServer.address() as net.AddressInfo).port)
-  await waitFor('services connected', async () => {
-    const list = (await gw.http.get(`/api/devices/${device.id}/exposed-services`, { token: gw.adminToken })).body
-    return (list.items ?? list).every((s: { connected: boolean }) => s.connected)
-  })
+  const gw = await deviceWithServices(t, 'stray-1', { up: app.port, stray: (strayServer.address() as net.AddressInfo).port })
 
   await t.test('4 MiB in small chunks, through a paused and resumed channel', async (t) => {
     const body = Buffer.alloc(4 * 1024 * 1024, 'abcdefghijklmnopqrstuvwxyz')
@@ -172,9 +169,6 @@ t.test('a large chunked upload arrives whole; an answer nobody asked for never r
 })
 
 t.test('a kept-alive channel that turns out closed: a GET is sent again on a new one, a POST is not', async (t) => {
-  const gw = await startTestGateway(t, 'postgres')
-  const key = newKeyPair()
-  const device = (await gw.http.post('/api/devices', { name: 'Racy', device_id: 'racy-1', public_key: key.publicKey }, { token: gw.adminToken })).body
   // Answers the first request on each connection, then drops the connection at the next one without a word:
   // what a device app does when its keep-alive timeout fires just as a request leaves the gateway.
   let connections = 0
@@ -194,12 +188,7 @@ t.test('a kept-alive channel that turns out closed: a GET is sent again on a new
   })
   await new Promise<void>((resolve) => racy.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => racy.close(() => resolve())))
-  const service = (
-    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'open', container_name: 'app', internal_port: 80, auth_required: false }, { token: gw.adminToken })
-  ).body
-  const dev = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId: 'racy-1', key })
-  await dev.forward('app', 80, (racy.address() as net.AddressInfo).port)
-  await waitFor('service connected', async () => (await gw.http.get(`/api/devices/${device.id}/exposed-services/${service.id}`, { token: gw.adminToken })).body.connected)
+  const gw = await deviceWithServices(t, 'racy-1', { open: (racy.address() as net.AddressInfo).port })
   const send = (request: string) => rawRequest(gw.server.httpPort, request, 5000)
 
   const statuses: number[] = []
@@ -214,17 +203,9 @@ t.test('a kept-alive channel that turns out closed: a GET is sent again on a new
 })
 
 t.test('a channel whose device app closed it while idle is not used again', async (t) => {
-  const gw = await startTestGateway(t, 'postgres')
-  const key = newKeyPair()
-  const device = (await gw.http.post('/api/devices', { name: 'Idle', device_id: 'idle-app-1', public_key: key.publicKey }, { token: gw.adminToken })).body
   // The app drops kept-alive connections after 50 ms idle, as nginx or Node do after their keep-alive timeout.
   const app = await startRecordingApp(t, 50)
-  const service = (
-    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'open', container_name: 'app', internal_port: 80, auth_required: false }, { token: gw.adminToken })
-  ).body
-  const dev = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId: 'idle-app-1', key })
-  await dev.forward('app', 80, app.port)
-  await waitFor('service connected', async () => (await gw.http.get(`/api/devices/${device.id}/exposed-services/${service.id}`, { token: gw.adminToken })).body.connected)
+  const gw = await deviceWithServices(t, 'idle-app-1', { open: app.port })
   for (let round = 1; round <= 5; round++) {
     const res = await rawRequest(gw.server.httpPort, 'GET /again HTTP/1.1\r\nHost: open.idle-app-1.localhost\r\n\r\n', 5000)
     t.equal(res.status, 200, `request ${round} answered`)
@@ -251,18 +232,9 @@ async function startRawApp(t: { teardown(fn: () => Promise<void>): void }, next:
 }
 
 t.test('a device app’s malformed answers are a 502 or pass as sent, never a crash', async (t) => {
-  const gw = await startTestGateway(t, 'postgres')
-  const port = gw.server.httpPort
-  const key = newKeyPair()
-  const device = (await gw.http.post('/api/devices', { name: 'Hostile', device_id: 'hostile-app-1', public_key: key.publicKey }, { token: gw.adminToken })).body
   let answer = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
-  const appPort = await startRawApp(t, () => answer)
-  const service = (
-    await gw.http.post(`/api/devices/${device.id}/exposed-services`, { name: 'open', container_name: 'app', internal_port: 80, auth_required: false }, { token: gw.adminToken })
-  ).body
-  const dev = await connectSsh2Device(t, { port: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey, deviceId: 'hostile-app-1', key })
-  await dev.forward('app', 80, appPort)
-  await waitFor('service connected', async () => (await gw.http.get(`/api/devices/${device.id}/exposed-services/${service.id}`, { token: gw.adminToken })).body.connected)
+  const gw = await deviceWithServices(t, 'hostile-app-1', { open: await startRawApp(t, () => answer) })
+  const port = gw.server.httpPort
   // Generous: under a loaded suite a case can take seconds, and a timeout here would read as a dropped answer.
   const get = () => rawRequest(port, 'GET / HTTP/1.1\r\nHost: open.hostile-app-1.localhost\r\n\r\n', 20_000)
 
