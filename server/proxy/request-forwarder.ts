@@ -119,6 +119,31 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
 
 type Listener = Parameters<NodeJS.EventEmitter['on']>[1]
 
+/**
+ * The device's status line and headers, every repeated header kept. With headers already set
+ * on `res` (the HTTPS listener's Strict-Transport-Security), Node merges a raw list into them
+ * one setHeader at a time, and each repeat would replace the one before: of three Set-Cookie
+ * lines only the last would reach the browser. So repeats go in as one list per name then.
+ */
+function writeAnswerHead(res: ServerResponse, status: number, reason: string, raw: string[]) {
+  if (res.getHeaderNames().length === 0) return res.writeHead(status, reason, raw)
+  const byName = new Map<string, { name: string; values: string[] }>()
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!.toLowerCase()
+    const entry = byName.get(key)
+    if (entry) entry.values.push(raw[i + 1]!)
+    else byName.set(key, { name: raw[i]!, values: [raw[i + 1]!] })
+  }
+  try {
+    for (const { name, values } of byName.values()) res.setHeader(name, values.length === 1 ? values[0]! : values)
+    return res.writeHead(status, reason)
+  } catch (err) {
+    // A header or reason Node refuses: none of this answer's headers may stay on for the 502 page.
+    for (const { name } of byName.values()) res.removeHeader(name)
+    throw err
+  }
+}
+
 function uncork(res: ServerResponse) {
   res.uncork()
 }
@@ -176,7 +201,7 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
       answered = true
       keepAlive = answer.keepAlive
       try {
-        res.writeHead(statusCode, answer.statusMessage, incomingHeaders(answer.rawHeaders))
+        writeAnswerHead(res, statusCode, answer.statusMessage, incomingHeaders(answer.rawHeaders))
       } catch (err) {
         // A device app's status line or header Node will not pass on: its answer is unusable, so a 502.
         // writeHead kept the bad reason phrase; the 502 page must not reuse it.
