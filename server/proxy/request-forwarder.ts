@@ -101,18 +101,22 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
     let clientGone = false
     const onClientClose = () => (clientGone = true)
     res.once('close', onClientClose)
-    options.pool.acquire({ fresh }).then(
-      (channel) => {
-        res.off('close', onClientClose)
-        if (clientGone || res.destroyed) return channel.stream.destroy()
-        const retry = resendable && channel.reused ? () => attempt(true) : undefined
-        exchange(req, res, channel, { head, chunked, retry, ...options })
-      },
-      (err: Error) => {
-        res.off('close', onClientClose)
-        if (!clientGone) options.onError(err)
-      },
-    )
+    options.pool
+      .acquire({ fresh })
+      .then(
+        (channel) => {
+          res.off('close', onClientClose)
+          if (clientGone || res.destroyed) return channel.stream.destroy()
+          const retry = resendable && channel.reused ? () => attempt(true) : undefined
+          exchange(req, res, channel, { head, chunked, retry, ...options })
+        },
+        (err: Error) => {
+          res.off('close', onClientClose)
+          if (!clientGone) options.onError(err)
+        },
+      )
+      // Whatever slipped through ends this request, never the process.
+      .catch(() => res.destroy())
   }
   attempt(false)
 }
@@ -287,6 +291,8 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
     [stream, 'drain', onDrain],
     [res, 'close', onClientClose],
     [res, 'drain', onResDrain],
+    // A write the client's side refuses (as a pipe would have caught it): this exchange ends, not the process.
+    [res, 'error', onRequestError],
     [req, 'error', onRequestError],
   ]
   if (!bodiless) listeners.push([req, 'data', onBody], [req, 'end', onBodyEnd])
