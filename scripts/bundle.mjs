@@ -72,6 +72,7 @@ if (target === 'cli') {
     outdir,
     // Failures name test/… and server/… lines (node --enable-source-maps), not bundle lines.
     sourcemap: true,
+    sourcesContent: false,
   })
 } else if (target === 'bench') {
   // The server modules bench/tunnel's gateway child starts, bundled as `edgetainer server` runs them: the bench

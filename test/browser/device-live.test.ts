@@ -86,7 +86,7 @@ t.test('the device page live: logs, container actions, the container terminal an
     await waitFor('the start line', async () => (await messages()).includes('browsvc up'), 30_000)
     await page.waitForSelector('[data-testid=log-live][data-stream=live]')
     const url = page.url()
-    execFileSync('docker', ['exec', runningContainer(project, 'browsvc')!.id, 'sh', '-c', 'echo shown-live-7 > /proc/1/fd/1'])
+    execFileSync('docker', ['exec', (await runningContainer(project, 'browsvc'))!.id, 'sh', '-c', 'echo shown-live-7 > /proc/1/fd/1'])
     await waitFor('the new line on screen', async () => (await messages()).at(-1) === 'shown-live-7', 10_000)
     t.equal(page.url(), url, 'the same page, never reloaded')
     t.pass('a line written in the container appeared at the bottom')
@@ -94,14 +94,14 @@ t.test('the device page live: logs, container actions, the container terminal an
   })
 
   await t.test('a container is restarted from the device page', async (t) => {
-    const before = runningContainer(project, 'browsvc')!
+    const before = (await runningContainer(project, 'browsvc'))!
     await page.goto(`${base}/devices/${deviceUuid}`)
     const row = page.locator('[data-testid=container-row][data-service=browsvc]')
     await row.waitFor({ timeout: 30_000 })
     t.match(await page.locator('[data-testid=release-software]').first().innerText(), /browserapp\s+v1[\s\S]*Last deploy: browserapp 1 is running/)
     await row.locator('button[data-action=restart]').click()
-    await waitFor('the container started again', () => runningContainer(project, 'browsvc')?.startedAt !== before.startedAt, 30_000)
-    t.equal(runningContainer(project, 'browsvc')!.id, before.id, 'the same container, restarted')
+    await waitFor('the container started again', async () => (await runningContainer(project, 'browsvc'))?.startedAt !== before.startedAt, 30_000)
+    t.equal((await runningContainer(project, 'browsvc'))!.id, before.id, 'the same container, restarted')
     await page.waitForSelector('.toast >> text=browsvc: restarted')
     await shot('device-release-containers')
   })

@@ -86,10 +86,10 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
     const override = path.join(dataDir, 'stacks', software.id, 'current', 'edgetainer.override.yml')
     t.equal(statSync(override).mode & 0o777, 0o600, 'the override carrying the environment is 0600')
     t.match(readFileSync(override, 'utf8'), /"API_KEY": "device-secret-5e1f"/)
-    const inContainer = containerEnv(runningContainer(project, 'web')!.id)
+    const inContainer = containerEnv((await runningContainer(project, 'web'))!.id)
     t.same(envMismatches(Object.fromEntries(HARD_VALUES.map(([name, value]) => [`HARD_${name}`, value])), inContainer), [], 'every hard value arrives byte-exact, the secret one too')
     t.equal(inContainer.get('QUOTED')?.toString(), "it's $HOME", 'a software default with a quote and a $ as well')
-    const containers = JSON.stringify(serviceContainers(project, 'web'))
+    const containers = JSON.stringify(await serviceContainers(project, 'web'))
     t.notMatch(containers, /device-secret/)
     t.equal((await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')).body, 'v1\n')
   })
@@ -105,17 +105,17 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
   })
 
   await t.test('an environment change restarts only the affected container', async (t) => {
-    const webBefore = runningContainer(project, 'web')!
-    const sideBefore = runningContainer(project, 'side')!
+    const webBefore = (await runningContainer(project, 'web'))!
+    const sideBefore = (await runningContainer(project, 'side'))!
     t.ok(webBefore && sideBefore)
     t.equal((await http.put(`/api/devices/${deviceId}/env-vars/side`, { vars: { X: 'changed' } }, { token })).status, 200)
-    const sideAfter = await waitFor('side recreated', () => {
-      const c = runningContainer(project, 'side')
+    const sideAfter = await waitFor('side recreated', async () => {
+      const c = await runningContainer(project, 'side')
       return c && c.id !== sideBefore.id ? c : undefined
     })
     t.not(sideAfter.id, sideBefore.id, 'side was recreated with its new environment')
     await statusOf('1', 'running')
-    const webAfter = runningContainer(project, 'web')!
+    const webAfter = (await runningContainer(project, 'web'))!
     t.equal(webAfter.id, webBefore.id, 'web is the same container')
     t.equal(webAfter.startedAt, webBefore.startedAt, 'and was not restarted')
     const logs = await waitFor('side log line shipped', async () => {
@@ -126,22 +126,22 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
   })
 
   await t.test('a queued restart restarts that container', async (t) => {
-    const before = runningContainer(project, 'web')!
+    const before = (await runningContainer(project, 'web'))!
     t.equal((await http.post(`/api/devices/${deviceId}/env-vars/web/restart`, {}, { token })).status, 202)
-    await waitFor('web restarted', () => {
-      const c = runningContainer(project, 'web')
+    await waitFor('web restarted', async () => {
+      const c = await runningContainer(project, 'web')
       return c && c.id === before.id && c.startedAt !== before.startedAt
     })
     t.pass('same container, started again')
   })
 
   await t.test('a broken compose file is rejected and the running stack is untouched', async (t) => {
-    const before = runningContainer(project, 'web')!
+    const before = (await runningContainer(project, 'web'))!
     const broken = stack(port, 'v2', undefined, '    depends_on: [nothere]\n')
     t.equal((await http.put(`/api/software/${software.id}`, { docker_compose_yaml: broken }, { token })).body.current_version, '2')
     const failed = await statusOf('2', 'failed')
     t.match(failed.error, /invalid compose file.*nothere/s, 'the report says why')
-    const after = runningContainer(project, 'web')!
+    const after = (await runningContainer(project, 'web'))!
     t.same(after, before, 'web is the same container, never restarted')
     t.equal((await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')).body, 'v1\n', 'v1 still answers')
     t.equal(JSON.parse(readFileSync(path.join(dataDir, 'stacks', software.id, 'current', 'meta.json'), 'utf8')).version, '1')
@@ -169,7 +169,7 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
     t.equal((await http.put(`/api/software/${software.id}`, { docker_compose_yaml: withJob('v4', 0) }, { token })).body.current_version, '4')
     const running = await statusOf('4', 'running')
     t.equal(running.error, null, 'a job that exited 0 is not a crash')
-    t.match(serviceContainers(project, 'migrate'), [{ state: 'exited' }], 'the job ran and finished')
+    t.match(await serviceContainers(project, 'migrate'), [{ state: 'exited' }], 'the job ran and finished')
     t.equal((await requestViaHost(gw.server.httpPort, `web.${device.subdomain}.localhost`, '/version.txt')).body, 'v4\n', 'web started after it')
 
     t.equal((await http.put(`/api/software/${software.id}`, { docker_compose_yaml: withJob('v5', 1) }, { token })).body.current_version, '5')
@@ -183,17 +183,17 @@ t.test('the agent runs what the gateway deploys, with the merged environment, an
   })
 
   await t.test('an operator restarts every stack', async (t) => {
-    const before = runningContainer(project, 'side')!
+    const before = (await runningContainer(project, 'side'))!
     const res = await http.post(`/api/devices/${deviceId}/restart`, { target: 'stacks' }, { token: await gw.tokenFor('operator') })
     t.equal(res.status, 202, JSON.stringify(res.body))
     t.match(res.body, { target: 'stacks', stacks: [{ project, ok: true }] })
-    t.not(runningContainer(project, 'side')!.startedAt, before.startedAt)
+    t.not((await runningContainer(project, 'side'))!.startedAt, before.startedAt)
   })
 
   await t.test('software removed from the device is taken down', async (t) => {
     const deployments = (await http.get(`/api/deployments?device_id=${deviceId}`, { token })).body.items
     t.equal((await http.delete(`/api/deployments/${deployments[0].id}`, { token })).status, 204)
-    await waitFor('stack down', () => serviceContainers(project, 'web').length === 0 && serviceContainers(project, 'side').length === 0, 30_000)
+    await waitFor('stack down', async () => (await serviceContainers(project, 'web')).length === 0 && (await serviceContainers(project, 'side')).length === 0, 30_000)
     await waitFor('stack files removed', () => !existsSync(path.join(dataDir, 'stacks', software.id)))
     t.pass('its files are gone')
   })

@@ -60,8 +60,8 @@ t.test('env values arrive byte-exact in a real container', async (t) => {
   const target = (env: Record<string, string>, version = '1'): TargetStack => ({ software_id: softwareId, name: 'envvals', version, compose, env: { probe: env } })
   const lastDeploy = () => events.filter((e) => e.kind === 'deploy').at(-1) as { status: string; error: string | null } | undefined
   const release = path.join(dataDir, 'stacks', softwareId, 'current')
-  const check = (t: Test, env: Record<string, string>, what: string) => {
-    const c = runningContainer(project, 'probe')
+  const check = async (t: Test, env: Record<string, string>, what: string) => {
+    const c = await runningContainer(project, 'probe')
     t.ok(c, 'the container runs')
     const mismatches = envMismatches(env, containerEnv(c!.id))
     t.same(mismatches, [], `${what}: ${Object.keys(env).length} variables byte-exact`)
@@ -76,7 +76,7 @@ t.test('env values arrive byte-exact in a real container', async (t) => {
     const target1 = target(first)
     await executor.execute({ kind: 'deploy', target: target1, digest: targetDigest(target1), replaces: null })
     t.match(lastDeploy(), { status: 'running', error: null })
-    check(t, first, 'hard values and random batch')
+    await check(t, first, 'hard values and random batch')
     t.equal(statSync(path.join(release, 'edgetainer.override.yml')).mode & 0o777, 0o600, 'the override holding the values is 0600')
     t.equal(statSync(path.join(release, 'meta.json')).mode & 0o777, 0o600, 'and so is meta.json')
     t.equal(statSync(release).mode & 0o777, 0o700, 'in a 0700 directory')
@@ -85,14 +85,14 @@ t.test('env values arrive byte-exact in a real container', async (t) => {
   })
 
   await t.test('an environment-only change recreates the container with the new values', async (t) => {
-    const before = runningContainer(project, 'probe')!
+    const before = (await runningContainer(project, 'probe'))!
     const second = { ...randomBatch(seed + 1, 60), SQ: "p'ss changed", TRAIL_BS: 'still\\', TRAIL_BS_NEXT: 'intact' }
     const target2 = target(second)
     const steps = plan({ current: stacks.current(), target: [target2], failed: stacks.failed(), restarts: [] })
     t.match(steps, [{ kind: 'update-env', services: ['probe'] }])
     await executor.execute(steps[0]!)
     t.match(lastDeploy(), { status: 'running', error: null })
-    const after = check(t, second, 'second random batch')
+    const after = await check(t, second, 'second random batch')
     t.not(after.id, before.id, 'a new container')
     t.notOk(containerEnv(after.id).has('DOLLAR'), 'a variable no longer sent is gone')
   })
@@ -105,20 +105,20 @@ t.test('env values arrive byte-exact in a real container', async (t) => {
     t.match(steps, [{ kind: 'update-env', services: ['probe'] }], 'an unchanged environment is still rewritten')
     await executor.execute(steps[0]!)
     t.notOk(existsSync(path.join(release, 'env')), 'the env files are gone')
-    check(t, current.env.probe!, 'after the rewrite')
+    await check(t, current.env.probe!, 'after the rewrite')
     t.same(plan({ current: stacks.current(), target: [target(current.env.probe!)], failed: stacks.failed(), restarts: [] }), [], 'and it is not rewritten again')
   })
 
   await t.test('a NUL byte fails the deploy by name; the running release stays', async (t) => {
-    const before = runningContainer(project, 'probe')!
+    const before = (await runningContainer(project, 'probe'))!
     const bad = target({ TOKEN: 'secret-4f2a\0tail' }, '2')
     await executor.execute({ kind: 'deploy', target: bad, digest: targetDigest(bad), replaces: '1' })
     t.match(lastDeploy(), { status: 'failed', error: /TOKEN of service probe holds a NUL byte/ })
-    t.same(runningContainer(project, 'probe'), before, 'the same container runs on')
+    t.same(await runningContainer(project, 'probe'), before, 'the same container runs on')
     const badEnv = target({ TOKEN: 'secret-4f2a\0tail' })
     await executor.execute({ kind: 'update-env', target: badEnv, digest: targetDigest(badEnv), services: ['probe'] })
     t.match(lastDeploy(), { status: 'failed', error: /TOKEN of service probe holds a NUL byte/ })
-    t.same(runningContainer(project, 'probe'), before, 'an environment update with a NUL does not touch it either')
+    t.same(await runningContainer(project, 'probe'), before, 'an environment update with a NUL does not touch it either')
   })
 
   await t.test('no value reaches the logs or the reports', async (t) => {

@@ -76,14 +76,14 @@ t.test('offline, the agent keeps working; its events arrive once and in order wh
     await gateway.stop('SIGKILL')
     await waitFor('agent notices', () => !agent.online())
     const pendingAtStart = agent.outbox.pending
-    execFileSync('docker', ['kill', runningContainer(project, 'other')!.id], { stdio: 'ignore' })
+    execFileSync('docker', ['kill', (await runningContainer(project, 'other'))!.id], { stdio: 'ignore' })
     await waitFor('offline events queued', () => {
       const events = agent.outbox.peek(100_000, 1 << 30).events
       const exited = events.some((e) => e.kind === 'container' && e.service === 'other' && e.state === 'exited')
       // Long enough offline for the reconnect delays to reach the cap.
       return exited && agent.outbox.pending >= pendingAtStart + 60
     }, 30_000)
-    t.ok(runningContainer(project, 'ticker'), 'the stack keeps running')
+    t.ok(await runningContainer(project, 'ticker'), 'the stack keeps running')
     t.ok(agent.outbox.pending >= 60, `${agent.outbox.pending} events wait in the outbox`)
   })
 

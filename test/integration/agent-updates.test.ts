@@ -88,17 +88,17 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
 
   // A crashing container's report ("container `web` exited with code 3") is proven in agent-deploy.test.ts.
   await t.test('a release that cannot be pulled fails with which image and why, and nothing running is touched', async (t) => {
-    const web = runningContainer(project, 'web')!
+    const web = (await runningContainer(project, 'web'))!
     await setVersion(stack('v2', undefined, 'edgetainer-test/missing:1'), '2')
     const failed = await statusOf('2', 'failed')
     t.match(failed.error, /^image `edgetainer-test\/missing:1` could not be pulled: [a-z]/)
     t.notMatch(failed.error, /ERROR|Pulling|\n/, 'no compose output')
     t.same((await phases('2')).map((p) => p.text.split(':')[0]), ['downloading', 'failed'])
-    t.equal(runningContainer(project, 'web')!.id, web.id)
+    t.equal((await runningContainer(project, 'web'))!.id, web.id)
   })
 
   await t.test('an update lock held by a container defers the kill until it is released; the images are pulled meanwhile', async (t) => {
-    const web = runningContainer(project, 'web')!
+    const web = (await runningContainer(project, 'web'))!
     execFileSync('docker', ['exec', web.id, 'sh', '-c', 'set -C; : > /run/edgetainer/updates.lock'])
     await setVersion(stack('v3'), '3')
     const waiting = await statusOf('3', 'installing', /waiting for update lock/)
@@ -110,14 +110,14 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
       await agent.syncNow()
       return true
     })
-    t.equal(runningContainer(project, 'web')!.id, web.id, 'web was not killed while it held the lock')
+    t.equal((await runningContainer(project, 'web'))!.id, web.id, 'web was not killed while it held the lock')
     t.equal((await phases('3')).length, before, 're-checks repeat no report')
     t.same((await phases('3')).map((p) => p.text), ['downloading', 'installing: waiting for update lock held by `web`'])
 
     const released = Date.now()
     execFileSync('docker', ['exec', web.id, 'rm', '/run/edgetainer/updates.lock'])
     await statusOf('3', 'running')
-    t.not(runningContainer(project, 'web')!.id, web.id, 'released: web was replaced')
+    t.not((await runningContainer(project, 'web'))!.id, web.id, 'released: web was replaced')
     const died = diedAt(web.id, released - 5000)
     const downloading = (await phases('3'))[0]!
     t.ok(died && downloading.at < died, 'download-then-kill: downloaded before the old web died')
@@ -127,12 +127,12 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
   await t.test('kill-then-download stops the running release before it downloads; override_lock kills through a held lock', async (t) => {
     const deployed = (await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id, update_strategy: 'kill-then-download', override_lock: true }, { token })).body
     t.match(deployed, { update_strategy: 'kill-then-download', override_lock: true })
-    const web = runningContainer(project, 'web')!
+    const web = (await runningContainer(project, 'web'))!
     execFileSync('docker', ['exec', web.id, 'sh', '-c', 'set -C; : > /run/edgetainer/updates.lock'])
     const started = Date.now()
     await setVersion(stack('v4'), '4')
     await statusOf('4', 'running')
-    t.not(runningContainer(project, 'web')!.id, web.id, 'replaced although it held its lock')
+    t.not((await runningContainer(project, 'web'))!.id, web.id, 'replaced although it held its lock')
     const reports = await phases('4')
     t.same(reports.map((p) => p.text.split(':')[0]), ['downloading', 'downloading', 'installing', 'verifying', 'running'])
     t.match(reports[0]!.text, /stopping 3 first \(kill-then-download\)/)

@@ -94,7 +94,7 @@ t.test('live logs, paged history, container actions, terminal by service name an
     t.equal(first.event, 'log')
     t.equal(first.id, JSON.parse(first.data).id, 'the event id is the entry id')
     t.match(JSON.parse(first.data), { log_type: /stdout|stderr|container/, container: 'livesvc', created_at: String })
-    const container = runningContainer(project, 'livesvc')!
+    const container = (await runningContainer(project, 'livesvc'))!
     const started = Date.now()
     execFileSync('docker', ['exec', container.id, 'sh', '-c', 'echo fresh-line-42 > /proc/1/fd/1'])
     await waitFor('the new line', () => sse.events.some((e) => JSON.parse(e.data).message === 'fresh-line-42'), 5000)
@@ -106,7 +106,7 @@ t.test('live logs, paged history, container actions, terminal by service name an
 
   await t.test('a stream reconnecting with Last-Event-ID gets what it missed, and no backfill again', async (t) => {
     const latest = (await http.get(`/api/devices/${deviceId}/logs?container=livesvc&before=&limit=1`, { token })).body.items[0]
-    execFileSync('docker', ['exec', runningContainer(project, 'livesvc')!.id, 'sh', '-c', 'echo missed-line > /proc/1/fd/1'])
+    execFileSync('docker', ['exec', (await runningContainer(project, 'livesvc'))!.id, 'sh', '-c', 'echo missed-line > /proc/1/fd/1'])
     await waitFor('missed line stored', async () => (await http.get(`/api/devices/${deviceId}/logs?container=livesvc&before=&limit=1`, { token })).body.items[0]?.message === 'missed-line')
     const sse = await openSse(gw.server.httpPort, `/api/devices/${deviceId}/logs?follow=1&container=livesvc`, { authorization: `Bearer ${token}`, 'last-event-id': latest.id })
     t.teardown(() => sse.close())
@@ -124,17 +124,17 @@ t.test('live logs, paged history, container actions, terminal by service name an
   })
 
   await t.test('restart, stop and start one compose service through the API change the real container; audited; viewers refused', async (t) => {
-    const before = runningContainer(project, 'livesvc')!
+    const before = (await runningContainer(project, 'livesvc'))!
     t.equal((await http.post(`/api/devices/${deviceId}/containers/livesvc/restart`, {}, { token: viewer })).status, 403)
     const restarted = await http.post(`/api/devices/${deviceId}/containers/livesvc/restart`, {}, { token: operator })
     t.equal(restarted.status, 200, JSON.stringify(restarted.body))
     t.match(restarted.body, { service: 'livesvc', action: 'restart', containers: [{ service: 'livesvc', state: 'running' }] })
-    const after = runningContainer(project, 'livesvc')!
+    const after = (await runningContainer(project, 'livesvc'))!
     t.equal(after.id, before.id, 'the same container')
     t.not(after.startedAt, before.startedAt, 'started again')
 
     t.equal((await http.post(`/api/devices/${deviceId}/containers/livesvc/stop`, {}, { token: operator })).status, 200)
-    t.match(serviceContainers(project, 'livesvc'), [{ state: 'exited' }], 'stopped')
+    t.match(await serviceContainers(project, 'livesvc'), [{ state: 'exited' }], 'stopped')
     const release = await waitFor('heartbeat shows it stopped', async () => {
       const r = (await http.get(`/api/devices/${deviceId}/release`, { token: viewer })).body
       const c = r.software[0]?.containers.find((x: { service: string }) => x.service === 'livesvc')
@@ -142,7 +142,7 @@ t.test('live logs, paged history, container actions, terminal by service name an
     })
     t.equal(release.software[0].software_id, software.id)
     t.equal((await http.post(`/api/devices/${deviceId}/containers/livesvc/start`, {}, { token: operator })).status, 200)
-    t.match(serviceContainers(project, 'livesvc'), [{ state: 'running' }], 'running again')
+    t.match(await serviceContainers(project, 'livesvc'), [{ state: 'running' }], 'running again')
 
     const missing = await http.post(`/api/devices/${deviceId}/containers/nothere/restart`, {}, { token: operator })
     t.match(missing, { status: 404, body: { code: 'CONTAINER_NOT_FOUND' } })

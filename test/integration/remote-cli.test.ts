@@ -131,8 +131,8 @@ t.test('the remote CLI against a real gateway and agent', async (t) => {
     t.equal(secret.exitCode, 0, secret.stderr)
     const second = await waitFor(
       'web recreated with both variables',
-      () => {
-        const c = runningContainer(project, 'web')
+      async () => {
+        const c = await runningContainer(project, 'web')
         if (!c || c.id === first.id) return undefined
         const env = containerEnv(c.id)
         return env.get('GREETING')?.toString() === 'from-the-cli' && env.get('API_KEY')?.toString() === 'k3y-from-stdin' ? c : undefined
@@ -156,8 +156,8 @@ t.test('the remote CLI against a real gateway and agent', async (t) => {
     t.equal((await cli.run(['env', 'set', 'COLOR', 'blue', '--device', deviceId, '--service', 'web'])).exitCode, 0)
     const resolved = JSON.parse((await cli.run(['env', 'list', '--device', deviceId, '--resolved', '--json'])).stdout)
     t.match(resolved.containers.web, { GREETING: { value: 'from-the-cli', source: 'device' }, API_KEY: { secret: true, source: 'device' } })
-    const third = await waitFor('web with COLOR', () => {
-      const c = runningContainer(project, 'web')
+    const third = await waitFor('web with COLOR', async () => {
+      const c = await runningContainer(project, 'web')
       return c && containerEnv(c.id).get('COLOR')?.toString() === 'blue' ? c : undefined
     }, 60_000)
     t.equal(containerEnv(third.id).get('API_KEY')?.toString(), 'k3y-from-stdin', 'the secret kept its value')
