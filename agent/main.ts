@@ -68,7 +68,7 @@ export async function startAgent(
 
   const outbox = createOutbox({ dir: path.join(config.data_dir, 'outbox'), maxBytes: config.outbox_max_bytes, logger })
   const report = (events: OutboxEventInput[]) => void outbox.append(events)
-  const docker = createDockerCli({ configured: config.docker, logger })
+  const docker = createDockerCli({ configured: config.docker, host: config.docker_host, logger })
   const containers = createContainers({ docker, owner: registration.device_id })
   const stacks = createStackStore({ dataDir: config.data_dir, owner: registration.device_id })
   const watch = createContainerWatch({ containers, report })

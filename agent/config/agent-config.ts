@@ -28,6 +28,11 @@ export const agentConfigSchema = z
     data_dir: z.string().min(1).default('/var/lib/edgetainer-agent'),
     /** The compose command (`docker compose`, `docker-compose`) or the docker binary; auto-detected when unset. */
     docker: z.string().min(1).optional(),
+    /**
+     * dockerd's socket, as DOCKER_HOST spells it. The agent reads container state through its Engine API there,
+     * and its docker and compose commands get it as DOCKER_HOST. Unset: DOCKER_HOST when that is a unix socket, else the default.
+     */
+    docker_host: z.string().regex(/^unix:\/\/\/[^\0]+$/, 'must be unix:///<path of the docker socket>').optional(),
     /** Commands the gateway may run: exact argv strings, a trailing `*` allowing any further arguments. */
     command_allowlist: z.array(z.string().min(1).max(1024)).default([]),
     reconnect_max_seconds: seconds(1, 3600).default(60),

@@ -127,13 +127,20 @@ export function createComposeExecutor(deps: {
     }
   }
 
+  /** Whether dockerd has the image; a failed look counts as missing, and the pull then says what is wrong. */
+  async function imagePresent(image: string): Promise<boolean> {
+    // Image references are `[host[:port]/]path[:tag][@digest]`: the path's slashes stay, as the docker CLI sends them.
+    const reference = image.split('/').map(encodeURIComponent).join('/')
+    return Boolean(await docker.api.get(`/images/${reference}/json`).catch(() => undefined))
+  }
+
   /** Pulls what is missing or asked for; a local-only image with no pull policy is used as it is (devices may be offline). */
   async function pull(meta: StackMeta, config: Record<string, ServiceConfig>, release: 'next' | 'current') {
     const wanted: Record<string, string> = {}
     for (const [service, c] of Object.entries(config)) {
       if (!c.image || c.pull_policy === 'never' || c.pull_policy === 'build') continue
       if (c.pull_policy === 'always') wanted[service] = c.image
-      else if ((await docker.docker(['image', 'inspect', c.image], { timeoutMs: 30_000 })).failed) wanted[service] = c.image
+      else if (!(await imagePresent(c.image))) wanted[service] = c.image
     }
     if (!Object.keys(wanted).length) return
     const r = await compose(meta, release, ['pull', ...Object.keys(wanted)])

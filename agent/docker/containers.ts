@@ -68,50 +68,44 @@ export function pickByName(containers: readonly ContainerInfo[], name: string): 
   return named.find((c) => c.state === 'running') ?? named[0]
 }
 
-/** Reads containers through the docker CLI: the agent's own (by label or project) and single ones by name. */
-export function createContainers(deps: { docker: DockerCli; /** The device id the agent's labels carry. */ owner: string }) {
-  const { docker, owner } = deps
+/** Docker's own rule for container names (and compose's for service names): nothing else can name one. */
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/
 
+/** Reads containers through dockerd's Engine API: the agent's own (by label or project) and single ones by name. */
+export function createContainers(deps: { docker: DockerCli; /** The device id the agent's labels carry. */ owner: string }) {
+  const { owner } = deps
+  const { api } = deps.docker
+
+  /** A container removed between listing and inspecting is left out, as `docker inspect` did. */
   async function inspect(ids: string[]): Promise<ContainerInfo[]> {
-    if (!ids.length) return []
-    const r = await docker.docker(['inspect', ...ids], { timeoutMs: 30_000 })
-    // A container removed between listing and inspecting fails the call but the rest still print.
-    const parsed = r.stdout.trim() ? (JSON.parse(r.stdout) as Inspected[]) : []
-    return parsed.map(toInfo)
+    const found = await Promise.all(ids.map((id) => api.get<Inspected>(`/containers/${encodeURIComponent(id)}/json`)))
+    return found.flatMap((c) => (c ? [toInfo(c)] : []))
   }
 
-  async function list(filter: string): Promise<ContainerInfo[]> {
-    const r = await docker.docker(['ps', '-a', '--no-trunc', '--filter', filter, '--format', '{{.ID}}'], { timeoutMs: 30_000 })
-    if (r.failed) throw new Error(`docker ps failed: ${r.stderr.trim().split('\n').at(-1)}`)
-    return inspect(r.stdout.split('\n').filter(Boolean))
+  /** Every container (running or not) carrying `label` (`name` or `name=value`), with its labels. */
+  async function listed(label: string): Promise<{ Id: string; Labels: Record<string, string> | null }[]> {
+    const filters = encodeURIComponent(JSON.stringify({ label: [label] }))
+    return (await api.get<{ Id: string; Labels: Record<string, string> | null }[]>(`/containers/json?all=1&filters=${filters}`)) ?? []
   }
 
   /** The agent's own: the label's value is read from the listing, so other agents' containers are never inspected. */
   async function managed(): Promise<ContainerInfo[]> {
-    // The value JSON-quoted: a label may hold spaces and line breaks, and must not split a line.
-    const r = await docker.docker(['ps', '-a', '--no-trunc', '--filter', `label=${MANAGED_LABEL}`, '--format', `{{.ID}} {{json (.Label "${MANAGED_LABEL}")}}`], { timeoutMs: 30_000 })
-    if (r.failed) throw new Error(`docker ps failed: ${r.stderr.trim().split('\n').at(-1)}`)
-    const own = r.stdout.split('\n').flatMap((line) => {
-      const space = line.indexOf(' ')
-      if (space < 1) return []
-      let value: unknown
-      try {
-        value = JSON.parse(line.slice(space + 1))
-      } catch {
-        return [] // not a line of this format: not ours
-      }
-      return value === owner || value === LEGACY_OWNER ? [line.slice(0, space)] : []
+    const own = (await listed(MANAGED_LABEL)).filter((c) => {
+      const value = c.Labels?.[MANAGED_LABEL]
+      return value === owner || value === LEGACY_OWNER
     })
-    return inspect(own)
+    return inspect(own.map((c) => c.Id))
   }
 
   return {
     managed,
-    ofProject: (project: string) => list(`label=com.docker.compose.project=${project}`),
+    ofProject: async (project: string) => inspect((await listed(`com.docker.compose.project=${project}`)).map((c) => c.Id)),
     /** A container by compose service name among the agent's own, else by container name. */
     async find(name: string): Promise<ContainerInfo | undefined> {
       const pick = pickByName(await managed(), name)
       if (pick) return pick
+      // The name comes from the gateway: only a well-formed one goes into an API path.
+      if (!CONTAINER_NAME.test(name)) return undefined
       return (await inspect([name]).catch(() => []))[0]
     },
   }

@@ -2,6 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs'
 import path from 'node:path'
 import { execa } from 'execa'
 import type { Logger } from '../agent-logger.js'
+import { createEngineApi, resolveDockerHost } from './engine-api.js'
 
 export interface ExecResult {
   exitCode: number | undefined
@@ -53,18 +54,21 @@ function executableOnPath(name: string): boolean {
 }
 
 /**
- * The docker and compose command lines. `configured` is the agent config's
+ * The docker and compose command lines, and dockerd's Engine API for reads. `configured` is the agent config's
  * `docker` key: a compose command (`docker compose`, `docker-compose`) or a
  * docker binary. Unset, `docker compose` is used if the plugin answers,
  * else `docker-compose`. Both read the same files the same way: environments
  * travel in the release's 0600 compose override (see compose-environment.ts),
- * never on these command lines.
+ * never on these command lines. `host` is the agent's `docker_host`: the commands get it as DOCKER_HOST,
+ * so they and the Engine API reads always see the same dockerd.
  */
-export function createDockerCli(deps: { configured?: string; logger: Logger }) {
+export function createDockerCli(deps: { configured?: string; host?: string; logger: Logger }) {
   let resolved: Promise<Resolved> | undefined
+  const api = createEngineApi(resolveDockerHost(deps.host, process.env))
+  const env = { DOCKER_HOST: api.host }
 
   async function run(file: string, args: string[], options: { timeoutMs?: number; cwd?: string } = {}): Promise<ExecResult> {
-    const r = await execa(file, args, { reject: false, timeout: options.timeoutMs ?? 120_000, cwd: options.cwd, stdin: 'ignore', maxBuffer: 64 * 1024 * 1024 })
+    const r = await execa(file, args, { reject: false, timeout: options.timeoutMs ?? 120_000, cwd: options.cwd, stdin: 'ignore', maxBuffer: 64 * 1024 * 1024, env })
     return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? r.message ?? ''), failed: Boolean(r.failed), timedOut: Boolean(r.timedOut) }
   }
 
@@ -106,12 +110,14 @@ export function createDockerCli(deps: { configured?: string; logger: Logger }) {
     /** A long-running docker command whose output is read as it comes (`docker logs -f`); the caller ends it. */
     async spawn(args: string[]) {
       // Wrapped: the subprocess is a promise itself, and returning it bare would wait for its end.
-      return { child: execa((await commands()).docker, args, { reject: false, stdin: 'ignore', buffer: false, cleanup: true }) }
+      return { child: execa((await commands()).docker, args, { reject: false, stdin: 'ignore', buffer: false, cleanup: true, env }) }
     },
     async describe(): Promise<string> {
       const { docker, compose } = await commands()
       return `docker=${docker} compose=${compose.join(' ')}`
     },
+    /** Reads (container and image descriptions) through dockerd's Engine API, without a process each. */
+    api,
     run,
   }
 }

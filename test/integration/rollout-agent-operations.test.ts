@@ -65,7 +65,7 @@ t.test('rollout operations with real agents on real dockerd', async (t) => {
   // Each container watch is two docker CLI runs per agent: every 1.5 s rather than 0.5 s keeps four agents cheap.
   const daemons = await daemonsUp
   t.comment(`gateway and 4 dockerds up after ${elapsed()}`)
-  const agentConfig = (d: PrivateDockerd) => ({ docker: `${d.docker} compose`, deploy_stable_seconds: 0.5, deploy_timeout_seconds: 30, update_lock_retry_seconds: 0.3, watch_seconds: 1.5 })
+  const agentConfig = (d: PrivateDockerd) => ({ docker: `${d.docker} compose`, docker_host: d.host, deploy_stable_seconds: 0.5, deploy_timeout_seconds: 30, update_lock_retry_seconds: 0.3, watch_seconds: 1.5 })
   const agents: (TestAgent & { daemon: PrivateDockerd; id: string; device_id: string })[] = await Promise.all(
     daemons.map(async (daemon) => {
       const a = await startTestAgent(t, { gateway: address, token: await registrationToken(address, fleet.id), config: agentConfig(daemon) })

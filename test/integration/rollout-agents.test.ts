@@ -28,7 +28,7 @@ t.test('rollouts with real agents on real dockerd', async (t) => {
   const address = { http, adminToken: token, sshPort: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey }
   const fleet = (await http.post('/api/fleets', { name: 'real' }, as)).body
   const daemons: PrivateDockerd[] = await Promise.all(Array.from({ length: 4 }, () => startPrivateDockerd(t)))
-  const config = (d: PrivateDockerd) => ({ docker: `${d.docker} compose`, deploy_stable_seconds: 0.5, deploy_timeout_seconds: 30 })
+  const config = (d: PrivateDockerd) => ({ docker: `${d.docker} compose`, docker_host: d.host, deploy_stable_seconds: 0.5, deploy_timeout_seconds: 30 })
   const agents: (TestAgent & { daemon: PrivateDockerd; id: string; device_id: string })[] = []
   for (const daemon of daemons) {
     const a = await startTestAgent(t, { gateway: address, token: await registrationToken(address, fleet.id), config: config(daemon) })

@@ -53,5 +53,7 @@ t.test('bad values and unknown keys stop the agent with a message naming the key
   t.throws(() => loadAgentConfig({ env: {}, file: file(t, 'sever_url: https://x\n') }), /unknown agent config key: sever_url/)
   t.throws(() => loadAgentConfig({ env: {}, file: file(t, 'host_key: not-a-key\n') }), /host_key/)
   t.throws(() => loadAgentConfig({ env: {}, file: file(t, 'server_url: ftp://x\n') }), /server_url/)
+  t.throws(() => loadAgentConfig({ env: {}, file: file(t, 'docker_host: tcp://10.0.0.1:2375\n') }), /docker_host: must be unix:\/\/\/<path of the docker socket>/)
+  t.equal(loadAgentConfig({ env: { EDGETAINER_AGENT_DOCKER_HOST: 'unix:///run/docker.sock' } }).docker_host, 'unix:///run/docker.sock', 'a unix socket is one')
   t.throws(() => loadAgentConfig({ env: {}, file: '/nonexistent/agent.yaml' }), /cannot read \/nonexistent\/agent.yaml: ENOENT/)
 })
