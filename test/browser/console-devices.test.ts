@@ -79,7 +79,28 @@ t.test("fleets, devices, a device coming online, its services and its terminal i
     const sshd = await startTestSshd(suiteT, [terminalKey])
     const app = await startDeviceApp(suiteT, 'pump-7 web')
     const key = newKeyPair('pump-7')
+    // The key change makes the page fetch its list again. That fetch is held here, read but not delivered,
+    // until the device is online: an answer read before the connect must not put the badge back to offline.
+    let release = () => {}
+    const released = new Promise<void>((resolve) => (release = resolve))
+    let held = () => {}
+    const holding = new Promise<void>((resolve) => (held = resolve))
+    let delivered = () => {}
+    const staleDelivered = new Promise<void>((resolve) => (delivered = resolve))
+    const isList = (url: URL) => url.pathname === '/api/devices'
+    await page.route(
+      isList,
+      async (route) => {
+        const stale = await route.fetch()
+        held()
+        await released
+        await route.fulfill({ response: stale })
+        delivered()
+      },
+      { times: 1 },
+    )
     t.equal((await gw.http.put('/api/devices/pump-7', { public_key: key.publicKey }, { token: gw.adminToken })).status, 200)
+    await holding
     startOpenSshDevice(suiteT, {
       gatewayPort: gw.server.sshPort,
       gatewayHostKey: gw.server.hostPublicKey,
@@ -89,6 +110,11 @@ t.test("fleets, devices, a device coming online, its services and its terminal i
     })
     await page.waitForSelector('tr[data-device=pump-7] .badge.status[data-status=online]')
     t.pass('the badge turned online when the tunnel came up')
+    release()
+    await staleDelivered
+    // Two frames: the answer is parsed and rendered by then.
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))))
+    t.equal(await badge.getAttribute('data-status'), 'online', 'a list read before the connect, answered after it, leaves the badge online')
 
     t.equal((await gw.http.put('/api/devices/pump-7', { name: 'Pump 7 (north)' }, { token: gw.adminToken })).status, 200)
     await page.waitForSelector('tr[data-device=pump-7] >> text=Pump 7 (north)')

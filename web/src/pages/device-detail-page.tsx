@@ -30,7 +30,7 @@ export function DeviceDetailPage(props: { params: Record<string, string> }) {
   useLiveEvents((event) => {
     const d = device.data
     if (!d || (event.id && event.id !== d.id)) return
-    if (event.type === 'device.status') device.setData({ ...d, status: event.status, last_seen: event.last_seen ?? d.last_seen })
+    if (event.type === 'device.status') device.setData((old) => (old?.id === event.id ? { ...old, status: event.status, last_seen: event.last_seen ?? old.last_seen } : old))
     else device.reload()
   })
 
