@@ -19,8 +19,8 @@ export class EngineApiError extends Error {
 /**
  * Reads from dockerd's Engine API over its unix socket. The agent looks at its containers after every
  * docker event and every half second while it verifies a deploy; through the docker CLI each look was
- * two Go processes (about 20 ms of CPU each on the test machine, more on a small device), where a request
- * is well under one. Writes (compose, start, stop) stay with the CLI, as do the long-lived `events` and
+ * two Go processes (about 10 ms of CPU each on the test machine, more on a small device), where a request
+ * costs well under a millisecond. Writes (compose, start, stop) stay with the CLI, as do the long-lived `events` and
  * `logs` streams.
  */
 export function createEngineApi(host: string) {
