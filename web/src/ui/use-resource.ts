@@ -21,8 +21,8 @@ export function useResource<T>(load: () => Promise<T>, deps: unknown[]): Resourc
   const [error, setError] = useState<unknown>(undefined)
   const [loading, setLoading] = useState(true)
   const generation = useRef(0)
-  /** Function updates made since the newest load started, to apply to its answer. */
-  const sinceLoad = useRef<((old: T | undefined) => T | undefined)[]>([])
+  /** Function updates made while the newest load is under way, to apply to its answer; undefined when none is. */
+  const sinceLoad = useRef<((old: T | undefined) => T | undefined)[] | undefined>(undefined)
   const loadRef = useRef(load)
   loadRef.current = load
 
@@ -33,14 +33,15 @@ export function useResource<T>(load: () => Promise<T>, deps: unknown[]): Resourc
     loadRef.current().then(
       (value) => {
         if (mine !== generation.current) return
-        const updates = sinceLoad.current
-        sinceLoad.current = []
+        const updates = sinceLoad.current ?? []
+        sinceLoad.current = undefined
         setDataState(() => updates.reduce<T | undefined>((data, update) => update(data), value))
         setError(undefined)
         setLoading(false)
       },
       (err: unknown) => {
         if (mine !== generation.current) return
+        sinceLoad.current = undefined
         setError(err)
         setLoading(false)
       },
@@ -55,7 +56,7 @@ export function useResource<T>(load: () => Promise<T>, deps: unknown[]): Resourc
   const setData = useCallback((update: T | ((old: T | undefined) => T | undefined)) => {
     if (typeof update === 'function') {
       const apply = update as (old: T | undefined) => T | undefined
-      sinceLoad.current.push(apply)
+      sinceLoad.current?.push(apply)
       setDataState(apply)
     } else setDataState(() => update)
   }, [])
