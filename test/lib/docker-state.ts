@@ -1,4 +1,4 @@
-import http from 'node:http'
+import { createEngineApi, DEFAULT_DOCKER_HOST } from '../../agent/docker/engine-api.js'
 
 export interface ServiceContainer {
   id: string
@@ -7,38 +7,19 @@ export interface ServiceContainer {
   restartCount: number
 }
 
-/** The machine's dockerd, as the docker CLI finds it without DOCKER_HOST. */
-const DOCKER_SOCKET = '/var/run/docker.sock'
-
 /**
- * One GET on dockerd's Engine API; undefined for a 404 (a container removed meanwhile). The tests poll
- * container state every 50 ms while they wait: through the API a poll is a request, where the docker CLI
- * was two processes, each forked from a test process of hundreds of MB.
+ * The machine's dockerd through the agent's own Engine API reader. The tests poll container state every
+ * 50 ms while they wait: a poll is a request, where the docker CLI was two processes, each forked from a
+ * test process of hundreds of MB.
  */
-function engineGet<T>(path: string): Promise<T | undefined> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath: DOCKER_SOCKET, path, timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (d: Buffer) => chunks.push(d))
-      res.on('error', reject)
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8')
-        if (res.statusCode === 404) return resolve(undefined)
-        if (res.statusCode !== 200) return reject(new Error(`dockerd answered ${res.statusCode} to GET ${path}: ${body.trim()}`))
-        resolve(JSON.parse(body) as T)
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error(`dockerd did not answer GET ${path} within 30 s`)))
-    req.on('error', reject)
-  })
-}
+const engine = createEngineApi(DEFAULT_DOCKER_HOST)
 
 /** The containers of one compose service, read straight from dockerd (not through the agent). */
 export async function serviceContainers(project: string, service: string): Promise<ServiceContainer[]> {
   const filters = JSON.stringify({ label: [`com.docker.compose.project=${project}`, `com.docker.compose.service=${service}`] })
-  const listed = (await engineGet<{ Id: string }[]>(`/containers/json?all=1&filters=${encodeURIComponent(filters)}`)) ?? []
+  const listed = (await engine.get<{ Id: string }[]>(`/containers/json?all=1&filters=${encodeURIComponent(filters)}`)) ?? []
   const inspected = await Promise.all(
-    listed.map((c) => engineGet<{ Id: string; State: { Status: string; StartedAt: string }; RestartCount: number }>(`/containers/${c.Id}/json`)),
+    listed.map((c) => engine.get<{ Id: string; State: { Status: string; StartedAt: string }; RestartCount: number }>(`/containers/${c.Id}/json`)),
   )
   return inspected.flatMap((c) => (c ? [{ id: c.Id, state: c.State.Status, startedAt: c.State.StartedAt, restartCount: c.RestartCount }] : []))
 }
