@@ -25,11 +25,16 @@ export class EngineApiError extends Error {
  */
 export function createEngineApi(host: string) {
   const socketPath = host.replace(/^unix:\/\//, '')
+  // A connection per request, as each docker command was. Node 20's default agent keeps connections open
+  // and reuses them, and a request sent on one that dockerd is closing fails with ECONNRESET: a look that
+  // fails so fails the deploy step that made it, which then waits for the next heartbeat. A unix-socket
+  // connect costs microseconds.
+  const agent = new http.Agent({ keepAlive: false })
 
   /** GET `path` as JSON; undefined when dockerd answers 404 (no such container or image). */
   function get<T>(path: string, timeoutMs = 30_000): Promise<T | undefined> {
     return new Promise((resolve, reject) => {
-      const req = http.get({ socketPath, path, timeout: timeoutMs, headers: { host: 'docker' } }, (res) => {
+      const req = http.get({ socketPath, path, agent, timeout: timeoutMs, headers: { host: 'docker' } }, (res) => {
         const chunks: Buffer[] = []
         let size = 0
         res.on('data', (d: Buffer) => {

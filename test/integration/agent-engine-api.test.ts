@@ -12,6 +12,7 @@ import { createContainers, MANAGED_LABEL } from '../../agent/docker/containers.j
 import { createDockerCli } from '../../agent/docker/docker-cli.js'
 import { createEngineApi, DEFAULT_DOCKER_HOST, resolveDockerHost } from '../../agent/docker/engine-api.js'
 import { ensureTestImage } from '../lib/docker-image.js'
+import { waitFor } from '../lib/wait.js'
 
 /**
  * The agent reads container and image state through dockerd's Engine API: against the machine's real
@@ -29,12 +30,13 @@ async function fakeDockerd(t: { teardown(fn: () => void): void }, answer: (req: 
     answer(req, res)
   })
   await new Promise<void>((resolve) => server.listen(socket, resolve))
+  const connections = () => new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))))
   t.teardown(() => {
     server.closeAllConnections()
     server.close()
     rmSync(dir, { recursive: true, force: true })
   })
-  return { host: `unix://${socket}`, paths }
+  return { host: `unix://${socket}`, paths, connections }
 }
 
 t.test('which dockerd: the setting, else a unix-socket DOCKER_HOST, else the default socket', async (t) => {
@@ -93,6 +95,9 @@ t.test('a dockerd that cannot be reached, or answers badly, is an error that say
   await t.rejects(api.get('/huge'), /passed 67108864 bytes/)
   await t.rejects(api.get('/silent', 200), /did not answer GET \/silent within 0.2 s/)
   t.equal(await api.get('/nothing'), undefined, '404 is undefined')
+  // No connection is kept for reuse: one dockerd is closing cannot fail the next read.
+  await waitFor('the connection closed', async () => (await broken.connections()) === 0, 5000, 20)
+  t.pass('each read had a connection of its own, closed after its answer')
 })
 
 t.test('a name from the gateway only ever becomes a container path of its own', async (t) => {
