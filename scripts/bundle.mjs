@@ -14,6 +14,7 @@ import { readdirSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { trimSourceMaps } from './own-source-maps.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const target = process.argv[2]
@@ -74,6 +75,8 @@ if (target === 'cli') {
     sourcemap: true,
     sourcesContent: false,
   })
+  // Only our code's lines: dependencies' mappings cost every test process CPU and say nothing a failure needs.
+  trimSourceMaps(outdir)
 } else if (target === 'bench') {
   // The server modules bench/tunnel's gateway child starts, bundled as `edgetainer server` runs them: the bench
   // measures what ships, not tsx's on-the-fly build (whose keepNames wraps every closure made per request).

@@ -17,6 +17,7 @@
  * that is still running (SIGTERM, then SIGKILL after as long again).
  */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { Parser } from 'tap-parser'
 import { TEST_NODE_FLAGS } from './test-node-flags.js'
 
@@ -30,6 +31,27 @@ interface FileOutcome {
   /** Why the file failed beyond its own test points: an exit code, a signal, a timeout, a broken plan. */
   problem?: string
   ms: number
+  /** CPU time of the file's process and every process it waited for (gateways, agents, CLI runs), or undefined off Linux. */
+  cpuMs?: number
+}
+
+/**
+ * CPU time of this runner's children that have been reaped so far (user + system, /proc/self/stat's cutime and
+ * cstime), in ms. The kernel adds a child's time when it is reaped, so the increase across one child's exit is
+ * that file's CPU: the suite is CPU-bound, and this says which files cost it.
+ */
+/** The reading at the last reap; each file's CPU is the increase since it. */
+const reapedCpu: { last: number | undefined } = { last: reapedChildrenCpuMs() }
+
+function reapedChildrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    // Fields after the command name (which may hold spaces) start at the state, field 3; cutime and cstime are 16 and 17.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100
+  } catch {
+    return undefined
+  }
 }
 
 interface RunOptions {
@@ -84,6 +106,13 @@ function runFile(file: string, index: number, jobId: number, { timeoutSeconds, g
     // A process that ignores SIGTERM (a hung teardown) must not hold the run.
     setTimeout(() => child.kill('SIGKILL'), graceSeconds * 1000).unref()
   }, (timeoutSeconds + graceSeconds) * 1000)
+  // 'exit' fires as libuv reaps the process. Two files that end in the same instant can be reaped
+  // together, and the first to report then carries both: rare, and only a report.
+  child.on('exit', () => {
+    const now = reapedChildrenCpuMs()
+    if (now !== undefined && reapedCpu.last !== undefined) outcome.cpuMs = now - reapedCpu.last
+    reapedCpu.last = now
+  })
   return new Promise((resolve) => {
     child.on('close', async (code, signal) => {
       clearTimeout(timer)
@@ -111,6 +140,17 @@ function report(outcome: FileOutcome, index: number): void {
   process.stdout.write(`${lines.join('\n')}\n\n`)
 }
 
+/** The files that cost the most CPU, and the run's total: where to look when the suite grows slow. */
+function printCpuByFile(outcomes: FileOutcome[]): void {
+  const measured = outcomes.filter((o) => o.cpuMs !== undefined).sort((a, b) => b.cpuMs! - a.cpuMs!)
+  if (!measured.length) return
+  const seconds = (ms: number) => (ms / 1000).toFixed(1)
+  const total = measured.reduce((sum, o) => sum + o.cpuMs!, 0)
+  const lines = [`# CPU of the test files and what they started: ${seconds(total)} s in all; the most costly:`]
+  for (const o of measured.slice(0, 20)) lines.push(`#   ${seconds(o.cpuMs!).padStart(6)} s CPU  ${seconds(o.ms).padStart(6)} s wall  ${o.file}`)
+  process.stdout.write(`${lines.join('\n')}\n`)
+}
+
 async function main(): Promise<number> {
   let options: ReturnType<typeof parseArgs>
   try {
@@ -123,6 +163,7 @@ async function main(): Promise<number> {
   const started = Date.now()
   const queue = [...files]
   const totals = { pass: 0, fail: 0, skip: 0, todo: 0 }
+  const outcomes: FileOutcome[] = []
   let reported = 0
   let startedFiles = 0
   process.stdout.write(`TAP version 14\n1..${files.length}\n`)
@@ -130,6 +171,7 @@ async function main(): Promise<number> {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
       const outcome = await runFile(file, ++startedFiles, jobId, options)
       report(outcome, ++reported)
+      outcomes.push(outcome)
       totals.pass += outcome.pass
       totals.skip += outcome.skip
       totals.todo += outcome.todo
@@ -138,6 +180,7 @@ async function main(): Promise<number> {
     }
   }
   await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, (_, jobId) => worker(jobId)))
+  printCpuByFile(outcomes)
   const extra = [totals.skip ? `, skip: ${totals.skip}` : '', totals.todo ? `, todo: ${totals.todo}` : ''].join('')
   const total = totals.pass + totals.fail + totals.skip + totals.todo
   process.stdout.write(`# { total: ${total}, pass: ${totals.pass}${totals.fail ? `, fail: ${totals.fail}` : ''}${extra} }\n# time=${Date.now() - started}ms\n`)

@@ -24,6 +24,12 @@ t.test('every file passing: exit 0 and a summary with every point', async (t) =>
   t.equal(r.stdout.match(/^ok \d - .*passes/gm)?.length, 2, 'one point per file')
   t.match(r.stdout, /\n {8}ok 1 - should be equal\n/, "a file's TAP is indented under its subtest, as under tap")
   t.match(r.stdout, /\n# \{ total: 6, pass: 6 \}\n# time=\d+ms\n$/, 'three passing points per file; no fail count when none failed')
+  // A node process cannot start on no CPU. (These two identical files can end in the same instant, and then
+  // the first reaped carries both: the runner says so, so only their sum is certain.)
+  const cpu = [...r.stdout.matchAll(/^# +([\d.]+) s CPU +[\d.]+ s wall  .*passes/gm)].map((m) => Number(m[1]))
+  t.equal(cpu.length, 2, 'both files are in the CPU table')
+  t.ok(cpu[0]! + cpu[1]! > 0, `their CPU is above zero (${cpu.join(', ')} s)`)
+  t.match(r.stdout, /^# CPU of the test files and what they started: [\d.]+ s in all; the most costly:$/m)
 })
 
 t.test('a failed point, a bad exit code, a timeout and a blocked file each fail their file and the run', async (t) => {
