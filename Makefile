@@ -18,9 +18,13 @@ build: node_modules assets
 # dist/cli/bundle (scripts/bundle.mjs): Node 20 spends most of a command's start resolving and loading
 # ES modules one by one, and a bundle cuts that by two thirds.
 .PHONY: assets
-assets: node_modules
-	node scripts/bundle.mjs cli
+assets: bundles
 	npx tsc -p web/tsconfig.json --noEmit
+
+# The bundles alone: `make test` type-checks the console beside the tests (scripts/run-tests.sh), not before them.
+.PHONY: bundles
+bundles: node_modules
+	node scripts/bundle.mjs cli
 	npx vite build --config web/vite.config.ts --logLevel warn
 
 typecheck: node_modules
@@ -38,9 +42,9 @@ agent: node_modules
 run: build
 	bin/edgetainer server $(if $(CONFIG),--config $(CONFIG))
 
-# run-tests.sh compiles the gateway and the tests together (tsconfig.json): a separate build would compile
-# the gateway twice.
-test: assets
+# run-tests.sh type-checks the gateway and the tests together (tsconfig.json), and the console, beside the
+# tests: a separate build would check the gateway twice, and a check before them would hold a core idle.
+test: bundles
 	scripts/run-tests.sh
 
 bench: build

@@ -3,9 +3,20 @@
 # With arguments (`scripts/run-tests.sh test/unit/x.test.ts`) it runs those files from source, through tsx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p test-artifacts
+if [ $# -eq 0 ]; then
+  # The type checks (the gateway, the agent, the CLI and the tests; then the console) run beside the tests
+  # rather than before them: alone they would hold one core busy and the other idle. Their result still decides.
+  (npx tsc -p tsconfig.json --noEmit && npx tsc -p web/tsconfig.json --noEmit) > test-artifacts/typecheck.log 2>&1 &
+  typecheck=$!
+  # The tests run bundled (scripts/bundle.mjs: dist/test, source-mapped) on plain node: a process that
+  # loads the gateway's modules one by one spends over a CPU-second doing it, and the suite starts hundreds.
+  # Bundled while the services start (mostly waiting on dpkg, dockerd and PostgreSQL).
+  node scripts/bundle.mjs tests &
+  bundle=$!
+fi
 services_env=$(scripts/test-services.sh)
 export "${services_env?}"
-mkdir -p test-artifacts
 # Debian 12's docker-compose (v1, Python) imports distutils at every run, and setuptools' shim answers
 # that with its own vendored copy: a third of the command's start-up CPU. The standard library's
 # distutils does the same job (compose uses only find_executable); the agent tests run compose hundreds of times.
@@ -14,13 +25,7 @@ if [ $# -gt 0 ]; then
   npx tsc -p tsconfig.json --noEmit
   exec npx tap "$@"
 fi
-# The tests run bundled (scripts/bundle.mjs: dist/test, source-mapped) on plain node: a process that
-# loads the gateway's modules one by one spends over a CPU-second doing it, and the suite starts hundreds.
-# The type check (the gateway, the agent, the CLI and the tests) runs beside the tests rather than before
-# them, on the CPU the tests leave idle while they wait on sockets and containers; its result still decides.
-npx tsc -p tsconfig.json --noEmit > test-artifacts/typecheck.log 2>&1 &
-typecheck=$!
-node scripts/bundle.mjs tests
+wait "$bundle"
 # Slowest first (test/slowest-first.txt), then the rest: files run TEST_JOBS (default 4) at a time,
 # and a long file started last would be the tail of the run. Four rather than three on two cores: many
 # files spend much of their time waiting on containers, agents and rollouts.
@@ -36,7 +41,7 @@ done
 status=0
 node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-4}" --timeout 240 "${order[@]}" || status=$?
 if ! wait "$typecheck"; then
-  echo "type check failed (npx tsc -p tsconfig.json --noEmit):" >&2
+  echo "type check failed (npx tsc -p tsconfig.json --noEmit, then -p web/tsconfig.json):" >&2
   cat test-artifacts/typecheck.log >&2
   status=1
 fi

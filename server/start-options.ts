@@ -49,4 +49,6 @@ export interface StartOptions {
   logKeepAliveMs?: number
   /** How often a live log stream looks for entries another gateway node stored (2 s); entries stored on this node arrive at once. */
   logFollowPollMs?: number
+  /** The cluster peer listener's handshake timeout (10 s) and cap on connections still handshaking (1024); tests lower them. */
+  peerListener?: { handshakeTimeoutMs?: number; maxPending?: number }
 }

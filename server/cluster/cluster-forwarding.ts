@@ -27,6 +27,7 @@ export async function startClusterForwarding(deps: {
   registry: TunnelRegistry
   masterKey: MasterKey
   logger: Logger
+  listenerTuning?: { handshakeTimeoutMs?: number; maxPending?: number }
 }) {
   const { cluster, logger } = deps
   if (!cluster.peerListen) {
@@ -36,7 +37,7 @@ export async function startClusterForwarding(deps: {
   // Two keys, two purposes: one signs each upgrade (who calls, hop marker, replay), the other keys the TLS around it.
   const auth = createPeerAuth({ key: deps.masterKey.derive('cluster-peer') })
   const psk = deps.masterKey.derive(PEER_TLS_KEY_PURPOSE)
-  const listener = createPeerListener({ auth, registry: deps.registry, logger, psk: cluster.peerTls ? psk : undefined })
+  const listener = createPeerListener({ auth, registry: deps.registry, logger, psk: cluster.peerTls ? psk : undefined, ...deps.listenerTuning })
   const port = await listener.listen(cluster.peerListen.host, cluster.peerListen.port)
   const peerUrl = cluster.peerUrl ?? defaultPeerUrl(cluster.peerListen.host, port, cluster.peerTls)
   const peerListen = `${cluster.peerListen.host.includes(':') ? `[${cluster.peerListen.host}]` : cluster.peerListen.host}:${port}`

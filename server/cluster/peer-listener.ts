@@ -50,6 +50,10 @@ function refuse(socket: Duplex, code: ErrorCode, message: string) {
 
 const UNAUTHORIZED = 'peer authentication failed'
 
+/** Unauthenticated peer connections at once: far above a burst of new channels between busy nodes (a handshake takes a round trip), and a bound on what a flood can hold (some tens of KiB each). */
+export const DEFAULT_MAX_PENDING = 1024
+const DROP_WARNING_INTERVAL_MS = 10_000
+
 /**
  * The owning node's side of forwarding: another node of the cluster asks, with
  * a signed upgrade, for a channel into a device tunnel this node holds. The
@@ -64,12 +68,41 @@ const UNAUTHORIZED = 'peer authentication failed'
  * alert at most, never an HTTP answer.
  * Without it (peer_tls off) the same upgrade arrives in clear.
  */
-export function createPeerListener(deps: { auth: PeerAuth; registry: TunnelRegistry; logger: Logger; psk: Buffer | undefined; handshakeTimeoutMs?: number }) {
+export function createPeerListener(deps: {
+  auth: PeerAuth
+  registry: TunnelRegistry
+  logger: Logger
+  psk: Buffer | undefined
+  handshakeTimeoutMs?: number
+  /** Connections at once that have not yet become a channel (TLS handshake, then the signed upgrade). */
+  maxPending?: number
+}) {
   const { auth, registry, logger } = deps
   const handshakeTimeoutMs = deps.handshakeTimeoutMs ?? 10_000
+  const maxPending = deps.maxPending ?? DEFAULT_MAX_PENDING
   const httpOptions = { requestTimeout: handshakeTimeoutMs, headersTimeout: handshakeTimeoutMs, maxHeaderSize: 8192 }
   const server = deps.psk ? https.createServer({ ...httpOptions, ...peerTlsServerOptions(deps.psk, handshakeTimeoutMs) }) : http.createServer(httpOptions)
   const open = new Set<Duplex>()
+  /*
+   * Each handshake costs CPU and memory before anything is authenticated, so their number is capped:
+   * whoever can reach the peer port could otherwise open them faster than the timeout ends them. The
+   * cap is Node's own connection limit, set to the open channels plus `maxPending`: Node counts every
+   * connection itself (no counter of ours to drift) and closes one past the limit before any TLS or
+   * JavaScript object exists for it. Channels never count against the cap, however many there are.
+   */
+  const syncConnectionLimit = () => {
+    server.maxConnections = open.size + maxPending
+  }
+  syncConnectionLimit()
+  let dropped = 0
+  let dropWarnedAt = 0
+  server.on('drop', () => {
+    dropped++
+    // One line per interval at most: the flood that causes this must not also flood the log.
+    if (Date.now() - dropWarnedAt < DROP_WARNING_INTERVAL_MS) return
+    dropWarnedAt = Date.now()
+    logger.warn({ refused: dropped, max_pending: maxPending }, 'peer listener: too many connections still handshaking; refusing new ones until some finish or time out')
+  })
   // Every TCP connection, handshaking ones included: closeAllConnections() only knows those past the TLS handshake.
   const connections = new Set<Socket>()
   server.on('connection', (socket: Socket) => {
@@ -125,7 +158,11 @@ export function createPeerListener(deps: { auth: PeerAuth; registry: TunnelRegis
         ;(socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true)
         if (head.length) channel.write(head)
         open.add(socket)
-        socket.once('close', () => open.delete(socket))
+        syncConnectionLimit()
+        socket.once('close', () => {
+          open.delete(socket)
+          syncConnectionLimit()
+        })
         splice(socket, channel)
         logger.debug({ from: verdict.from, remote, device: target.device, kind: target.kind }, 'peer channel opened')
       },

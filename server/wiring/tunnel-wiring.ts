@@ -24,7 +24,7 @@ export async function createTunnelParts(core: GatewayCore, deps: { access: Acces
   const hostKey = loadOrCreateHostKey(config.dataDir)
   const tunnels = createTunnelRegistry()
   // Forwarding to the node holding a device's tunnel (docs/cluster-forwarding.md); its peer listener is what peer_url advertises.
-  const forwarding = await startClusterForwarding({ cluster: config.cluster, db, registry: tunnels, masterKey, logger })
+  const forwarding = await startClusterForwarding({ cluster: config.cluster, db, registry: tunnels, masterKey, logger, listenerTuning: core.options.peerListener })
   closers.push('peer listener', () => forwarding.close())
   const { locate } = forwarding
   // This node in the cluster registry (several gateways may share one PostgreSQL); it leaves it on clean shutdown.

@@ -7,6 +7,7 @@ import { createPeerAuth } from '../../server/cluster/peer-auth.js'
 import { createPeerClient } from '../../server/cluster/peer-client.js'
 import { PEER_TLS_CIPHER, PEER_TLS_IDENTITY, PEER_TLS_KEY_PURPOSE } from '../../server/cluster/peer-tls.js'
 import { loadMasterKey } from '../../server/secrets/master-key.js'
+import type { StartOptions } from '../../server/start-options.js'
 import { startDeviceApp } from '../lib/device-app.js'
 import { newKeyPair } from '../lib/keys.js'
 import { startRecordingRelay } from '../lib/recording-relay.js'
@@ -27,8 +28,8 @@ const masterKey = loadMasterKey({ dataDir: '/nonexistent', configuredKey: secret
 const otherNode = createPeerClient({ auth: createPeerAuth({ key: masterKey.derive('cluster-peer') }), psk: masterKey.derive(PEER_TLS_KEY_PURPOSE), nodeId: () => 'gw-other' })
 
 /** A gateway (PGlite) with a peer listener, and a device on it forwarding a web app and an echo service. */
-async function gatewayWithDevice(t: Test, env: Record<string, string>) {
-  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_SECRET_KEY: secret, EDGETAINER_PEER_LISTEN: '127.0.0.1:0', ...env } })
+async function gatewayWithDevice(t: Test, env: Record<string, string>, start: StartOptions = {}) {
+  const gw = await startTestGateway(t, 'pglite', { env: { EDGETAINER_SECRET_KEY: secret, EDGETAINER_PEER_LISTEN: '127.0.0.1:0', ...env }, start })
   const key = newKeyPair('wire')
   const device = (await gw.http.post('/api/devices', { name: 'Wire', device_id: 'wire-1', public_key: key.publicKey }, { token: gw.adminToken })).body as { id: string }
   const app = await startDeviceApp(t, 'web')
@@ -46,6 +47,14 @@ async function gatewayWithDevice(t: Test, env: Record<string, string>) {
   const nodes = (await gw.http.get('/api/cluster/nodes', { token: gw.adminToken })).body as { items: { self: boolean; peer_url: string }[] }
   const peerUrl = nodes.items.find((n) => n.self)!.peer_url
   return { gw, device, peerUrl, peerPort: Number(new URL(peerUrl).port) }
+}
+
+/** A TCP connection to the peer port that never starts its handshake. */
+async function connectSilently(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  await new Promise((resolve) => socket.once('connect', resolve))
+  return socket
 }
 
 function echoed(channel: Duplex, text: string): Promise<string> {
@@ -80,6 +89,22 @@ t.test('peer_tls on (the default): psk:// advertised, TLS 1.3 on the channel, by
   t.equal(await echoed(channel, 'ping-2'), 'echo:ping-2', 'and again on the same channel')
   const web = await otherNode.open(peerUrl, { device: device.id, kind: 'service', name: 'web', port: 80 })
   t.match(await httpOver(web, '/over-tls', 'x'), /web says hello at \/over-tls/, 'HTTP to the device app')
+})
+
+t.test('open channels never count against the cap on connections still handshaking', async (t) => {
+  const { device, peerUrl, peerPort } = await gatewayWithDevice(t, {}, { peerListener: { maxPending: 2, handshakeTimeoutMs: 60_000 } })
+  // Three channels, one after another: more than the cap, which counts only what has not yet become a channel.
+  const channels: Duplex[] = []
+  for (let i = 0; i < 3; i++) channels.push(await otherNode.open(peerUrl, { device: device.id, kind: 'service', name: 'echo', port: 7 }))
+  t.teardown(() => channels.forEach((c) => c.destroy()))
+  const silent = await Promise.all(Array.from({ length: 2 }, () => connectSilently(peerPort)))
+  t.teardown(() => silent.forEach((s) => s.destroy()))
+  await t.rejects(otherNode.open(peerUrl, { device: device.id, kind: 'service', name: 'echo', port: 7 }), { code: 'PEER_UNREACHABLE' }, 'two strangers mid-handshake fill the cap')
+  for (const [i, channel] of channels.entries()) t.equal(await echoed(channel, `still-${i}`), `echo:still-${i}`, `channel ${i + 1} still carries bytes`)
+  silent.forEach((s) => s.destroy())
+  const next = await waitFor('a fourth channel once the strangers are gone', () => otherNode.open(peerUrl, { device: device.id, kind: 'service', name: 'echo', port: 7 }).catch(() => undefined))
+  t.teardown(() => next.destroy())
+  t.equal(await echoed(next, 'fourth'), 'echo:fourth')
 })
 
 t.test('a wiretap between the nodes sees no clear text; the handshake is psk_dhe_ke', async (t) => {
