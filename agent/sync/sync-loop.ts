@@ -6,6 +6,7 @@ import type { Outbox } from '../outbox/outbox.js'
 import type { ContainerWatch } from '../status/container-watch.js'
 import type { LogCollector } from '../status/log-collector.js'
 import type { AgentApiClient } from '../tunnel/agent-api-client.js'
+import { backoffDelay } from '../tunnel/backoff.js'
 import {
   agentApi,
   type AgentConfigResponse,
@@ -14,6 +15,9 @@ import {
 } from '../../shared/agent-wire.js'
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** The first retry of a failed sync comes within this; each failure in a row doubles it, up to the heartbeat interval. */
+export const SYNC_RETRY_BASE_MS = 2000
 
 /** With docker's event stream up, the watch still looks this often (or every watchSeconds, if longer). */
 export const SAFETY_LOOK_SECONDS = 60
@@ -30,7 +34,8 @@ const LOOK_BATCH_MS = 100
  * queued restart or the gateway's nudge (control `sync`) triggers a sync:
  * fetch config and the target document (304 when unchanged), plan, execute.
  * Syncs never overlap. A step an update lock defers is tried again after
- * `lockRetrySeconds`.
+ * `lockRetrySeconds`; a sync that fails (the gateway or dockerd unreachable
+ * for a moment) is tried again with backoff, within the heartbeat interval.
  */
 export function createSyncLoop(deps: {
   api: AgentApiClient
@@ -54,6 +59,8 @@ export function createSyncLoop(deps: {
   eventsLive?(): boolean
   /** How soon an update deferred by an update lock is tried again. */
   lockRetrySeconds: number
+  /** Overrides SYNC_RETRY_BASE_MS (tests). */
+  syncRetryBaseMs?: number
   logger: Logger
 }) {
   const { api, logger } = deps
@@ -62,6 +69,9 @@ export function createSyncLoop(deps: {
   /** The target document last fetched, kept to be planned again when the gateway answers 304. */
   let fetched: { revision: string; target: TargetStack[] } | undefined
   let lockRetryTimer: NodeJS.Timeout | undefined
+  let syncRetryTimer: NodeJS.Timeout | undefined
+  /** Syncs failed in a row: the backoff's attempt. */
+  let syncFailures = 0
   let syncing: Promise<void> = Promise.resolve()
   let syncQueued = false
   let closed = false
@@ -100,8 +110,15 @@ export function createSyncLoop(deps: {
       if (closed || !deps.online()) return
       try {
         await syncOnce()
+        syncFailures = 0
       } catch (err) {
-        logger.warn({ err: (err as Error).message }, 'sync with the gateway failed; the next heartbeat retries')
+        // Tried again soon rather than at the next heartbeat, which an admin may have set hours apart: a
+        // gateway restarting or dockerd busy for a moment must not hold a deploy that long. Exponential
+        // with full jitter (as reconnects), so a fleet that failed together does not retry together.
+        const delayMs = backoffDelay(syncFailures++, { baseMs: deps.syncRetryBaseMs ?? SYNC_RETRY_BASE_MS, capMs: heartbeatMs })
+        logger.warn({ err: (err as Error).message, attempt: syncFailures, retry_in_ms: delayMs }, 'sync with the gateway failed; trying again')
+        clearTimeout(syncRetryTimer)
+        if (!closed) syncRetryTimer = setTimeout(() => void syncNow(), delayMs)
       }
     })
     return syncing
@@ -204,6 +221,7 @@ export function createSyncLoop(deps: {
       clearTimeout(heartbeatTimer)
       clearTimeout(watchTimer)
       clearTimeout(lockRetryTimer)
+      clearTimeout(syncRetryTimer)
       await Promise.allSettled([syncing, watching])
       // Followers end after the last tick, so none starts behind the close.
       await deps.logs.close()

@@ -63,3 +63,49 @@ t.test('when the stream goes down, the timer takes over', async (t) => {
   await waitFor('looks on the timer again', () => looks.length >= 3, 10_000, 20)
   t.pass('the 60-second safety pace gave way to watch_seconds')
 })
+
+t.test('a sync that fails is tried again with backoff, not left for the next heartbeat', async (t) => {
+  // The heartbeat is an hour away: only the retry can bring the second and third attempts.
+  let attempts = 0
+  let failFirst = 2
+  const applied: number[] = []
+  const sync = createSyncLoop({
+    api: {
+      call: async () => {
+        attempts++
+        if (failFirst > 0) {
+          failFirst--
+          throw new Error('connect ECONNREFUSED (the gateway is restarting)')
+        }
+        return { control_key: 'k', services: [], restarts: [] }
+      },
+      callUnlessMatch: async () => ({ revision: 'r1', software: [] }),
+    } as never,
+    stacks: { current: () => [], failed: () => new Map() } as never,
+    executor: {} as never,
+    watch: { check: async () => [], fresh: async () => [], invalidate() {} } as never,
+    logs: { collect: async () => {}, close: async () => {} } as never,
+    outbox: {} as never,
+    metrics: { sample: () => ({}) } as never,
+    online: () => true,
+    applyConfig: async () => void applied.push(attempts),
+    agentVersion: '0.0.0',
+    heartbeatSeconds: 3600,
+    watchSeconds: 600,
+    lockRetrySeconds: 3600,
+    syncRetryBaseMs: 50,
+    logger: createAgentLogger('silent', new Writable({ write: (_c, _e, done) => done() })),
+  })
+  t.teardown(() => sync.close())
+  void sync.syncNow()
+  await waitFor('the third sync, after two failures', () => applied.length === 1, 10_000, 10)
+  t.equal(applied[0], 3, 'two failed syncs, then one that applied the config')
+
+  // Later failures start from the base again: the count of failures in a row was reset by the success.
+  failFirst = 1
+  const before = attempts
+  void sync.syncNow()
+  await waitFor('a retry after the next failure', () => applied.length === 2, 10_000, 10)
+  t.equal(attempts - before, 3, 'one failed call, then the config and the restarts of a sync that went through')
+  await sync.close()
+})
