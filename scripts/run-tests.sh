@@ -39,7 +39,7 @@ done
 # Plain node processes rather than tap's runner (test/runner/run-test-files.ts says why); the files
 # still use tap, and `npx tap <file>` still runs any one of them.
 status=0
-node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-4}" --timeout 240 "${order[@]}" || status=$?
+node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-4}" --timeout 240 --cpu-report test-artifacts/cpu-by-file.tsv "${order[@]}" || status=$?
 if ! wait "$typecheck"; then
   echo "type check failed (npx tsc -p tsconfig.json --noEmit, then -p web/tsconfig.json):" >&2
   cat test-artifacts/typecheck.log >&2

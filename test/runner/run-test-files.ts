@@ -17,7 +17,7 @@
  * that is still running (SIGTERM, then SIGKILL after as long again).
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { Parser } from 'tap-parser'
 import { TEST_NODE_FLAGS } from './test-node-flags.js'
 
@@ -58,6 +58,8 @@ interface RunOptions {
   jobs: number
   timeoutSeconds: number
   graceSeconds: number
+  /** A file to write every file's CPU and wall time to, a tab-separated line each, costliest first. */
+  cpuReport?: string
 }
 
 function parseArgs(argv: string[]): RunOptions & { files: string[] } {
@@ -68,12 +70,14 @@ function parseArgs(argv: string[]): RunOptions & { files: string[] } {
     if (arg === '--jobs') options.jobs = Number(argv[++i])
     else if (arg === '--timeout') options.timeoutSeconds = Number(argv[++i])
     else if (arg === '--grace') options.graceSeconds = Number(argv[++i])
+    else if (arg === '--cpu-report') options.cpuReport = argv[++i]
     else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`)
     else files.push(arg)
   }
   if (!Number.isInteger(options.jobs) || options.jobs < 1) throw new Error('--jobs needs a whole number of at least 1')
   if (!(options.timeoutSeconds > 0)) throw new Error('--timeout needs a number of seconds above 0')
   if (!(options.graceSeconds > 0)) throw new Error('--grace needs a number of seconds above 0')
+  if (options.cpuReport === undefined && argv.includes('--cpu-report')) throw new Error('--cpu-report needs a file name')
   if (!files.length) throw new Error('no test files given')
   return { ...options, files }
 }
@@ -141,13 +145,17 @@ function report(outcome: FileOutcome, index: number): void {
 }
 
 /** The files that cost the most CPU, and the run's total: where to look when the suite grows slow. */
-function printCpuByFile(outcomes: FileOutcome[]): void {
+function printCpuByFile(outcomes: FileOutcome[], reportFile: string | undefined): void {
   const measured = outcomes.filter((o) => o.cpuMs !== undefined).sort((a, b) => b.cpuMs! - a.cpuMs!)
   if (!measured.length) return
   const seconds = (ms: number) => (ms / 1000).toFixed(1)
   const total = measured.reduce((sum, o) => sum + o.cpuMs!, 0)
   const lines = [`# CPU of the test files and what they started: ${seconds(total)} s in all; the most costly:`]
   for (const o of measured.slice(0, 20)) lines.push(`#   ${seconds(o.cpuMs!).padStart(6)} s CPU  ${seconds(o.ms).padStart(6)} s wall  ${o.file}`)
+  if (reportFile) {
+    writeFileSync(reportFile, ['cpu_s\twall_s\tfile', ...measured.map((o) => `${seconds(o.cpuMs!)}\t${seconds(o.ms)}\t${o.file}`)].join('\n') + '\n')
+    lines.push(`# every file's figures: ${reportFile}`)
+  }
   process.stdout.write(`${lines.join('\n')}\n`)
 }
 
@@ -180,7 +188,7 @@ async function main(): Promise<number> {
     }
   }
   await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, (_, jobId) => worker(jobId)))
-  printCpuByFile(outcomes)
+  printCpuByFile(outcomes, options.cpuReport)
   const extra = [totals.skip ? `, skip: ${totals.skip}` : '', totals.todo ? `, todo: ${totals.todo}` : ''].join('')
   const total = totals.pass + totals.fail + totals.skip + totals.todo
   process.stdout.write(`# { total: ${total}, pass: ${totals.pass}${totals.fail ? `, fail: ${totals.fail}` : ''}${extra} }\n# time=${Date.now() - started}ms\n`)

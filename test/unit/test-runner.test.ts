@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -18,7 +19,8 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 t.test('every file passing: exit 0 and a summary with every point', async (t) => {
-  const r = await run(['--jobs', '2', fixture('passes'), fixture('passes')])
+  const report = path.join(t.testdir(), 'cpu.tsv')
+  const r = await run(['--jobs', '2', '--cpu-report', report, fixture('passes'), fixture('passes')])
   t.equal(r.code, 0)
   t.match(r.stdout, /^TAP version 14\n1\.\.2\n/)
   t.equal(r.stdout.match(/^ok \d - .*passes/gm)?.length, 2, 'one point per file')
@@ -30,6 +32,10 @@ t.test('every file passing: exit 0 and a summary with every point', async (t) =>
   t.equal(cpu.length, 2, 'both files are in the CPU table')
   t.ok(cpu[0]! + cpu[1]! > 0, `their CPU is above zero (${cpu.join(', ')} s)`)
   t.match(r.stdout, /^# CPU of the test files and what they started: [\d.]+ s in all; the most costly:$/m)
+  const rows = readFileSync(report, 'utf8').trimEnd().split('\n')
+  t.equal(rows[0], 'cpu_s\twall_s\tfile', 'the report names its columns')
+  t.equal(rows.filter((row) => /^[\d.]+\t[\d.]+\t.*passes/.test(row)).length, 2, 'and has a row for each file')
+  t.match(r.stdout, `# every file's figures: ${report}`)
 })
 
 t.test('a failed point, a bad exit code, a timeout and a blocked file each fail their file and the run', async (t) => {
@@ -66,4 +72,5 @@ t.test('bad arguments are refused by name', async (t) => {
   t.match(none.stderr, /no test files given/)
   const unknown = await run(['--job', '2', fixture('passes')])
   t.match(unknown.stderr, /unknown option --job/)
+  t.match((await run([fixture('passes'), '--cpu-report'])).stderr, /--cpu-report needs a file name/)
 })
