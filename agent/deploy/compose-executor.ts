@@ -185,11 +185,26 @@ export function createComposeExecutor(deps: {
     await verifyRunning({ containers: deps.containers, project: meta.project, services, oneShot, timeoutMs: deps.timeouts.deployMs, stableMs: deps.timeouts.stableMs, signal: deps.signal })
   }
 
+  /** Whether dockerd answers at all. */
+  async function dockerdAnswers(): Promise<boolean> {
+    return docker.api.get('/version', 10_000).then(
+      () => true,
+      () => false,
+    )
+  }
+
   /** A release that could not start: nothing running was touched. */
-  function refuse(target: TargetStack, digest: string, err: unknown): StepOutcome {
+  async function refuse(target: TargetStack, digest: string, err: unknown): Promise<StepOutcome> {
     stacks.discard(target.software_id, 'next')
     // No docker at all says nothing about this release: leave it to be tried again.
     if (err instanceof DockerUnavailableError) throw err
+    // Nor does a pull that failed while dockerd was away (restarting after an OS update, say): the release
+    // waits, and the sync loop tries again with backoff, rather than being marked failed and never retried.
+    if (err instanceof StepFailure && !(await dockerdAnswers())) {
+      const waiting = `waiting for dockerd, which does not answer at ${docker.api.host}`
+      report(target, 'downloading', waiting)
+      throw new DockerUnavailableError(`${target.name} ${target.version}: ${waiting} (${err.message})`)
+    }
     stacks.setFailed(target.software_id, digest)
     report(target, 'failed', (err as Error).message)
     return 'done'
@@ -215,7 +230,7 @@ export function createComposeExecutor(deps: {
         }
       } catch (err) {
         deferred.delete(target.software_id)
-        return refuse(target, digest, err)
+        return await refuse(target, digest, err)
       }
     }
 

@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, symlinkSync, unlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import fc from 'fast-check'
 import t from 'tap'
 import { projectName } from '../../agent/deploy/stack-store.js'
@@ -45,10 +48,15 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
   const { http, adminToken: token } = gw
   const address = { http, adminToken: token, sshPort: gw.server.sshPort, hostPublicKey: gw.server.hostPublicKey }
   const fleet = (await http.post('/api/fleets', { name: 'updates' }, { token })).body
+  // The agent reaches the machine's dockerd through a symlink to its socket: removing the link takes dockerd away from the agent alone.
+  const linkDir = mkdtempSync(path.join(tmpdir(), 'et-dockerd-link-'))
+  t.teardown(() => rmSync(linkDir, { recursive: true, force: true }))
+  const dockerdLink = path.join(linkDir, 'docker.sock')
+  symlinkSync('/var/run/docker.sock', dockerdLink)
   const { agent } = await startTestAgent(t, {
     gateway: address,
     token: await registrationToken(address, fleet.id),
-    config: { heartbeat_seconds: HEARTBEAT_SECONDS, update_lock_retry_seconds: 0.3, deploy_stable_seconds: 1 },
+    config: { heartbeat_seconds: HEARTBEAT_SECONDS, update_lock_retry_seconds: 0.3, deploy_stable_seconds: 1, docker_host: `unix://${dockerdLink}` },
   })
   const deviceId = agent.registration.device_id
   await waitOnline(http, token, deviceId)
@@ -190,5 +198,25 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
     )
     t.comment(`ran ${n} cases`)
     t.equal((await http.get('/healthz')).status, 200, 'the gateway is alive')
+  })
+
+  await t.test('a download that finds dockerd away waits for it and then deploys, with no nudge, rather than failing the release', async (t) => {
+    t.equal((await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id, update_strategy: 'download-then-kill', override_lock: false }, { token })).status, 201)
+    const web = (await runningContainer(project, 'web'))!
+    // The lock the test above took outlives its container (the lock folder is the device's): let it go.
+    execFileSync('docker', ['exec', web.id, 'rm', '-f', '/run/edgetainer/updates.lock'])
+    unlinkSync(dockerdLink)
+    await setVersion(stack('v5'), '5')
+    const waiting = await statusOf('5', 'downloading', /waiting for dockerd/)
+    t.equal(waiting.error, `waiting for dockerd, which does not answer at unix://${dockerdLink}`)
+    t.equal((await runningContainer(project, 'web'))!.id, web.id, 'nothing running was touched')
+
+    // dockerd is back: the agent's own retry (backoff from 2 s) finds it; the heartbeat is an hour away and nothing nudges.
+    symlinkSync('/var/run/docker.sock', dockerdLink)
+    await statusOf('5', 'running')
+    t.not((await runningContainer(project, 'web'))!.id, web.id, 'then web was replaced')
+    const reports = (await phases('5')).map((p) => p.text)
+    t.notOk(reports.some((r) => r.startsWith('failed')), `never reported failed: ${reports.join(' | ')}`)
+    t.same(reports.slice(-4), ['downloading', 'installing', 'verifying', 'running'])
   })
 })
