@@ -13,6 +13,7 @@ import * as agentReleases from './0011-agent-releases.js'
 import * as deployPhases from './0013-deploy-phases.js'
 import * as clusterNodes from './0014-cluster-nodes.js'
 import * as clusterOperations from './0016-cluster-operations.js'
+import * as heartbeatDockerError from './0017-heartbeat-docker-error.js'
 
 /**
  * Every migration, by name, in order. Listed statically rather than read from
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0013-deploy-phases': deployPhases,
   '0014-cluster-nodes': clusterNodes,
   '0016-cluster-operations': clusterOperations,
+  '0017-heartbeat-docker-error': heartbeatDockerError,
 }

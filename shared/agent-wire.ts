@@ -111,7 +111,13 @@ export interface HeartbeatRequest {
   /** When the sample was taken, on the device's clock (ISO 8601). */
   at: string
   metrics: DeviceMetrics
+  /** Empty when docker_error is set: nothing is known of them then. */
   containers: ContainerState[]
+  /**
+   * Why the agent could not read its containers this time (dockerd does not answer), in one line.
+   * Absent when it could. Older agents never send it; they skipped the heartbeat instead.
+   */
+  docker_error?: string
   software: RunningSoftware[]
   /** `quarantined`: events the gateway refused (or that kept failing), set aside on the device. */
   outbox: { pending: number; dropped_log_lines: number; quarantined?: number }

@@ -24,6 +24,12 @@ export const SAFETY_LOOK_SECONDS = 60
 /** A change rarely comes alone (compose up creates, starts, and reports health): one look takes in the burst. */
 const LOOK_BATCH_MS = 100
 
+/** An error message as the heartbeat carries it (and the gateway stores it): one line, no control bytes or broken UTF-16, at most 500 characters. */
+function oneLine(message: string): string {
+  const wellFormed = message.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+  return Array.from(wellFormed.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()).slice(0, 500).join('')
+}
+
 /**
  * The agent's rhythm. The watch (containers and their logs) runs whether
  * or not the gateway is reachable, so offline events still land in the
@@ -125,7 +131,15 @@ export function createSyncLoop(deps: {
   }
 
   async function heartbeatBody(): Promise<HeartbeatRequest> {
-    const containers = await deps.watch.fresh()
+    // dockerd away (restarting, crashed, its disk full) is news for the gateway, not a reason to go silent:
+    // the heartbeat goes out with the metrics, the software and why no container could be read.
+    let containers: Awaited<ReturnType<typeof deps.watch.fresh>> = []
+    let dockerError: string | undefined
+    try {
+      containers = await deps.watch.fresh()
+    } catch (err) {
+      dockerError = oneLine((err as Error).message)
+    }
     const softwareOf = new Map(deps.stacks.current().map((s) => [s.project, s.software_id]))
     return {
       agent_version: deps.agentVersion,
@@ -146,6 +160,7 @@ export function createSyncLoop(deps: {
         ports: portsNow(),
         software_id: project ? (softwareOf.get(project) ?? null) : null,
       })),
+      ...(dockerError !== undefined ? { docker_error: dockerError } : {}),
       software: deps.stacks.current().map((s) => ({ software_id: s.software_id, name: s.name, version: s.version })),
       outbox: { pending: deps.outbox.pending, dropped_log_lines: deps.outbox.dropped, quarantined: deps.outbox.quarantined },
     }

@@ -97,7 +97,7 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
     const device = await deviceOf(req)
     const body = parseInput(heartbeatBody, req.body)
     // The gateway's clock, not the device's: history queries by time must agree across devices.
-    await deps.metrics.record(device.id, { recorded_at: new Date(), metrics: body.metrics, containers: body.containers, software: body.software })
+    await deps.metrics.record(device.id, { recorded_at: new Date(), metrics: body.metrics, containers: body.containers, software: body.software, docker_error: body.docker_error })
     await db.updateTable('devices').set({ last_seen: new Date() }).where('id', '=', device.id).execute()
     await deps.recordAgent?.(device.id, body.agent_version, body.agent_arch)
     const [{ revision }, pending] = await Promise.all([revisionOf(device), deps.restarts.pending(device.id)])

@@ -57,6 +57,7 @@ export const heartbeatBody = z.object({
       }),
     )
     .max(500),
+  docker_error: text(1000).optional(),
   software: z.array(z.object({ software_id: text(64), name: text(255), version: text(255) })).max(200),
   outbox: z.object({ pending: z.number().int().nonnegative(), dropped_log_lines: z.number().int().nonnegative(), quarantined: z.number().int().nonnegative().optional() }),
 })

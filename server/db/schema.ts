@@ -268,6 +268,8 @@ export interface DeviceMetricsLatestTable extends MetricColumns {
   device_id: string
   /** The newest heartbeat's software list (RunningSoftware[]); null before an agent sent one. */
   running_software: ColumnType<unknown, string | null | undefined, string | null>
+  /** Why the agent could not read its containers at that heartbeat (dockerd does not answer); null when it could. */
+  docker_error: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 export interface AgentOutboxCursorsTable {

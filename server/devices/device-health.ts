@@ -62,7 +62,7 @@ export function describeResult(r: { name: string; version: string; status: Deplo
  * need: per device, the deploy results that ask for attention; per device,
  * each software with its version, last result and containers.
  */
-export function createDeviceHealth(deps: { db: Kysely<Database>; latestReport(deviceUuid: string): Promise<{ recorded_at: Date; containers: ContainerState[]; software: RunningSoftware[] } | undefined> }) {
+export function createDeviceHealth(deps: { db: Kysely<Database>; latestReport(deviceUuid: string): Promise<{ recorded_at: Date; containers: ContainerState[]; software: RunningSoftware[]; docker_error: string | null } | undefined> }) {
   const { db } = deps
 
   async function results(deviceUuids: readonly string[], onlyBad: boolean): Promise<(DeployResult & { device_id: string })[]> {
@@ -134,7 +134,7 @@ export function createDeviceHealth(deps: { db: Kysely<Database>; latestReport(de
           containers: containers.filter((c) => c.software_id === id),
         }
       })
-      return { reported_at: latest?.recorded_at ?? null, software, other_containers: containers.filter((c) => !c.software_id || !ids.includes(c.software_id)) }
+      return { reported_at: latest?.recorded_at ?? null, docker_error: latest?.docker_error ?? null, software, other_containers: containers.filter((c) => !c.software_id || !ids.includes(c.software_id)) }
     },
   }
 }

@@ -19,8 +19,8 @@ export interface DeviceFacts {
   last_seen: Date | null
   /** The agent's last deploy report for the rollout's software. */
   report?: { version: string; status: string; error: string | null; updated_at: Date }
-  /** The newest heartbeat's containers. */
-  heartbeat?: { recorded_at: Date; containers: ContainerFact[] }
+  /** The newest heartbeat's containers, or why the agent could not read them (dockerd does not answer). */
+  heartbeat?: { recorded_at: Date; containers: ContainerFact[]; docker_error?: string | null }
 }
 
 export interface DeviceRowFacts {
@@ -92,9 +92,17 @@ export function nextProgress(
   if (fresh?.status === 'running') {
     // Containers seen after the report are the new release's.
     const hb = facts.heartbeat && facts.heartbeat.recorded_at.getTime() >= fresh.updated_at.getTime() ? facts.heartbeat : undefined
-    const crash = hb ? unhealthyReason(hb.containers, target.software_id) : undefined
+    const crash = hb && !hb.docker_error ? unhealthyReason(hb.containers, target.software_id) : undefined
     if (crash) return result({ state: 'failed', reason: crash, healthy_since: null })
     if (!facts.online || !hb) return result({ state: 'verifying', reason: facts.online ? 'waiting for a heartbeat from the new release' : 'offline during its soak time', healthy_since: null })
+    // Soak time counts only while the release's containers are seen up: not while dockerd is away, nor
+    // when none of them is there at all. Neither fails the device (dockerd may be restarting); the soak starts over.
+    const unseen = hb.docker_error
+      ? `its containers cannot be seen: ${hb.docker_error}`
+      : !hb.containers.some((c) => ofSoftware(c, target.software_id))
+        ? 'none of its containers is on the device'
+        : undefined
+    if (unseen) return result({ state: 'verifying', reason: unseen, healthy_since: null })
     const since = row.healthy_since ?? now
     if ((now.getTime() - since.getTime()) / 1000 >= target.settings.soak_seconds) return result({ state: 'succeeded', reason: null, healthy_since: since })
     return result({ state: 'verifying', reason: null, healthy_since: since })

@@ -28,7 +28,7 @@ export function createRolloutEngine(deps: { db: Kysely<Database>; logger: Logger
     const [devices, reports, beats] = await Promise.all([
       tx.selectFrom('devices').select(['id', 'status', 'last_seen']).where('id', 'in', ids).execute(),
       tx.selectFrom('device_software_status').selectAll().where('software_id', '=', softwareId).where('device_id', 'in', ids).execute(),
-      tx.selectFrom('device_metrics_latest').select(['device_id', 'recorded_at', 'containers']).where('device_id', 'in', ids).execute(),
+      tx.selectFrom('device_metrics_latest').select(['device_id', 'recorded_at', 'containers', 'docker_error']).where('device_id', 'in', ids).execute(),
     ])
     for (const d of devices) out.set(d.id, { online: d.status === 'online', last_seen: d.last_seen })
     for (const r of reports) {
@@ -37,7 +37,7 @@ export function createRolloutEngine(deps: { db: Kysely<Database>; logger: Logger
     }
     for (const b of beats) {
       const f = out.get(b.device_id)
-      if (f) f.heartbeat = { recorded_at: b.recorded_at, containers: (Array.isArray(b.containers) ? b.containers : []) as ContainerFact[] }
+      if (f) f.heartbeat = { recorded_at: b.recorded_at, containers: (Array.isArray(b.containers) ? b.containers : []) as ContainerFact[], docker_error: b.docker_error }
     }
     return out
   }

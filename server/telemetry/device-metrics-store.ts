@@ -8,6 +8,8 @@ export interface MetricsSample {
   containers: ContainerState[]
   /** What the agent says runs; kept on the latest row only. */
   software?: RunningSoftware[]
+  /** Why no container could be read (dockerd does not answer); kept on the latest row only. */
+  docker_error?: string
 }
 
 type LatestRow = Selectable<DeviceMetricsLatestTable>
@@ -25,7 +27,7 @@ const metricKeys = [
 ] as const satisfies readonly (keyof DeviceMetrics)[]
 
 /** A sample as the API shows it. */
-export function metricsView(row: Omit<LatestRow, 'device_id' | 'running_software'>) {
+export function metricsView(row: Omit<LatestRow, 'device_id' | 'running_software' | 'docker_error'>) {
   const metrics = Object.fromEntries(metricKeys.map((k) => [k, row[k] === null ? null : Number(row[k])])) as unknown as DeviceMetrics
   return { recorded_at: row.recorded_at, ...metrics, containers: row.containers as ContainerState[] }
 }
@@ -45,10 +47,11 @@ export function createDeviceMetricsStore(deps: { db: Kysely<Database> }) {
       containers: JSON.stringify(sample.containers),
     } as Omit<LatestRow, 'device_id' | 'containers' | 'running_software'> & { containers: string }
     await db.insertInto('device_metrics').values({ device_id: deviceUuid, ...values }).execute()
+    const latestOnly = { running_software: JSON.stringify(sample.software ?? []), docker_error: sample.docker_error ?? null }
     await db
       .insertInto('device_metrics_latest')
-      .values({ device_id: deviceUuid, ...values, running_software: JSON.stringify(sample.software ?? []) })
-      .onConflict((oc) => oc.column('device_id').doUpdateSet({ ...values, running_software: JSON.stringify(sample.software ?? []) }))
+      .values({ device_id: deviceUuid, ...values, ...latestOnly })
+      .onConflict((oc) => oc.column('device_id').doUpdateSet({ ...values, ...latestOnly }))
       .execute()
   }
 
@@ -58,10 +61,10 @@ export function createDeviceMetricsStore(deps: { db: Kysely<Database> }) {
   }
 
   /** The newest heartbeat: when, its containers and the software the agent says it runs. */
-  async function latestReport(deviceUuid: string): Promise<{ recorded_at: Date; containers: ContainerState[]; software: RunningSoftware[] } | undefined> {
-    const row = await db.selectFrom('device_metrics_latest').select(['recorded_at', 'containers', 'running_software']).where('device_id', '=', deviceUuid).executeTakeFirst()
+  async function latestReport(deviceUuid: string): Promise<{ recorded_at: Date; containers: ContainerState[]; software: RunningSoftware[]; docker_error: string | null } | undefined> {
+    const row = await db.selectFrom('device_metrics_latest').select(['recorded_at', 'containers', 'running_software', 'docker_error']).where('device_id', '=', deviceUuid).executeTakeFirst()
     if (!row) return undefined
-    return { recorded_at: row.recorded_at, containers: (row.containers ?? []) as ContainerState[], software: (row.running_software ?? []) as RunningSoftware[] }
+    return { recorded_at: row.recorded_at, containers: (row.containers ?? []) as ContainerState[], software: (row.running_software ?? []) as RunningSoftware[], docker_error: row.docker_error }
   }
 
   async function history(deviceUuid: string, options: { since?: Date; limit: number }) {

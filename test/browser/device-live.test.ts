@@ -4,6 +4,7 @@ import path from 'node:path'
 import t from 'tap'
 import type { Page } from 'playwright-core'
 import { projectName } from '../../agent/deploy/stack-store.js'
+import { createDeviceMetricsStore } from '../../server/telemetry/device-metrics-store.js'
 import { createOutboxIngest } from '../../server/telemetry/outbox-ingest.js'
 import { launchChromium } from '../lib/chromium.js'
 import { ensureTestImage, TEST_IMAGE } from '../lib/docker-image.js'
@@ -129,6 +130,9 @@ t.test('the device page live: logs, container actions, the container terminal an
       dropped_log_lines: 0,
       events: [{ seq: 1, at: new Date().toISOString(), kind: 'deploy', software_id: software.id, name: 'browserapp', version: '1', status: 'rolled_back', error: 'container browsvc exited with code 3' }],
     })
+    // Its last heartbeat said dockerd did not answer, stored the way the agent path stores a heartbeat.
+    const metrics = { cpu_percent: 3, memory_used_bytes: null, memory_total_bytes: null, disk_used_bytes: null, disk_total_bytes: null, uptime_seconds: 60, load_1: null, net_rx_bytes: null, net_tx_bytes: null }
+    await createDeviceMetricsStore({ db: gw.server.database.db }).record(broken.id, { recorded_at: new Date(), metrics, containers: [], docker_error: 'cannot reach dockerd at unix:///var/run/docker.sock: ENOENT' })
     await page.goto(`${base}/`)
     const stat = page.locator('[data-stat="Needs attention"]')
     await waitFor('needs attention counted', async () => (await stat.locator('.stat-value').innerText()) === '1')
@@ -142,6 +146,9 @@ t.test('the device page live: logs, container actions, the container terminal an
     await page.goto(`${base}/devices/${broken.id}`)
     t.match(await page.locator('[data-testid=device-attention]').innerText(), /browserapp 1 was rolled back: container browsvc exited with code 3/)
     t.match(await page.locator('[data-testid=release-result]').innerText(), /Last deploy: browserapp 1 was rolled back/)
+    const dockerError = page.locator('[data-testid=release-docker-error]')
+    await dockerError.waitFor()
+    t.equal(await dockerError.innerText(), 'Docker does not answer on the device, so its containers cannot be seen: cannot reach dockerd at unix:///var/run/docker.sock: ENOENT')
     await shot('device-needs-attention')
     await page.goto(`${base}/software/${software.id}/deploy`)
     await page.waitForSelector('[data-deployed=broken-pump] [data-testid=deployed-offline]')

@@ -84,6 +84,21 @@ t.test('the agent API refuses bad events one by one, and survives anything a dev
     t.equal((await dev.json('POST', AGENT_PATHS.heartbeat, heartbeat())).status, 200)
   })
 
+  await t.test("a heartbeat saying why dockerd cannot be read is kept and shown on the device's release view until the next one; a bad reason is a 400 naming it", async (t) => {
+    const release = async () => (await http.get(`/api/devices/${deviceUuid}/release`, { token })).body
+    const reason = 'cannot reach dockerd at unix:///var/run/docker.sock: ENOENT'
+    t.equal((await dev.json('POST', AGENT_PATHS.heartbeat, heartbeat({ docker_error: reason }))).status, 200)
+    t.equal((await release()).docker_error, reason)
+    t.equal((await dev.json('POST', AGENT_PATHS.heartbeat, heartbeat())).status, 200)
+    t.equal((await release()).docker_error, null, 'a heartbeat that read its containers clears it')
+    for (const bad of ['nul \u0000 here', 'x'.repeat(1001), 42, null, '\uD800']) {
+      const res = await dev.json('POST', AGENT_PATHS.heartbeat, heartbeat({ docker_error: bad }))
+      t.equal(res.status, 400, `${JSON.stringify(bad).slice(0, 20)}: ${res.text.slice(0, 200)}`)
+      t.match(res.body, { code: 'VALIDATION_FAILED', error: /docker_error/ })
+    }
+    t.equal((await release()).docker_error, null, 'nothing of them was stored')
+  })
+
   await t.test('a body over the limit is a 413', async (t) => {
     const res = await dev.request('POST', AGENT_PATHS.status, Buffer.alloc(9 * 1024 * 1024, 0x20))
     t.equal(res.status, 413)
@@ -166,7 +181,7 @@ t.test('the agent API refuses bad events one by one, and survives anything a dev
       // Mostly well-formed envelopes, so the per-event path is what gets hammered.
       { requiredKeys: ['outbox_id', 'dropped_log_lines', 'events'] },
     )
-    const jsonBody = fc.oneof(batch, fc.constant(heartbeat()).chain((h) => fc.record({ ...Object.fromEntries(Object.keys(h).map((k) => [k, fc.oneof(fc.constant((h as any)[k]), nasty)])) }, { requiredKeys: [] })), nasty)
+    const jsonBody = fc.oneof(batch, fc.constant(heartbeat({ docker_error: 'cannot reach dockerd' })).chain((h) => fc.record({ ...Object.fromEntries(Object.keys(h).map((k) => [k, fc.oneof(fc.constant((h as any)[k]), nasty)])) }, { requiredKeys: [] })), nasty)
     // Invalid UTF-8 and broken JSON at the byte level.
     const rawBody = fc.oneof(
       jsonBody.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),

@@ -3,6 +3,7 @@ import t from 'tap'
 import { createAgentLogger } from '../../agent/agent-logger.js'
 import { createSyncLoop } from '../../agent/sync/sync-loop.js'
 import { waitFor } from '../lib/wait.js'
+import { AGENT_PATHS } from '../../shared/agent-wire.js'
 
 /**
  * When the agent's watch looks at its containers: on docker's events while that stream runs, on its
@@ -108,4 +109,42 @@ t.test('a sync that fails is tried again with backoff, not left for the next hea
   await waitFor('a retry after the next failure', () => applied.length === 2, 10_000, 10)
   t.equal(attempts - before, 3, 'one failed call, then the config and the restarts of a sync that went through')
   await sync.close()
+})
+
+t.test("a heartbeat goes out when dockerd does not answer, saying so in one line, with no containers", async (t) => {
+  const bodies: Record<string, unknown>[] = []
+  const sync = createSyncLoop({
+    api: {
+      call: async (route: { path: string }, body: Record<string, unknown>) => {
+        if (route.path === AGENT_PATHS.heartbeat) {
+          bodies.push(body)
+          return { interval_seconds: 3600, revision: 'r1', restarts_pending: 0 }
+        }
+        throw new Error('the sync is not part of this test')
+      },
+    } as never,
+    stacks: { current: () => [{ software_id: 's1', name: 'shop', version: '3', project: 'et-shop-000000' }], failed: () => new Map() } as never,
+    executor: {} as never,
+    watch: { check: async () => [], fresh: async () => Promise.reject(new Error('cannot reach dockerd at unix:///var/run/docker.sock: ENOENT\n\u0000\uD800 and more')), invalidate() {} } as never,
+    logs: { collect: async () => {}, close: async () => {} } as never,
+    outbox: { pending: 0, dropped: 0, quarantined: 0 } as never,
+    metrics: { sample: () => ({ cpu_percent: 1 }) } as never,
+    online: () => true,
+    applyConfig: async () => {},
+    agentVersion: '0.0.0',
+    heartbeatSeconds: 3600,
+    watchSeconds: 600,
+    lockRetrySeconds: 3600,
+    syncRetryBaseMs: 3_600_000,
+    logger: createAgentLogger('silent', new Writable({ write: (_c, _e, done) => done() })),
+  })
+  t.teardown(() => sync.close())
+  sync.onTunnelUp()
+  await waitFor('a heartbeat', () => bodies.length === 1, 10_000, 10)
+  t.match(bodies[0], {
+    containers: [],
+    docker_error: 'cannot reach dockerd at unix:///var/run/docker.sock: ENOENT \uFFFD and more',
+    software: [{ software_id: 's1', name: 'shop', version: '3' }],
+    metrics: { cpu_percent: 1 },
+  })
 })

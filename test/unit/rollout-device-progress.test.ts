@@ -38,6 +38,25 @@ t.test('soak: healthy for soak_seconds succeeds; a crash during it fails', async
   t.same(nextProgress(row(soaking), online({ report: report('running', null), heartbeat: beat('exited', 1) }), target, later(3)), { state: 'failed', reason: 'container web exited with code 1', healthy_since: null })
 })
 
+t.test("soak time counts only while the release's containers are seen: dockerd away or no container of it starts the soak over, failing nothing", async (t) => {
+  const web = { name: 'et-app-0a1b2c-web-1', project: 'et-app-0a1b2c', service: 'web', state: 'running', health: null, exit_code: null }
+  const soaking = row({ state: 'verifying', healthy_since: later(2) })
+  const away = { recorded_at: later(4), containers: [], docker_error: 'cannot reach dockerd at unix:///var/run/docker.sock: ENOENT' }
+  t.same(nextProgress(soaking, online({ report: report('running', null), heartbeat: away }), target, later(9)), {
+    state: 'verifying',
+    reason: 'its containers cannot be seen: cannot reach dockerd at unix:///var/run/docker.sock: ENOENT',
+    healthy_since: null,
+  }, 'dockerd away: past soak_seconds, yet not succeeded')
+  const other = { ...web, name: 'et-other-99ffee-web-1', project: 'et-other-99ffee' }
+  t.same(nextProgress(soaking, online({ report: report('running', null), heartbeat: { recorded_at: later(4), containers: [other] } }), target, later(9)), {
+    state: 'verifying',
+    reason: 'none of its containers is on the device',
+    healthy_since: null,
+  }, "only another software's containers")
+  const back = nextProgress(row({ state: 'verifying', reason: 'none of its containers is on the device' }), online({ report: report('running', null), heartbeat: { recorded_at: later(10), containers: [web] } }), target, later(10))
+  t.same(back, { state: 'verifying', reason: null, healthy_since: later(10) }, 'seen again: the soak starts from then')
+})
+
 t.test('a device offline past its deadline is skipped; not before', async (t) => {
   const away = { online: false, last_seen: later(-10) }
   t.equal(nextProgress(row(), away, target, later(59)), undefined)

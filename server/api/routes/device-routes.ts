@@ -80,7 +80,7 @@ export function registerDeviceRoutes(api: RouteRegistry, deps: {
     access: 'viewer',
     async handler({ params }) {
       const device = await devices.get(params.id!)
-      if (!deps.health) return { online: device.status === 'online', reported_at: null, software: [], other_containers: [] }
+      if (!deps.health) return { online: device.status === 'online', reported_at: null, docker_error: null, software: [], other_containers: [] }
       return { online: device.status === 'online', last_seen: device.last_seen, ...(await deps.health.release(device.id)) }
     },
   })

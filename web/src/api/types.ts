@@ -253,6 +253,8 @@ export interface LogPage extends Page<DeviceLogEntry> {
 export interface DeviceRelease {
   online: boolean
   reported_at: string | null
+  /** Why the agent could not read its containers at its last heartbeat (dockerd does not answer); null when it could. */
+  docker_error: string | null
   software: {
     software_id: string
     name: string

@@ -130,7 +130,12 @@ export function DeviceReleasePanel(props: { device: Device }) {
               The device is offline: this is what it reported last{r.reported_at ? `, ${timeAgo(r.reported_at)}` : ''}.
             </p>
           )}
-          {!r.software.length && !r.other_containers.length && <p class="muted">Nothing deployed to this device yet.</p>}
+          {r.docker_error && (
+            <p class="release-result release-bad" data-testid="release-docker-error">
+              Docker does not answer on the device, so its containers cannot be seen: {r.docker_error}
+            </p>
+          )}
+          {!r.software.length && !r.other_containers.length && !r.docker_error && <p class="muted">Nothing deployed to this device yet.</p>}
           {r.software.map((s) => (
             <section key={s.software_id} class="release-software" data-testid="release-software" data-attention={s.needs_attention ? 'true' : 'false'}>
               <h4>
