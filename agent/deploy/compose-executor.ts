@@ -193,18 +193,23 @@ export function createComposeExecutor(deps: {
     )
   }
 
+  /**
+   * A step that failed while dockerd did not answer (restarting after an OS update, say) says nothing
+   * about the release: it waits in its phase, and the sync loop tries it again with backoff, rather than
+   * it being marked failed and never retried. Throws then; returns when dockerd answers (a real failure).
+   */
+  async function waitIfDockerdAway(target: TargetStack, phase: DeployState, err: unknown): Promise<void> {
+    if (err instanceof DockerUnavailableError) throw err
+    if (await dockerdAnswers()) return
+    const waiting = `waiting for dockerd, which does not answer at ${docker.api.host}`
+    report(target, phase, waiting)
+    throw new DockerUnavailableError(`${target.name} ${target.version}: ${waiting} (${(err as Error).message})`)
+  }
+
   /** A release that could not start: nothing running was touched. */
   async function refuse(target: TargetStack, digest: string, err: unknown): Promise<StepOutcome> {
     stacks.discard(target.software_id, 'next')
-    // No docker at all says nothing about this release: leave it to be tried again.
-    if (err instanceof DockerUnavailableError) throw err
-    // Nor does a pull that failed while dockerd was away (restarting after an OS update, say): the release
-    // waits, and the sync loop tries again with backoff, rather than being marked failed and never retried.
-    if (err instanceof StepFailure && !(await dockerdAnswers())) {
-      const waiting = `waiting for dockerd, which does not answer at ${docker.api.host}`
-      report(target, 'downloading', waiting)
-      throw new DockerUnavailableError(`${target.name} ${target.version}: ${waiting} (${err.message})`)
-    }
+    await waitIfDockerdAway(target, 'downloading', err)
     stacks.setFailed(target.software_id, digest)
     report(target, 'failed', (err as Error).message)
     return 'done'
@@ -247,6 +252,7 @@ export function createComposeExecutor(deps: {
     const hadPrevious = Boolean(running)
     stacks.move(target.software_id, 'current', 'previous')
     stacks.move(target.software_id, 'next', 'current')
+    let phase: DeployState = 'downloading'
     try {
       if (killFirst) {
         // Stop and remove the old containers (volumes stay) before any download: the device may not have room for both.
@@ -260,14 +266,22 @@ export function createComposeExecutor(deps: {
         report(target, 'downloading')
         await pull(meta, config, 'current')
       }
-      report(target, 'installing')
+      report(target, (phase = 'installing'))
       const up = await compose(meta, 'current', ['up', '-d', '--remove-orphans'])
       if (up.failed) throw new StepFailure(await upFailure(meta, up))
       lock.release()
-      report(target, 'verifying')
+      report(target, (phase = 'verifying'))
       await verify(meta, meta.services, target.compose)
     } catch (err) {
       lock.release()
+      try {
+        await waitIfDockerdAway(target, phase, err)
+      } catch (away) {
+        // The stacks go back to where they were: the retry deploys this release again from the start.
+        stacks.discard(target.software_id, 'current')
+        if (hadPrevious) stacks.move(target.software_id, 'previous', 'current')
+        throw away
+      }
       await rollBack(meta, hadPrevious, digest, (err as Error).message)
       return 'done'
     }

@@ -219,4 +219,20 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
     t.notOk(reports.some((r) => r.startsWith('failed')), `never reported failed: ${reports.join(' | ')}`)
     t.same(reports.slice(-4), ['downloading', 'installing', 'verifying', 'running'])
   })
+
+  await t.test('kill-then-download with dockerd away: the running release cannot be stopped, so the release waits, then deploys', async (t) => {
+    t.equal((await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id, update_strategy: 'kill-then-download', override_lock: false }, { token })).status, 201)
+    const web = (await runningContainer(project, 'web'))!
+    unlinkSync(dockerdLink)
+    await setVersion(stack('v6'), '6')
+    const waiting = await statusOf('6', 'downloading', /waiting for dockerd/)
+    t.equal(waiting.error, `waiting for dockerd, which does not answer at unix://${dockerdLink}`)
+    t.equal((await runningContainer(project, 'web'))!.id, web.id, 'version 5 still runs')
+    symlinkSync('/var/run/docker.sock', dockerdLink)
+    await statusOf('6', 'running')
+    t.not((await runningContainer(project, 'web'))!.id, web.id, 'then web was replaced')
+    const reports = (await phases('6')).map((p) => p.text)
+    t.notOk(reports.some((r) => /^(failed|rolled_back)/.test(r)), `never reported failed or rolled back: ${reports.join(' | ')}`)
+    t.same(reports.slice(-4), ['downloading', 'installing', 'verifying', 'running'])
+  })
 })
