@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs'
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
@@ -32,6 +33,8 @@ export function createReleaseStore(deps: { db: Kysely<Database>; dir: string; bu
   const { db } = deps
   // Per architecture, the sha512 last imported: a render does not touch the database when nothing was rebuilt.
   const imported = new Map<AgentArch, string>()
+  // Imports under way, by sha512: requests that ask at once (two consoles, right after a build) share one.
+  const importing = new Map<string, Promise<void>>()
 
   const fileOf = (sha512: string) => path.join(deps.dir, sha512)
 
@@ -40,7 +43,8 @@ export function createReleaseStore(deps: { db: Kysely<Database>; dir: string; bu
     const target = fileOf(sha512)
     if (existsSync(target)) return
     mkdirSync(deps.dir, { recursive: true })
-    const tmp = `${target}.tmp-${process.pid}`
+    // Unique per copy: the workers of `--workers N` share the data dir.
+    const tmp = `${target}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
     try {
       await pipeline(handle.createReadStream({ start: 0, autoClose: false }), createWriteStream(tmp, { mode: 0o644 }))
       const fd = openSync(tmp, 'r')
@@ -50,6 +54,17 @@ export function createReleaseStore(deps: { db: Kysely<Database>; dir: string; bu
     } finally {
       rmSync(tmp, { force: true })
     }
+  }
+
+  /** Copies the executable in, then records and signs its manifest (once: a second import finds both done). */
+  async function importRelease(handle: FileHandle, manifest: AgentManifest): Promise<void> {
+    await copyIn(handle, manifest.sha512)
+    const text = JSON.stringify(manifest)
+    await db
+      .insertInto('agent_releases')
+      .values({ ...manifest, manifest: text, signature: deps.key.sign(text) })
+      .onConflict((oc) => oc.column('sha512').doNothing())
+      .execute()
   }
 
   /** The build for `arch` in dist/agent, imported (copied, signed, recorded) if it is new; throws the build's 503 when there is none. */
@@ -69,14 +84,14 @@ export function createReleaseStore(deps: { db: Kysely<Database>; dir: string; bu
         throw new AgentExecutableUnavailableError(`${path.basename(build.file)}.json does not describe the executable next to it: run \`make agent\` on the gateway host`)
       }
       if (imported.get(arch) !== opened.sha512) {
-        await copyIn(opened.handle, opened.sha512)
-        const manifest: AgentManifest = { version, arch, sha512: opened.sha512, size: opened.size, min_gateway_version: minGateway }
-        const text = JSON.stringify(manifest)
-        await db
-          .insertInto('agent_releases')
-          .values({ ...manifest, manifest: text, signature: deps.key.sign(text) })
-          .onConflict((oc) => oc.column('sha512').doNothing())
-          .execute()
+        let job = importing.get(opened.sha512)
+        if (!job) {
+          const manifest: AgentManifest = { version, arch, sha512: opened.sha512, size: opened.size, min_gateway_version: minGateway }
+          job = importRelease(opened.handle, manifest).finally(() => importing.delete(manifest.sha512))
+          importing.set(opened.sha512, job)
+        }
+        // The first asker's handle stays open until this settles: it awaits the same job in this very block.
+        await job
         imported.set(arch, opened.sha512)
       }
       return { sha512: opened.sha512, size: opened.size, version }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { verifySignedManifest } from '../../shared/agent-release.js'
@@ -20,6 +20,11 @@ t.test('agent release routes: happy paths, then hostile input', async (t) => {
   publishBuild(agentDir, build)
   const gw = await startTestGateway(t, 'postgres', { start: { agentDir } })
   const { http, adminToken: token } = gw
+
+  // Two consoles asking at once, right after a build: the one import is shared, never two half-written copies.
+  const asked = await Promise.all(Array.from({ length: 6 }, () => http.get('/api/provision/endpoints', { token })))
+  t.same(asked.map((r) => [r.status, r.body.agent?.sha512]), Array.from({ length: 6 }, () => [200, build.sha512]), 'six requests at once all name the build')
+  t.same(readdirSync(path.join(gw.dataDir, 'agent-releases')), [build.sha512], 'one file in the store, no temporary left')
   const listed = await http.get('/api/agent-releases', { token })
   t.match(listed.body, { release_key: /^ed25519:/, items: [{ version: '2.0.0', arch: 'x64', sha512: build.sha512, size: build.size }] })
 
