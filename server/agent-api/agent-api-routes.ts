@@ -94,11 +94,13 @@ export function mountAgentRoutes(app: Express, sessionOf: (req: Request) => Devi
   }
 
   serve(agentApi.heartbeat, async (req) => {
-    const device = await deviceOf(req)
     const body = parseInput(heartbeatBody, req.body)
     // The gateway's clock, not the device's: history queries by time must agree across devices.
-    await deps.metrics.record(device.id, { recorded_at: new Date(), metrics: body.metrics, containers: body.containers, software: body.software, docker_error: body.docker_error })
-    await db.updateTable('devices').set({ last_seen: new Date() }).where('id', '=', device.id).execute()
+    const now = new Date()
+    // Finding the device and marking it seen is one statement: a fleet's heartbeats are most of the agent API's load.
+    const device = await db.updateTable('devices').set({ last_seen: now }).where('id', '=', sessionOf(req).device.id).returningAll().executeTakeFirst()
+    if (!device) throw new NotFoundError('DEVICE_NOT_FOUND', 'device')
+    await deps.metrics.record(device.id, { recorded_at: now, metrics: body.metrics, containers: body.containers, software: body.software, docker_error: body.docker_error })
     await deps.recordAgent?.(device.id, body.agent_version, body.agent_arch)
     const [{ revision }, pending] = await Promise.all([revisionOf(device), deps.restarts.pending(device.id)])
     return { interval_seconds: deps.heartbeatSeconds, revision, restarts_pending: pending.length }
