@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, symlinkSync, unlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import fc from 'fast-check'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { projectName } from '../../agent/deploy/stack-store.js'
 import { connectAgentApiDevice } from '../lib/agent-api-device.js'
 import { ensureTestImage, TEST_IMAGE } from '../lib/docker-image.js'
@@ -200,39 +200,30 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
     t.equal((await http.get('/healthz')).status, 200, 'the gateway is alive')
   })
 
-  await t.test('a download that finds dockerd away waits for it and then deploys, with no nudge, rather than failing the release', async (t) => {
-    t.equal((await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id, update_strategy: 'download-then-kill', override_lock: false }, { token })).status, 201)
+  /**
+   * Sends `version` under `strategy` while dockerd is hidden from the agent: the release must wait with the
+   * reason and leave the running web alone, then, once dockerd is back, deploy through the agent's own retry
+   * (backoff from 2 s; the heartbeat is an hour away and nothing nudges), never reported failed or rolled back.
+   */
+  async function deployWhileDockerdAway(t: Test, version: string, strategy: 'download-then-kill' | 'kill-then-download') {
+    t.equal((await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id, update_strategy: strategy, override_lock: false }, { token })).status, 201)
     const web = (await runningContainer(project, 'web'))!
-    // The lock the test above took outlives its container (the lock folder is the device's): let it go.
+    // The lock an earlier test took outlives its container (the lock folder is the device's): let it go.
     execFileSync('docker', ['exec', web.id, 'rm', '-f', '/run/edgetainer/updates.lock'])
     unlinkSync(dockerdLink)
-    await setVersion(stack('v5'), '5')
-    const waiting = await statusOf('5', 'downloading', /waiting for dockerd/)
+    await setVersion(stack(`v${version}`), version)
+    const waiting = await statusOf(version, 'downloading', /waiting for dockerd/)
     t.equal(waiting.error, `waiting for dockerd, which does not answer at unix://${dockerdLink}`)
-    t.equal((await runningContainer(project, 'web'))!.id, web.id, 'nothing running was touched')
+    t.equal((await runningContainer(project, 'web'))!.id, web.id, 'the running release was not touched')
 
-    // dockerd is back: the agent's own retry (backoff from 2 s) finds it; the heartbeat is an hour away and nothing nudges.
     symlinkSync('/var/run/docker.sock', dockerdLink)
-    await statusOf('5', 'running')
+    await statusOf(version, 'running')
     t.not((await runningContainer(project, 'web'))!.id, web.id, 'then web was replaced')
-    const reports = (await phases('5')).map((p) => p.text)
-    t.notOk(reports.some((r) => r.startsWith('failed')), `never reported failed: ${reports.join(' | ')}`)
-    t.same(reports.slice(-4), ['downloading', 'installing', 'verifying', 'running'])
-  })
-
-  await t.test('kill-then-download with dockerd away: the running release cannot be stopped, so the release waits, then deploys', async (t) => {
-    t.equal((await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id, update_strategy: 'kill-then-download', override_lock: false }, { token })).status, 201)
-    const web = (await runningContainer(project, 'web'))!
-    unlinkSync(dockerdLink)
-    await setVersion(stack('v6'), '6')
-    const waiting = await statusOf('6', 'downloading', /waiting for dockerd/)
-    t.equal(waiting.error, `waiting for dockerd, which does not answer at unix://${dockerdLink}`)
-    t.equal((await runningContainer(project, 'web'))!.id, web.id, 'version 5 still runs')
-    symlinkSync('/var/run/docker.sock', dockerdLink)
-    await statusOf('6', 'running')
-    t.not((await runningContainer(project, 'web'))!.id, web.id, 'then web was replaced')
-    const reports = (await phases('6')).map((p) => p.text)
+    const reports = (await phases(version)).map((p) => p.text)
     t.notOk(reports.some((r) => /^(failed|rolled_back)/.test(r)), `never reported failed or rolled back: ${reports.join(' | ')}`)
     t.same(reports.slice(-4), ['downloading', 'installing', 'verifying', 'running'])
-  })
+  }
+
+  await t.test('a download that finds dockerd away waits for it and then deploys, rather than failing the release', (t) => deployWhileDockerdAway(t, '5', 'download-then-kill'))
+  await t.test('kill-then-download with dockerd away: the running release cannot be stopped, so the release waits, then deploys', (t) => deployWhileDockerdAway(t, '6', 'kill-then-download'))
 })
