@@ -45,7 +45,8 @@ export const device = z.looseObject({
   labels: z.record(z.string(), z.string()).optional(),
   /** Why the device needs attention, in words (a failed or rolled-back deploy); null when it does not. */
   attention: z.string().nullable().optional(),
-  metrics: z.looseObject({ containers: z.array(containerState).optional() }).nullable().optional(),
+  /** `docker_error`: why the agent could not read its containers at its last heartbeat; gateways before it send none. */
+  metrics: z.looseObject({ containers: z.array(containerState).optional(), docker_error: z.string().nullable().optional() }).nullable().optional(),
 })
 export type Device = z.infer<typeof device>
 

@@ -55,6 +55,7 @@ async function showDevice(ctx: RemoteContext, ref: string, opts: { json?: boolea
     ['subdomain', device.subdomain],
     ['labels', labelsText(device.labels)],
     ['attention', device.attention],
+    ...(device.metrics?.docker_error ? [['docker', `does not answer, so the containers cannot be seen: ${device.metrics.docker_error}`] as [string, unknown]] : []),
   ])
   const containers = device.metrics?.containers ?? []
   if (containers.length) {

@@ -57,7 +57,7 @@ export function createDeviceMetricsStore(deps: { db: Kysely<Database> }) {
 
   async function latest(deviceUuid: string) {
     const row = await db.selectFrom('device_metrics_latest').selectAll().where('device_id', '=', deviceUuid).executeTakeFirst()
-    return row ? metricsView(row) : null
+    return row ? { ...metricsView(row), docker_error: row.docker_error } : null
   }
 
   /** The newest heartbeat: when, its containers and the software the agent says it runs. */

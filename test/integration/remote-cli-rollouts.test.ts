@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { execa } from 'execa'
+import { createDeviceMetricsStore } from '../../server/telemetry/device-metrics-store.js'
 import { createCliRunner, EDGETAINER_BIN, isOneLineError, type CliResult } from '../lib/remote-cli.js'
 import { driveAgents, startSimulatedAgent, type SimulatedAgent } from '../lib/simulated-agent.js'
 import { startTestGateway } from '../lib/test-gateway.js'
@@ -49,6 +50,16 @@ t.test('the remote CLI runs rollouts and labels devices', async (t) => {
     const [shown, old] = await Promise.all([cli.run(['devices', 'show', a.device_id]), cli.run(['device', c.device_id])])
     t.match(ok(t, shown, 'devices show').stdout, /^labels:\s+hw=pi5, site=north$/m)
     t.match(ok(t, old, 'device').stdout, /^labels:\s+-$/m, 'a device without labels')
+    t.notMatch(shown.stdout, /^docker:/m, 'nothing about docker while the agent reads its containers')
+
+    // A device whose last heartbeat said dockerd does not answer, stored the way the agent path stores it.
+    const pump = (await http.post('/api/devices', { name: 'Pump', device_id: 'docker-away', fleet_id: fleet.id }, as)).body
+    const metrics = { cpu_percent: 1, memory_used_bytes: null, memory_total_bytes: null, disk_used_bytes: null, disk_total_bytes: null, uptime_seconds: 5, load_1: null, net_rx_bytes: null, net_tx_bytes: null }
+    await createDeviceMetricsStore({ db: gw.server.database.db }).record(pump.id, { recorded_at: new Date(), metrics, containers: [], docker_error: 'cannot reach dockerd at unix:///var/run/docker.sock: ENOENT\u001b[2J' })
+    const away = ok(t, await cli.run(['devices', 'show', 'docker-away']), 'devices show docker-away').stdout
+    t.match(away, /^docker:\s+does not answer, so the containers cannot be seen: cannot reach dockerd at unix:\/\/\/var\/run\/docker\.sock: ENOENT/m)
+    t.notMatch(away, /\u001b/, 'no terminal control from the device reaches the terminal')
+    t.equal((await http.delete(`/api/devices/${pump.id}`, as)).status, 204)
   })
 
   await t.test('create, start, watch progress until completed; show and list', async (t) => {
