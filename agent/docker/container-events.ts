@@ -8,6 +8,9 @@ import type { DockerCli } from './docker-cli.js'
  * What a container event can change in what the agent reports: its state, its health, its name, its
  * existence. `exec_*` (every terminal session runs one), `attach`, `resize`, `top` and `copy` change none.
  */
+/** Failed starts in a row before the agent says so at warn level: a dockerd that restarts fails a few times, and that is no news. */
+export const FAILURES_BEFORE_WARNING = 5
+
 const STATE_ACTIONS = new Set(['create', 'start', 'restart', 'die', 'destroy', 'pause', 'unpause', 'rename', 'update', 'oom', 'kill', 'stop'])
 
 /**
@@ -55,6 +58,8 @@ export function followContainerEvents(deps: {
   const backoff = createBackoff(deps.retry ?? { baseMs: 1000, capMs: 60_000 })
   let live = false
   let closed = false
+  /** Starts in a row that never came up; at FAILURES_BEFORE_WARNING the operator is told, once, until one does. */
+  let failedStarts = 0
   let stop: (() => void) | undefined
   let retryTimer: NodeJS.Timeout | undefined
 
@@ -62,6 +67,16 @@ export function followContainerEvents(deps: {
     if (live === value) return
     live = value
     deps.onLiveChange(value)
+  }
+
+  function startFailed(detail: Record<string, unknown>) {
+    failedStarts++
+    if (failedStarts === FAILURES_BEFORE_WARNING) {
+      deps.logger.warn({ ...detail, failed_starts: failedStarts }, 'docker events keeps failing to start: the agent looks at its containers on its timer until it runs')
+    } else {
+      deps.logger.debug(detail, 'docker events could not start; looking at containers on the timer')
+    }
+    retryLater()
   }
 
   function retryLater() {
@@ -76,12 +91,15 @@ export function followContainerEvents(deps: {
     try {
       ;({ child } = await deps.docker.spawn(['events', '--filter', 'type=container', '--filter', `label=${MANAGED_LABEL}`, '--format', '{{json .}}']))
     } catch (err) {
-      deps.logger.debug({ err: (err as Error).message }, 'docker events could not start; looking at containers on the timer')
-      return retryLater()
+      return startFailed({ err: (err as Error).message })
     }
     if (closed) return void child.kill()
     const startedAt = Date.now()
+    let cameUp = false
     const settle = setTimeout(() => {
+      cameUp = true
+      if (failedStarts >= FAILURES_BEFORE_WARNING) deps.logger.info({ failed_starts: failedStarts }, 'docker events runs again')
+      failedStarts = 0
       setLive(true)
       deps.onChange({ action: 'stream started' })
     }, settleMs)
@@ -89,6 +107,9 @@ export function followContainerEvents(deps: {
       clearTimeout(settle)
       child.kill()
     }
+    // What docker says when it exits at once ("Cannot connect to the Docker daemon at …"): the last of it, for the log.
+    let stderrTail = ''
+    child.stderr?.on('data', (chunk: Buffer) => (stderrTail = (stderrTail + chunk.toString('utf8')).slice(-500)))
     if (child.stdout) {
       createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
         // Before the stream counts as up, the look that follows settling sees what these lines say.
@@ -106,6 +127,8 @@ export function followContainerEvents(deps: {
       if (closed) return
       // A stream that ran a while was fine: the next failure starts the backoff from its base again.
       if (Date.now() - startedAt > 30_000) backoff.reset()
+      // Docker exits at once when it cannot reach the daemon: that is a start that failed, not a stream that ended.
+      if (!cameUp) return startFailed({ exitCode, stderr: stderrTail.trim().split('\n').pop() })
       deps.logger.debug({ exitCode }, 'docker events ended; it is started again after a pause')
       retryLater()
     }

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { createAgentLogger } from '../../agent/agent-logger.js'
-import { followContainerEvents } from '../../agent/docker/container-events.js'
+import { FAILURES_BEFORE_WARNING, followContainerEvents } from '../../agent/docker/container-events.js'
 import { MANAGED_LABEL } from '../../agent/docker/containers.js'
 import { createDockerCli } from '../../agent/docker/docker-cli.js'
 import { ensureTestImage } from '../lib/docker-image.js'
@@ -92,4 +92,36 @@ t.test('a stream that fails or is killed is started again, with a look each time
   t.same(seen, ['stream started', 'stream started'], 'a look after each start')
   events.close()
   t.notOk(events.live, 'closed')
+})
+
+t.test('a stream that keeps failing to start is a warning once, at the fifth failure in a row; its return is logged too', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'et-events-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // A docker whose `events` fails at once while ${dir}/away exists, as with no daemon.
+  const wrapper = path.join(dir, 'docker')
+  writeFileSync(wrapper, `#!/bin/sh\nif [ "$1" = events ] && [ -e ${dir}/away ]; then echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock' >&2; exit 1; fi\nexec docker "$@"\n`)
+  chmodSync(wrapper, 0o755)
+  writeFileSync(path.join(dir, 'away'), '')
+  const lines: { level: number; msg: string; failed_starts?: number; stderr?: string }[] = []
+  const logger = createAgentLogger('debug', new Writable({ write: (c, _e, done) => (lines.push(JSON.parse(String(c))), done()) }))
+  const events = followContainerEvents({
+    docker: createDockerCli({ configured: `${wrapper} compose`, logger: quiet }),
+    owner: randomUUID(),
+    onChange: () => {},
+    onLiveChange: () => {},
+    logger,
+    retry: { baseMs: 20, capMs: 50 },
+  })
+  t.teardown(() => events.close())
+  events.start()
+  const failures = () => lines.filter((l) => /could not start|keeps failing/.test(l.msg))
+  await waitFor('seven failed starts', () => failures().length >= 7, 30_000, 20)
+  const warnings = lines.filter((l) => l.level === 40)
+  t.equal(warnings.length, 1, 'one warning for the whole outage')
+  t.match(warnings[0], { msg: /docker events keeps failing to start/, failed_starts: FAILURES_BEFORE_WARNING, stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock' })
+  t.equal(failures().indexOf(warnings[0]!), FAILURES_BEFORE_WARNING - 1, 'the earlier failures were debug lines')
+
+  rmSync(path.join(dir, 'away'))
+  await waitFor('up again', () => events.live, 30_000, 20)
+  t.match(lines.filter((l) => l.level === 30), [{ msg: 'docker events runs again' }])
 })
