@@ -4,13 +4,13 @@ import { createBackoff } from '../tunnel/backoff.js'
 import { MANAGED_LABEL, LEGACY_OWNER } from './containers.js'
 import type { DockerCli } from './docker-cli.js'
 
+/** Failed starts in a row before the agent says so at warn level: a dockerd that restarts fails a few times, and that is no news. */
+export const FAILURES_BEFORE_WARNING = 5
+
 /**
  * What a container event can change in what the agent reports: its state, its health, its name, its
  * existence. `exec_*` (every terminal session runs one), `attach`, `resize`, `top` and `copy` change none.
  */
-/** Failed starts in a row before the agent says so at warn level: a dockerd that restarts fails a few times, and that is no news. */
-export const FAILURES_BEFORE_WARNING = 5
-
 const STATE_ACTIONS = new Set(['create', 'start', 'restart', 'die', 'destroy', 'pause', 'unpause', 'rename', 'update', 'oom', 'kill', 'stop'])
 
 /**
