@@ -9,7 +9,7 @@ import type { Logger } from '../agent-logger.js'
 import type { Containers } from '../docker/containers.js'
 import { DockerUnavailableError, errorSummary, type DockerCli } from '../docker/docker-cli.js'
 import type { DeployState, OutboxEventInput } from '../../shared/agent-wire.js'
-import type { Step, TargetStack } from './planner.js'
+import { composeHash, type Step, type TargetStack } from './planner.js'
 import type { StackMeta, StackStore } from './stack-store.js'
 import { verifyRunning } from './verify.js'
 import { containerExited, lastReason, pullFailure } from './plain-errors.js'
@@ -18,6 +18,9 @@ import { waitingForLock } from './update-lock.js'
 const servicePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
 class StepFailure extends Error {}
+
+/** How many validated compose files the executor remembers (see resolvedServices). */
+const VALIDATED_KEPT = 32
 
 /** What a step came to: done (whatever its result), or deferred by an update lock (the sync loop tries again later). */
 export type StepOutcome = 'done' | 'deferred'
@@ -88,6 +91,8 @@ export function createComposeExecutor(deps: {
   const { docker, stacks, logger } = deps
   /** Per software, the last report sent: a retried deferral repeats nothing the gateway already knows. */
   const lastReport = new Map<string, string>()
+  /** Compose files `compose config` accepted, by hash, with their services as compose resolved them. */
+  const validated = new Map<string, Record<string, ServiceConfig>>()
   /** Per software, a deploy deferred by an update lock, validated (and pulled) already: its retries only re-check the locks, quietly. */
   const deferred = new Map<string, { digest: string; meta: StackMeta; config: Record<string, ServiceConfig> }>()
 
@@ -115,16 +120,28 @@ export function createComposeExecutor(deps: {
    * every environment value, secrets included, and docker-compose v1 writes
    * NEL, LS and PS raw as YAML 1.1 line breaks that no YAML 1.2 parser reads
    * back. (One compose run: on a small device each costs seconds.)
+   *
+   * A file validated before is not run through compose again: going back to the previous release (a
+   * rollback, a rollout's retry) is when time counts most. Its answer depends on the file alone (the
+   * agent's own environment, which compose also interpolates from, does not change while it runs).
    */
-  async function resolvedServices(meta: StackMeta): Promise<Record<string, ServiceConfig>> {
+  async function resolvedServices(meta: StackMeta, compose: string): Promise<Record<string, ServiceConfig>> {
+    const key = composeHash(compose)
+    const known = validated.get(key)
+    if (known) return known
     const [composeFile] = stacks.files(meta.software_id, 'next')
     const r = await docker.compose(meta.project, [composeFile!], ['config'], { timeoutMs: deps.timeouts.deployMs })
     if (r.failed) throw new StepFailure(`invalid compose file: ${errorSummary(r)}`)
+    let services: Record<string, ServiceConfig>
     try {
-      return ((parseYaml(r.stdout) as { services?: Record<string, ServiceConfig> } | null)?.services ?? {}) as Record<string, ServiceConfig>
+      services = ((parseYaml(r.stdout) as { services?: Record<string, ServiceConfig> } | null)?.services ?? {}) as Record<string, ServiceConfig>
     } catch (err) {
       throw new StepFailure(`compose config printed what is not YAML: ${(err as Error).message.split('\n')[0]}`)
     }
+    // Bounded: the releases a device goes back and forth between are few; the oldest goes first.
+    if (validated.size >= VALIDATED_KEPT) validated.delete(validated.keys().next().value!)
+    validated.set(key, services)
+    return services
   }
 
   /** Whether dockerd has the image; a failed look counts as missing, and the pull then says what is wrong. */
@@ -228,7 +245,7 @@ export function createComposeExecutor(deps: {
     } else {
       try {
         meta = stacks.write(target, declaredServices(target.compose), 'next')
-        config = await resolvedServices(meta)
+        config = await resolvedServices(meta, target.compose)
         if (!killFirst) {
           report(target, 'downloading')
           await pull(meta, config, 'next')

@@ -128,3 +128,39 @@ t.test('env values arrive byte-exact in a real container', async (t) => {
     t.notMatch(logged + reports, /secret-4f2a/)
   })
 })
+
+t.test('a compose file validated before is not run through `compose config` again: going back to a release costs one compose run less', async (t) => {
+  ensureTestImage()
+  const dir = mkdtempSync(path.join(tmpdir(), 'et-validated-'))
+  const dataDir = path.join(dir, 'data')
+  // A docker that logs each command line it runs, then runs it (compose as docker-compose, as on this machine).
+  const log = path.join(dir, 'docker.log')
+  const wrapper = path.join(dir, 'docker')
+  writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${log}\nif [ "$1" = compose ]; then shift; exec docker-compose "$@"; fi\nexec docker "$@"\n`, { mode: 0o755 })
+  const logger = createAgentLogger('silent', new Writable({ write: (_c, _e, done) => done() }))
+  const docker = createDockerCli({ configured: `${wrapper} compose`, logger })
+  const owner = randomUUID()
+  const stacks = createStackStore({ dataDir, owner })
+  const events: OutboxEventInput[] = []
+  const abort = new AbortController()
+  const executor = createComposeExecutor({ docker, containers: createContainers({ docker, owner }), stacks, report: (e) => events.push(...e), logger, timeouts: { deployMs: 60_000, stableMs: 300 }, signal: abort.signal })
+  t.teardown(() => {
+    abort.abort()
+    removeAgentContainers(dataDir)
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const softwareId = randomUUID()
+  const stackWith = (seconds: number) => compose.replace('"100000"', `"${seconds}"`)
+  const deploy = async (version: string, composeText: string) => {
+    const target: TargetStack = { software_id: softwareId, name: 'validated', version, compose: composeText, env: {} }
+    await executor.execute({ kind: 'deploy', target, digest: targetDigest(target), replaces: null })
+    t.match(events.filter((e) => e.kind === 'deploy').at(-1), { version, status: 'running' }, `${version} runs`)
+  }
+  await deploy('1', stackWith(100001))
+  await deploy('2', stackWith(100002))
+  await deploy('3', stackWith(100001))
+  const commands = readFileSync(log, 'utf8').trim().split('\n')
+  t.equal(commands.filter((c) => / config$/.test(c)).length, 2, 'two distinct files, two validations')
+  t.equal(commands.filter((c) => / up -d --remove-orphans$/.test(c)).length, 3, 'and three deploys')
+  t.match((await runningContainer(projectName('validated', softwareId), 'probe'))?.id, /^[0-9a-f]+$/, 'the third release runs')
+})
