@@ -235,6 +235,9 @@ export function createComposeExecutor(deps: {
   async function deploy(target: TargetStack, digest: string): Promise<StepOutcome> {
     const killFirst = target.update_strategy === 'kill-then-download'
     const running = stacks.read(target.software_id, 'current')
+    // A release whose deploy was cut short (the agent killed on the way) is not what to go back to: the one
+    // before it is still in `previous`, and stays there while this deploy takes the interrupted one's place.
+    const interrupted = running?.unfinished === true
     // Validate while the running release is untouched.
     let meta: StackMeta
     let config: Record<string, ServiceConfig>
@@ -266,8 +269,8 @@ export function createComposeExecutor(deps: {
     }
     deferred.delete(target.software_id)
 
-    const hadPrevious = Boolean(running)
-    stacks.move(target.software_id, 'current', 'previous')
+    const hadPrevious = interrupted ? Boolean(stacks.read(target.software_id, 'previous')) : Boolean(running)
+    if (!interrupted) stacks.move(target.software_id, 'current', 'previous')
     stacks.move(target.software_id, 'next', 'current')
     let phase: DeployState = 'downloading'
     try {
@@ -302,10 +305,13 @@ export function createComposeExecutor(deps: {
       await rollBack(meta, hadPrevious, digest, (err as Error).message)
       return 'done'
     }
-    stacks.discard(target.software_id, 'previous')
+    // In this order, for a kill at any point: the result is in the outbox (on disk) before the release
+    // counts as finished, so an agent that restarts either has it sent or deploys the release again.
     stacks.setFailed(target.software_id, undefined)
     logger.info({ software: target.name, version: target.version }, 'deployed')
     report(target, 'running')
+    stacks.finished(target.software_id)
+    stacks.discard(target.software_id, 'previous')
     return 'done'
   }
 

@@ -26,6 +26,8 @@ export interface CurrentStack {
   services: string[]
   /** Set when the release still feeds its environment through env files, whose quoting compose v1 and v2 read differently. */
   legacy_env_files?: boolean
+  /** Set when its deploy never finished (the agent was killed or lost power on the way): it is deployed again. */
+  unfinished?: boolean
 }
 
 export interface PlanInput {
@@ -80,7 +82,7 @@ export function plan(input: PlanInput): Step[] {
     const digest = targetDigest(t)
     if (input.failed[t.software_id] === digest) continue
     const c = current.get(t.software_id)
-    if (!c || c.version !== t.version || c.compose_hash !== composeHash(t.compose)) {
+    if (!c || c.unfinished || c.version !== t.version || c.compose_hash !== composeHash(t.compose)) {
       deploys.push({ kind: 'deploy', target: t, digest, replaces: c?.version ?? null })
       continue
     }

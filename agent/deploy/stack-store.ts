@@ -18,6 +18,12 @@ const LEGACY_ENV_DIR = 'env'
 
 const COMPOSE_FILE = 'docker-compose.yml'
 const OVERRIDE_FILE = 'edgetainer.override.yml'
+/**
+ * In a release whose deploy has not finished. Written with the release (as `next`), so it moves with it,
+ * and removed once it runs: a release found in `current` with it was cut short (kill, power loss) after
+ * it took the place of the one before, which is then still in `previous`.
+ */
+const UNFINISHED_FILE = 'unfinished'
 
 /** Compose project names: lowercase letters, digits and dashes; the id suffix keeps two similar names apart. */
 export function projectName(name: string, softwareId: string): string {
@@ -70,6 +76,7 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
       project: projectName(target.name, target.software_id),
       digest: targetDigest(target),
     }
+    writeFileAtomic(path.join(dir, UNFINISHED_FILE), '', 0o600)
     writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta), 0o600)
     return meta
   }
@@ -78,7 +85,7 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
   function rewriteEnv(meta: StackMeta, target: TargetStack, release: Release): StackMeta {
     const dir = dirOf(meta.software_id, release)
     writeOverride(dir, meta.software_id, meta.services, target.env)
-    const { legacy_env_files: _legacy, ...rest } = meta
+    const { legacy_env_files: _legacy, unfinished: _unfinished, ...rest } = meta
     const updated: StackMeta = { ...rest, env: target.env, digest: targetDigest(target) }
     writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(updated), 0o600)
     return updated
@@ -91,7 +98,17 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
     } catch {
       return undefined
     }
-    return existsSync(path.join(dirOf(softwareId, release), LEGACY_ENV_DIR)) ? { ...meta, legacy_env_files: true } : meta
+    const dir = dirOf(softwareId, release)
+    return {
+      ...meta,
+      ...(existsSync(path.join(dir, LEGACY_ENV_DIR)) ? { legacy_env_files: true } : {}),
+      ...(existsSync(path.join(dir, UNFINISHED_FILE)) ? { unfinished: true } : {}),
+    }
+  }
+
+  /** The current release's deploy finished: it runs (or was brought back after a failed one). */
+  function finished(softwareId: string) {
+    rmSync(path.join(dirOf(softwareId, 'current'), UNFINISHED_FILE), { force: true })
   }
 
   /** Moves one release onto another's place (the old one there is discarded). */
@@ -122,6 +139,7 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
     write,
     rewriteEnv,
     read,
+    finished,
     move,
     /** Every stack's current release: what runs on this device. */
     current(): StackMeta[] {

@@ -36,6 +36,13 @@ t.test('a new version or compose file is a deploy that replaces the running vers
   t.match(plan({ current: [running(v1)], target: [target(1, '1', v1.env, 'other')], failed: {}, restarts: [] }), [{ kind: 'deploy' }])
 })
 
+t.test('a release whose deploy was cut short is deployed again, even when it is the one wanted', async (t) => {
+  const v1 = target(1, '1')
+  t.match(plan({ current: [{ ...running(v1), unfinished: true }], target: [v1], failed: {}, restarts: [] }), [{ kind: 'deploy', target: v1, replaces: '1' }])
+  t.match(plan({ current: [{ ...running(v1), unfinished: true }], target: [target(1, '1', { web: { A: '2' }, side: {} })], failed: {}, restarts: [] }), [{ kind: 'deploy' }], 'a deploy, not an environment update')
+  t.same(plan({ current: [{ ...running(v1), unfinished: true }], target: [v1], failed: { [v1.software_id]: targetDigest(v1) }, restarts: [] }), [], 'unless it is the release that failed here')
+})
+
 t.test('an environment-only change updates just the services whose environment changed', async (t) => {
   const v1 = target(1, '1', { web: { A: '1', B: '2' }, side: { C: '3' } })
   const changed = target(1, '1', { web: { B: '2', A: '1' }, side: { C: '4' } })

@@ -1,0 +1,89 @@
+import { execFileSync } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { createAgentLogger } from '../../agent/agent-logger.js'
+import { createComposeExecutor, declaredServices } from '../../agent/deploy/compose-executor.js'
+import { plan, targetDigest, type TargetStack } from '../../agent/deploy/planner.js'
+import { createStackStore, projectName } from '../../agent/deploy/stack-store.js'
+import { createContainers } from '../../agent/docker/containers.js'
+import { createDockerCli } from '../../agent/docker/docker-cli.js'
+import type { OutboxEventInput } from '../../shared/agent-wire.js'
+import { ensureTestImage, TEST_IMAGE } from '../lib/docker-image.js'
+import { runningContainer } from '../lib/docker-state.js'
+import { removeAgentContainers } from '../lib/test-agent.js'
+
+/** Release `n` sleeps for 100000 + n seconds, which names it in `docker inspect`; a crashing one exits 3 at once. */
+function stack(n: number, crash = false): string {
+  const command = crash ? '["sh", "-c", "exit 3"]' : `["sleep", "${100000 + n}"]`
+  return `services:\n  web:\n    image: ${TEST_IMAGE}\n    network_mode: host\n    stop_signal: SIGKILL\n    command: ${command}\n`
+}
+
+/**
+ * An agent killed in the middle of a deploy (after the new release took the old one's place on disk,
+ * before it was verified) finds the release unfinished when it starts again: it deploys it again rather
+ * than taking it for running, and the release before it is still the one a failure goes back to.
+ * The agent's deploy path on real dockerd and docker-compose, without a gateway.
+ */
+t.test('a deploy cut short is deployed again, and a failure then goes back to the release before it', async (t) => {
+  ensureTestImage()
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'et-interrupted-'))
+  const logger = createAgentLogger('silent', new Writable({ write: (_c, _e, done) => done() }))
+  const docker = createDockerCli({ logger })
+  const owner = randomUUID()
+  const stacks = createStackStore({ dataDir, owner })
+  const events: OutboxEventInput[] = []
+  const abort = new AbortController()
+  const executor = createComposeExecutor({ docker, containers: createContainers({ docker, owner }), stacks, report: (e) => events.push(...e), logger, timeouts: { deployMs: 60_000, stableMs: 300 }, signal: abort.signal })
+  t.teardown(() => {
+    abort.abort()
+    removeAgentContainers(dataDir)
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const softwareId = randomUUID()
+  const project = projectName('interrupted', softwareId)
+  const target = (n: number, crash = false): TargetStack => ({ software_id: softwareId, name: 'interrupted', version: String(n), compose: stack(n, crash), env: {} })
+  const lastResult = () => events.filter((e) => e.kind === 'deploy' && ['running', 'failed', 'rolled_back'].includes((e as { status: string }).status)).at(-1)
+  const runs = async () => {
+    const web = await runningContainer(project, 'web')
+    return web ? execFileSync('docker', ['inspect', web.id, '--format', '{{index .Config.Cmd 1}}'], { encoding: 'utf8' }).trim() : undefined
+  }
+  /** What a kill leaves behind: the release written and moved into place, as deploy() does before `up`. */
+  const cutShort = (next: TargetStack) => {
+    stacks.write(next, declaredServices(next.compose), 'next')
+    stacks.move(softwareId, 'current', 'previous')
+    stacks.move(softwareId, 'next', 'current')
+  }
+  const stepsFor = (wanted: TargetStack) => plan({ current: stacks.current(), target: [wanted], failed: stacks.failed(), restarts: [] })
+  const deploy = async (wanted: TargetStack) => {
+    const steps = stepsFor(wanted)
+    t.match(steps, [{ kind: 'deploy', target: { version: wanted.version } }], `release ${wanted.version} is deployed`)
+    for (const step of steps) await executor.execute(step)
+  }
+
+  await deploy(target(1))
+  t.match(lastResult(), { version: '1', status: 'running' })
+  t.notOk(stacks.read(softwareId, 'current')?.unfinished, 'a release that ran is finished')
+  t.same(stepsFor(target(1)), [], 'and needs nothing more')
+
+  // Cut short with release 2 in place: taken for running, it would never be verified nor reported.
+  cutShort(target(2))
+  t.equal(stacks.read(softwareId, 'current')?.unfinished, true)
+  await deploy(target(2))
+  t.match(lastResult(), { version: '2', status: 'running' })
+  t.equal(await runs(), '100002')
+  t.notOk(stacks.read(softwareId, 'current')?.unfinished, 'finished once it ran')
+  t.notOk(existsSync(path.join(dataDir, 'stacks', softwareId, 'previous')), 'and the release before it is let go')
+
+  // Cut short with a release that crashes in place: deployed again, it fails, and release 2 (not 3) comes back.
+  cutShort(target(3, true))
+  await deploy(target(3, true))
+  t.match(lastResult(), { version: '3', status: 'rolled_back', error: /exited with code 3/ })
+  t.equal(await runs(), '100002', 'release 2 runs again')
+  t.match(stacks.read(softwareId, 'current'), { version: '2' })
+  t.notOk(stacks.read(softwareId, 'current')?.unfinished, 'and is finished')
+  t.equal(stacks.failed()[softwareId], targetDigest(target(3, true)), 'release 3 is not tried again')
+})
