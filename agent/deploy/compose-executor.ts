@@ -19,6 +19,13 @@ const servicePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
 class StepFailure extends Error {}
 
+/**
+ * Deploys of one release cut short in a row (the agent killed, the device restarting) before it is given
+ * up on and the release before it brought back: a release that takes the device down with it must not
+ * be tried for ever.
+ */
+export const MAX_INTERRUPTIONS = 3
+
 /** How many validated compose files the executor remembers (see resolvedServices). */
 const VALIDATED_KEPT = 32
 
@@ -238,6 +245,11 @@ export function createComposeExecutor(deps: {
     // A release whose deploy was cut short (the agent killed on the way) is not what to go back to: the one
     // before it is still in `previous`, and stays there while this deploy takes the interrupted one's place.
     const interrupted = running?.unfinished === true
+    const cutShort = interrupted && running!.digest === digest ? (running!.interruptions ?? 0) + 1 : 0
+    if (cutShort >= MAX_INTERRUPTIONS) {
+      await rollBack(running!, Boolean(stacks.read(target.software_id, 'previous')), digest, `its deploy was cut short ${cutShort} times (the agent stopped or the device restarted during it)`)
+      return 'done'
+    }
     // Validate while the running release is untouched.
     let meta: StackMeta
     let config: Record<string, ServiceConfig>
@@ -247,7 +259,7 @@ export function createComposeExecutor(deps: {
       config = waiting.config
     } else {
       try {
-        meta = stacks.write(target, declaredServices(target.compose), 'next')
+        meta = stacks.write(target, declaredServices(target.compose), 'next', cutShort)
         config = await resolvedServices(meta, target.compose)
         if (!killFirst) {
           report(target, 'downloading')
@@ -315,14 +327,18 @@ export function createComposeExecutor(deps: {
     return 'done'
   }
 
+  /**
+   * Takes the failed release out and brings back the one before it. The failed mark comes last: an agent
+   * killed on the way finds the failed release still unfinished (or the earlier one back in place) and
+   * deploys it again, so the rollback and its report are never lost halfway.
+   */
   async function rollBack(failed: StackMeta, hadPrevious: boolean, digest: string, error: string) {
-    stacks.setFailed(failed.software_id, digest)
     logger.warn({ software: failed.name, version: failed.version, error }, 'deploy failed; rolling back')
     if (!hadPrevious) {
       await compose(failed, 'current', ['down', '--remove-orphans'])
       stacks.removeAll(failed.software_id)
-      stacks.setFailed(failed.software_id, digest)
       report(failed, 'failed', `${error} (no earlier version to roll back to; the stack was removed)`)
+      stacks.setFailed(failed.software_id, digest)
       return
     }
     stacks.move(failed.software_id, 'previous', 'current')
@@ -330,6 +346,7 @@ export function createComposeExecutor(deps: {
     const up = await compose(restored, 'current', ['up', '-d', '--remove-orphans'])
     const restoredNote = up.failed ? `; restoring ${restored.version} failed too: ${lastReason(up.stderr) || 'compose up failed'}` : ''
     report(failed, 'rolled_back', `${error}${restoredNote}`)
+    stacks.setFailed(failed.software_id, digest)
   }
 
   async function updateEnv(target: TargetStack, digest: string, services: string[]): Promise<StepOutcome> {

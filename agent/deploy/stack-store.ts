@@ -11,6 +11,8 @@ export type Release = 'current' | 'previous' | 'next'
 export interface StackMeta extends CurrentStack {
   project: string
   digest: string
+  /** With `unfinished`: how many deploys of this very release were cut short before this one. */
+  interruptions?: number
 }
 
 /** Where agents before the override-environment layout kept each service's env file. */
@@ -21,7 +23,8 @@ const OVERRIDE_FILE = 'edgetainer.override.yml'
 /**
  * In a release whose deploy has not finished. Written with the release (as `next`), so it moves with it,
  * and removed once it runs: a release found in `current` with it was cut short (kill, power loss) after
- * it took the place of the one before, which is then still in `previous`.
+ * it took the place of the one before, which is then still in `previous`. It holds how many deploys of
+ * the same release were cut short before.
  */
 const UNFINISHED_FILE = 'unfinished'
 
@@ -60,7 +63,7 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
   }
 
   /** Writes a target as a release (normally `next`). `services` are the compose file's services. */
-  function write(target: TargetStack, services: string[], release: Release): StackMeta {
+  function write(target: TargetStack, services: string[], release: Release, interruptions = 0): StackMeta {
     const dir = dirOf(target.software_id, release)
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true, mode: 0o700 })
@@ -76,7 +79,7 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
       project: projectName(target.name, target.software_id),
       digest: targetDigest(target),
     }
-    writeFileAtomic(path.join(dir, UNFINISHED_FILE), '', 0o600)
+    writeFileAtomic(path.join(dir, UNFINISHED_FILE), String(interruptions), 0o600)
     writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta), 0o600)
     return meta
   }
@@ -85,7 +88,7 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
   function rewriteEnv(meta: StackMeta, target: TargetStack, release: Release): StackMeta {
     const dir = dirOf(meta.software_id, release)
     writeOverride(dir, meta.software_id, meta.services, target.env)
-    const { legacy_env_files: _legacy, unfinished: _unfinished, ...rest } = meta
+    const { legacy_env_files: _legacy, unfinished: _unfinished, interruptions: _interruptions, ...rest } = meta
     const updated: StackMeta = { ...rest, env: target.env, digest: targetDigest(target) }
     writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(updated), 0o600)
     return updated
@@ -102,7 +105,7 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
     return {
       ...meta,
       ...(existsSync(path.join(dir, LEGACY_ENV_DIR)) ? { legacy_env_files: true } : {}),
-      ...(existsSync(path.join(dir, UNFINISHED_FILE)) ? { unfinished: true } : {}),
+      ...(existsSync(path.join(dir, UNFINISHED_FILE)) ? { unfinished: true, interruptions: Number(readFileSync(path.join(dir, UNFINISHED_FILE), 'utf8')) || 0 } : {}),
     }
   }
 

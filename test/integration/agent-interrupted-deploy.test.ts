@@ -6,7 +6,7 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { createAgentLogger } from '../../agent/agent-logger.js'
-import { createComposeExecutor, declaredServices } from '../../agent/deploy/compose-executor.js'
+import { createComposeExecutor, declaredServices, MAX_INTERRUPTIONS } from '../../agent/deploy/compose-executor.js'
 import { plan, targetDigest, type TargetStack } from '../../agent/deploy/planner.js'
 import { createStackStore, projectName } from '../../agent/deploy/stack-store.js'
 import { createContainers } from '../../agent/docker/containers.js'
@@ -52,8 +52,8 @@ t.test('a deploy cut short is deployed again, and a failure then goes back to th
     return web ? execFileSync('docker', ['inspect', web.id, '--format', '{{index .Config.Cmd 1}}'], { encoding: 'utf8' }).trim() : undefined
   }
   /** What a kill leaves behind: the release written and moved into place, as deploy() does before `up`. */
-  const cutShort = (next: TargetStack) => {
-    stacks.write(next, declaredServices(next.compose), 'next')
+  const cutShort = (next: TargetStack, before = 0) => {
+    stacks.write(next, declaredServices(next.compose), 'next', before)
     stacks.move(softwareId, 'current', 'previous')
     stacks.move(softwareId, 'next', 'current')
   }
@@ -86,4 +86,15 @@ t.test('a deploy cut short is deployed again, and a failure then goes back to th
   t.match(stacks.read(softwareId, 'current'), { version: '2' })
   t.notOk(stacks.read(softwareId, 'current')?.unfinished, 'and is finished')
   t.equal(stacks.failed()[softwareId], targetDigest(target(3, true)), 'release 3 is not tried again')
+
+  // A release whose deploys keep being cut short (it takes the device down with it) is given up on at the third.
+  cutShort(target(4), 1)
+  await deploy(target(4))
+  t.match(lastResult(), { version: '4', status: 'running' }, 'cut short once before: deployed again')
+  cutShort(target(5), MAX_INTERRUPTIONS - 1)
+  t.match(stacks.read(softwareId, 'current'), { version: '5', unfinished: true, interruptions: MAX_INTERRUPTIONS - 1 })
+  await deploy(target(5))
+  t.match(lastResult(), { version: '5', status: 'rolled_back', error: `its deploy was cut short ${MAX_INTERRUPTIONS} times (the agent stopped or the device restarted during it)` })
+  t.equal(await runs(), '100004', 'release 4 runs again')
+  t.equal(stacks.failed()[softwareId], targetDigest(target(5)), 'release 5 is not tried again')
 })
