@@ -6,16 +6,12 @@ import { Writable } from 'node:stream'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { createAgentLogger } from '../../agent/agent-logger.js'
-import { createComposeExecutor } from '../../agent/deploy/compose-executor.js'
 import { plan, targetDigest, type TargetStack } from '../../agent/deploy/planner.js'
-import { createStackStore, projectName } from '../../agent/deploy/stack-store.js'
-import { createContainers } from '../../agent/docker/containers.js'
-import { createDockerCli } from '../../agent/docker/docker-cli.js'
-import type { OutboxEventInput } from '../../shared/agent-wire.js'
+import { projectName } from '../../agent/deploy/stack-store.js'
 import { ensureTestImage, TEST_IMAGE } from '../lib/docker-image.js'
 import { runningContainer } from '../lib/docker-state.js'
 import { carriableValue, containerEnv, envMismatches, HARD_VALUES, hardValueArbitrary } from '../lib/env-values.js'
-import { removeAgentContainers } from '../lib/test-agent.js'
+import { startTestExecutor } from '../lib/test-executor.js'
 
 const compose = `services:
   probe:
@@ -38,21 +34,9 @@ function randomBatch(seed: number, count: number): Record<string, string> {
  */
 t.test('env values arrive byte-exact in a real container', async (t) => {
   ensureTestImage()
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'et-envvals-'))
   let logged = ''
   const logger = createAgentLogger('debug', new Writable({ write: (chunk, _enc, done) => ((logged += String(chunk)), done()) }))
-  const docker = createDockerCli({ logger })
-  const owner = randomUUID()
-  const containers = createContainers({ docker, owner })
-  const stacks = createStackStore({ dataDir, owner })
-  const events: OutboxEventInput[] = []
-  const abort = new AbortController()
-  const executor = createComposeExecutor({ docker, containers, stacks, report: (e) => events.push(...e), logger, timeouts: { deployMs: 60_000, stableMs: 300 }, signal: abort.signal })
-  t.teardown(() => {
-    abort.abort()
-    removeAgentContainers(dataDir)
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  const { dataDir, docker, stacks, events, executor } = startTestExecutor(t, { logger })
   t.comment(`compose: ${await docker.describe()}`)
 
   const softwareId = randomUUID()
@@ -132,23 +116,12 @@ t.test('env values arrive byte-exact in a real container', async (t) => {
 t.test('a compose file validated before is not run through `compose config` again: going back to a release costs one compose run less', async (t) => {
   ensureTestImage()
   const dir = mkdtempSync(path.join(tmpdir(), 'et-validated-'))
-  const dataDir = path.join(dir, 'data')
   // A docker that logs each command line it runs, then runs it (compose as docker-compose, as on this machine).
   const log = path.join(dir, 'docker.log')
   const wrapper = path.join(dir, 'docker')
   writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${log}\nif [ "$1" = compose ]; then shift; exec docker-compose "$@"; fi\nexec docker "$@"\n`, { mode: 0o755 })
-  const logger = createAgentLogger('silent', new Writable({ write: (_c, _e, done) => done() }))
-  const docker = createDockerCli({ configured: `${wrapper} compose`, logger })
-  const owner = randomUUID()
-  const stacks = createStackStore({ dataDir, owner })
-  const events: OutboxEventInput[] = []
-  const abort = new AbortController()
-  const executor = createComposeExecutor({ docker, containers: createContainers({ docker, owner }), stacks, report: (e) => events.push(...e), logger, timeouts: { deployMs: 60_000, stableMs: 300 }, signal: abort.signal })
-  t.teardown(() => {
-    abort.abort()
-    removeAgentContainers(dataDir)
-    rmSync(dir, { recursive: true, force: true })
-  })
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const { events, executor } = startTestExecutor(t, { docker: `${wrapper} compose` })
   const softwareId = randomUUID()
   const stackWith = (seconds: number) => compose.replace('"100000"', `"${seconds}"`)
   const deploy = async (version: string, composeText: string) => {

@@ -1,20 +1,14 @@
 import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import t from 'tap'
-import { createAgentLogger } from '../../agent/agent-logger.js'
-import { createComposeExecutor, declaredServices, MAX_INTERRUPTIONS } from '../../agent/deploy/compose-executor.js'
+import { declaredServices, MAX_INTERRUPTIONS } from '../../agent/deploy/compose-executor.js'
 import { plan, targetDigest, type TargetStack } from '../../agent/deploy/planner.js'
-import { createStackStore, projectName } from '../../agent/deploy/stack-store.js'
-import { createContainers } from '../../agent/docker/containers.js'
-import { createDockerCli } from '../../agent/docker/docker-cli.js'
-import type { OutboxEventInput } from '../../shared/agent-wire.js'
+import { projectName } from '../../agent/deploy/stack-store.js'
 import { ensureTestImage, TEST_IMAGE } from '../lib/docker-image.js'
 import { runningContainer } from '../lib/docker-state.js'
-import { removeAgentContainers } from '../lib/test-agent.js'
+import { startTestExecutor } from '../lib/test-executor.js'
 
 /** Release `n` sleeps for 100000 + n seconds, which names it in `docker inspect`; a crashing one exits 3 at once. */
 function stack(n: number, crash = false): string {
@@ -30,19 +24,7 @@ function stack(n: number, crash = false): string {
  */
 t.test('a deploy cut short is deployed again, and a failure then goes back to the release before it', async (t) => {
   ensureTestImage()
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'et-interrupted-'))
-  const logger = createAgentLogger('silent', new Writable({ write: (_c, _e, done) => done() }))
-  const docker = createDockerCli({ logger })
-  const owner = randomUUID()
-  const stacks = createStackStore({ dataDir, owner })
-  const events: OutboxEventInput[] = []
-  const abort = new AbortController()
-  const executor = createComposeExecutor({ docker, containers: createContainers({ docker, owner }), stacks, report: (e) => events.push(...e), logger, timeouts: { deployMs: 60_000, stableMs: 300 }, signal: abort.signal })
-  t.teardown(() => {
-    abort.abort()
-    removeAgentContainers(dataDir)
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  const { dataDir, stacks, events, executor } = startTestExecutor(t)
   const softwareId = randomUUID()
   const project = projectName('interrupted', softwareId)
   const target = (n: number, crash = false): TargetStack => ({ software_id: softwareId, name: 'interrupted', version: String(n), compose: stack(n, crash), env: {} })
