@@ -202,8 +202,9 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
 
   /**
    * Sends `version` under `strategy` while dockerd is hidden from the agent: the release must wait with the
-   * reason and leave the running web alone, then, once dockerd is back, deploy through the agent's own retry
-   * (backoff from 2 s; the heartbeat is an hour away and nothing nudges), never reported failed or rolled back.
+   * reason and leave the running web alone, then deploy once dockerd is back, never reported failed or
+   * rolled back. The gateway's nudge brings the retry now: the agent's own retry backs off (from 2 s, up to
+   * the hour-long heartbeat here), which agent-watch-rhythm.test.ts proves with short intervals.
    */
   async function deployWhileDockerdAway(t: Test, version: string, strategy: 'download-then-kill' | 'kill-then-download') {
     t.equal((await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id, update_strategy: strategy, override_lock: false }, { token })).status, 201)
@@ -217,6 +218,7 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
     t.equal((await runningContainer(project, 'web'))!.id, web.id, 'the running release was not touched')
 
     symlinkSync('/var/run/docker.sock', dockerdLink)
+    t.equal(await gw.server.nudgeDevices([agent.registration.id]), 1, 'the agent is nudged')
     await statusOf(version, 'running')
     t.not((await runningContainer(project, 'web'))!.id, web.id, 'then web was replaced')
     const reports = (await phases(version)).map((p) => p.text)
