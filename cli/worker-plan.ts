@@ -73,11 +73,20 @@ export function workerPeerListen(base: { host: string; port: number } | undefine
  * reach each other, on loopback ports of their own choosing (peer_url then follows each bound port), so
  * a request on the worker without the device's tunnel is forwarded rather than answered 502. A peer_url
  * without peer_listen is advertised (+ i) as configured, with no listener: forwarding is off.
+ *
+ * Those loopback-only listeners speak plain HTTP (`localOnly`): each upgrade is still signed with the
+ * cluster key, and TLS on loopback would guard against no one (reading loopback traffic takes root, who
+ * can read secret_key too), while costing each request a worker forwards about a third of its CPU
+ * (bench/tunnel, docs/deploy.md).
  */
-export function workerPeers(config: Pick<Config, 'cluster'>): { basePeerUrl: string | undefined; basePeerListen: { host: string; port: number } | undefined } {
+export function workerPeers(config: Pick<Config, 'cluster'>): {
+  basePeerUrl: string | undefined
+  basePeerListen: { host: string; port: number } | undefined
+  localOnly: boolean
+} {
   const { peerListen, peerUrl } = config.cluster
-  if (peerListen || peerUrl) return { basePeerUrl: peerUrl, basePeerListen: peerListen }
-  return { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 } }
+  if (peerListen || peerUrl) return { basePeerUrl: peerUrl, basePeerListen: peerListen, localOnly: false }
+  return { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 }, localOnly: true }
 }
 
 /** The environment a worker is forked with: it overrides node_id, peer_url and peer_listen from the YAML file or the parent's env. */
@@ -85,6 +94,8 @@ export function workerEnvironment(options: {
   baseNodeId: string
   basePeerUrl: string | undefined
   basePeerListen?: { host: string; port: number } | undefined
+  /** The workers' own loopback listeners (workerPeers): plain HTTP, whatever peer_tls says. */
+  localOnly?: boolean
   index: number
   count: number
 }): Record<string, string> {
@@ -96,6 +107,7 @@ export function workerEnvironment(options: {
     EDGETAINER_WORKERS: String(options.count),
     ...(peerUrl ? { EDGETAINER_PEER_URL: peerUrl } : {}),
     ...(peerListen ? { EDGETAINER_PEER_LISTEN: peerListen } : {}),
+    ...(options.localOnly ? { EDGETAINER_PEER_TLS: 'off' } : {}),
   }
 }
 

@@ -60,8 +60,7 @@ export async function startGatewayCluster(options: { workers: number; adminUrl: 
       EDGETAINER_BASE_DOMAIN: 'localhost',
       EDGETAINER_ADMIN_PASSWORD: ADMIN_PASSWORD,
       EDGETAINER_NODE_ID: 'bench',
-      // Each worker forwards to the one holding a device's tunnel; port 0: each picks one and advertises it.
-      EDGETAINER_PEER_LISTEN: '127.0.0.1:0',
+      // No peer settings: the workers forward to the one holding a device's tunnel over loopback, as they ship.
       EDGETAINER_LOG_LEVEL: process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'silent',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -10,7 +10,7 @@ import { createPeerAuth } from './peer-auth.js'
 import { createPeerClient } from './peer-client.js'
 import { createPeerListener } from './peer-listener.js'
 import { PEER_TLS_KEY_PURPOSE } from './peer-tls.js'
-import { defaultPeerUrl } from './peer-url.js'
+import { defaultPeerUrl, staysOnThisHost } from './peer-url.js'
 
 /**
  * The wiring of forwarding between gateway nodes (docs/cluster-forwarding.md):
@@ -42,7 +42,9 @@ export async function startClusterForwarding(deps: {
   const peerUrl = cluster.peerUrl ?? defaultPeerUrl(cluster.peerListen.host, port, cluster.peerTls)
   const peerListen = `${cluster.peerListen.host.includes(':') ? `[${cluster.peerListen.host}]` : cluster.peerListen.host}:${port}`
   logger.info({ peer_listen: peerListen, peer_url: peerUrl, peer_tls: cluster.peerTls }, 'cluster peer listener up')
-  if (!cluster.peerTls) logger.warn({ peer_listen: peerListen }, 'peer_tls is off: forwarded traffic crosses the network between nodes in clear text')
+  if (!cluster.peerTls && !staysOnThisHost(cluster.peerListen.host, peerUrl)) {
+    logger.warn({ peer_listen: peerListen }, 'peer_tls is off: forwarded traffic crosses the network between nodes in clear text')
+  }
   let nodeId = ''
   const locator = createDeviceLocator({
     db: deps.db,
@@ -65,3 +67,4 @@ export async function startClusterForwarding(deps: {
 }
 
 export type ClusterForwarding = Awaited<ReturnType<typeof startClusterForwarding>>
+

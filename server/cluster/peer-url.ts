@@ -1,3 +1,5 @@
+import { isLoopbackHost } from '../provision/gateway-endpoints.js'
+
 /**
  * What a peer URL (`gateway_nodes.peer_url`) tells the nodes that dial it: its scheme says how
  * (docs/cluster-forwarding.md). The advertising node picks the scheme that matches its own
@@ -68,4 +70,15 @@ export function peerUrlProblem(peerUrl: string, options: { peerTls: boolean; lis
     return `peer_tls is off, so the peer listener (peer_listen) speaks plain HTTP, but peer_url ${peerUrl} tells other nodes to dial it with TLS-PSK: advertise http://host:port/ in peer_url (EDGETAINER_PEER_URL), or set peer_tls: on (EDGETAINER_PEER_TLS=on)`
   }
   return undefined
+}
+
+/**
+ * True for a peer listener on a loopback address that is also advertised as one (the `--workers`
+ * default): its traffic never leaves this host, so `peer_tls: off` there is no warning. A wildcard
+ * bind (0.0.0.0, ::) is not, nor a loopback listener advertised elsewhere (a TCP relay in front).
+ */
+export function staysOnThisHost(listenHost: string, peerUrl: string): boolean {
+  const unspecified = ['0.0.0.0', '::', '::ffff:0.0.0.0'].includes(listenHost.toLowerCase().replace(/^\[(.*)\]$/, '$1'))
+  const dialled = peerDialOf(peerUrl)?.host
+  return !unspecified && isLoopbackHost(listenHost) && dialled !== undefined && isLoopbackHost(dialled)
 }

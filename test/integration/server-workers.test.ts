@@ -137,12 +137,12 @@ t.test('--workers 2 with no peer settings: each worker forwards on a loopback po
     const items = (nodes.body?.items ?? []) as { id: string; peer_url: string | null }[]
     return items.length === 2 && items.every((n) => n.peer_url) ? items : undefined
   }, 20_000)
-  for (const n of peers) t.match(n.peer_url, /^psk:\/\/127\.0\.0\.1:\d+\/?$/, `${n.id} is reached on loopback, over TLS-PSK (peer_tls is on by default)`)
+  for (const n of peers) t.match(n.peer_url, /^http:\/\/127\.0\.0\.1:\d+\/?$/, `${n.id} is reached on loopback, in plain HTTP with signed upgrades (TLS on loopback guards against no one)`)
   // In a cluster worker, listen(0) is served by one handle the primary shares out in turn: a connection meant
   // for the worker holding a device then reached the other one half the time, which refused it as a loop (502).
   t.equal(new Set(peers.map((n) => n.peer_url)).size, 2, `each worker listens on a peer port of its own (${peers.map((n) => n.peer_url).join(', ')})`)
 
-  // A device's tunnel lands on one worker; requests reach both in turn, and the other one forwards over its TLS-PSK peer channel.
+  // A device's tunnel lands on one worker; requests reach both in turn, and the other one forwards over its loopback peer channel.
   const api = createHttpClient(`http://127.0.0.1:${httpPort}`)
   const key = newKeyPair('worker-device')
   const device = (await api.post('/api/devices', { name: 'Worker device', device_id: 'wk-1', public_key: key.publicKey }, { token: login })).body

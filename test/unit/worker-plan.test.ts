@@ -41,9 +41,13 @@ t.test('each worker is a node of its own: node id and peer port derived from the
   t.equal(workerPeerListen({ host: '::1', port: 0 }, 3), '[::1]:0', 'port 0 stays 0: each worker picks one and advertises it')
   t.throws(() => workerPeerListen({ host: 'h', port: 65535 }, 1), /past 65535/)
   const cluster = { nodeId: undefined, peerUrl: undefined, heartbeatMs: 10_000, drainGraceMs: 30_000, drainSpreadMs: 10_000, peerListen: undefined, peerTls: true, ownerCacheMs: 1000 }
-  t.same(workerPeers({ cluster }), { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 } }, 'unset: the workers of one host forward over loopback')
-  t.same(workerPeers({ cluster: { ...cluster, peerUrl: 'http://10.0.0.5:7400', peerListen: { host: '10.0.0.5', port: 7400 } } }), { basePeerUrl: 'http://10.0.0.5:7400', basePeerListen: { host: '10.0.0.5', port: 7400 } })
-  t.same(workerPeers({ cluster: { ...cluster, peerUrl: 'http://10.0.0.5:7400' } }), { basePeerUrl: 'http://10.0.0.5:7400', basePeerListen: undefined }, 'a peer_url alone is advertised as configured')
+  const local = workerPeers({ cluster })
+  t.same(local, { basePeerUrl: undefined, basePeerListen: { host: '127.0.0.1', port: 0 }, localOnly: true }, 'unset: the workers of one host forward over loopback')
+  t.equal(workerEnvironment({ baseNodeId: 'gw', ...local, index: 1, count: 2 }).EDGETAINER_PEER_TLS, 'off', 'those loopback listeners speak plain HTTP (signed upgrades; TLS would guard loopback against no one)')
+  const configured = workerPeers({ cluster: { ...cluster, peerUrl: 'psk://10.0.0.5:7400', peerListen: { host: '10.0.0.5', port: 7400 } } })
+  t.same(configured, { basePeerUrl: 'psk://10.0.0.5:7400', basePeerListen: { host: '10.0.0.5', port: 7400 }, localOnly: false })
+  t.notOk('EDGETAINER_PEER_TLS' in workerEnvironment({ baseNodeId: 'gw', ...configured, index: 1, count: 2 }), 'a configured peer_listen keeps its own peer_tls')
+  t.same(workerPeers({ cluster: { ...cluster, peerUrl: 'http://10.0.0.5:7400' } }), { basePeerUrl: 'http://10.0.0.5:7400', basePeerListen: undefined, localOnly: false }, 'a peer_url alone is advertised as configured')
 })
 
 t.test('fuzz: any --workers text, node id and peer url either works or is a ConfigError', async (t) => {
