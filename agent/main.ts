@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { bufferPaddingRandomness } from '../shared/ssh2-internals.js'
 import path from 'node:path'
 import type { AgentConfig } from './config/agent-config.js'
 import type { Logger } from './agent-logger.js'
@@ -52,6 +53,8 @@ export async function startAgent(
     restart?: (reason: string) => void
   } = {},
 ): Promise<RunningAgent | undefined> {
+  // ssh2 draws each packet's padding from the CSPRNG in bulk rather than one call per packet (shared/ssh2-internals.ts).
+  bufferPaddingRandomness()
   const stopping = new AbortController()
   const signal = options.signal ? AbortSignal.any([options.signal, stopping.signal]) : stopping.signal
   const backoff = { baseMs: config.reconnect_base_seconds * 1000, capMs: config.reconnect_max_seconds * 1000 }

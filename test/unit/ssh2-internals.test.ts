@@ -3,7 +3,7 @@ import net from 'node:net'
 import { createRequire } from 'node:module'
 import ssh2 from 'ssh2'
 import { generateEd25519 } from '../../shared/ed25519-keys.js'
-import { sendServerIdentEarly, serverIdentLine, sshSocket } from '../../shared/ssh2-internals.js'
+import { bufferPaddingRandomness, sendServerIdentEarly, serverIdentLine, sshSocket } from '../../shared/ssh2-internals.js'
 
 // Guards shared/ssh2-internals.ts: if an ssh2 upgrade moves what it relies on, this fails before the gateway does.
 
@@ -11,6 +11,82 @@ const require = createRequire(import.meta.url)
 
 t.test('ssh2 is the version the internals were checked against', async (t) => {
   t.equal((require('ssh2/package.json') as { version: string }).version, '1.17.0', 'upgrade ssh2 only together with shared/ssh2-internals.ts')
+})
+
+interface Cipher {
+  allocPacket(n: number): Buffer
+  encrypt(packet: Buffer): void
+  free?(): void
+}
+const sshCrypto = require('ssh2/lib/protocol/crypto.js') as {
+  CIPHER_INFO: Record<string, { keyLen: number; ivLen: number }>
+  MAC_INFO: Record<string, { len: number }>
+  createCipher(config: object): Cipher
+  createDecipher(config: object): { decrypt(data: Buffer, start: number, end: number): number | undefined; free?(): void }
+}
+
+/** A cipher of each kind ssh2 builds (its compiled binding where it has one, and Node's crypto), keyed by name. */
+function everyCipher(onWrite: (packet: Buffer) => void = () => {}): [string, Cipher][] {
+  const mac = sshCrypto.MAC_INFO['hmac-sha2-256-etm@openssh.com']!
+  const made: [string, Cipher][] = []
+  for (const [name, info] of Object.entries(sshCrypto.CIPHER_INFO)) {
+    for (const forceNative of [false, true]) {
+      try {
+        const cipher = sshCrypto.createCipher({
+          outbound: { onWrite, cipherInfo: info, cipherKey: Buffer.alloc(info.keyLen, 7), cipherIV: Buffer.alloc(info.ivLen, 9), seqno: 0, macInfo: mac, macKey: Buffer.alloc(mac.len, 3), forceNative },
+        })
+        made.push([`${name}${forceNative ? ' (node crypto)' : ''}`, cipher])
+      } catch {
+        // A cipher this OpenSSL build lacks.
+      }
+    }
+  }
+  return made
+}
+
+/** Length field, padding length and total size of each packet a cipher allocates for payloads of 0–80 bytes. */
+function layouts(cipher: Cipher): number[][] {
+  const out: number[][] = []
+  for (let n = 0; n <= 80; n++) {
+    // Twice: the second packet of a length is the one built from the learned layout.
+    for (const packet of [cipher.allocPacket(n), cipher.allocPacket(n)]) out.push([packet.readUInt32BE(0), packet[4]!, packet.length])
+  }
+  return out
+}
+
+t.test('buffered padding randomness keeps every cipher\'s packet layout, and its padding stays random', async (t) => {
+  const before = new Map(everyCipher().map(([name, cipher]) => [name, layouts(cipher)]))
+  const ssh2Own = new Map(everyCipher().map(([name, cipher]) => [name, cipher.allocPacket]))
+  t.ok(before.has('aes128-gcm@openssh.com') && before.has('chacha20-poly1305@openssh.com') && before.has('aes128-ctr'), `the ciphers in use are covered (${before.size} kinds)`)
+  bufferPaddingRandomness()
+  bufferPaddingRandomness() // a second call (another gateway in the same process) changes nothing
+  for (const [name, cipher] of everyCipher()) {
+    t.not(cipher.allocPacket, ssh2Own.get(name), `${name}: allocPacket is the buffered one`)
+    t.same(layouts(cipher), before.get(name), `${name}: the same length, padding and size for every payload length`)
+    const paddings = new Set<string>()
+    for (let i = 0; i < 20; i++) {
+      const packet = cipher.allocPacket(33)
+      paddings.add(packet.subarray(5 + 33, 5 + 33 + packet[4]!).toString('hex'))
+    }
+    t.equal(paddings.size, 20, `${name}: twenty packets, twenty different paddings`)
+    cipher.free?.()
+  }
+
+  // A patched AES-GCM packet still opens with ssh2's own decipher.
+  const info = sshCrypto.CIPHER_INFO['aes128-gcm@openssh.com']!
+  let sealed: Buffer | undefined
+  const [, cipher] = everyCipher((p) => (sealed = Buffer.from(p))).find(([name]) => name === 'aes128-gcm@openssh.com')!
+  const payload = Buffer.from('\x5e channel data through a padded packet')
+  cipher.allocPacket(payload.length) // ssh2's own; the next one is built from the learned layout
+  const packet = cipher.allocPacket(payload.length)
+  payload.copy(packet, 5)
+  cipher.encrypt(packet)
+  let opened: Buffer | undefined
+  const decipher = sshCrypto.createDecipher({
+    inbound: { onPayload: (p: Buffer) => void (opened = Buffer.from(p)), decipherInfo: info, decipherKey: Buffer.alloc(info.keyLen, 7), decipherIV: Buffer.alloc(info.ivLen, 9), seqno: 0 },
+  })
+  decipher.decrypt(sealed!, 0, sealed!.length)
+  t.same(opened, payload, 'the device side reads the payload back')
 })
 
 t.test('the server sends its banner early, ssh2 its copy never, and a client still completes the handshake', async (t) => {
