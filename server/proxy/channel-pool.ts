@@ -38,9 +38,9 @@ export class ChannelPool {
     this.#port = port
   }
 
-  /** An idle channel (unless `fresh`), or a new one (rejects with the tunnel's reason, e.g. a ForwardError). */
-  async acquire(options: { fresh?: boolean } = {}): Promise<PooledChannel> {
-    for (let channel = options.fresh ? undefined : this.#idle.pop(); channel; channel = this.#idle.pop()) {
+  /** An idle channel still fit for a request, taken out of the pool; undefined when there is none. */
+  takeIdle(): PooledChannel | undefined {
+    for (let channel = this.#idle.pop(); channel; channel = this.#idle.pop()) {
       this.#idleCleanup.get(channel)?.()
       const { stream, parser } = channel
       if (!stream.destroyed && stream.readable && stream.writable && stream.readableLength === 0 && !parser.stray) {
@@ -49,6 +49,13 @@ export class ChannelPool {
       }
       discard(channel)
     }
+    return undefined
+  }
+
+  /** An idle channel (unless `fresh`), or a new one (rejects with the tunnel's reason, e.g. a ForwardError). */
+  async acquire(options: { fresh?: boolean } = {}): Promise<PooledChannel> {
+    const idle = options.fresh ? undefined : this.takeIdle()
+    if (idle) return idle
     const stream = await this.#session.openServiceChannel(this.#service, this.#port, { address: '127.0.0.1', port: 0 })
     const channel: PooledChannel = { stream, parser: createResponseParser(), reused: false }
     stream.once('close', () => channel.parser.close())

@@ -97,6 +97,18 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, option
   // connection turns out to be closed (the device app's keep-alive timeout fired as the request left).
   const resendable = (req.method === 'GET' || req.method === 'HEAD') && !chunked && (headers['content-length'] ?? '0') === '0'
   const attempt = (fresh: boolean) => {
+    // The common case, a kept-alive channel at hand, goes on at once rather than through a promise.
+    const idle = fresh ? undefined : options.pool.takeIdle()
+    if (idle) {
+      try {
+        exchange(req, res, idle, { head, chunked, retry: resendable ? () => attempt(true) : undefined, ...options })
+      } catch {
+        // As below: whatever slipped through ends this request and its channel, never the process.
+        idle.stream.destroy()
+        res.destroy()
+      }
+      return
+    }
     // Whether the client went away while a channel was being found.
     let clientGone = false
     const onClientClose = () => (clientGone = true)

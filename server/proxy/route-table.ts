@@ -32,7 +32,12 @@ export function createRouteTable(deps: { db: Kysely<Database>; events: GatewayEv
   const { db, baseDomain } = deps
   const suffix = `.${baseDomain}`
   const cache = new Map<string, Promise<DeviceRoutes | null>>()
-  const clear = () => cache.clear()
+  // The same entries once loaded, for the proxy's synchronous fast path (resolveNow): no promise per request.
+  const loaded = new Map<string, DeviceRoutes | null>()
+  const clear = () => {
+    cache.clear()
+    loaded.clear()
+  }
   deps.events.on('device.changed', clear)
   deps.events.on('service.changed', clear)
 
@@ -53,11 +58,16 @@ export function createRouteTable(deps: { db: Kysely<Database>; events: GatewayEv
   function routesFor(subdomain: string): Promise<DeviceRoutes | null> {
     let entry = cache.get(subdomain)
     if (!entry) {
-      if (cache.size >= MAX_CACHED) cache.clear()
-      entry = load(subdomain)
-      // A failed load must not stay cached as a rejection.
-      entry.catch(() => cache.delete(subdomain))
-      cache.set(subdomain, entry)
+      if (cache.size >= MAX_CACHED) clear()
+      const pending = load(subdomain)
+      entry = pending
+      pending.then(
+        // Only if the entry is still this load's: a change that cleared the cache meanwhile wins.
+        (routes) => cache.get(subdomain) === pending && loaded.set(subdomain, routes),
+        // A failed load must not stay cached as a rejection.
+        () => cache.get(subdomain) === pending && cache.delete(subdomain),
+      )
+      cache.set(subdomain, pending)
     }
     return entry
   }
@@ -71,13 +81,16 @@ export function createRouteTable(deps: { db: Kysely<Database>; events: GatewayEv
     return path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`)
   }
 
-  async function resolve(host: string, path: string): Promise<RouteResolution> {
-    if (!isDeviceHost(host)) return { kind: 'unknown' }
+  /** The labels of a device host under the base domain, or undefined when no device or service could have it. */
+  function labelsOf(host: string): string[] | undefined {
+    if (!isDeviceHost(host)) return undefined
     const labels = host.slice(0, -suffix.length).split('.')
     // Only names a device or service could have reach the database: a garbage Host is a 404 without a query.
-    if (labels.length > 2 || !labels.every((l) => subdomainPattern.test(l))) return { kind: 'unknown' }
-    const subdomain = labels[labels.length - 1]!
-    const routes = await routesFor(subdomain)
+    if (labels.length > 2 || !labels.every((l) => subdomainPattern.test(l))) return undefined
+    return labels
+  }
+
+  function pick(routes: DeviceRoutes | null, labels: string[], path: string): RouteResolution {
     if (!routes) return { kind: 'unknown' }
     if (labels.length === 2) {
       const service = routes.services.find((s) => s.name === labels[0])
@@ -92,8 +105,24 @@ export function createRouteTable(deps: { db: Kysely<Database>; events: GatewayEv
     return fallback ? { kind: 'route', device: routes.device, service: fallback, stripPrefix: undefined } : { kind: 'disabled', device: routes.device }
   }
 
+  async function resolve(host: string, path: string): Promise<RouteResolution> {
+    const labels = labelsOf(host)
+    if (!labels) return { kind: 'unknown' }
+    return pick(await routesFor(labels[labels.length - 1]!), labels, path)
+  }
+
+  /** What resolve would answer, without waiting, when it needs nothing that is not already loaded; else undefined. */
+  function resolveNow(host: string, path: string): RouteResolution | undefined {
+    const labels = labelsOf(host)
+    if (!labels) return { kind: 'unknown' }
+    const subdomain = labels[labels.length - 1]!
+    const routes = loaded.get(subdomain)
+    return routes === undefined ? undefined : pick(routes, labels, path)
+  }
+
   return {
     resolve,
+    resolveNow,
     isDeviceHost,
     /** Drops every cached route (another node's changes may have been missed: a lost LISTEN connection). */
     invalidate: clear,

@@ -118,6 +118,20 @@ export function createSubdomainProxy(deps: {
     }
   }
 
+  /**
+   * The decision without waiting, when everything it needs is at hand: a loaded route to a service without
+   * sign-in, on a device whose tunnel this node holds. Undefined sends the request the long way (decide).
+   * Most proxied requests are these, and each promise they skip is CPU on the gateway's busiest path.
+   */
+  function decideNow(req: IncomingMessage, host: string): Extract<Decision, { ok: true }> | undefined {
+    const resolution = routes.resolveNow(host, req.url ?? '/')
+    if (resolution?.kind !== 'route' || resolution.service.auth_required) return undefined
+    const { device, service } = resolution
+    const session = registry.get(device.id)
+    if (!session || !session.hasServiceForward(service.container_name, service.internal_port)) return undefined
+    return { ok: true, session, service: service.container_name, port: service.internal_port, stripPrefix: resolution.stripPrefix, signedInByCookie: false }
+  }
+
   /** Decides, or answers why not: a lookup that fails (the database is down) is a 503, never a crash. */
   async function decideSafely(req: IncomingMessage, host: string): Promise<Decision> {
     try {
@@ -172,6 +186,10 @@ export function createSubdomainProxy(deps: {
       if (decision.code === 'UNAUTHORIZED' && (req.headers.accept ?? '').includes('text/html')) return loginRedirect(req, res, host)
       return sendProxyError(req, res, decision.code, decision.message)
     }
+    forward(req, res, decision)
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, decision: Extract<Decision, { ok: true }>) {
     prepare(req, decision)
     try {
       const pool = pools.get(decision.session, decision.service, decision.port)
@@ -227,7 +245,19 @@ export function createSubdomainProxy(deps: {
           return contain('hand-off', () => sendProxyError(req, res, 'HANDOFF_INVALID', 'This sign-in link is malformed.'))(err)
         }
       }
-      serveRequest(req, res, host).catch(contain('request', () => sendProxyError(req, res, 'GATEWAY_ERROR', 'The gateway could not route this request.')))
+      const fail = contain('request', () => sendProxyError(req, res, 'GATEWAY_ERROR', 'The gateway could not route this request.'))
+      let now: Extract<Decision, { ok: true }> | undefined
+      try {
+        now = decideNow(req, host)
+      } catch (err) {
+        return fail(err)
+      }
+      if (!now) return void serveRequest(req, res, host).catch(fail)
+      try {
+        forward(req, res, now)
+      } catch (err) {
+        fail(err)
+      }
     },
 
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
