@@ -189,6 +189,7 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
     clearTimeout(timer)
     parser.listen(undefined)
     for (const [emitter, event, listener] of listeners) emitter.off(event, listener)
+    channel.user = undefined
     stream.pause()
     if (reuse) options.pool.release(channel)
     else stream.destroy()
@@ -294,13 +295,9 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
 
   // No body (a GET): nothing more to send once the head is out.
   const bodiless = req.complete && req.readableLength === 0 && !options.chunked && req.headers['content-length'] === undefined
-  // Every listener this exchange adds, so that `finish` takes each one off again (a pooled channel outlives it).
+  // Every listener this exchange adds to the client's side, so that `finish` takes each one off again. The channel's own
+  // events come through its permanent listeners (channel-pool.ts), to this exchange while it is the channel's user.
   const listeners: [NodeJS.EventEmitter, string, Listener][] = [
-    [stream, 'data', onData],
-    [stream, 'end', onEnd],
-    [stream, 'close', onClose],
-    [stream, 'error', onStreamError],
-    [stream, 'drain', onDrain],
     [res, 'close', onClientClose],
     [res, 'drain', onResDrain],
     // A write the client's side refuses (as a pipe would have caught it): this exchange ends, not the process.
@@ -308,6 +305,7 @@ function exchange(req: IncomingMessage, res: ServerResponse, channel: PooledChan
     [req, 'error', onRequestError],
   ]
   if (!bodiless) listeners.push([req, 'data', onBody], [req, 'end', onBodyEnd])
+  channel.user = { data: onData, end: onEnd, close: onClose, error: onStreamError, drain: onDrain }
   stream.write(options.head, 'latin1')
   if (bodiless) requestSent = true
   for (const [emitter, event, listener] of listeners) emitter.on(event, listener)
