@@ -245,9 +245,21 @@ export function createComposeExecutor(deps: {
     // A release whose deploy was cut short (the agent killed on the way) is not what to go back to: the one
     // before it is still in `previous`, and stays there while this deploy takes the interrupted one's place.
     const interrupted = running?.unfinished === true
-    const cutShort = interrupted && running!.digest === digest ? (running!.interruptions ?? 0) + 1 : 0
-    if (cutShort >= MAX_INTERRUPTIONS) {
-      await rollBack(running!, Boolean(stacks.read(target.software_id, 'previous')), digest, `its deploy was cut short ${cutShort} times (the agent stopped or the device restarted during it)`)
+    const cutShortInPlace = interrupted && running!.digest === digest ? (running!.interruptions ?? 0) + 1 : 0
+    if (cutShortInPlace >= MAX_INTERRUPTIONS) {
+      await rollBack(running!, Boolean(stacks.read(target.software_id, 'previous')), digest, `its deploy was cut short ${cutShortInPlace} times (the agent stopped or the device restarted during it)`)
+      return 'done'
+    }
+    // Cut short before it took the running release's place (during its download: a pull that fills the disk or
+    // the memory can take the device down with it) counts too, or such a release would be tried forever.
+    const staged = stacks.read(target.software_id, 'next')
+    const cutShortStaged = staged?.unfinished && staged.digest === digest ? (staged.interruptions ?? 0) + 1 : 0
+    const cutShort = Math.max(cutShortInPlace, cutShortStaged)
+    if (cutShort >= MAX_INTERRUPTIONS && deferred.get(target.software_id)?.digest !== digest) {
+      // Nothing running was touched: it runs on, and the release is not tried again.
+      stacks.discard(target.software_id, 'next')
+      stacks.setFailed(target.software_id, digest)
+      report(target, 'failed', `its download was cut short ${cutShort} times (the agent stopped or the device restarted during it); what ran before runs on`)
       return 'done'
     }
     // Validate while the running release is untouched.
@@ -264,6 +276,8 @@ export function createComposeExecutor(deps: {
         if (!killFirst) {
           report(target, 'downloading')
           await pull(meta, config, 'next')
+          // Downloaded: a restart from here on (while an update lock holds it back, say) is no fault of the release.
+          stacks.setInterruptions(target.software_id, 'next', cutShortInPlace)
         }
       } catch (err) {
         deferred.delete(target.software_id)

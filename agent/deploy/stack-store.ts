@@ -23,8 +23,8 @@ const OVERRIDE_FILE = 'edgetainer.override.yml'
 /**
  * In a release whose deploy has not finished. Written with the release (as `next`), so it moves with it,
  * and removed once it runs: a release found in `current` with it was cut short (kill, power loss) after
- * it took the place of the one before, which is then still in `previous`. It holds how many deploys of
- * the same release were cut short before.
+ * it took the place of the one before, which is then still in `previous`; one found in `next` was cut
+ * short during its download. It holds how many deploys of the same release were cut short before.
  */
 const UNFINISHED_FILE = 'unfinished'
 
@@ -109,6 +109,11 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
     }
   }
 
+  /** Sets how many deploys of an unfinished release were cut short before the one under way. */
+  function setInterruptions(softwareId: string, release: Release, interruptions: number) {
+    writeFileAtomic(path.join(dirOf(softwareId, release), UNFINISHED_FILE), String(interruptions), 0o600)
+  }
+
   /** The current release's deploy finished: it runs (or was brought back after a failed one). */
   function finished(softwareId: string) {
     rmSync(path.join(dirOf(softwareId, 'current'), UNFINISHED_FILE), { force: true })
@@ -142,6 +147,7 @@ export function createStackStore(deps: { dataDir: string; /** The device id its 
     write,
     rewriteEnv,
     read,
+    setInterruptions,
     finished,
     move,
     /** Every stack's current release: what runs on this device. */

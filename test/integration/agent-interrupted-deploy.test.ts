@@ -80,3 +80,48 @@ t.test('a deploy cut short is deployed again, and a failure then goes back to th
   t.equal(await runs(), '100004', 'release 4 runs again')
   t.equal(stacks.failed()[softwareId], targetDigest(target(5)), 'release 5 is not tried again')
 })
+
+/**
+ * Cut short earlier, during its download (the release staged as `next`, the running one untouched): a pull
+ * that takes the device down with it (a full disk, the memory) would otherwise be tried forever. It is
+ * deployed again, and given up on at the third such cut, with the release before it running on.
+ */
+t.test('a download cut short is tried again, and given up on at the third, with what ran before running on', async (t) => {
+  ensureTestImage()
+  const { dataDir, stacks, events, executor } = startTestExecutor(t)
+  const softwareId = randomUUID()
+  const project = projectName('cut-download', softwareId)
+  const target = (n: number): TargetStack => ({ software_id: softwareId, name: 'cut-download', version: String(n), compose: stack(n), env: {} })
+  const lastResult = () => events.filter((e) => e.kind === 'deploy' && ['running', 'failed', 'rolled_back'].includes((e as { status: string }).status)).at(-1)
+  const runs = async () => {
+    const web = await runningContainer(project, 'web')
+    return web ? execFileSync('docker', ['inspect', web.id, '--format', '{{index .Config.Cmd 1}}'], { encoding: 'utf8' }).trim() : undefined
+  }
+  /** What a kill during the download leaves behind: the release staged as `next`, as deploy() writes it before pulling. */
+  const cutDuringDownload = (next: TargetStack, before: number) => stacks.write(next, declaredServices(next.compose), 'next', before)
+  const deploy = async (wanted: TargetStack) => {
+    for (const step of plan({ current: stacks.current(), target: [wanted], failed: stacks.failed(), restarts: [] })) await executor.execute(step)
+  }
+
+  await deploy(target(1))
+  t.match(lastResult(), { version: '1', status: 'running' })
+
+  cutDuringDownload(target(2), 0)
+  await deploy(target(2))
+  t.match(lastResult(), { version: '2', status: 'running' }, 'cut short once during its download: deployed again')
+  t.equal(await runs(), '100002')
+  t.notOk(stacks.read(softwareId, 'current')?.unfinished, 'and finished')
+
+  cutDuringDownload(target(3), MAX_INTERRUPTIONS - 1)
+  await deploy(target(3))
+  t.match(lastResult(), {
+    version: '3',
+    status: 'failed',
+    error: `its download was cut short ${MAX_INTERRUPTIONS} times (the agent stopped or the device restarted during it); what ran before runs on`,
+  })
+  t.equal(await runs(), '100002', 'release 2 was never touched')
+  t.match(stacks.read(softwareId, 'current'), { version: '2' })
+  t.notOk(existsSync(path.join(dataDir, 'stacks', softwareId, 'next')), 'the staged release is let go')
+  t.equal(stacks.failed()[softwareId], targetDigest(target(3)), 'release 3 is not tried again')
+  t.same(plan({ current: stacks.current(), target: [target(3)], failed: stacks.failed(), restarts: [] }), [], 'the planner leaves it be')
+})
