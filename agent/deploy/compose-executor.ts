@@ -17,7 +17,23 @@ import { waitingForLock } from './update-lock.js'
 
 const servicePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
-class StepFailure extends Error {}
+class StepFailure extends Error {
+  /** What compose printed: how a failure for want of dockerd is told from the release's own. */
+  constructor(
+    message: string,
+    readonly output = '',
+  ) {
+    super(message)
+  }
+}
+
+/** Words of a step that failed because dockerd did not answer: compose v1's, the docker CLI's (and compose v2's), the Engine API client's. */
+const DOCKERD_UNREACHABLE = /connect to (the )?Docker daemon|fetching server API version|cannot reach dockerd at/i
+
+/** Whether a step's error (its message and what compose printed) says dockerd could not be reached. */
+export function failedForWantOfDockerd(text: string): boolean {
+  return DOCKERD_UNREACHABLE.test(text)
+}
 
 /**
  * Deploys of one release cut short in a row (the agent killed, the device restarting) before it is given
@@ -138,7 +154,7 @@ export function createComposeExecutor(deps: {
     if (known) return known
     const [composeFile] = stacks.files(meta.software_id, 'next')
     const r = await docker.compose(meta.project, [composeFile!], ['config'], { timeoutMs: deps.timeouts.deployMs })
-    if (r.failed) throw new StepFailure(`invalid compose file: ${errorSummary(r)}`)
+    if (r.failed) throw new StepFailure(`invalid compose file: ${errorSummary(r)}`, r.stderr)
     let services: Record<string, ServiceConfig>
     try {
       services = ((parseYaml(r.stdout) as { services?: Record<string, ServiceConfig> } | null)?.services ?? {}) as Record<string, ServiceConfig>
@@ -168,7 +184,7 @@ export function createComposeExecutor(deps: {
     }
     if (!Object.keys(wanted).length) return
     const r = await compose(meta, release, ['pull', ...Object.keys(wanted)])
-    if (r.failed) throw new StepFailure(pullFailure(r.stderr, wanted, r.timedOut))
+    if (r.failed) throw new StepFailure(pullFailure(r.stderr, wanted, r.timedOut), r.stderr)
   }
 
   /**
@@ -224,7 +240,9 @@ export function createComposeExecutor(deps: {
    */
   async function waitIfDockerdAway(target: TargetStack, phase: DeployState, err: unknown): Promise<void> {
     if (err instanceof DockerUnavailableError) throw err
-    if (await dockerdAnswers()) return
+    // Both: dockerd may be back by now (it came up while the step failed), and its failure still says nothing.
+    const text = err instanceof StepFailure ? `${err.message}\n${err.output}` : err instanceof Error ? err.message : ''
+    if (!failedForWantOfDockerd(text) && (await dockerdAnswers())) return
     const waiting = `waiting for dockerd, which does not answer at ${docker.api.host}`
     report(target, phase, waiting)
     throw new DockerUnavailableError(`${target.name} ${target.version}: ${waiting} (${(err as Error).message})`)
@@ -307,14 +325,14 @@ export function createComposeExecutor(deps: {
           // Reported as the download phase (what the stop makes room for), so phases only ever move forward.
           report(target, 'downloading', `stopping ${previous.version} first (kill-then-download)`)
           const down = await compose(previous, 'previous', ['down', '--remove-orphans'])
-          if (down.failed) throw new StepFailure(`stopping ${previous.version} failed: ${lastReason(down.stderr) || 'compose down failed'}`)
+          if (down.failed) throw new StepFailure(`stopping ${previous.version} failed: ${lastReason(down.stderr) || 'compose down failed'}`, down.stderr)
         }
         report(target, 'downloading')
         await pull(meta, config, 'current')
       }
       report(target, (phase = 'installing'))
       const up = await compose(meta, 'current', ['up', '-d', '--remove-orphans'])
-      if (up.failed) throw new StepFailure(await upFailure(meta, up))
+      if (up.failed) throw new StepFailure(await upFailure(meta, up), up.stderr)
       lock.release()
       report(target, (phase = 'verifying'))
       await verify(meta, meta.services, target.compose)
@@ -387,7 +405,7 @@ export function createComposeExecutor(deps: {
         // --no-deps: only the services whose environment changed are recreated.
         const up = await compose(updated, 'current', ['up', '-d', '--no-deps', ...running])
         lock.release()
-        if (up.failed) throw new StepFailure(await upFailure(updated, up))
+        if (up.failed) throw new StepFailure(await upFailure(updated, up), up.stderr)
         report(target, 'verifying')
         await verify(updated, running, target.compose)
       }

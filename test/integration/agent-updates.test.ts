@@ -219,7 +219,10 @@ t.test('the agent reports each phase, honours update locks and strategies, and i
 
     symlinkSync('/var/run/docker.sock', dockerdLink)
     t.equal(await gw.server.nudgeDevices([agent.registration.id]), 1, 'the agent is nudged')
-    await statusOf(version, 'running')
+    // On a timeout, what the agent reported says where it stopped.
+    await statusOf(version, 'running').catch(async (err: Error) => {
+      throw new Error(`${err.message}; reports: ${(await phases(version)).map((p) => p.text).join(' | ')}`)
+    })
     t.not((await runningContainer(project, 'web'))!.id, web.id, 'then web was replaced')
     const reports = (await phases(version)).map((p) => p.text)
     t.notOk(reports.some((r) => /^(failed|rolled_back)/.test(r)), `never reported failed or rolled back: ${reports.join(' | ')}`)
