@@ -411,6 +411,14 @@ export function createComposeExecutor(deps: {
       }
     } catch (err) {
       lock.release()
+      try {
+        await waitIfDockerdAway(target, 'installing', err)
+      } catch (away) {
+        // The files say the old environment again, as what runs does (what was recreated is recreated again
+        // at the retry, which applies the new one): the change is not failed, it waits for dockerd.
+        stacks.rewriteEnv(before, { ...target, env: before.env }, 'current')
+        throw away
+      }
       stacks.rewriteEnv(before, { ...target, env: before.env }, 'current')
       stacks.setFailed(target.software_id, digest)
       const up = await compose(before, 'current', ['up', '-d', '--no-deps', ...running])

@@ -18,14 +18,10 @@ function stack(n: number): string {
 }
 
 /**
- * dockerd gone for a moment: a compose step fails because it could not connect, and by the time the agent
- * asks dockerd whether it answers, it does again. The step's failure still says nothing about the release:
- * it must wait and be tried again, never be rolled back and marked failed for good. The failing step is
- * real docker-compose pointed at a socket that is not there (its own words), through a wrapper that does
- * that once; everything else is the real dockerd.
+ * A docker-compose whose next `up`, once `flag` exists, runs real docker-compose pointed at a socket that
+ * is not there (so it fails in compose's own words), and removes the flag; every other run is the real one.
  */
-t.test('a step that failed for want of dockerd waits and is tried again, even when dockerd answers by the time the agent looks', async (t) => {
-  ensureTestImage()
+function composeFailingOnce(t: { teardown(fn: () => void): void }): { flag: string; wrapper: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'et-flicker-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const flag = path.join(dir, 'fail-next-up')
@@ -35,6 +31,19 @@ t.test('a step that failed for want of dockerd waits and is tried again, even wh
     `#!/bin/sh\nfor a in "$@"; do\n  if [ "$a" = up ] && [ -e ${flag} ]; then rm -f ${flag}; DOCKER_HOST=unix://${dir}/absent.sock exec docker-compose "$@"; fi\ndone\nexec docker-compose "$@"\n`,
   )
   chmodSync(wrapper, 0o755)
+  return { flag, wrapper }
+}
+
+/**
+ * dockerd gone for a moment: a compose step fails because it could not connect, and by the time the agent
+ * asks dockerd whether it answers, it does again. The step's failure still says nothing about the release:
+ * it must wait and be tried again, never be rolled back and marked failed for good. The failing step is
+ * real docker-compose pointed at a socket that is not there (its own words), through a wrapper that does
+ * that once; everything else is the real dockerd.
+ */
+t.test('a step that failed for want of dockerd waits and is tried again, even when dockerd answers by the time the agent looks', async (t) => {
+  ensureTestImage()
+  const { flag, wrapper } = composeFailingOnce(t)
   const { stacks, events, executor } = startTestExecutor(t, { docker: wrapper })
   const softwareId = randomUUID()
   const project = projectName('flicker', softwareId)
@@ -61,6 +70,39 @@ t.test('a step that failed for want of dockerd waits and is tried again, even wh
   for (const next of steps(target(2))) await executor.execute(next)
   t.match(reports('2').at(-1), { status: 'running' }, 'the retry deploys it')
   t.equal(await runs(), '100002')
+})
+
+t.test('an environment change that met dockerd away waits and is applied by the retry, never rolled back', async (t) => {
+  ensureTestImage()
+  const { flag, wrapper } = composeFailingOnce(t)
+  const { stacks, events, executor } = startTestExecutor(t, { docker: wrapper })
+  const softwareId = randomUUID()
+  const project = projectName('flicker-env', softwareId)
+  const target = (colour: string): TargetStack => ({ software_id: softwareId, name: 'flicker-env', version: '1', compose: stack(1), env: { web: { COLOUR: colour } } })
+  const steps = (wanted: TargetStack) => plan({ current: stacks.current(), target: [wanted], failed: stacks.failed(), restarts: [] })
+  const colour = async () => {
+    const web = await runningContainer(project, 'web')
+    const env = JSON.parse(execFileSync('docker', ['inspect', web!.id, '--format', '{{json .Config.Env}}'], { encoding: 'utf8' })) as string[]
+    return env.find((e) => e.startsWith('COLOUR='))
+  }
+
+  for (const step of steps(target('blue'))) await executor.execute(step)
+  t.equal(await colour(), 'COLOUR=blue')
+
+  writeFileSync(flag, '')
+  const [change] = steps(target('green'))
+  t.match(change, { kind: 'update-env', services: ['web'] })
+  await t.rejects(executor.execute(change!), DockerUnavailableError)
+  const reports = events.filter((e) => e.kind === 'deploy') as { status: string; error?: string }[]
+  t.match(reports.at(-1), { status: 'installing', error: /^waiting for dockerd/ })
+  t.notOk(reports.some((r) => ['failed', 'rolled_back'].includes(r.status)), 'never reported failed or rolled back')
+  t.notOk(stacks.failed()[softwareId], 'not marked failed')
+  t.same(stacks.read(softwareId, 'current')?.env, { web: { COLOUR: 'blue' } }, 'the files say what runs: the old environment')
+  t.equal(await colour(), 'COLOUR=blue')
+
+  for (const step of steps(target('green'))) await executor.execute(step)
+  t.match(events.at(-1), { kind: 'deploy', status: 'running' }, 'the retry applies it')
+  t.equal(await colour(), 'COLOUR=green')
 })
 
 t.test("the words of a step that failed for want of dockerd, and of failures that are the release's own", async (t) => {
