@@ -26,7 +26,6 @@ import { createFrontDoor, type HostRoute } from './http/front-door.js'
 import { createGatewayEvents, type GatewayEvents } from './events/gateway-events.js'
 import { createCloseStack } from './lifecycle/close-stack.js'
 import { packageVersion } from './version.js'
-import { bufferPaddingRandomness } from '../shared/ssh2-internals.js'
 import type { TunnelRegistry } from './tunnel/tunnel-registry.js'
 import { registerSshAccessRoutes } from './api/routes/ssh-access-routes.js'
 import { createExposedServiceStore } from './services/exposed-service-store.js'
@@ -97,8 +96,6 @@ export interface RunningServer {
  * explicitly and listens. Tests start gateways through this same function.
  */
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
-  // ssh2 draws each packet's padding from the CSPRNG in bulk rather than one call per packet (shared/ssh2-internals.ts).
-  bufferPaddingRandomness()
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteDir: options.pgliteDir, pgliteSeed: options.pgliteSeed, logger })
   // Every part that runs pushes its close here; shutdown and a failed start unwind it in reverse.
   const closers = createCloseStack(logger)

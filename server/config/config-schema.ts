@@ -1,3 +1,9 @@
+/*
+ * Every setting the gateway reads: the YAML file's schema (with its checks, defaults and messages) and the
+ * typed Config that load-config.ts builds from it. Over 300 lines on purpose: the schema and the Config it
+ * becomes are one list of settings, read side by side; split by area, adding a setting would touch both
+ * halves of several files.
+ */
 import { isIP } from 'node:net'
 import { z } from 'zod'
 

@@ -17,6 +17,11 @@ import type { ResponseHead } from './node-http-parser.js'
  * framed it: a length stays a length, chunked stays chunked, and a request
  * with neither has no body (RFC 9112 §6.3, which is also what Node's server
  * read).
+ *
+ * Over 300 lines on purpose: one exchange (the request's body out, the
+ * answer's head and body back, timeouts, backpressure both ways, the retry on
+ * a pooled channel found closed) shares its state in one closure; split, each
+ * piece would hand that state around on the proxy's busiest path.
  */
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the request. */

@@ -17,10 +17,13 @@ import { createJumpHost } from '../ssh-access/jump-host.js'
 import type { DeviceStore } from '../devices/device-store.js'
 import type { AccessParts } from './access-wiring.js'
 import type { GatewayCore } from './gateway-core.js'
+import { bufferPaddingRandomness } from '../../shared/ssh2-internals.js'
 
 export async function createTunnelParts(core: GatewayCore, deps: { access: AccessParts; devices: DeviceStore }) {
   const { config, logger, db, events, closers, masterKey } = core
   const { users, auditLog, liveAccess } = deps.access
+  // ssh2 draws each packet's padding from the CSPRNG in bulk rather than one call per packet (shared/ssh2-internals.ts).
+  bufferPaddingRandomness()
   const hostKey = loadOrCreateHostKey(config.dataDir)
   const tunnels = createTunnelRegistry()
   // Forwarding to the node holding a device's tunnel (docs/cluster-forwarding.md); its peer listener is what peer_url advertises.
