@@ -264,15 +264,16 @@ export function createComposeExecutor(deps: {
     // before it is still in `previous`, and stays there while this deploy takes the interrupted one's place.
     const interrupted = running?.unfinished === true
     const cutShortInPlace = interrupted && running!.digest === digest ? (running!.interruptions ?? 0) + 1 : 0
-    if (cutShortInPlace >= MAX_INTERRUPTIONS) {
-      await rollBack(running!, Boolean(stacks.read(target.software_id, 'previous')), digest, `its deploy was cut short ${cutShortInPlace} times (the agent stopped or the device restarted during it)`)
-      return 'done'
-    }
     // Cut short before it took the running release's place (during its download: a pull that fills the disk or
     // the memory can take the device down with it) counts too, or such a release would be tried forever.
     const staged = stacks.read(target.software_id, 'next')
     const cutShortStaged = staged?.unfinished && staged.digest === digest ? (staged.interruptions ?? 0) + 1 : 0
     const cutShort = Math.max(cutShortInPlace, cutShortStaged)
+    if (cutShort >= MAX_INTERRUPTIONS && cutShortInPlace > 0) {
+      // It stands half-deployed in place: the release before it comes back.
+      await rollBack(running!, Boolean(stacks.read(target.software_id, 'previous')), digest, `its deploy was cut short ${cutShort} times (the agent stopped or the device restarted during it)`)
+      return 'done'
+    }
     if (cutShort >= MAX_INTERRUPTIONS && deferred.get(target.software_id)?.digest !== digest) {
       // Nothing running was touched: it runs on, and the release is not tried again.
       stacks.discard(target.software_id, 'next')

@@ -79,6 +79,15 @@ t.test('a deploy cut short is deployed again, and a failure then goes back to th
   t.match(lastResult(), { version: '5', status: 'rolled_back', error: `its deploy was cut short ${MAX_INTERRUPTIONS} times (the agent stopped or the device restarted during it)` })
   t.equal(await runs(), '100004', 'release 4 runs again')
   t.equal(stacks.failed()[softwareId], targetDigest(target(5)), 'release 5 is not tried again')
+
+  // Cut short in place once, and during downloads of its redeploy before that: it stands half-deployed, so at the
+  // third cut in all it is the release before it that comes back (not a failure that leaves it in place).
+  cutShort(target(6))
+  stacks.write(target(6), declaredServices(target(6).compose), 'next', MAX_INTERRUPTIONS - 1)
+  await deploy(target(6))
+  t.match(lastResult(), { version: '6', status: 'rolled_back', error: `its deploy was cut short ${MAX_INTERRUPTIONS} times (the agent stopped or the device restarted during it)` })
+  t.equal(await runs(), '100004', 'release 4 runs again')
+  t.match(stacks.read(softwareId, 'current'), { version: '4' })
 })
 
 /**
