@@ -1,10 +1,10 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { freePort } from './ports.js'
+import { acceptsConnections, freePort } from './ports.js'
+import { waitFor } from './wait.js'
 
 interface Teardown {
   teardown(fn: () => Promise<void> | void): void
@@ -113,6 +113,10 @@ export async function startPebble(t: Teardown, options: { validitySeconds?: numb
   // Every order validates for real: no authorization reuse, no always-valid shortcut.
   const pebble = startProcess(t, 'pebble', ['-config', 'pebble-config.json', '-dnsserver', `127.0.0.1:${dnsPort}`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' }, dir)
   await waitForLine(pebble.child, pebble.output, /ACME directory available at/, 'pebble')
+  // Pebble logs that line before its listeners are bound (the management one starts in a goroutine of its own).
+  for (const [port, what] of [[acmePort, 'ACME'], [managementPort, 'management']] as const) {
+    await waitFor(`Pebble's ${what} listener on port ${port}`, () => acceptsConnections(port))
+  }
 
   const caFile = path.join(dir, 'cert.pem')
   const ca = readFileSync(caFile, 'utf8')

@@ -11,3 +11,15 @@ export function freePort(): Promise<number> {
     })
   })
 }
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` right now (a probe for waitFor). */
+export function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
