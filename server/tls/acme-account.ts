@@ -1,5 +1,6 @@
 import https from 'node:https'
-import { Client, axios as acmeAxios, crypto as acmeCrypto } from 'acme-client'
+import type { Client } from 'acme-client'
+import { acmeClientModule } from './acme-client-module.js'
 import type { Logger } from '../logger.js'
 import type { CertificateStore } from './certificate-store.js'
 
@@ -26,20 +27,28 @@ export function createAcmeAccount(deps: {
 }) {
   const { store, directoryUrl, logger } = deps
   const origin = new URL(directoryUrl).origin
-  let interceptor: number | undefined
-  if (deps.caPem) {
-    const agent = new https.Agent({ ca: deps.caPem, keepAlive: true })
-    // acme-client sends everything through one shared axios instance; scope our CA to our CA's origin.
-    interceptor = acmeAxios.interceptors.request.use((config) => {
-      if (config.url && config.url.startsWith(`${origin}/`)) config.httpsAgent = agent
-      return config
-    })
+  const agent = deps.caPem ? new https.Agent({ ca: deps.caPem, keepAlive: true }) : undefined
+  let closed = false
+  let ejectInterceptor: (() => void) | undefined
+  /** acme-client, with our CA (if one is configured) installed the first time it is loaded. */
+  async function acme() {
+    const loaded = await acmeClientModule()
+    if (agent && !ejectInterceptor && !closed) {
+      // acme-client sends everything through one shared axios instance; scope our CA to our CA's origin.
+      const id = loaded.axios.interceptors.request.use((config) => {
+        if (config.url && config.url.startsWith(`${origin}/`)) config.httpsAgent = agent
+        return config
+      })
+      ejectInterceptor = () => loaded.axios.interceptors.request.eject(id)
+    }
+    return loaded
   }
 
   let client: Promise<Client> | undefined
   let directory: Promise<Record<string, unknown>> | undefined
 
-  function newClient(accountKey: string, accountUrl?: string): Client {
+  async function newClient(accountKey: string, accountUrl?: string): Promise<Client> {
+    const { Client } = await acme()
     return new Client({
       directoryUrl,
       accountKey,
@@ -54,7 +63,7 @@ export function createAcmeAccount(deps: {
     const contact = deps.email ? [`mailto:${deps.email}`] : []
     const stored = await store.getAccount(directoryUrl)
     if (stored) {
-      const existing = newClient(stored.keyPem, stored.accountUrl)
+      const existing = await newClient(stored.keyPem, stored.accountUrl)
       if ((stored.email ?? undefined) !== deps.email) {
         await existing.updateAccount({ contact })
         await store.setAccountEmail(directoryUrl, deps.email ?? null)
@@ -62,8 +71,8 @@ export function createAcmeAccount(deps: {
       }
       return existing
     }
-    const keyPem = (await acmeCrypto.createPrivateEcdsaKey()).toString()
-    const fresh = newClient(keyPem)
+    const keyPem = (await (await acme()).crypto.createPrivateEcdsaKey()).toString()
+    const fresh = await newClient(keyPem)
     // Configuring a directory is the operator's agreement to that CA's terms (README says so).
     await fresh.createAccount({ termsOfServiceAgreed: true, contact })
     const saved = await store.saveAccount(directoryUrl, { accountUrl: fresh.getAccountUrl(), keyPem, email: deps.email ?? null })
@@ -83,23 +92,26 @@ export function createAcmeAccount(deps: {
     },
     /** The directory object (cached): ARI support shows as its `renewalInfo` URL. */
     directory(): Promise<Record<string, unknown>> {
-      directory ??= acmeAxios.get(directoryUrl).then(
-        (res) => {
-          if (res.status !== 200 || typeof res.data !== 'object') throw new Error(`ACME directory answered ${res.status}`)
-          return res.data as Record<string, unknown>
-        },
-        (err) => {
-          directory = undefined
-          throw err
-        },
-      )
+      directory ??= acme()
+        .then(({ axios }) => axios.get(directoryUrl))
+        .then(
+          (res) => {
+            if (res.status !== 200 || typeof res.data !== 'object') throw new Error(`ACME directory answered ${res.status}`)
+            return res.data as Record<string, unknown>
+          },
+          (err) => {
+            directory = undefined
+            throw err
+          },
+        )
       return directory
     },
     /** A plain GET through acme-client's HTTP stack (same CA, same retries on 429/5xx). */
-    get: (url: string) => acmeAxios.get(url),
+    get: async (url: string) => (await acme()).axios.get(url),
     close() {
-      if (interceptor !== undefined) acmeAxios.interceptors.request.eject(interceptor)
-      interceptor = undefined
+      closed = true
+      ejectInterceptor?.()
+      ejectInterceptor = undefined
     },
   }
 }

@@ -1,4 +1,5 @@
-import { crypto as acmeCrypto, type Authorization } from 'acme-client'
+import type { Authorization } from 'acme-client'
+import { acmeClientModule } from './acme-client-module.js'
 import type { Logger } from '../logger.js'
 import type { AcmeAccount } from './acme-account.js'
 import type { AlpnChallenges } from './alpn-challenge.js'
@@ -42,6 +43,7 @@ export function createAcmeIssuer(deps: {
         await http.set(challenge.token!, keyAuthorization)
         return
       case 'tls-alpn-01': {
+        const { crypto: acmeCrypto } = await acmeClientModule()
         const key = await acmeCrypto.createPrivateEcdsaKey()
         const [, cert] = await acmeCrypto.createAlpnCertificate(authz, keyAuthorization, key)
         alpn.set(host, cert.toString(), key.toString())
@@ -65,6 +67,7 @@ export function createAcmeIssuer(deps: {
   /** Orders a certificate for `hosts` (the first becomes the common name when it fits). */
   async function order(hosts: string[]): Promise<{ certPem: string; keyPem: string }> {
     const client = await deps.account.client()
+    const { crypto: acmeCrypto } = await acmeClientModule()
     const keyPem = await acmeCrypto.createPrivateEcdsaKey()
     // A common name longer than 64 characters is invalid; SANs alone are enough for every client.
     const commonName = hosts[0]!.length <= 64 ? hosts[0] : undefined
