@@ -18,6 +18,8 @@ interface Device {
 
 const devices: Device[] = []
 let dropped = 0
+// Set by the parent's `stop` at its deadline: no new attempts, so `connect` returns with what it reached.
+let stopping = false
 
 function classify(err: Error & { level?: string; code?: string }): string {
   if (err.code) return err.code
@@ -48,7 +50,7 @@ async function connectAll(options: ConnectOptions) {
   let lastOnlineAt = 0
   const startedAt = Date.now()
 
-  const progress = setInterval(() => sendEvent('progress', { ok, failedAttempts }), 500)
+  const progress = setInterval(() => sendEvent('progress', { ok, failedAttempts, lastOnlineAt }), 500)
 
   function attempt(device: Device, localAddress: string): Promise<boolean> {
     const client = new ssh2.Client()
@@ -64,7 +66,10 @@ async function connectAll(options: ConnectOptions) {
         resolve(false)
       }
       client.on('ready', () => {
+        // ssh2 bounds the handshake (readyTimeout) but not the forward's answer: unbounded, one lost answer would hold the storm.
+        const unanswered = setTimeout(() => fail('forward not answered'), options.readyTimeoutMs)
         client.forwardIn(options.service.name, options.service.port, (err) => {
+          clearTimeout(unanswered)
           if (err) return fail('forward refused')
           if (settled) return
           settled = true
@@ -97,7 +102,7 @@ async function connectAll(options: ConnectOptions) {
 
   async function bringOnline(device: Device, index: number) {
     const from = options.sourceAddresses[index % options.sourceAddresses.length]!
-    for (let i = 0; i <= options.retries; i++) {
+    for (let i = 0; i <= options.retries && !stopping; i++) {
       if (await attempt(device, from)) return
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000))
     }
@@ -105,7 +110,7 @@ async function connectAll(options: ConnectOptions) {
 
   let next = 0
   const worker = async () => {
-    while (next < devices.length) {
+    while (next < devices.length && !stopping) {
       const index = next++
       await bringOnline(devices[index]!, index)
     }
@@ -136,6 +141,11 @@ serveRpc({
     return publics
   },
   connect: (options: ConnectOptions) => connectAll(options),
+  /** Ends the storm early: handshakes in flight finish, no new ones start (the parent's timeout). */
+  stop() {
+    stopping = true
+    return true
+  },
   status: () => ({ online: devices.filter((d) => d.client).length, dropped, rss: process.memoryUsage().rss }),
   close() {
     for (const d of devices) d.client?.end()

@@ -14,6 +14,7 @@ import type * as MainModule from '../../server/main.js'
 import type * as DeviceKeysModule from '../../server/devices/device-keys.js'
 import { sendEvent, serveRpc } from '../lib/child-rpc.js'
 import { startCpuProfile, stopCpuProfile } from '../lib/cpu-profile.js'
+import { deviceRows } from './device-rows.js'
 
 // The server as `edgetainer server` runs it: bundled by esbuild (BENCH_GATEWAY_BUNDLE, built by the parent with
 // `node scripts/bundle.mjs bench`). BENCH_SERVER_DIR instead benchmarks a modified copy of server/ (with
@@ -55,18 +56,7 @@ serveRpc({
 
   /** Registers devices in bulk, straight into the table (the API would take minutes for 10,000). */
   async insertDevices(arg: { devices: { device_id: string; public_key: string }[]; firstPort: number }) {
-    const rows = arg.devices.map((d, i) => {
-      const key = parsePublicKey(d.public_key)
-      return {
-        device_id: d.device_id,
-        name: d.device_id,
-        status: 'offline' as const,
-        ssh_port: arg.firstPort + i,
-        subdomain: d.device_id,
-        public_key: key.line,
-        public_key_fingerprint: key.fingerprint,
-      }
-    })
+    const rows = deviceRows(arg.devices, arg.firstPort, parsePublicKey)
     for (let i = 0; i < rows.length; i += 500) {
       await server.database.db.insertInto('devices').values(rows.slice(i, i + 500)).execute()
     }

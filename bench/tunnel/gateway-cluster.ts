@@ -22,12 +22,22 @@ export interface GatewayCluster {
   httpPort: number
   sshPort: number
   hostPublicKey: string
+  /** The run's own database (dropped at cleanup): the bench may write rows into it directly. */
+  databaseUrl: string
+  /** Everything the primary and its workers printed so far. */
+  output(): string
   close(): Promise<void>
 }
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
-export async function startGatewayCluster(options: { workers: number; adminUrl: string; sshPortRange: string }): Promise<GatewayCluster> {
+export async function startGatewayCluster(options: {
+  workers: number
+  adminUrl: string
+  sshPortRange: string
+  /** More environment for the primary (and so its workers), over the defaults below: a phase's own limits. */
+  env?: Record<string, string>
+}): Promise<GatewayCluster> {
   const name = `et_bench_${randomBytes(5).toString('hex')}`
   const admin = new pg.Client({ connectionString: options.adminUrl })
   await admin.connect()
@@ -62,6 +72,7 @@ export async function startGatewayCluster(options: { workers: number; adminUrl: 
       EDGETAINER_NODE_ID: 'bench',
       // No peer settings: the workers forward to the one holding a device's tunnel over loopback, as they ship.
       EDGETAINER_LOG_LEVEL: process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'silent',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -75,5 +86,5 @@ export async function startGatewayCluster(options: { workers: number; adminUrl: 
     return out.includes(`running with ${options.workers} workers`)
   }, 120_000)
   const hostPublicKey = readFileSync(path.join(dataDir, 'ssh_host_ed25519_key.pub'), 'utf8').trim()
-  return { pid: child.pid!, workers: options.workers, httpPort, sshPort, hostPublicKey, close }
+  return { pid: child.pid!, workers: options.workers, httpPort, sshPort, hostPublicKey, databaseUrl: url.toString(), output: () => out, close }
 }
