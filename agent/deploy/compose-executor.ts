@@ -167,11 +167,21 @@ export function createComposeExecutor(deps: {
     return services
   }
 
-  /** Whether dockerd has the image; a failed look counts as missing, and the pull then says what is wrong. */
+  /**
+   * Whether dockerd has the image. A look that fails because dockerd does not answer fails the step, which
+   * then waits for dockerd: counted as missing, the pull after it could find dockerd back, go to the registry
+   * for an image that only exists locally, and fail the release. Any other failed look counts as missing, and
+   * the pull then says what is wrong.
+   */
   async function imagePresent(image: string): Promise<boolean> {
     // Image references are `[host[:port]/]path[:tag][@digest]`: the path's slashes stay, as the docker CLI sends them.
     const reference = image.split('/').map(encodeURIComponent).join('/')
-    return Boolean(await docker.api.get(`/images/${reference}/json`).catch(() => undefined))
+    try {
+      return Boolean(await docker.api.get(`/images/${reference}/json`))
+    } catch (err) {
+      if (failedForWantOfDockerd((err as Error).message)) throw err
+      return false
+    }
   }
 
   /** Pulls what is missing or asked for; a local-only image with no pull policy is used as it is (devices may be offline). */

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
@@ -103,6 +104,56 @@ t.test('an environment change that met dockerd away waits and is applied by the 
   for (const step of steps(target('green'))) await executor.execute(step)
   t.match(events.at(-1), { kind: 'deploy', status: 'running' }, 'the retry applies it')
   t.equal(await colour(), 'COLOUR=green')
+})
+
+/**
+ * A socket in front of dockerd that passes everything through, except that while `cutting` is on it hangs
+ * up on the agent's image looks (`GET /images/<ref>/json`, the Engine API without a version prefix): to
+ * the agent, dockerd is away for the look and back for everything after it.
+ */
+async function dockerdCuttingImageLooks(t: { teardown(fn: () => void): void }): Promise<{ host: string; cutting: { on: boolean } }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'et-look-'))
+  const socketPath = path.join(dir, 'docker.sock')
+  const cutting = { on: false }
+  const relay = net.createServer((client) => {
+    client.once('data', (first) => {
+      if (cutting.on && /^GET \/images\/\S+\/json /.test(first.toString('latin1'))) return client.destroy()
+      const daemon = net.connect('/var/run/docker.sock')
+      daemon.write(first)
+      client.pipe(daemon).pipe(client)
+      daemon.on('error', () => client.destroy())
+      client.on('error', () => daemon.destroy())
+    })
+  })
+  await new Promise<void>((resolve) => relay.listen(socketPath, resolve))
+  t.teardown(() => {
+    relay.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { host: `unix://${socketPath}`, cutting }
+}
+
+t.test('an image look that found dockerd away waits: the pull after it never goes to a registry for a local image', async (t) => {
+  ensureTestImage()
+  const { host, cutting } = await dockerdCuttingImageLooks(t)
+  const { stacks, events, executor } = startTestExecutor(t, { dockerHost: host })
+  const softwareId = randomUUID()
+  const target = (n: number): TargetStack => ({ software_id: softwareId, name: 'look', version: String(n), compose: stack(n), env: {} })
+  const reports = (version: string) => events.filter((e) => e.kind === 'deploy' && (e as { version?: string }).version === version) as { status: string; error?: string }[]
+  const steps = (wanted: TargetStack) => plan({ current: stacks.current(), target: [wanted], failed: stacks.failed(), restarts: [] })
+
+  cutting.on = true
+  const [step] = steps(target(1))
+  // Counted as missing, the image would be pulled from a registry this machine cannot reach (it only exists
+  // locally), with dockerd answering again by then: the release would fail for good.
+  await t.rejects(executor.execute(step!), DockerUnavailableError, 'the sync loop is told to try again')
+  t.match(reports('1').at(-1), { status: 'downloading', error: /^waiting for dockerd, which does not answer at unix:\/\// })
+  t.notOk(reports('1').some((r) => r.status === 'failed'), `never reported failed: ${reports('1').map((r) => r.error ?? r.status).join(' | ')}`)
+  t.notOk(stacks.failed()[softwareId], 'not marked failed')
+
+  cutting.on = false
+  for (const next of steps(target(1))) await executor.execute(next)
+  t.match(reports('1').at(-1), { status: 'running' }, 'the retry deploys it from the local image')
 })
 
 t.test("the words of a step that failed for want of dockerd, and of failures that are the release's own", async (t) => {

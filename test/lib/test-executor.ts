@@ -18,12 +18,13 @@ interface Teardown {
 /**
  * The agent's deploy path alone, on the machine's real dockerd and docker-compose, without a gateway or a
  * tunnel: a stack store in a temporary data dir, an executor, and the events it reports. Its containers
- * and data dir go at teardown. `docker` is the agent's `docker` setting (a wrapper, say).
+ * and data dir go at teardown. `docker` is the agent's `docker` setting (a wrapper, say), `dockerHost` its
+ * `docker_host` (a socket in front of dockerd, say).
  */
-export function startTestExecutor(t: Teardown, options: { docker?: string; logger?: Logger } = {}) {
+export function startTestExecutor(t: Teardown, options: { docker?: string; dockerHost?: string; logger?: Logger } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'et-executor-'))
   const logger = options.logger ?? createAgentLogger('silent', new Writable({ write: (_c, _e, done) => done() }))
-  const docker = createDockerCli({ configured: options.docker, logger })
+  const docker = createDockerCli({ configured: options.docker, host: options.dockerHost, logger })
   const owner = randomUUID()
   const stacks = createStackStore({ dataDir, owner })
   const events: OutboxEventInput[] = []
