@@ -26,10 +26,9 @@ if [ $# -gt 0 ]; then
   exec npx tap "$@"
 fi
 wait "$bundle"
-# Slowest first (test/slowest-first.txt), then the rest: files run TEST_JOBS (default 5) at a time,
-# and a long file started last would be the tail of the run. Five on two cores: many files spend much of
-# their time waiting on containers, agents and rollouts (2026-12-04, the same built tree on a quiet
-# machine: 306 and 319 s at five, 332 s at four).
+# Slowest first (test/slowest-first.txt), then the rest: files run TEST_JOBS (default 4) at a time,
+# and a long file started last would be the tail of the run. Four rather than three on two cores: many
+# files spend much of their time waiting on containers, agents and rollouts.
 order=()
 while read -r f; do
   if [ -f "dist/test/${f%.ts}.js" ]; then order+=("dist/test/${f%.ts}.js"); fi
@@ -40,7 +39,7 @@ done
 # Plain node processes rather than tap's runner (test/runner/run-test-files.ts says why); the files
 # still use tap, and `npx tap <file>` still runs any one of them.
 status=0
-node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-5}" --timeout 240 --cpu-report test-artifacts/cpu-by-file.tsv "${order[@]}" || status=$?
+node dist/test/runner/run-test-files.js --jobs "${TEST_JOBS:-4}" --timeout 240 --cpu-report test-artifacts/cpu-by-file.tsv "${order[@]}" || status=$?
 if ! wait "$typecheck"; then
   echo "type check failed (npx tsc -p tsconfig.json --noEmit, then -p web/tsconfig.json):" >&2
   cat test-artifacts/typecheck.log >&2
