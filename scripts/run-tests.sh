@@ -7,7 +7,9 @@ mkdir -p test-artifacts
 if [ $# -eq 0 ]; then
   # The type checks (the gateway, the agent, the CLI and the tests; then the console) run beside the tests
   # rather than before them: alone they would hold one core busy and the other idle. Their result still decides.
-  (npx tsc -p tsconfig.json --noEmit && npx tsc -p web/tsconfig.json --noEmit) > test-artifacts/typecheck.log 2>&1 &
+  # At the lowest priority: about 35 CPU-s that fit in the moments the tests leave a core idle (waiting on
+  # containers and agents) rather than taking it from them.
+  (nice -n 19 npx tsc -p tsconfig.json --noEmit && nice -n 19 npx tsc -p web/tsconfig.json --noEmit) > test-artifacts/typecheck.log 2>&1 &
   typecheck=$!
   # The tests run bundled (scripts/bundle.mjs: dist/test, source-mapped) on plain node: a process that
   # loads the gateway's modules one by one spends over a CPU-second doing it, and the suite starts hundreds.
