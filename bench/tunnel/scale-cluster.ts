@@ -94,6 +94,7 @@ export async function runScaleCluster(options: ScaleOptions): Promise<ScaleResul
         const at = ((Date.now() - storm.startedAt) / 1000).toFixed(0).padStart(4)
         console.log(`    ${at} s: ${storm.online()} forwards acknowledged, ${inDatabase} online in the database; sockets per worker ${sharesLine(workers, baseFds)}`)
       }
+      // Read every turn, not only when printed: it keeps the largest figure reached and when.
       storm.online()
       await sleep(500)
     }

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url'
 import { RpcChild } from '../lib/child-rpc.js'
 import { forkTs, stop } from '../lib/processes.js'
-import { sleep } from '../lib/stats.js'
+import { waitFor } from '../../test/lib/wait.js'
 
 export interface ScaleOptions {
   /** CPU-profile the gateway during the ramp into this directory (BENCH_PROFILE=1; single process only). */
@@ -170,14 +170,10 @@ export function startStorm(fleet: Fleet, gateway: { sshPort: number; hostPublicK
   }
 }
 
-/** Seconds from `since` until check() holds, polled every intervalMs; undefined if it did not within timeoutMs. */
+/** Seconds from `since` until check() holds, polled every intervalMs (the suite's one wait helper); undefined if it did not within timeoutMs. */
 export async function secondsUntil(check: () => Promise<boolean>, since: number, timeoutMs: number, intervalMs = 100): Promise<number | undefined> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return (Date.now() - since) / 1000
-    await sleep(intervalMs)
-  }
-  return undefined
+  const held = await waitFor('the scale check', async () => (await check()) && { at: Date.now() }, timeoutMs, intervalMs).catch(() => undefined)
+  return held && (held.at - since) / 1000
 }
 
 /** Sessions the clients lost after they were online (each a dropped tunnel). */

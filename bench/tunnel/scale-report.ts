@@ -41,7 +41,7 @@ export interface Memory {
   gcAvailable: boolean
 }
 
-
+/** Memory before and after the storm, in MiB. */
 export function memoryLine(label: string, before: Memory, after: Memory): string {
   const mib = (n: number) => fmt(n / 1048576)
   return (

@@ -46,6 +46,7 @@ export async function runScale(options: ScaleOptions): Promise<ScaleResult> {
     const done = storm.finished()
     if (registryFullSeconds !== undefined && done) break
     if (done && s.tunnels < N && done.reduce((a, r) => a + r.neverOnline, 0) > 0) break
+    // Read every turn, not only when printed: it keeps the largest figure reached and when.
     storm.online()
     await sleep(100)
   }
