@@ -66,6 +66,11 @@ t.test('the device page live: logs, container actions, the container terminal an
   const project = projectName('browserapp', software.id)
   t.equal((await http.post(`/api/software/${software.id}/deploy`, { fleet_id: fleet.id }, { token })).status, 201)
   await waitFor('browsvc running', () => runningContainer(project, 'browsvc'), 60_000)
+  // The release is verified for a while after it starts; the pages below expect it settled as running.
+  await waitFor('the release verified as running', async () => {
+    const items = (await http.get(`/api/deployments?device_id=${agent.registration.device_id}`, { token })).body.items as { devices: { device_id: string; status: string }[] }[]
+    return items[0]?.devices.some((d) => d.device_id === agent.registration.device_id && d.status === 'running')
+  }, 60_000)
 
   const browser = await launchChromium(t)
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } })
@@ -101,8 +106,12 @@ t.test('the device page live: logs, container actions, the container terminal an
     await row.waitFor({ timeout: 30_000 })
     t.match(await page.locator('[data-testid=release-software]').first().innerText(), /browserapp\s+v1[\s\S]*Last deploy: browserapp 1 is running/)
     await row.locator('button[data-action=restart]').click()
-    await waitFor('the container started again', async () => (await runningContainer(project, 'browsvc'))?.startedAt !== before.startedAt, 30_000)
-    t.equal((await runningContainer(project, 'browsvc'))!.id, before.id, 'the same container, restarted')
+    // While it restarts the service has no running container; wait for one that started after the click.
+    const after = await waitFor('the container started again', async () => {
+      const now = await runningContainer(project, 'browsvc')
+      return now && now.startedAt !== before.startedAt ? now : undefined
+    }, 30_000)
+    t.equal(after.id, before.id, 'the same container, restarted')
     await page.waitForSelector('.toast >> text=browsvc: restarted')
     await shot('device-release-containers')
   })
