@@ -19,6 +19,9 @@ import sshCrypto from 'ssh2/lib/protocol/crypto.js'
  *   honoured by ssh2's Server (lib/server.js), not in its typings.
  * - `lib/protocol/crypto.js`: its cipher classes and their `allocPacket`,
  *   which bufferPaddingRandomness() speeds up (below).
+ * - `_protocol` of a Connection, with `_kex` (the finished key exchange),
+ *   `_identRaw` / `_remoteIdentRaw` and `_decipher._tag`: what
+ *   releaseHandshakeState() trims once a session is up (below).
  */
 
 interface WithSocket {
@@ -150,4 +153,61 @@ function patchAllocPacket(proto: SshCipher & Record<symbol, unknown>, fill: Retu
     fill(packet, 5 + payloadLen, layout.padLen)
     return packet
   }
+}
+
+/**
+ * Runs `fn` with Node's shared Buffer pool off, so that every small Buffer it
+ * makes gets its own memory. A pooled Buffer is a slice of an 8 KiB slab, and
+ * one long-lived slice keeps the whole slab alive: ssh2 makes a few such
+ * slices per connection (its identification line, held in a closure for the
+ * connection's life), and with thousands of idle sessions those slabs were
+ * half the gateway's buffer memory. Only for short synchronous setup code.
+ */
+export function withoutBufferPool<T>(fn: () => T): T {
+  const poolSize = Buffer.poolSize
+  Buffer.poolSize = 0
+  try {
+    return fn()
+  } finally {
+    Buffer.poolSize = poolSize
+  }
+}
+
+/** A copy of a small Buffer in memory of its own (see withoutBufferPool). */
+function unpooledCopy(buf: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(buf.length)
+  buf.copy(copy)
+  return copy
+}
+
+interface SshProtocol {
+  _kex?: { _finished?: boolean; finish?: unknown; _keys?: unknown }
+  _identRaw?: Buffer
+  _remoteIdentRaw?: Buffer
+  _decipher?: { _tag?: unknown }
+}
+
+/**
+ * Drops what ssh2 keeps of a finished handshake for the rest of a
+ * connection's life, once it is authenticated: the closure that holds the
+ * shared secret and the exchange hash (the key exchange's own `finish`), and
+ * the X25519 key pair. A later re-key makes a new exchange and needs neither;
+ * it reads only the session id and the identification lines, which stay. The
+ * small Buffers that do stay are moved out of the shared pool, so that they
+ * no longer pin 8 KiB slabs. With many idle devices this is a few KiB of the
+ * gateway's memory per session.
+ */
+export function releaseHandshakeState(connection: object): void {
+  const protocol = (connection as { _protocol?: SshProtocol })._protocol
+  if (!protocol) return
+  const kex = protocol._kex
+  if (kex?._finished) {
+    // The prototype's finish() returns false on a finished exchange: the own one is the closure.
+    if (Object.prototype.hasOwnProperty.call(kex, 'finish')) delete kex.finish
+    if ('_keys' in kex) kex._keys = null
+  }
+  if (Buffer.isBuffer(protocol._identRaw)) protocol._identRaw = unpooledCopy(protocol._identRaw)
+  if (Buffer.isBuffer(protocol._remoteIdentRaw)) protocol._remoteIdentRaw = unpooledCopy(protocol._remoteIdentRaw)
+  const decipher = protocol._decipher
+  if (decipher && Buffer.isBuffer(decipher._tag)) decipher._tag = unpooledCopy(decipher._tag)
 }

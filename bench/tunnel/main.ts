@@ -22,6 +22,7 @@
  *   BENCH_SCALE_RETRIES [2]      retries of a failed handshake (each failure is counted)
  *   BENCH_SCALE_TIMEOUT_S [180]  how long the storm may last; then no new handshakes start, and the most
  *                                sessions online (and when) is reported
+ *   BENCH_SCALE_HOLD_S [0]       single process: keep the sessions up this long after measuring (heap snapshots)
  *   BENCH_LATENCY_SECONDS [5]    seconds per single-connection latency run (BENCH_RPS_ROUNDS rounds)
  *   BENCH_WORKERS [cores]        `edgetainer server --workers N` as one more path (0 or 1: left out);
  *   BENCH_PG_URL [EDGETAINER_TEST_PG_URL]  PostgreSQL admin URL for it (a database is made and dropped)
@@ -78,6 +79,7 @@ const scaleOptions: ScaleOptions = {
   readyTimeoutMs: envInt('BENCH_SCALE_READY_TIMEOUT_MS', 20_000),
   retries: envInt('BENCH_SCALE_RETRIES', 2),
   timeoutSeconds: envInt('BENCH_SCALE_TIMEOUT_S', 180),
+  holdSeconds: envInt('BENCH_SCALE_HOLD_S', 0),
 }
 
 function openFilesLimit(): number {

@@ -22,6 +22,8 @@ export interface ScaleOptions {
   readyTimeoutMs: number
   retries: number
   timeoutSeconds: number
+  /** Seconds to keep the sessions up after measuring, before they close (heap snapshots; single process). */
+  holdSeconds?: number
 }
 
 interface ConnectResult {

@@ -72,6 +72,10 @@ export async function runScale(options: ScaleOptions): Promise<ScaleResult> {
   const dropped = await droppedSessions(fleet)
   console.log(memoryLine('gateway memory', before, mem))
   for (const l of handshakeLines(result, maxLoopDelayMs)) console.log(l)
+  if (options.holdSeconds) {
+    console.log(`  holding the ${online} sessions ${options.holdSeconds} s (gateway pid ${gateway.info.pid}) for diagnosis`)
+    await sleep(options.holdSeconds * 1000)
+  }
 
   // Every session ends: the registry must drain.
   const drainStart = Date.now()

@@ -4,6 +4,7 @@ import ssh2, { type PublicKeyAuthContext } from 'ssh2'
 import type { Database } from '../db/schema.js'
 import type { AuthenticatedDevice } from './device-session.js'
 import { deviceIdPattern } from '../devices/device-store.js'
+import { withoutBufferPool } from '../../shared/ssh2-internals.js'
 
 type ParsedKey = ssh2.ParsedKey
 
@@ -22,7 +23,8 @@ export function createDeviceAuthenticator(deps: { db: Kysely<Database> }) {
     if (!deviceIdPattern.test(deviceId)) return undefined
     const row = await deps.db.selectFrom('devices').select(['id', 'device_id', 'ssh_port', 'public_key']).where('device_id', '=', deviceId).executeTakeFirst()
     if (!row?.public_key) return undefined
-    const parsed = ssh2.utils.parseKey(row.public_key)
+    // The parsed key lives as long as the device's session: its bytes are kept out of the shared Buffer pool.
+    const parsed = withoutBufferPool(() => ssh2.utils.parseKey(row.public_key!))
     const key = Array.isArray(parsed) ? parsed[0] : parsed
     if (!key || key instanceof Error) return undefined
     return { id: row.id, device_id: row.device_id, ssh_port: row.ssh_port, public_key: row.public_key, key }

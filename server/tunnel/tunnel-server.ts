@@ -14,7 +14,7 @@ import { awaitProxyHeader, proxyPeers } from '../net/proxy-protocol.js'
 import { createPreauthGate, defaultPreauthLimits, type PreauthLimits } from './preauth-gate.js'
 import type { ServerChannel } from 'ssh2'
 import { asSocketLike } from '../../shared/channel-socket.js'
-import { sendServerIdentEarly, sshSocket } from '../../shared/ssh2-internals.js'
+import { releaseHandshakeState, sendServerIdentEarly, sshSocket, withoutBufferPool } from '../../shared/ssh2-internals.js'
 import { USER_LOGIN_PREFIX, type JumpAuthenticator, type JumpUser } from '../ssh-access/jump-authenticator.js'
 import type { JumpHost } from '../ssh-access/jump-host.js'
 
@@ -95,7 +95,8 @@ export function createTunnelServer(deps: {
     logger,
     handshake: (socket) => {
       socket.resume()
-      server.injectSocket(socket)
+      // What ssh2 sets up here lives as long as the connection: kept out of the shared Buffer pool (see withoutBufferPool).
+      withoutBufferPool(() => server.injectSocket(socket))
     },
   })
   const admit = (socket: net.Socket) => {
@@ -183,6 +184,7 @@ export function createTunnelServer(deps: {
 
     connection.on('ready', () => {
       if (sock) gate.authenticated(sock)
+      releaseHandshakeState(connection)
       if (person && deps.jump) {
         jump = deps.jump.host.attach(person, ip, () => connection.end())
         return

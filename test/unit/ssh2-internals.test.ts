@@ -3,7 +3,7 @@ import net from 'node:net'
 import { createRequire } from 'node:module'
 import ssh2 from 'ssh2'
 import { generateEd25519 } from '../../shared/ed25519-keys.js'
-import { bufferPaddingRandomness, sendServerIdentEarly, serverIdentLine, sshSocket } from '../../shared/ssh2-internals.js'
+import { bufferPaddingRandomness, releaseHandshakeState, sendServerIdentEarly, serverIdentLine, sshSocket, withoutBufferPool } from '../../shared/ssh2-internals.js'
 
 // Guards shared/ssh2-internals.ts: if an ssh2 upgrade moves what it relies on, this fails before the gateway does.
 
@@ -129,4 +129,64 @@ t.test('the server sends its banner early, ssh2 its copy never, and a client sti
   t.ok(sshSocket(client) instanceof net.Socket, "Client's _sock is its socket")
   t.ok(serverSideSocket instanceof net.Socket, "server Connection's _sock is its socket")
   client.end()
+})
+
+t.test('withoutBufferPool gives small Buffers memory of their own, and restores the pool even when it throws', async (t) => {
+  const poolSize = Buffer.poolSize
+  const inside = withoutBufferPool(() => [Buffer.allocUnsafe(16), Buffer.from('SSH-2.0-Edgetainer')])
+  for (const b of inside) t.equal(b.buffer.byteLength, b.length, 'not a slice of a shared slab')
+  t.equal(Buffer.poolSize, poolSize)
+  t.ok(Buffer.allocUnsafe(16).buffer.byteLength > 16, 'outside, small Buffers come from the pool again')
+  t.throws(() => withoutBufferPool(() => {
+    throw new Error('setup failed')
+  }), /setup failed/)
+  t.equal(Buffer.poolSize, poolSize, 'restored after a throw')
+})
+
+t.test('releaseHandshakeState drops the finished key exchange, and the session still re-keys and carries requests', async (t) => {
+  const hostKey = generateEd25519('host')
+  const clientKey = generateEd25519('client')
+  interface Internals {
+    _protocol: { _kex: Record<string, unknown>; _identRaw: Buffer; _remoteIdentRaw: Buffer; _decipher: { _tag?: Buffer } }
+  }
+  let inspected: { ownFinishBefore: boolean; keysBefore: boolean; ownFinishAfter: boolean; keysAfter: unknown; unpooled: boolean } | undefined
+  let serverConnection: ssh2.Connection | undefined
+  const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (connection) => {
+    serverConnection = connection
+    connection.on('authentication', (ctx) => ctx.accept())
+    connection.on('ready', () => {
+      const protocol = (connection as unknown as Internals)._protocol
+      const kex = protocol._kex
+      const ownFinishBefore = Object.prototype.hasOwnProperty.call(kex, 'finish')
+      const keysBefore = Boolean(kex._keys)
+      releaseHandshakeState(connection)
+      const kept = [protocol._identRaw, protocol._remoteIdentRaw, ...(protocol._decipher._tag ? [protocol._decipher._tag] : [])]
+      inspected = {
+        ownFinishBefore,
+        keysBefore,
+        ownFinishAfter: Object.prototype.hasOwnProperty.call(kex, 'finish'),
+        keysAfter: kex._keys,
+        unpooled: kept.every((b) => b.buffer.byteLength === b.length),
+      }
+    })
+    connection.on('request', (accept, _reject, name) => {
+      if (name === 'tcpip-forward') accept?.(40_000)
+    })
+    connection.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const client = new ssh2.Client()
+  client.on('error', () => {})
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', resolve)
+    client.once('error', reject)
+    client.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, username: 'unit', privateKey: clientKey.private, algorithms: { cipher: ['aes128-gcm@openssh.com'] } })
+  })
+  t.teardown(() => client.end())
+  t.match(inspected, { ownFinishBefore: true, keysBefore: true, ownFinishAfter: false, keysAfter: null, unpooled: true }, 'the closure and the key pair are gone, the kept lines are unpooled')
+  await new Promise<void>((resolve) => serverConnection!.rekey(resolve))
+  t.pass('a re-key after the release completes')
+  const port = await new Promise<number>((resolve, reject) => client.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p))))
+  t.equal(port, 40_000, 'and the session carries requests on the new keys')
 })
