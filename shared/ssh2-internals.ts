@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto'
 import type net from 'node:net'
 import sshCrypto from 'ssh2/lib/protocol/crypto.js'
+import sshConstants from 'ssh2/lib/protocol/constants.js'
 
 /**
  * Every place Edgetainer relies on ssh2 beyond its public API, in one module.
@@ -19,9 +20,11 @@ import sshCrypto from 'ssh2/lib/protocol/crypto.js'
  *   honoured by ssh2's Server (lib/server.js), not in its typings.
  * - `lib/protocol/crypto.js`: its cipher classes and their `allocPacket`,
  *   which bufferPaddingRandomness() speeds up (below).
- * - `_protocol` of a Connection, with `_kex` (the finished key exchange),
- *   `_identRaw` / `_remoteIdentRaw` and `_decipher._tag`: what
- *   releaseHandshakeState() trims once a session is up (below).
+ * - `_protocol` of a Connection, with `_kex` (the finished key exchange and
+ *   its `negotiated` algorithm names), `_identRaw` / `_remoteIdentRaw` and
+ *   `_decipher._tag`, and the SUPPORTED_* lists of
+ *   `lib/protocol/constants.js`: what releaseHandshakeState() trims once a
+ *   session is up (below).
  */
 
 interface WithSocket {
@@ -173,6 +176,24 @@ export function withoutBufferPool<T>(fn: () => T): T {
   }
 }
 
+const { SUPPORTED_KEX, SUPPORTED_SERVER_HOST_KEY, SUPPORTED_CIPHER, SUPPORTED_MAC, SUPPORTED_COMPRESSION } = sshConstants as Record<string, string[]>
+const directionLists: Record<string, string[] | undefined> = { cipher: SUPPORTED_CIPHER, mac: SUPPORTED_MAC, compress: SUPPORTED_COMPRESSION }
+
+/** ssh2's own constant for a negotiated name: the parsed one is a slice of the peer's whole algorithm list, and keeps it alive. */
+function canonical(name: string | undefined, list: string[] | undefined): string | undefined {
+  if (name === '') return ''
+  return list?.find((known) => known === name) ?? name
+}
+
+function canonicalNames(negotiated: Negotiated): void {
+  negotiated.kex = canonical(negotiated.kex, SUPPORTED_KEX)
+  negotiated.serverHostKey = canonical(negotiated.serverHostKey, SUPPORTED_SERVER_HOST_KEY)
+  for (const direction of [negotiated.cs, negotiated.sc]) {
+    if (!direction) continue
+    for (const field of Object.keys(direction)) direction[field] = canonical(direction[field], directionLists[field]) ?? direction[field]!
+  }
+}
+
 /** A copy of a small Buffer in memory of its own (see withoutBufferPool). */
 function unpooledCopy(buf: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(buf.length)
@@ -180,8 +201,15 @@ function unpooledCopy(buf: Buffer): Buffer {
   return copy
 }
 
+interface Negotiated {
+  kex?: string
+  serverHostKey?: string
+  cs?: Record<string, string>
+  sc?: Record<string, string>
+}
+
 interface SshProtocol {
-  _kex?: { _finished?: boolean; finish?: unknown; _keys?: unknown }
+  _kex?: { _finished?: boolean; finish?: unknown; _keys?: unknown; negotiated?: Negotiated }
   _identRaw?: Buffer
   _remoteIdentRaw?: Buffer
   _decipher?: { _tag?: unknown }
@@ -190,8 +218,9 @@ interface SshProtocol {
 /**
  * Drops what ssh2 keeps of a finished handshake for the rest of a
  * connection's life, once it is authenticated: the closure that holds the
- * shared secret and the exchange hash (the key exchange's own `finish`), and
- * the X25519 key pair. A later re-key makes a new exchange and needs neither;
+ * shared secret and the exchange hash (the key exchange's own `finish`), the
+ * X25519 key pair, and the peer's algorithm lists that the negotiated names
+ * are slices of. A later re-key makes a new exchange and needs neither;
  * it reads only the session id and the identification lines, which stay. The
  * small Buffers that do stay are moved out of the shared pool, so that they
  * no longer pin 8 KiB slabs. With many idle devices this is a few KiB of the
@@ -205,6 +234,7 @@ export function releaseHandshakeState(connection: object): void {
     // The prototype's finish() returns false on a finished exchange: the own one is the closure.
     if (Object.prototype.hasOwnProperty.call(kex, 'finish')) delete kex.finish
     if ('_keys' in kex) kex._keys = null
+    if (kex.negotiated) canonicalNames(kex.negotiated)
   }
   if (Buffer.isBuffer(protocol._identRaw)) protocol._identRaw = unpooledCopy(protocol._identRaw)
   if (Buffer.isBuffer(protocol._remoteIdentRaw)) protocol._remoteIdentRaw = unpooledCopy(protocol._remoteIdentRaw)

@@ -37,7 +37,8 @@ export class DeviceSession {
   readonly id = randomBytes(6).toString('hex')
   readonly since = new Date()
   readonly #connection: Connection
-  readonly #logger: Logger
+  readonly #parentLogger: Logger
+  #childLogger: Logger | undefined
   readonly #forwards = new Map<string, ForwardView & { server?: net.Server }>()
   /** Connections to the device's sshd port, destroyed on close so the port frees at once. */
   readonly #sockets = new Set<net.Socket>()
@@ -51,7 +52,12 @@ export class DeviceSession {
     logger: Logger,
   ) {
     this.#connection = connection
-    this.#logger = logger.child({ device: device.device_id, session: this.id })
+    this.#parentLogger = logger
+  }
+
+  /** Made on first use: an idle session never logs, and a child logger per session adds up over thousands. */
+  get #logger(): Logger {
+    return (this.#childLogger ??= this.#parentLogger.child({ device: this.device.device_id, session: this.id }))
   }
 
   get closed(): boolean {

@@ -133,7 +133,9 @@ export function createTunnelServer(deps: {
     let claim: SessionClaim | undefined
     let ready: Promise<void> = Promise.resolve()
     let openChannels = 0
-    const log = logger.child({ remote: ip })
+    // Made on first use, for the rarer lines: a child logger per idle session adds up over thousands.
+    let connectionLog: Logger | undefined
+    const log = () => (connectionLog ??= logger.child({ remote: ip }))
     // Nagle on the SSH socket adds ~45 ms per proxied request.
     if (sock) {
       sock.setNoDelay(true)
@@ -143,7 +145,7 @@ export function createTunnelServer(deps: {
     connection.on('authentication', (ctx: AuthContext) => {
       authenticate(ctx).catch((err: unknown) => {
         // A database outage refuses devices; they retry and get in once it is back.
-        log.error({ err }, 'ssh authentication could not be checked')
+        log().error({ err }, 'ssh authentication could not be checked')
         try {
           ctx.reject(['publickey'])
         } catch {
@@ -154,7 +156,7 @@ export function createTunnelServer(deps: {
 
     async function authenticate(ctx: AuthContext) {
       if (await authLimiter.blocked(ip)) {
-        log.warn('ssh authentication refused: too many failures from this address')
+        log().warn('ssh authentication refused: too many failures from this address')
         ctx.reject([])
         return connection.end()
       }
@@ -166,7 +168,7 @@ export function createTunnelServer(deps: {
           return ctx.accept()
         }
         await authLimiter.recordFailure(ip)
-        log.warn({ user: JSON.stringify(ctx.username.slice(0, 64)), why: result.refused }, 'ssh jump authentication failed')
+        log().warn({ user: JSON.stringify(ctx.username.slice(0, 64)), why: result.refused }, 'ssh jump authentication failed')
         return ctx.reject(['publickey'])
       }
       // Not a device id (NUL, control characters, unicode, too long): refused before any query.
@@ -178,7 +180,7 @@ export function createTunnelServer(deps: {
       }
       // A key query without signature is a normal probe, but still counts: scanners probe too.
       await authLimiter.recordFailure(ip)
-      log.warn({ user: JSON.stringify(ctx.username.slice(0, 64)), valid_name: validName }, 'ssh authentication failed')
+      log().warn({ user: JSON.stringify(ctx.username.slice(0, 64)), valid_name: validName }, 'ssh authentication failed')
       ctx.reject(['publickey'])
     }
 
@@ -190,15 +192,18 @@ export function createTunnelServer(deps: {
         return
       }
       if (!device) return connection.end()
-      session = new DeviceSession(device, connection, ip, logger)
+      // The parsed key served authentication only; the session keeps the plain record.
+      const { key: _authenticatedWith, ...authenticated } = device
+      device = undefined
+      session = new DeviceSession(authenticated, connection, ip, logger)
       const previous = registry.register(session)
-      log.info({ device: device.device_id, replaced: Boolean(previous) }, 'device tunnel up')
+      logger.info({ remote: ip, device: authenticated.device_id, replaced: Boolean(previous) }, 'device tunnel up')
       // Forwards wait until the replaced session has released the device's port.
-      ready = previous ? previous.close().catch((err: unknown) => log.error({ err }, 'replaced session did not close cleanly')) : Promise.resolve()
+      ready = previous ? previous.close().catch((err: unknown) => log().error({ err }, 'replaced session did not close cleanly')) : Promise.resolve()
       try {
-        claim = status.online(device, ip)
+        claim = status.online(authenticated, ip)
       } catch (err) {
-        log.error({ err }, 'could not record device online')
+        log().error({ err }, 'could not record device online')
       }
     })
 
@@ -215,7 +220,7 @@ export function createTunnelServer(deps: {
       ready
         .then(() => current.handleRequest(accept, reject, name, info as ssh2.TcpipBindInfo))
         .catch((err: unknown) => {
-          log.error({ err, request: String(name).slice(0, 64) }, 'ssh global request failed')
+          log().error({ err, request: String(name).slice(0, 64) }, 'ssh global request failed')
           refuse()
         })
     })
@@ -228,7 +233,7 @@ export function createTunnelServer(deps: {
         const service = session && !session.closed ? deps.inTunnelServices?.find((s) => s.accepts(info.destIP, info.destPort)) : undefined
         if (!service || !session) return reject()
         if (openChannels >= maxChannels) {
-          log.warn({ device: session.device.device_id, open: openChannels }, 'in-tunnel channel refused: too many open')
+          log().warn({ device: session.device.device_id, open: openChannels }, 'in-tunnel channel refused: too many open')
           return reject()
         }
         const channel = accept()
@@ -236,23 +241,23 @@ export function createTunnelServer(deps: {
         channel.once('close', () => openChannels--)
         service.handle(asSocketLike(channel), session)
       } catch (err) {
-        log.error({ err }, 'in-tunnel channel failed')
+        log().error({ err }, 'in-tunnel channel failed')
       }
     })
-    connection.on('error', (err) => log.debug({ err: err.message }, 'ssh connection error'))
+    connection.on('error', (err) => log().debug({ err: err.message }, 'ssh connection error'))
     connection.on('close', () => {
       connections.delete(connection)
       jump?.detach()
       if (!session) return
       const closing = session
-      closing.close().catch((err: unknown) => log.error({ err }, 'session did not close cleanly'))
+      closing.close().catch((err: unknown) => log().error({ err }, 'session did not close cleanly'))
       if (registry.remove(closing)) {
         try {
           if (claim) status.offline(claim)
         } catch (err) {
-          log.error({ err }, 'could not record device offline')
+          log().error({ err }, 'could not record device offline')
         }
-        log.info({ device: closing.device.device_id }, 'device tunnel down')
+        logger.info({ remote: ip, device: closing.device.device_id }, 'device tunnel down')
       }
     })
   }

@@ -151,6 +151,7 @@ t.test('releaseHandshakeState drops the finished key exchange, and the session s
   }
   let inspected: { ownFinishBefore: boolean; keysBefore: boolean; ownFinishAfter: boolean; keysAfter: unknown; unpooled: boolean } | undefined
   let serverConnection: ssh2.Connection | undefined
+  let negotiatedKept = false
   const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (connection) => {
     serverConnection = connection
     connection.on('authentication', (ctx) => ctx.accept())
@@ -159,7 +160,9 @@ t.test('releaseHandshakeState drops the finished key exchange, and the session s
       const kex = protocol._kex
       const ownFinishBefore = Object.prototype.hasOwnProperty.call(kex, 'finish')
       const keysBefore = Boolean(kex._keys)
+      const negotiatedBefore = JSON.stringify(kex.negotiated)
       releaseHandshakeState(connection)
+      negotiatedKept = JSON.stringify(kex.negotiated) === negotiatedBefore && /aes128-gcm/.test(negotiatedBefore)
       const kept = [protocol._identRaw, protocol._remoteIdentRaw, ...(protocol._decipher._tag ? [protocol._decipher._tag] : [])]
       inspected = {
         ownFinishBefore,
@@ -185,6 +188,11 @@ t.test('releaseHandshakeState drops the finished key exchange, and the session s
   })
   t.teardown(() => client.end())
   t.match(inspected, { ownFinishBefore: true, keysBefore: true, ownFinishAfter: false, keysAfter: null, unpooled: true }, 'the closure and the key pair are gone, the kept lines are unpooled')
+  t.ok(negotiatedKept, 'the negotiated algorithm names read the same (now ssh2\'s constants)')
+  const constants = require('ssh2/lib/protocol/constants.js') as Record<string, unknown>
+  for (const list of ['SUPPORTED_KEX', 'SUPPORTED_SERVER_HOST_KEY', 'SUPPORTED_CIPHER', 'SUPPORTED_MAC', 'SUPPORTED_COMPRESSION']) {
+    t.ok(Array.isArray(constants[list]) && (constants[list] as unknown[]).length > 0, `ssh2 still lists ${list}`)
+  }
   await new Promise<void>((resolve) => serverConnection!.rekey(resolve))
   t.pass('a re-key after the release completes')
   const port = await new Promise<number>((resolve, reject) => client.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p))))
