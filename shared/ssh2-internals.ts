@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto'
+import { createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto'
 import type net from 'node:net'
 import sshCrypto from 'ssh2/lib/protocol/crypto.js'
 import sshConstants from 'ssh2/lib/protocol/constants.js'
@@ -20,6 +20,9 @@ import sshConstants from 'ssh2/lib/protocol/constants.js'
  *   honoured by ssh2's Server (lib/server.js), not in its typings.
  * - `lib/protocol/crypto.js`: its cipher classes and their `allocPacket`,
  *   which bufferPaddingRandomness() speeds up (below).
+ * - The prototype of ssh2's X25519 key exchange (internal to lib/protocol/kex.js,
+ *   reached through a finished `_kex`), with `_keys`, `generateKeys`,
+ *   `getPublicKey` and `computeSecret`: rawX25519Keys() replaces the last two.
  * - `_protocol` of a Connection, with `_kex` (the finished key exchange and
  *   its `negotiated` algorithm names), `_identRaw` / `_remoteIdentRaw` and
  *   `_decipher._tag`, and the SUPPORTED_* lists of
@@ -240,4 +243,60 @@ export function releaseHandshakeState(connection: object): void {
   if (Buffer.isBuffer(protocol._remoteIdentRaw)) protocol._remoteIdentRaw = unpooledCopy(protocol._remoteIdentRaw)
   const decipher = protocol._decipher
   if (decipher && Buffer.isBuffer(decipher._tag)) decipher._tag = unpooledCopy(decipher._tag)
+}
+
+interface X25519Exchange {
+  type?: string
+  _keys: { publicKey: KeyObject; privateKey: KeyObject } | null
+  generateKeys(): void
+  getPublicKey(): Buffer
+  computeSecret(otherPublicKey: Buffer): Buffer | Error
+}
+
+/** ssh2's own getPublicKey and computeSecret, kept on the patched prototype (tests compare against them). */
+export const SSH2_X25519_METHODS = Symbol('edgetainer.ssh2X25519Methods')
+
+/** A shared secret as an SSH mpint's value (RFC 4251 §5): no leading zero bytes, and one zero byte first if the top bit is set. */
+export function sshMpint(secret: Buffer): Buffer {
+  let start = 0
+  while (start < secret.length && secret[start] === 0) start++
+  const value = secret.subarray(start)
+  if (value.length && value[0]! & 0x80) return Buffer.concat([Buffer.alloc(1), value])
+  return value
+}
+
+/**
+ * ssh2's X25519 key exchange (curve25519-sha256, the first choice of OpenSSH
+ * and of the agent) exports its own public key and imports the peer's as
+ * DER. OpenSSL 3 runs DER through its generic decoder and encoder framework:
+ * about 0.1 ms each, a tenth of the gateway's CPU per handshake, which a
+ * reconnect storm of thousands multiplies. The raw form (JWK) does the same
+ * in a few microseconds. The keys, the secret and the bytes on the wire do
+ * not change.
+ *
+ * ssh2 keeps that class to itself, so the first finished exchange of the
+ * process hands us its prototype, which is then patched once; every later
+ * handshake takes the raw path. Other key exchanges are left alone.
+ */
+export function rawX25519Keys(connection: object): void {
+  const kex = (connection as { _protocol?: { _kex?: X25519Exchange } })._protocol?._kex
+  if (kex?.type !== '25519') return
+  const proto = Object.getPrototypeOf(kex) as X25519Exchange & Record<symbol, unknown>
+  if (proto[SSH2_X25519_METHODS] || typeof proto.generateKeys !== 'function') return
+  proto[SSH2_X25519_METHODS] = { getPublicKey: proto.getPublicKey, computeSecret: proto.computeSecret }
+  proto.getPublicKey = function (this: X25519Exchange): Buffer {
+    this.generateKeys()
+    return Buffer.from(this._keys!.publicKey.export({ format: 'jwk' }).x!, 'base64url')
+  }
+  proto.computeSecret = function (this: X25519Exchange, otherPublicKey: Buffer): Buffer | Error {
+    this.generateKeys()
+    try {
+      // A key that is not 32 bytes, or that OpenSSL refuses, is an Error here, as in ssh2's own: the handshake fails.
+      if (otherPublicKey.length !== 32) throw new Error(`X25519 public key of ${otherPublicKey.length} bytes, not 32`)
+      const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: otherPublicKey.toString('base64url') }, format: 'jwk' })
+      return sshMpint(diffieHellman({ privateKey: this._keys!.privateKey, publicKey }))
+    } catch (err) {
+      return err as Error
+    }
+  }
 }

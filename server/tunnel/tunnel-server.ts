@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js'
 import { listen } from '../http/listen.js'
 import { deviceIdPattern } from '../devices/device-store.js'
 import { batchWrites } from './batch-writes.js'
-import type { DeviceAuthenticator, DeviceKeyRecord } from './device-authenticator.js'
+import { authenticatedDevice, type DeviceAuthenticator, type DeviceKeyRecord } from './device-authenticator.js'
 import { DeviceSession } from './device-session.js'
 import type { SshAuthLimiter } from './auth-limiter.js'
 import type { SessionClaim, StatusRecorder } from './status-recorder.js'
@@ -14,7 +14,7 @@ import { awaitProxyHeader, proxyPeers } from '../net/proxy-protocol.js'
 import { createPreauthGate, defaultPreauthLimits, type PreauthLimits } from './preauth-gate.js'
 import type { ServerChannel } from 'ssh2'
 import { asSocketLike } from '../../shared/channel-socket.js'
-import { releaseHandshakeState, sendServerIdentEarly, sshSocket, withoutBufferPool } from '../../shared/ssh2-internals.js'
+import { rawX25519Keys, releaseHandshakeState, sendServerIdentEarly, sshSocket, withoutBufferPool } from '../../shared/ssh2-internals.js'
 import { USER_LOGIN_PREFIX, type JumpAuthenticator, type JumpUser } from '../ssh-access/jump-authenticator.js'
 import type { JumpHost } from '../ssh-access/jump-host.js'
 
@@ -186,14 +186,14 @@ export function createTunnelServer(deps: {
 
     connection.on('ready', () => {
       if (sock) gate.authenticated(sock)
+      rawX25519Keys(connection)
       releaseHandshakeState(connection)
       if (person && deps.jump) {
         jump = deps.jump.host.attach(person, ip, () => connection.end())
         return
       }
       if (!device) return connection.end()
-      // The parsed key served authentication only; the session keeps the plain record.
-      const { key: _authenticatedWith, ...authenticated } = device
+      const authenticated = authenticatedDevice(device)
       device = undefined
       session = new DeviceSession(authenticated, connection, ip, logger)
       const previous = registry.register(session)

@@ -3,7 +3,7 @@ import net from 'node:net'
 import { createRequire } from 'node:module'
 import ssh2 from 'ssh2'
 import { generateEd25519 } from '../../shared/ed25519-keys.js'
-import { bufferPaddingRandomness, releaseHandshakeState, sendServerIdentEarly, serverIdentLine, sshSocket, withoutBufferPool } from '../../shared/ssh2-internals.js'
+import { bufferPaddingRandomness, rawX25519Keys, releaseHandshakeState, SSH2_X25519_METHODS, sendServerIdentEarly, serverIdentLine, sshMpint, sshSocket, withoutBufferPool } from '../../shared/ssh2-internals.js'
 
 // Guards shared/ssh2-internals.ts: if an ssh2 upgrade moves what it relies on, this fails before the gateway does.
 
@@ -197,4 +197,66 @@ t.test('releaseHandshakeState drops the finished key exchange, and the session s
   t.pass('a re-key after the release completes')
   const port = await new Promise<number>((resolve, reject) => client.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p))))
   t.equal(port, 40_000, 'and the session carries requests on the new keys')
+})
+
+t.test('rawX25519Keys: the same keys and secrets as ssh2, handshakes keep working, a bad peer key is an error', async (t) => {
+  const hostKey = generateEd25519('host')
+  const clientKey = generateEd25519('client')
+  const prototypes: object[] = []
+  const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (connection) => {
+    connection.on('authentication', (ctx) => ctx.accept())
+    connection.on('ready', () => {
+      const kex = (connection as unknown as { _protocol: { _kex: object } })._protocol._kex
+      rawX25519Keys(connection)
+      prototypes.push(Object.getPrototypeOf(kex) as object)
+    })
+    connection.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const port = (server.address() as net.AddressInfo).port
+  // The first handshake hands over the prototype; the later ones run on the patched methods (a wrong secret would fail them).
+  for (let i = 0; i < 3; i++) {
+    const client = new ssh2.Client()
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve)
+      client.once('error', reject)
+      client.connect({ host: '127.0.0.1', port, username: 'unit', privateKey: clientKey.private, algorithms: { kex: ['curve25519-sha256'] } })
+    })
+    client.end()
+  }
+  t.equal(prototypes.length, 3)
+  t.equal(prototypes[0], prototypes[2], 'one class for every exchange')
+  interface Exchange {
+    _keys: unknown
+    getPublicKey(): Buffer
+    computeSecret(other: Buffer): Buffer | Error
+  }
+  const proto = prototypes[0] as Exchange & Record<symbol, { getPublicKey(): Buffer; computeSecret(other: Buffer): Buffer | Error }>
+  const ssh2Own = proto[SSH2_X25519_METHODS]!
+  t.ok(ssh2Own && proto.computeSecret !== ssh2Own.computeSecret, 'patched once, ssh2\'s own methods kept')
+  for (let i = 0; i < 64; i++) {
+    const exchange = Object.create(proto) as Exchange
+    exchange._keys = null
+    const peer = Object.create(proto) as Exchange
+    peer._keys = null
+    const peerPublic = peer.getPublicKey()
+    t.same(exchange.getPublicKey(), ssh2Own.getPublicKey.call(exchange), 'the same public key bytes')
+    const ours = exchange.computeSecret(peerPublic)
+    t.same(ours, ssh2Own.computeSecret.call(exchange, peerPublic), 'the same secret as ssh2 computes')
+    t.same(ours, peer.computeSecret(exchange.getPublicKey()), 'and both sides agree')
+  }
+  const exchange = Object.create(proto) as Exchange
+  exchange._keys = null
+  for (const bad of [Buffer.alloc(31, 1), Buffer.alloc(33, 1), Buffer.alloc(0), Buffer.alloc(32)]) {
+    t.type(exchange.computeSecret(bad), Error, `a ${bad.length}-byte${bad.length === 32 ? ' all-zero' : ''} peer key is an error, not a throw`)
+  }
+})
+
+t.test('sshMpint strips leading zeros and marks a set top bit', async (t) => {
+  t.same(sshMpint(Buffer.from([0, 0, 0x12, 0x34])), Buffer.from([0x12, 0x34]))
+  t.same(sshMpint(Buffer.from([0, 0x80, 1])), Buffer.from([0, 0x80, 1]))
+  t.same(sshMpint(Buffer.from([0xff])), Buffer.from([0, 0xff]))
+  t.same(sshMpint(Buffer.from([0, 0, 0])), Buffer.alloc(0))
+  t.same(sshMpint(Buffer.from([0x7f, 0])), Buffer.from([0x7f, 0]))
 })
