@@ -184,7 +184,11 @@ t.test('live logs, paged history, container actions, terminal by service name an
     t.equal((await http.get(`/api/devices?attention=0`, { token })).body.total, 0)
     t.match((await http.get(`/api/fleets/${fleet.id}`, { token })).body, { device_count: 1, online_count: 1, attention_count: 1 })
     t.match((await http.get(`/api/devices/${deviceId}`, { token })).body, { attention: /rolled back/ })
-    const release = (await http.get(`/api/devices/${deviceId}/release`, { token })).body
+    // The running version comes from the agent's next heartbeat, which may follow the rollback report by a beat.
+    const release = await waitFor('the heartbeat after the rollback', async () => {
+      const body = (await http.get(`/api/devices/${deviceId}/release`, { token })).body
+      return body.software[0]?.running_version === '1' ? body : undefined
+    }, 15_000)
     t.match(release.software[0], { needs_attention: true, running_version: '1', last_result: { version: '2', status: 'rolled_back', summary: /was rolled back/ } })
     const deployment = (await http.get(`/api/deployments?device_id=${deviceId}`, { token })).body.items[0]
     t.match(deployment.devices[0], { online: true, device_status: 'online' })

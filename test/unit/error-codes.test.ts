@@ -17,7 +17,7 @@ function sources(dir: string): string[] {
 /** Upper-case literals that are not API error codes: system and library names the gateway reads or writes. */
 function isOtherName(literal: string): boolean {
   if (/^(E[A-Z]+|ERR_[A-Z_]+|SIG[A-Z]+|TLS(_[A-Z0-9_]+)?|EAI_[A-Z]+)$/.test(literal)) return true
-  return ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HTTP', 'HTTPS', 'SSH', 'HS256', 'NFKC', 'DENY', 'LIMIT_FILE_SIZE'].includes(literal)
+  return ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HTTP', 'HTTPS', 'SSH', 'HS256', 'NFKC', 'DENY', 'LIMIT_FILE_SIZE', 'OKP'].includes(literal)
 }
 
 // cli/remote/ is a client of the API: its upper-case literals are table headings (NAME, STATUS), not codes it writes.
