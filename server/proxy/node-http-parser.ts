@@ -56,19 +56,56 @@ export interface ResponseEvents {
 const MAX_HEADER_BYTES = 16 * 1024
 
 /**
+ * The body length of an answer that llhttp would read by its Content-Length,
+ * or undefined when it reads it some other way (chunked, to the end of the
+ * connection, none at all). llhttp has already refused a malformed or
+ * repeated Content-Length, and one next to Transfer-Encoding, before the head
+ * is complete.
+ */
+function lengthDelimitedBody(statusCode: number, rawHeaders: string[]): number | undefined {
+  if (statusCode < 200 || statusCode === 204 || statusCode === 304) return undefined
+  let length: number | undefined
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (length !== undefined) return undefined
+      const value = rawHeaders[i + 1]!
+      if (!/^[0-9]{1,15}$/.test(value)) return undefined
+      length = Number(value)
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return undefined
+  }
+  return length
+}
+
+/** llhttp's contract for on_headers_complete: 1 skips the body, 2 also stops execute() right after the head. */
+const SKIP_BODY = 1
+const STOP_AFTER_HEAD = 2
+
+/**
  * A parser for the answers on one connection, in order. `events` may be
  * swapped between answers (each request brings its own). `execute` and
  * `finish` return a parse error instead of throwing: the bytes came from a
  * device, which is untrusted.
+ *
+ * A body with a Content-Length is not read through llhttp: its body callback
+ * copies every chunk into a new Buffer, which for a large download doubled
+ * the memory the gateway allocated per byte and so the garbage collector's
+ * work. Once llhttp has read and checked the head, the body's bytes are
+ * counted here and handed on as views of the chunks they arrived in.
  */
 export function createResponseParser() {
   const parser = new HTTPParser()
-  parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
+  const start = () => parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
+  start()
   let events: ResponseEvents | undefined
   /** An answer arrived that no request asked for: the connection's answers no longer line up with its requests. */
   let stray = false
   // A head too long for one callback arrives in parts through kOnHeaders first.
   let pending: string[] = []
+  /** Bytes of a Content-Length body still to come, counted here rather than by llhttp. */
+  let bodyLeft = 0
+  /** llhttp reports the message complete as it stops after the head: that report is not the answer's end. */
+  let stoppedAfterHead = false
 
   parser[HTTPParser.kOnHeaders] = (headers: string[]) => {
     pending.push(...headers)
@@ -86,16 +123,40 @@ export function createResponseParser() {
   ): number => {
     const rawHeaders = headers ?? pending
     pending = []
-    if (!events) stray = true
-    const noBody = events?.head({ statusCode, statusMessage: statusMessage ?? '', rawHeaders, keepAlive }) ?? true
-    // 1: skip the body (llhttp's contract for HEAD answers and 1xx).
-    return noBody ? 1 : 0
+    if (!events) {
+      stray = true
+      return SKIP_BODY
+    }
+    if (events.head({ statusCode, statusMessage: statusMessage ?? '', rawHeaders, keepAlive })) return SKIP_BODY
+    const length = lengthDelimitedBody(statusCode, rawHeaders)
+    if (!length) return 0
+    bodyLeft = length
+    stoppedAfterHead = true
+    return STOP_AFTER_HEAD
   }
   parser[HTTPParser.kOnBody] = (chunk: Buffer) => {
     if (events) events.body(chunk)
     else stray = true
   }
-  parser[HTTPParser.kOnMessageComplete] = () => events?.complete()
+  parser[HTTPParser.kOnMessageComplete] = () => {
+    if (stoppedAfterHead) stoppedAfterHead = false
+    else events?.complete()
+  }
+
+  /** Hands on up to the rest of the body from `data` at `offset`; returns where the body ended in `data`. */
+  const countBody = (data: Buffer, offset: number): number => {
+    const take = Math.min(bodyLeft, data.length - offset)
+    bodyLeft -= take
+    const piece = offset === 0 && take === data.length ? data : data.subarray(offset, offset + take)
+    if (events) events.body(piece)
+    else stray = true
+    if (bodyLeft === 0) {
+      // llhttp stopped after the head: it reads the next answer from a fresh start.
+      start()
+      events?.complete()
+    }
+    return offset + take
+  }
 
   return {
     /** True once bytes arrived while nobody listened (after an answer, in the same chunk): never reuse the connection. */
@@ -106,11 +167,23 @@ export function createResponseParser() {
       events = next
     },
     execute(data: Buffer): Error | undefined {
-      const result = parser.execute(data)
-      return result instanceof Error ? result : undefined
+      let offset = 0
+      while (offset < data.length) {
+        if (bodyLeft > 0) {
+          offset = countBody(data, offset)
+          continue
+        }
+        const result = parser.execute(offset === 0 ? data : data.subarray(offset))
+        if (result instanceof Error) return result
+        // Not stopped after a head: llhttp read all of it.
+        if (bodyLeft === 0) return undefined
+        offset += result
+      }
+      return undefined
     },
     /** The connection ended: an answer delimited by the end of the connection is complete now. */
     finish(): Error | undefined {
+      if (bodyLeft > 0) return new Error(`the connection ended ${bodyLeft} bytes before the end of the answer's Content-Length`)
       return parser.finish() ?? undefined
     },
     close() {

@@ -101,6 +101,82 @@ t.test('malformed answers are errors: bad status, control bytes in headers, both
   }
 })
 
+t.test('a Content-Length body is handed on as views of the chunks it came in, not copies', async (t) => {
+  const parser = createResponseParser()
+  const pieces: Buffer[] = []
+  let completed = 0
+  parser.listen({ head: () => false, body: (c) => pieces.push(c), complete: () => completed++ })
+  const first = text('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd')
+  const second = text('efghij')
+  t.equal(parser.execute(first), undefined)
+  t.equal(parser.execute(second), undefined)
+  t.equal(completed, 1)
+  t.same(
+    pieces.map((p) => p.toString()),
+    ['abcd', 'efghij'],
+  )
+  t.equal(pieces[0]!.buffer, first.buffer, 'the first piece shares the memory of the chunk it came in')
+  t.equal(pieces[1], second, 'a chunk that is all body is handed on as it is')
+  parser.close()
+})
+
+t.test('after a Content-Length body the next answer reads from a fresh start, and bytes nobody asked for mark the channel', async (t) => {
+  const r = read([text('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nonehttp/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree')])
+  t.type(r.error, Error, 'a lower-case status line is not HTTP (llhttp still reads the heads)')
+  const ok = read([text('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\noneHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree')])
+  t.equal(ok.error, undefined)
+  t.same(ok.bodies, ['one', 'two', 'three'])
+
+  const parser = createResponseParser()
+  let completed = 0
+  parser.listen({
+    head: () => false,
+    body: () => {},
+    complete() {
+      completed++
+      parser.listen(undefined)
+    },
+  })
+  // The stray answer's body is read as the start of another answer (nobody asked for one to skip it by): an error too.
+  parser.execute(text('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx'))
+  t.equal(completed, 1)
+  t.ok(parser.stray, 'a second answer after the listener left is stray')
+  parser.close()
+})
+
+t.test('a connection that ends inside a Content-Length body is an error naming how much was missing', async (t) => {
+  const parser = createResponseParser()
+  parser.listen({ head: () => false, body: () => {}, complete: () => {} })
+  t.equal(parser.execute(text('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789')), undefined)
+  t.match(parser.finish()?.message ?? '', /990 bytes/)
+  parser.close()
+})
+
+t.test('fuzzed answers split anywhere read the same as in one piece', async (t) => {
+  const answer = fc.oneof(
+    fc.string({ maxLength: 40 }).map((body) => ({ raw: `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body, 'latin1')}\r\n\r\n${body}`, body })),
+    fc.string({ minLength: 1, maxLength: 40 }).map((body) => ({ raw: `HTTP/1.1 201 Made\r\nTransfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`, body })),
+    fc.constant({ raw: 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n', body: '' }),
+    fc.constant({ raw: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n', body: '' }),
+  )
+  fc.assert(
+    fc.property(fc.array(answer, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 8 }), (answers, cuts) => {
+      const whole = text(answers.map((a) => a.raw).join(''))
+      const at = [...new Set(cuts.map((c) => c % (whole.length + 1)))].sort((a, b) => a - b)
+      const chunks: Buffer[] = []
+      let from = 0
+      for (const cut of [...at, whole.length]) {
+        chunks.push(whole.subarray(from, cut))
+        from = cut
+      }
+      const r = read(chunks.filter((c) => c.length > 0))
+      return r.error === undefined && r.completed === answers.length && JSON.stringify(r.bodies) === JSON.stringify(answers.map((a) => a.body))
+    }),
+    { numRuns: 1000 },
+  )
+  t.pass('1,000 split sequences read as whole ones')
+})
+
 t.test('fuzzed bytes never throw', async (t) => {
   fc.assert(
     fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 6 }), fc.boolean(), (chunks, prefixed) => {
