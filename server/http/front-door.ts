@@ -8,7 +8,8 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 export interface HostRoute {
   /** True when this route answers the request; checked in order, before the console. */
   matches(host: string, req: IncomingMessage): boolean
-  handleRequest: RequestHandler
+  /** `host`: requestHost(req), already worked out to match the route. */
+  handleRequest(req: IncomingMessage, res: ServerResponse, host: string): void
   handleUpgrade?: UpgradeHandler
 }
 
@@ -30,7 +31,7 @@ export function createFrontDoor(deps: { consoleApp: RequestHandler; consoleUpgra
   function handleRequest(req: IncomingMessage, res: ServerResponse) {
     const host = requestHost(req)
     const route = routes.find((r) => r.matches(host, req))
-    if (route) route.handleRequest(req, res)
+    if (route) route.handleRequest(req, res, host)
     else deps.consoleApp(req, res)
   }
 

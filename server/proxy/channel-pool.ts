@@ -18,6 +18,8 @@ export interface ChannelUser {
   close(): void
   error(err: Error): void
   drain(): void
+  /** The channel's timer ran out (see PooledChannel.silence). */
+  silence(): void
 }
 
 /** A channel into one device service, with the parser that reads its answers (kept across kept-alive requests). */
@@ -28,6 +30,11 @@ export interface PooledChannel {
   reused: boolean
   /** The request using the channel; undefined while it is idle in the pool (or being closed). */
   user: ChannelUser | undefined
+  /**
+   * One timer for the channel's life, re-armed by each request (refresh), rather than a timer made and
+   * cleared per request; it tells the current user, if any. Unref'd, and cleared when the channel goes.
+   */
+  readonly silence: NodeJS.Timeout
 }
 
 /** Idle channels kept per service: enough for a browser's parallel requests, not a device's worth of open channels. */
@@ -70,12 +77,16 @@ export class ChannelPool {
     return undefined
   }
 
-  /** An idle channel (unless `fresh`), or a new one (rejects with the tunnel's reason, e.g. a ForwardError). */
-  async acquire(options: { fresh?: boolean } = {}): Promise<PooledChannel> {
+  /**
+   * An idle channel (unless `fresh`), or a new one (rejects with the tunnel's reason, e.g. a ForwardError).
+   * `silenceMs`: how long the channel's timer runs once a request arms it.
+   */
+  async acquire(options: { fresh?: boolean; silenceMs: number }): Promise<PooledChannel> {
     const idle = options.fresh ? undefined : this.takeIdle()
     if (idle) return idle
     const stream = await this.#session.openServiceChannel(this.#service, this.#port, { address: '127.0.0.1', port: 0 })
-    const channel: PooledChannel = { stream, parser: createResponseParser(), reused: false, user: undefined }
+    const silence = setTimeout(() => channel.user?.silence(), options.silenceMs).unref()
+    const channel: PooledChannel = { stream, parser: createResponseParser(), reused: false, user: undefined, silence }
     // Without a user, the channel is idle or on its way out: any event from the device closes it (and takes it out of the pool).
     const unused = () => this.#drop(channel)
     stream.on('data', (chunk: Buffer) => (channel.user ? channel.user.data(chunk) : unused()))
@@ -83,6 +94,7 @@ export class ChannelPool {
     stream.on('error', (err: Error) => (channel.user ? channel.user.error(err) : unused()))
     stream.on('drain', () => channel.user?.drain())
     stream.once('close', () => {
+      clearTimeout(channel.silence)
       channel.parser.close()
       if (channel.user) channel.user.close()
       else unused()
@@ -120,6 +132,7 @@ export class ChannelPool {
 }
 
 function discard(channel: PooledChannel) {
+  clearTimeout(channel.silence)
   channel.stream.on('error', () => {})
   channel.stream.destroy()
 }

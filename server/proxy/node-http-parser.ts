@@ -77,6 +77,9 @@ function lengthDelimitedBody(statusCode: number, rawHeaders: string[]): number |
   return length
 }
 
+/** Bodies this long or longer are counted rather than copied (see createResponseParser). */
+const COUNTED_BODY_MIN = 16 * 1024
+
 /** llhttp's contract for on_headers_complete: 1 skips the body, 2 also stops execute() right after the head. */
 const SKIP_BODY = 1
 const STOP_AFTER_HEAD = 2
@@ -87,13 +90,16 @@ const STOP_AFTER_HEAD = 2
  * `finish` return a parse error instead of throwing: the bytes came from a
  * device, which is untrusted.
  *
- * A body with a Content-Length is not read through llhttp: its body callback
- * copies every chunk into a new Buffer, which for a large download doubled
- * the memory the gateway allocated per byte and so the garbage collector's
- * work. Once llhttp has read and checked the head, the body's bytes are
- * counted here and handed on as views of the chunks they arrived in.
+ * A large body with a Content-Length is not read through llhttp: its body
+ * callback copies every chunk into a new Buffer, which for a large download
+ * doubled the memory the gateway allocated per byte and so the garbage
+ * collector's work. Once llhttp has read and checked the head, the body's
+ * bytes are counted here and handed on as views of the chunks they arrived
+ * in. A small body still goes through llhttp: restarting it after each such
+ * answer costs more than the copy.
  */
-export function createResponseParser() {
+export function createResponseParser(options: { countBodiesFrom?: number } = {}) {
+  const countBodiesFrom = options.countBodiesFrom ?? COUNTED_BODY_MIN
   const parser = new HTTPParser()
   const start = () => parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
   start()
@@ -129,7 +135,7 @@ export function createResponseParser() {
     }
     if (events.head({ statusCode, statusMessage: statusMessage ?? '', rawHeaders, keepAlive })) return SKIP_BODY
     const length = lengthDelimitedBody(statusCode, rawHeaders)
-    if (!length) return 0
+    if (!length || length < countBodiesFrom) return 0
     bodyLeft = length
     stoppedAfterHead = true
     return STOP_AFTER_HEAD

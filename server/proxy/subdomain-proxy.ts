@@ -142,12 +142,12 @@ export function createSubdomainProxy(deps: {
     }
   }
 
-  function prepare(req: IncomingMessage, decision: Extract<Decision, { ok: true }>) {
+  function prepare(req: IncomingMessage, host: string, decision: Extract<Decision, { ok: true }>) {
     if (decision.stripPrefix) {
       const rest = (req.url ?? '/').slice(decision.stripPrefix.length)
       req.url = rest.startsWith('/') ? rest : `/${rest}`
     }
-    prepareDeviceHeaders(req, normalisedHost(requestHost(req), req.headers.host), decision.stripPrefix)
+    prepareDeviceHeaders(req, normalisedHost(host, req.headers.host), decision.stripPrefix)
   }
 
   /** A browser's WebSocket to a signed-in service must come from a page on that very host (scheme, host and port). */
@@ -186,11 +186,11 @@ export function createSubdomainProxy(deps: {
       if (decision.code === 'UNAUTHORIZED' && (req.headers.accept ?? '').includes('text/html')) return loginRedirect(req, res, host)
       return sendProxyError(req, res, decision.code, decision.message)
     }
-    forward(req, res, decision)
+    forward(req, res, host, decision)
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, decision: Extract<Decision, { ok: true }>) {
-    prepare(req, decision)
+  function forward(req: IncomingMessage, res: ServerResponse, host: string, decision: Extract<Decision, { ok: true }>) {
+    prepare(req, host, decision)
     try {
       const pool = pools.get(decision.session, decision.service, decision.port)
       forwardRequest(req, res, { pool, timeoutMs: PROXY_TIMEOUT_MS, onError: (err) => answerForwardError(err, req, res) })
@@ -210,7 +210,7 @@ export function createSubdomainProxy(deps: {
     if (socket.destroyed) return
     if (!decision.ok) return refuseUpgrade(socket, decision.code)
     if (decision.signedInByCookie && !originAllowed(req, host)) return refuseUpgrade(socket, 'ORIGIN_REFUSED')
-    prepare(req, decision)
+    prepare(req, host, decision)
     try {
       const agent = agents.get(decision.session, decision.service, decision.port)
       proxy.ws(req, socket, head, { target: agent.target, agent })
@@ -236,8 +236,7 @@ export function createSubdomainProxy(deps: {
   return {
     matches: (host) => host !== deps.consoleHost && routes.isDeviceHost(host),
 
-    handleRequest(req, res) {
-      const host = requestHost(req)
+    handleRequest(req, res, host = requestHost(req)) {
       if (req.url?.startsWith('/.edgetainer/handoff?')) {
         try {
           return landHandoff(req, res, host)
@@ -254,7 +253,7 @@ export function createSubdomainProxy(deps: {
       }
       if (!now) return void serveRequest(req, res, host).catch(fail)
       try {
-        forward(req, res, now)
+        forward(req, res, host, now)
       } catch (err) {
         fail(err)
       }

@@ -8,8 +8,8 @@ import { createResponseParser, type ResponseHead } from '../../server/proxy/node
  * changes what that module relies on.
  */
 
-function read(chunks: Buffer[], options: { head?: boolean } = {}) {
-  const parser = createResponseParser()
+function read(chunks: Buffer[], options: { head?: boolean; countBodiesFrom?: number } = {}) {
+  const parser = createResponseParser({ countBodiesFrom: options.countBodiesFrom })
   const heads: ResponseHead[] = []
   const bodies: string[] = []
   let completed = 0
@@ -102,7 +102,7 @@ t.test('malformed answers are errors: bad status, control bytes in headers, both
 })
 
 t.test('a Content-Length body is handed on as views of the chunks it came in, not copies', async (t) => {
-  const parser = createResponseParser()
+  const parser = createResponseParser({ countBodiesFrom: 1 })
   const pieces: Buffer[] = []
   let completed = 0
   parser.listen({ head: () => false, body: (c) => pieces.push(c), complete: () => completed++ })
@@ -118,16 +118,24 @@ t.test('a Content-Length body is handed on as views of the chunks it came in, no
   t.equal(pieces[0]!.buffer, first.buffer, 'the first piece shares the memory of the chunk it came in')
   t.equal(pieces[1], second, 'a chunk that is all body is handed on as it is')
   parser.close()
+
+  const large = createResponseParser()
+  const got: Buffer[] = []
+  large.listen({ head: () => false, body: (c) => got.push(c), complete: () => {} })
+  const body = Buffer.alloc(64 * 1024, 'b')
+  t.equal(large.execute(Buffer.concat([text(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body])), undefined)
+  t.equal(Buffer.concat(got).length, body.length)
+  t.ok(got.every((c) => c.length === 0 || c.buffer.byteLength > body.length), 'by default a 64 KiB body is counted, not copied')
 })
 
 t.test('after a Content-Length body the next answer reads from a fresh start, and bytes nobody asked for mark the channel', async (t) => {
   const r = read([text('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nonehttp/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree')])
   t.type(r.error, Error, 'a lower-case status line is not HTTP (llhttp still reads the heads)')
-  const ok = read([text('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\noneHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree')])
+  const ok = read([text('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\noneHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree')], { countBodiesFrom: 1 })
   t.equal(ok.error, undefined)
   t.same(ok.bodies, ['one', 'two', 'three'])
 
-  const parser = createResponseParser()
+  const parser = createResponseParser({ countBodiesFrom: 1 })
   let completed = 0
   parser.listen({
     head: () => false,
@@ -145,7 +153,7 @@ t.test('after a Content-Length body the next answer reads from a fresh start, an
 })
 
 t.test('a connection that ends inside a Content-Length body is an error naming how much was missing', async (t) => {
-  const parser = createResponseParser()
+  const parser = createResponseParser({ countBodiesFrom: 1 })
   parser.listen({ head: () => false, body: () => {}, complete: () => {} })
   t.equal(parser.execute(text('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789')), undefined)
   t.match(parser.finish()?.message ?? '', /990 bytes/)
@@ -160,7 +168,8 @@ t.test('fuzzed answers split anywhere read the same as in one piece', async (t) 
     fc.constant({ raw: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n', body: '' }),
   )
   fc.assert(
-    fc.property(fc.array(answer, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 8 }), (answers, cuts) => {
+    // Bodies from 1 byte up counted here, or none (all through llhttp), or those of 20 bytes and more.
+    fc.property(fc.array(answer, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 8 }), fc.constantFrom(1, 20, Infinity), (answers, cuts, countBodiesFrom) => {
       const whole = text(answers.map((a) => a.raw).join(''))
       const at = [...new Set(cuts.map((c) => c % (whole.length + 1)))].sort((a, b) => a - b)
       const chunks: Buffer[] = []
@@ -169,7 +178,10 @@ t.test('fuzzed answers split anywhere read the same as in one piece', async (t) 
         chunks.push(whole.subarray(from, cut))
         from = cut
       }
-      const r = read(chunks.filter((c) => c.length > 0))
+      const r = read(
+        chunks.filter((c) => c.length > 0),
+        { countBodiesFrom },
+      )
       return r.error === undefined && r.completed === answers.length && JSON.stringify(r.bodies) === JSON.stringify(answers.map((a) => a.body))
     }),
     { numRuns: 1000 },
