@@ -57,8 +57,8 @@ export interface DeviceRequest {
  * (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR, ERR_UNESCAPED_CHARACTERS) for what
  * Node's client would refuse to send: the caller answers 400. The names and
  * the values are each checked in one pass over all of them, with the rules
- * of Node's validateHeaderName and validateHeaderValue: a check per header
- * was a tenth of the proxy's own CPU per request.
+ * of Node's validateHeaderName and validateHeaderValue: the two checks per
+ * header showed at about 3% of the gateway's busy time under load.
  */
 export function deviceRequest(method: string, path: string, headers: IncomingHttpHeaders): DeviceRequest {
   if (INVALID_PATH.test(path)) throw new UnsendableRequestError('ERR_UNESCAPED_CHARACTERS')
