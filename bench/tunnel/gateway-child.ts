@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type * as LoadConfigModule from '../../server/config/load-config.js'
 import type * as LoggerModule from '../../server/logger.js'
@@ -46,6 +46,22 @@ const gc = (globalThis as { gc?: () => void }).gc
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 loopDelay.enable()
 
+// Collections since start, full (mark-compact) and young (scavenge): a round that falls into back-to-back full
+// collections shows it here (docs/deploy.md, "bulk no longer falls into a slow mode").
+const collections = { full: 0, fullMs: 0, young: 0, youngMs: 0 }
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = ((entry as { detail?: { kind?: number } }).detail)?.kind
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+      collections.full++
+      collections.fullMs += entry.duration
+    } else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+      collections.young++
+      collections.youngMs += entry.duration
+    }
+  }
+}).observe({ entryTypes: ['gc'] })
+
 function memory() {
   const m = process.memoryUsage()
   return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }
@@ -78,6 +94,9 @@ serveRpc({
     const row = await server.database.db.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'online').executeTakeFirstOrThrow()
     return Number(row.n)
   },
+
+  /** Garbage collections since start (counts and milliseconds). */
+  collections: () => ({ ...collections }),
 
   /** Memory after full collections, so garbage does not count. */
   async memory() {

@@ -126,6 +126,24 @@ async function probeEveryWorker(target: PathTarget, workers: number): Promise<st
   return bad.length ? `${bad.length} of ${codes.length} fresh connections answered ${[...new Set(bad)].join('/')} (a worker without the device's tunnel; this awaits peer forwarding between nodes)` : undefined
 }
 
+interface Collections {
+  full: number
+  fullMs: number
+  young: number
+  youngMs: number
+}
+
+/** The single gateway's garbage collections during `fn`, as a few words for its round's line (other paths: empty). */
+async function withCollections<T>(gateway: GatewayChild, target: PathTarget, fn: () => Promise<T>): Promise<{ result: T; gcText: string }> {
+  if (target.name !== 'gateway') return { result: await fn(), gcText: '' }
+  const before = await gateway.rpc.call<Collections>('collections')
+  const result = await fn()
+  const after = await gateway.rpc.call<Collections>('collections')
+  const full = after.full - before.full
+  const young = after.young - before.young
+  return { result, gcText: `; GC ${full} full (${fmt(after.fullMs - before.fullMs, 0)} ms), ${young} young (${fmt(after.youngMs - before.youngMs, 0)} ms)` }
+}
+
 async function profiled<T>(gateway: GatewayChild, options: TunnelOptions, name: string, profiles: string[], fn: () => Promise<T>): Promise<T> {
   if (!options.profileDir) return fn()
   await gateway.rpc.call('profileStart')
@@ -254,7 +272,9 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
           const plain = measure
           measure = async () => (await straceCounts(t.cpuRoots.server!, straceFile, plain)).result
         }
-        const mibs = t.name.startsWith('gateway') && round === 0 ? await profiled(gateway, options, `throughput-${t.name}`, results.profiles, measure) : await measure()
+        const { result: mibs, gcText } = await withCollections(gateway, t, () =>
+          t.name.startsWith('gateway') && round === 0 ? profiled(gateway, options, `throughput-${t.name}`, results.profiles, measure) : measure(),
+        )
         if (options.strace && round === 0) console.log(readStraceSummary(straceFile))
         const used = meter.stop()
         const cores = formatCores(used.cores)
@@ -262,7 +282,7 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
         const serverMsPerMiB = (1000 * serverSeconds(used.seconds)) / (options.bytes / MiB)
         runs.push({ path: t.name, mibs, cores, serverMsPerMiB })
         console.log(
-          `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(mibs).padStart(8)} MiB/s   server ${fmt(serverMsPerMiB, 2)} ms CPU/MiB   cores: ${cores}; machine ${(100 * machine.busyFraction()).toFixed(0)}% busy`,
+          `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(mibs).padStart(8)} MiB/s   server ${fmt(serverMsPerMiB, 2)} ms CPU/MiB   cores: ${cores}; machine ${(100 * machine.busyFraction()).toFixed(0)}% busy${gcText}`,
         )
       }
     }
@@ -295,14 +315,16 @@ export async function runTunnelPhases(options: TunnelOptions): Promise<TunnelRes
           const plain = measure
           measure = async () => (await straceCounts(t.cpuRoots.server!, straceFile, plain)).result
         }
-        const r = t.name.startsWith('gateway') && round === 0 ? await profiled(gateway, options, `rps-${t.name}`, results.profiles, measure) : await measure()
+        const { result: r, gcText } = await withCollections(gateway, t, () =>
+          t.name.startsWith('gateway') && round === 0 ? profiled(gateway, options, `rps-${t.name}`, results.profiles, measure) : measure(),
+        )
         if (options.strace && round === 0) console.log(readStraceSummary(straceFile))
         const used = meter.stop()
         cores[t.name] = formatCores(used.cores)
         const serverUsPerRequest = (1e6 * serverSeconds(used.seconds)) / Math.max(1, r.requests)
         byPath[t.name]!.push(r)
         console.log(
-          `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  errors ${r.errors} non-2xx ${r.non2xx}  server ${fmt(serverUsPerRequest, 0)} us CPU/req  cores: ${cores[t.name]}; machine ${(100 * machine.busyFraction()).toFixed(0)}% busy`,
+          `    round ${round + 1} ${t.name.padEnd(11)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  p99 ${fmt(r.p99Ms, 2)} ms  errors ${r.errors} non-2xx ${r.non2xx}  server ${fmt(serverUsPerRequest, 0)} us CPU/req  cores: ${cores[t.name]}; machine ${(100 * machine.busyFraction()).toFixed(0)}% busy${gcText}`,
         )
       }
     }
