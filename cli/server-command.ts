@@ -1,4 +1,6 @@
 import cluster from 'node:cluster'
+import type { Socket } from 'node:net'
+import type { WorkerHandoff } from '../server/start-options.js'
 import type { Config } from '../server/config/config-schema.js'
 import type { Logger } from '../server/logger.js'
 import { baseNodeId, resolveWorkerCount, workerEnvironment, workerPeers } from './worker-plan.js'
@@ -20,7 +22,7 @@ async function runGateway(config: Config, logger: Logger, workerIndex: number | 
   // Loaded here, not at the top: the primary of several workers serves nothing and starts faster without them.
   const { startServer } = await import('../server/main.js')
   const { installUnexpectedErrorGuard } = await import('../server/unexpected-error-guard.js')
-  const server = await startServer(config, logger)
+  const server = await startServer(config, logger, workerIndex === undefined ? {} : { workerHandoff: await workerHandoff() })
   // From here on no stray error may end the process: every device's tunnel lives in it.
   installUnexpectedErrorGuard({ logger, metrics: server.metrics })
   const lines = workerIndex === undefined ? [`Edgetainer is running. Console: http://${config.consoleHost}:${server.httpPort}/`] : []
@@ -49,6 +51,27 @@ async function runGateway(config: Config, logger: Logger, workerIndex: number | 
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
+}
+
+/** A worker's side of moving connections between workers (server/cluster/connection-handoff.ts), over its IPC channel to the primary. */
+async function workerHandoff(): Promise<WorkerHandoff> {
+  const { isHandoffMessage, isSiblingsMessage } = await import('../server/cluster/connection-handoff.js')
+  const siblings = new Set<string>()
+  let receive: Parameters<WorkerHandoff['onReceive']>[0] | undefined
+  process.on('message', (message: unknown, handle: unknown) => {
+    if (isSiblingsMessage(message)) {
+      siblings.clear()
+      for (const id of message.nodeIds) siblings.add(id)
+    } else if (isHandoffMessage(message)) {
+      if (receive) receive(message, handle as Socket | undefined)
+      else (handle as Socket | undefined)?.destroy()
+    }
+  })
+  return {
+    siblings: () => siblings,
+    send: (message, socket) => process.send?.(message, socket),
+    onReceive: (handler) => (receive = handler),
+  }
 }
 
 /** The primary: forks the workers, keeps them running, passes SIGTERM/SIGINT on and exits once they have. */

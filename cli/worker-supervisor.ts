@@ -1,5 +1,8 @@
 import type { Cluster, Worker } from 'node:cluster'
+import type { Socket } from 'node:net'
 import type { Logger } from '../server/logger.js'
+import { isHandoffMessage } from '../server/cluster/connection-handoff.js'
+import { createConnectionRelay } from './connection-relay.js'
 
 /**
  * The primary of `edgetainer server --workers N`: forks the workers (node:cluster,
@@ -36,6 +39,8 @@ export interface SupervisorOptions {
 interface Slot {
   index: number
   worker: Worker | undefined
+  /** The worker's node id, once it reported ready. */
+  nodeId: string | undefined
   startedAt: number
   crashes: number
   timer: NodeJS.Timeout | undefined
@@ -46,7 +51,12 @@ const DEFAULT_RESTART = { minMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 }
 export function createWorkerSupervisor(options: SupervisorOptions) {
   const { cluster, logger } = options
   const restart = options.restart ?? DEFAULT_RESTART
-  const slots: Slot[] = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, timer: undefined }))
+  const slots: Slot[] = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, nodeId: undefined, startedAt: 0, crashes: 0, timer: undefined }))
+  // Connections that move to the worker holding their device pass through here (cli/connection-relay.ts).
+  const relay = createConnectionRelay({
+    logger,
+    workers: () => new Map(slots.flatMap((s) => (s.worker && s.nodeId ? [[s.nodeId, s.worker] as const] : []))),
+  })
   let stopping = false
 
   /** Forks worker `slot.index`; resolves with its ready message, rejects with its exit code if it dies first. */
@@ -56,14 +66,21 @@ export function createWorkerSupervisor(options: SupervisorOptions) {
     slot.startedAt = Date.now()
     return new Promise((resolve, reject) => {
       let ready = false
-      worker.on('message', (message: unknown) => {
+      worker.on('message', (message: unknown, handle: unknown) => {
+        if (isHandoffMessage(message)) return relay.relay(message, handle as Socket | undefined, worker)
         if (!isWorkerReady(message) || ready) return
         ready = true
+        slot.nodeId = message.nodeId || undefined
         logger.info({ worker: slot.index, pid: worker.process.pid, node_id: message.nodeId }, 'worker ready')
+        relay.announce()
         resolve(message)
       })
       worker.once('exit', (code, signal) => {
-        if (slot.worker === worker) slot.worker = undefined
+        if (slot.worker === worker) {
+          slot.worker = undefined
+          slot.nodeId = undefined
+          relay.announce()
+        }
         if (!ready) reject(Object.assign(new Error(`worker ${slot.index} exited (${signal ?? code}) before it was ready`), { exitCode: code ?? 1 }))
         else onExit(slot, code, signal)
       })

@@ -56,6 +56,7 @@ import { registerClusterRoutes } from './api/routes/cluster-routes.js'
 import { createClusterNotifications } from './cluster/cluster-notifications.js'
 import { bridgeClusterInvalidation } from './cluster/cluster-invalidation.js'
 import { createNodeDrain } from './cluster/node-drain.js'
+import { attachConnectionHandoff } from './cluster/connection-handoff.js'
 import { createSharedLimitStore } from './cluster/shared-limit-store.js'
 import type { StartOptions } from './start-options.js'
 import type { GatewayCore } from './wiring/gateway-core.js'
@@ -254,6 +255,24 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const plainDoor = tls.enabled ? tls.plainHttpDoor(frontDoor) : frontDoor
     const httpServer = http.createServer(plainDoor.handleRequest)
     httpServer.on('upgrade', plainDoor.handleUpgrade)
+    // A worker of several: a connection for a device a sibling worker holds moves there (connection-handoff.ts).
+    const workers = options.workerHandoff
+    if (workers && config.cluster.nodeId) {
+      const connections = attachConnectionHandoff({
+        server: httpServer,
+        nodeId: config.cluster.nodeId,
+        logger,
+        send: (message, socket) => workers.send(message, socket),
+        async siblingFor(host, path) {
+          if (host === config.consoleHost || !routeTable.isDeviceHost(host)) return undefined
+          const route = await routeTable.resolve(host, path)
+          if (route.kind !== 'route' || tunnels.get(route.device.id)) return undefined
+          const owner = (await locate?.(route.device.id))?.ownerNode
+          return owner && workers.siblings().has(owner) ? owner : undefined
+        },
+      })
+      workers.onReceive((message, socket) => connections.receive(message, socket))
+    }
     trackUpgrades(httpServer)
     closers.push('HTTP listener', () => closeServer(httpServer))
     bound.http = await listen(httpServer, config.httpPort, config.bindAddress, 'HTTP')

@@ -9,6 +9,16 @@ import type { AcmeTuning } from './tls/acme-certificates.js'
 import type { RegistrationLimitOptions } from './provision/registration-limiter.js'
 import type { ConfigFetchLimitOptions } from './provision/config-fetch-limiter.js'
 import type { AgentRateLimitOptions } from './agent-api/agent-api-rate-limit.js'
+import type { Socket } from 'node:net'
+import type { HandoffMessage } from './cluster/connection-handoff.js'
+
+/** A worker of `edgetainer server --workers N`: how it reaches its siblings through the primary (connection-handoff.ts). */
+export interface WorkerHandoff {
+  /** The node ids of the workers running now. */
+  siblings(): ReadonlySet<string>
+  send(message: HandoffMessage, socket: Socket): void
+  onReceive(handler: (message: HandoffMessage, socket: Socket | undefined) => void): void
+}
 
 export interface StartOptions {
   /** Tests pass a PGlite directory of their own, e.g. `memory://`. */
@@ -49,6 +59,8 @@ export interface StartOptions {
   logKeepAliveMs?: number
   /** How often a live log stream looks for entries another gateway node stored (2 s); entries stored on this node arrive at once. */
   logFollowPollMs?: number
+  /** Set by `edgetainer server --workers N` in each worker: plain HTTP connections move to the worker holding their device. */
+  workerHandoff?: WorkerHandoff
   /** The cluster peer listener's handshake timeout (10 s) and cap on connections still handshaking (1024); tests lower them. */
   peerListener?: { handshakeTimeoutMs?: number; maxPending?: number }
 }

@@ -11,6 +11,8 @@ export interface DeviceChannels {
   readonly device: { readonly id: string; readonly device_id?: string }
   /** True once the tunnel is gone (always false for a remote device: the owner answers for it). */
   readonly closed: boolean
+  /** For a device another node holds: that node's id. */
+  readonly ownerNode?: string
   /** Locally the forward list; for a remote device always true, and the owner refuses a missing forward. */
   hasServiceForward(name: string, port: number): boolean
   openServiceChannel(name: string, port: number, origin: { address: string; port: number }): Promise<Duplex>

@@ -107,11 +107,13 @@ export function createDeviceLocator(deps: { db: Kysely<Database>; registry: Tunn
 class RemoteDevice implements DeviceChannels {
   readonly device: { id: string }
   readonly closed = false
+  readonly ownerNode: string
   readonly #owner: Owner
   readonly #open: (owner: Owner, target: PeerTarget) => Promise<Duplex>
 
   constructor(deviceUuid: string, owner: Owner, open: (owner: Owner, target: PeerTarget) => Promise<Duplex>) {
     this.device = { id: deviceUuid }
+    this.ownerNode = owner.node
     this.#owner = owner
     this.#open = open
   }

@@ -53,6 +53,31 @@ async function startTwoWorkers(t: Test, env: Record<string, string>) {
   return run
 }
 
+/** Several GETs in turn on one kept-alive connection to a device host: [status, body] of each. */
+async function keptAliveRequests(port: number, host: string, paths: string[]): Promise<[number, string][]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const results: [number, string][] = []
+  try {
+    for (const p of paths) {
+      results.push(
+        await new Promise<[number, string]>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port, path: p, agent, headers: { host } }, (res) => {
+              let body = ''
+              res.setEncoding('utf8')
+              res.on('data', (d) => (body += d))
+              res.on('end', () => resolve([res.statusCode ?? 0, body]))
+            })
+            .on('error', reject)
+        }),
+      )
+    }
+  } finally {
+    agent.destroy()
+  }
+  return results
+}
+
 /** GET on a new connection each time, so the primary hands each one to the next worker. */
 function getJson(port: number, urlPath: string, token?: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
@@ -129,7 +154,8 @@ t.test('--workers 2 on PostgreSQL: both workers serve the shared port as nodes, 
 t.test('--workers 2 with no peer settings: each worker forwards on a loopback port of its own', async (t) => {
   const databaseUrl = await createPostgresDatabase(t)
   const httpPort = await freePort()
-  const env = testGatewayEnv(t, { DATABASE_URL: databaseUrl, EDGETAINER_HTTP_PORT: String(httpPort), EDGETAINER_SSH_PORT: String(await freePort()), EDGETAINER_NODE_ID: 'gw-loop' })
+  // Debug logs: a connection moved to the worker holding its device says so.
+  const env = testGatewayEnv(t, { DATABASE_URL: databaseUrl, EDGETAINER_HTTP_PORT: String(httpPort), EDGETAINER_SSH_PORT: String(await freePort()), EDGETAINER_NODE_ID: 'gw-loop', EDGETAINER_LOG_LEVEL: 'debug' })
   const run = await startTwoWorkers(t, env)
   const login = await signIn(httpPort)
   const peers = await waitFor('both workers registered with their peer address', async () => {
@@ -158,6 +184,12 @@ t.test('--workers 2 with no peer settings: each worker forwards on a loopback po
   const answers = []
   for (let i = 0; i < 6; i++) answers.push(await requestViaHost(httpPort, 'web.wk-1.localhost', `/turn/${i}`))
   t.same(answers.map((a) => [a.status, a.body]), [0, 1, 2, 3, 4, 5].map((i) => [200, `web says hello at /turn/${i}`]), 'every request answered, whichever worker took it')
+  // The worker without the tunnel hands each such connection to the one that has it, once, rather than forwarding every request.
+  const handed = run.stdout().split('\n').filter((line) => line.includes('connection handed to the worker holding its device'))
+  t.ok(handed.length >= 2, `connections that landed on the other worker moved to the device's (${handed.length} of 6+)`)
+  // Several requests on one kept-alive connection, whichever worker it landed on: each answered in turn.
+  const kept = await keptAliveRequests(httpPort, 'web.wk-1.localhost', ['/k/1', '/k/2', '/k/3'])
+  t.same(kept, ['/k/1', '/k/2', '/k/3'].map((p) => [200, `web says hello at ${p}`]), 'a kept-alive connection keeps working after it moved')
   run.child.kill('SIGTERM')
   t.equal(await run.exited, 0)
 })
