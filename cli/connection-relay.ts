@@ -14,26 +14,39 @@ export function createConnectionRelay(deps: { workers: () => ReadonlyMap<string,
   return {
     relay(message: HandoffMessage, socket: Socket | undefined, from: Worker) {
       if (!socket) return
-      // Node starts reading a socket it receives; what it read here would be lost on the way on.
-      const extra = stopReading(socket)
-      const forward: HandoffMessage = extra.length ? { ...message, head: Buffer.concat([Buffer.from(message.head, 'base64'), extra]).toString('base64') } : message
-      const target = deps.workers().get(message.to)
-      const via = target?.isConnected() ? target : from.isConnected() ? from : undefined
-      if (!via) return socket.destroy()
-      const to = via === target ? message.to : message.from
-      via.send({ ...forward, to }, socket, (err: Error | null) => {
-        if (err) {
-          deps.logger.debug({ err: err.message, to }, 'could not pass a connection on to a worker')
-          socket.destroy()
-        }
-      })
+      try {
+        // Node starts reading a socket it receives; what it read here would be lost on the way on.
+        const extra = stopReading(socket)
+        const forward: HandoffMessage = extra.length ? { ...message, head: Buffer.concat([Buffer.from(message.head, 'base64'), extra]).toString('base64') } : message
+        const target = deps.workers().get(message.to)
+        const via = target?.isConnected() ? target : from.isConnected() ? from : undefined
+        if (!via) return socket.destroy()
+        const to = via === target ? message.to : message.from
+        via.send({ ...forward, to }, socket, (err: Error | null) => {
+          if (err) {
+            deps.logger.debug({ err: err.message, to }, 'could not pass a connection on to a worker')
+            socket.destroy()
+          }
+        })
+      } catch (err) {
+        // The primary serves nothing and must not fall over: this one connection is lost, the client connects again.
+        deps.logger.warn({ err: (err as Error).message }, 'could not pass a connection on to a worker')
+        socket.destroy()
+      }
     },
 
     /** Tells each worker the node ids of all the workers running now. */
     announce() {
       const workers = deps.workers()
       const message: SiblingsMessage = { type: SIBLINGS_MESSAGE, nodeIds: [...workers.keys()] }
-      for (const worker of workers.values()) if (worker.isConnected()) worker.send(message)
+      for (const worker of workers.values()) {
+        try {
+          if (worker.isConnected()) worker.send(message)
+        } catch (err) {
+          // A worker whose channel just closed: it is being restarted, and hears the list once it is ready.
+          deps.logger.debug({ err: (err as Error).message }, 'could not tell a worker its siblings')
+        }
+      }
     },
   }
 }
