@@ -25,7 +25,7 @@ import { closeServer, listen, stopAccepting, trackUpgrades } from './http/listen
 import { createFrontDoor, type HostRoute } from './http/front-door.js'
 import { createGatewayEvents, type GatewayEvents } from './events/gateway-events.js'
 import { createCloseStack } from './lifecycle/close-stack.js'
-import { setHeapGrowth } from './lifecycle/heap-growth.js'
+import { startHeapGrowth } from './lifecycle/heap-growth.js'
 import { packageVersion } from './version.js'
 import type { TunnelRegistry } from './tunnel/tunnel-registry.js'
 import { registerSshAccessRoutes } from './api/routes/ssh-access-routes.js'
@@ -98,11 +98,12 @@ export interface RunningServer {
  * explicitly and listens. Tests start gateways through this same function.
  */
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
-  // Before anything allocates much: full collections stay rare under sustained traffic (see heap-growth.ts).
-  setHeapGrowth()
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteDir: options.pgliteDir, pgliteSeed: options.pgliteSeed, logger })
   // Every part that runs pushes its close here; shutdown and a failed start unwind it in reverse.
   const closers = createCloseStack(logger)
+  // Full collections stay rare under sustained traffic (see heap-growth.ts).
+  const heapGrowth = startHeapGrowth()
+  closers.push('heap growth', () => heapGrowth.close())
   closers.push('database', () => database.close())
   try {
     const applied = await migrateToLatest(database.db)
